@@ -1,0 +1,358 @@
+"""The SeqRepo facade: identifier resolution, fetching, slicing proxies, storing.
+
+API-compatible with biocommons.seqrepo's SeqRepo so existing callers (hgvs, ga4gh.vrs data
+proxies) can switch by changing the import. Differences are deliberate fixes: close() commits
+sequences and aliases together (never sequences without aliases), negative indexes on a proxy
+follow Python's rules, and an ambiguous alias error lists the namespaces involved.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from cachetools import LRUCache
+
+from . import config
+from .digests import Digests, digests, normalise
+from .errors import (
+    AliasNotFoundError,
+    AmbiguousAliasError,
+    NotASeqRepoError,
+    ReadOnlyError,
+)
+from .store.aliasdb import AliasDB
+from .store.fastadir import FastaDir
+from .store.translate import api_namespaces, db_to_api
+
+log = logging.getLogger(__name__)
+
+ct_n_seqs = 20000
+ct_n_aliases = 60000
+ct_n_residues = 1e9
+nsa_sep = ":"
+_WHITESPACE = b" \t\n\r\v\f"
+_URI_RE = re.compile(r"([^:]+):(.+)")
+
+
+def split_identifier(identifier: str) -> tuple[str | None, str]:
+    """`ns:alias` -> (ns, alias); a bare alias -> (None, alias). More colons: the first splits."""
+    ns, sep, alias = identifier.partition(nsa_sep)
+    return (ns, alias) if sep else (None, identifier)
+
+
+class SeqRepo:
+    """A SeqRepo instance directory (`<root>/<instance>`), read-only unless `writeable`."""
+
+    def __init__(
+        self,
+        root_dir: str | os.PathLike[str],
+        writeable: bool = False,
+        upcase: bool = True,
+        translate_ncbi_namespace: Any = None,
+        check_same_thread: bool = False,
+        use_sequenceproxy: bool = True,
+        fd_cache_size: int | None = None,
+        *,
+        block_cache_bytes: int = config.DEFAULT_BLOCK_CACHE_BYTES,
+        compress_threads: int | None = None,
+    ) -> None:
+        self._root_dir = os.fspath(root_dir)
+        self._writeable = writeable
+        self._upcase = upcase
+        self.use_sequenceproxy = use_sequenceproxy
+        if translate_ncbi_namespace is not None:
+            log.warning("translate_ncbi_namespace is obsolete; namespaces are always translated")
+        if writeable:
+            os.makedirs(os.path.join(self._root_dir, "sequences"), exist_ok=True)
+        elif not os.path.isdir(self._root_dir):
+            raise NotASeqRepoError(f"Unable to open SeqRepo directory {self._root_dir}")
+        elif not os.path.isdir(os.path.join(self._root_dir, "sequences")):
+            raise NotASeqRepoError(
+                f"{self._root_dir} is not a SeqRepo instance (no sequences/ directory)"
+            )
+        self.aliases = AliasDB(os.path.join(self._root_dir, "aliases.sqlite3"), writeable)
+        try:
+            self.sequences = FastaDir(
+                os.path.join(self._root_dir, "sequences"),
+                writeable,
+                fd_cache_size=fd_cache_size,
+                block_cache_bytes=block_cache_bytes,
+                attach_to=self.aliases.database if writeable else None,
+                compress_threads=compress_threads,
+            )
+        except BaseException:
+            self.aliases.close()
+            raise
+        maxsize = config.lru_cache_maxsize()
+        self._seqid_cache: LRUCache | dict | None = (
+            {} if maxsize is None else (LRUCache(maxsize) if maxsize else None)
+        )
+        self._cache_lock = threading.Lock()
+        self._pending_aliases = 0
+        self._closed = False
+
+    # ---- identity and lifecycle ----------------------------------------------------------
+    def __str__(self) -> str:
+        return f"SeqRepo(root_dir={self._root_dir}, writeable={self._writeable})"
+
+    __repr__ = __str__
+
+    @property
+    def root_dir(self) -> str:
+        return self._root_dir
+
+    @property
+    def writeable(self) -> bool:
+        return self._writeable
+
+    def __enter__(self) -> SeqRepo:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None and self._writeable:
+            log.warning("leaving a writable SeqRepo after an error: committing stored data")
+        self.close()
+
+    def close(self) -> None:
+        """Commit sequences and aliases together (writable), then close; safe to repeat."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writeable:
+            self.commit()
+        self.sequences.close()
+        self.aliases.close()
+
+    def __del__(self) -> None:
+        try:
+            if not getattr(self, "_closed", True):
+                self.close()
+        except Exception:  # noqa: BLE001 - never raise from a finaliser
+            pass
+
+    # ---- resolution ----------------------------------------------------------------------
+    def _get_unique_seqid(self, alias: str, namespace: str | None) -> str:
+        key = (alias, namespace)
+        cache = self._seqid_cache
+        if cache is not None:
+            with self._cache_lock:
+                hit = cache.get(key)
+            if hit is not None:
+                return hit
+        rows = self.aliases.seq_ids_for(alias, namespace)
+        seq_ids = sorted({r[0] for r in rows})
+        if not seq_ids and namespace is None and alias.startswith("SQ.") and len(alias) == 35:
+            rows = self.aliases.seq_ids_for(alias, "ga4gh")
+            seq_ids = sorted({r[0] for r in rows})
+        if not seq_ids:
+            raise AliasNotFoundError(f"Alias {alias} (namespace: {namespace})")
+        if len(seq_ids) > 1:
+            raise AmbiguousAliasError(alias, namespace, sorted({r[1] for r in rows}))
+        if cache is not None:
+            with self._cache_lock:
+                cache[key] = seq_ids[0]
+        return seq_ids[0]
+
+    def resolve(self, identifier: str) -> str:
+        """The seq_id an identifier (`ns:alias` or an unambiguous bare alias) names."""
+        namespace, alias = split_identifier(identifier)
+        return self._get_unique_seqid(alias, namespace)
+
+    def __contains__(self, nsa: object) -> bool:
+        if not isinstance(nsa, str):
+            return False
+        namespace, alias = split_identifier(nsa)
+        return bool(self.aliases.seq_ids_for(alias, namespace))
+
+    def __getitem__(self, nsa: str) -> SequenceProxy | str:
+        namespace, alias = split_identifier(nsa)
+        if self.use_sequenceproxy:
+            return SequenceProxy(self, namespace, alias)
+        return self.fetch(alias=alias, namespace=namespace)
+
+    def __iter__(self) -> Iterator[tuple[dict[str, Any], Iterator[dict[str, Any]]]]:
+        for rec in self.sequences:
+            yield rec, self.aliases.find_aliases(seq_id=rec["seq_id"])
+
+    def fetch(
+        self,
+        alias: str,
+        start: int | None = None,
+        end: int | None = None,
+        namespace: str | None = None,
+    ) -> str:
+        seq_id = self._get_unique_seqid(alias=alias, namespace=namespace)
+        return self.sequences.fetch(seq_id, start, end)
+
+    def fetch_uri(self, uri: str, start: int | None = None, end: int | None = None) -> str:
+        m = _URI_RE.match(uri)
+        if m is None:
+            raise ValueError(f"Unable to parse {uri} as URI.")
+        return self.fetch(m.group(2), start, end, namespace=m.group(1))
+
+    def translate_alias(
+        self,
+        alias: str,
+        namespace: str | None = None,
+        target_namespaces: Iterable[str] | None = None,
+        translate_ncbi_namespace: Any = None,
+    ) -> list[str]:
+        seq_id = self._get_unique_seqid(alias=alias, namespace=namespace)
+        records = self.aliases.find_aliases(seq_id=seq_id)
+        targets = None if target_namespaces is None else set(target_namespaces)
+        return [
+            f"{r['namespace']}{nsa_sep}{r['alias']}"
+            for r in records
+            if targets is None or r["namespace"] in targets
+        ]
+
+    def translate_identifier(
+        self,
+        identifier: str,
+        target_namespaces: Iterable[str] | None = None,
+        translate_ncbi_namespace: Any = None,
+    ) -> list[str]:
+        namespace, alias = split_identifier(identifier)
+        return self.translate_alias(alias, namespace, target_namespaces)
+
+    def namespaces(self) -> list[str]:
+        """Stored namespaces with current aliases plus their API names (refseq, ga4gh, …)."""
+        return api_namespaces(self.aliases.namespaces())
+
+    def aliases_of(self, seq_id: str) -> list[str]:
+        """`ns:alias` strings (stored and API forms) of one sequence, sorted by namespace."""
+        out: list[tuple[str, str]] = []
+        for ns, al in self.aliases.aliases_of(seq_id):
+            out.append((ns, al))
+            out.extend(db_to_api(ns, al))
+        return [f"{ns}{nsa_sep}{al}" for ns, al in sorted(out)]
+
+    # ---- writing -------------------------------------------------------------------------
+    def store(self, seq: str | bytes, nsaliases: Iterable[dict[str, str]]) -> tuple[int, int]:
+        """Store a sequence (if new) and its aliases; returns (n_seqs_added, n_aliases_added)."""
+        if not self._writeable:
+            raise ReadOnlyError(f"{self._root_dir}: SeqRepo opened read-only; cannot store")
+        raw = seq.encode("latin-1", errors="replace") if isinstance(seq, str) else bytes(seq)
+        stored = raw.translate(None, _WHITESPACE)
+        if self._upcase:
+            stored = stored.upper()
+        norm = normalise(stored)
+        return self.store_normalised(stored, digests(norm), nsaliases)
+
+    def store_normalised(
+        self, stored: bytes, dg: Digests, nsaliases: Iterable[dict[str, str]]
+    ) -> tuple[int, int]:
+        """Store text whose digests the caller already computed (the loader's fast path)."""
+        if not self._writeable:
+            raise ReadOnlyError(f"{self._root_dir}: SeqRepo opened read-only; cannot store")
+        seq_id = dg.seq_id
+        n_seqs_added = 0
+        if len(stored) > ct_n_residues and self.sequences.pending_sequences:
+            self.commit()
+        if seq_id not in self.sequences:
+            self.sequences.store(seq_id, stored)
+            for ns, alias in dg.digest_aliases():
+                self.aliases.store_alias(seq_id, ns, alias)
+                self._pending_aliases += 1
+            n_seqs_added = 1
+        existing = {(r["namespace"], r["alias"]) for r in self.aliases.find_aliases(seq_id=seq_id)}
+        n_aliases_added = 0
+        for nsa in nsaliases:
+            key = (nsa["namespace"], nsa["alias"])
+            if key in existing:
+                continue
+            self.aliases.store_alias(seq_id, key[0], key[1])
+            existing.add(key)
+            n_aliases_added += 1
+        self._pending_aliases += n_aliases_added
+        if n_aliases_added:
+            self._forget_cached_aliases()
+        if (
+            self.sequences.pending_sequences > ct_n_seqs
+            or self._pending_aliases > ct_n_aliases
+            or self.sequences.pending_residues > ct_n_residues
+        ):
+            self.commit()
+        return n_seqs_added, n_aliases_added
+
+    def _forget_cached_aliases(self) -> None:
+        if self._seqid_cache is not None:
+            with self._cache_lock:
+                self._seqid_cache.clear()
+
+    def commit(self) -> None:
+        """Make stored sequences and aliases durable in one transaction."""
+        if not self._writeable:
+            return
+        self.sequences.flush_file()
+        self.aliases.commit()  # one connection: commits seqinfo rows and aliases together
+        self._pending_aliases = 0
+
+    def _update_digest_aliases(self, seq_id: str, seq: str | bytes) -> None:
+        raw = seq.encode("ascii") if isinstance(seq, str) else seq
+        for ns, alias in digests(normalise(raw)).digest_aliases():
+            self.aliases.store_alias(seq_id, ns, alias)
+
+
+class SequenceProxy:
+    """A lazy sequence: `len()` without I/O, slices fetch only the residues asked for."""
+
+    def __init__(self, sr: SeqRepo, namespace: str | None, alias: str) -> None:
+        self.sr = sr
+        self.namespace = namespace
+        self.alias = alias
+        self.seq_id = sr._get_unique_seqid(alias=alias, namespace=namespace)
+        self._len = int(sr.sequences.fetch_seqinfo(self.seq_id)["len"])
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, key: int | slice) -> str:
+        if isinstance(key, slice):
+            if key.step not in (None, 1):
+                raise ValueError("Only contiguous sequence slices are supported")
+            start, stop, _ = key.indices(self._len)
+            if start >= stop:
+                return ""
+            return self.sr.sequences.fetch(self.seq_id, start, stop)
+        index = int(key)
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError(f"index {key} out of range for a sequence of length {self._len}")
+        return self.sr.sequences.fetch(self.seq_id, index, index + 1)
+
+    def __str__(self) -> str:
+        return self.sr.sequences.fetch(self.seq_id)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(str(self))
+
+    def __contains__(self, item: object) -> bool:
+        return isinstance(item, str) and item in str(self)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SequenceProxy):
+            return self.seq_id == other.seq_id and str(self) == str(other)
+        return str(self) == other
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __bool__(self) -> bool:
+        return self._len > 0
+
+    def __reversed__(self) -> str:  # the reference returns the reversed string
+        return str(self)[::-1]
+
+    def __repr__(self) -> str:
+        return f"SequenceProxy(seq_id={self.seq_id}, len={self._len})"
+
+    @property
+    def aliases(self) -> list[str]:
+        return self.sr.translate_alias(self.seq_id, namespace="sha512t24u")

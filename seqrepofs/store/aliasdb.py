@@ -1,0 +1,202 @@
+"""AliasDB: `aliases.sqlite3`, mapping (namespace, alias) to seq_id with history.
+
+Add-only: an alias is never deleted; re-pointing it at another sequence marks the old row
+`is_current = 0` and inserts a new current row, as the reference does.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import ReadOnlyError
+from .database import Database
+from .fastadir import parse_added
+from .translate import api_to_db, db_to_api
+
+_COLUMNS = ("seqalias_id", "seq_id", "alias", "added", "is_current", "namespace")
+
+
+class AliasDB:
+    """Alias lookups; thread-safe for reading."""
+
+    def __init__(
+        self,
+        db_path: str,
+        writeable: bool = False,
+        translate_ncbi_namespace: Any = None,
+        check_same_thread: bool = True,
+        *,
+        attach_to: Database | None = None,
+    ) -> None:
+        self._db_path = db_path
+        self._writeable = writeable
+        self._db = Database(db_path, "aliasdb", writeable, attach_to=attach_to)
+        self._t = self._db.table("seqalias")
+
+    @property
+    def database(self) -> Database:
+        return self._db
+
+    def find_aliases(
+        self,
+        seq_id: str | None = None,
+        namespace: str | None = None,
+        alias: str | None = None,
+        current_only: bool = True,
+        translate_ncbi_namespace: Any = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Rows as dicts, each followed by its API-named copies (refseq, ga4gh, …).
+
+        An argument containing `%` matches with LIKE, as in the reference.
+        """
+        namespace, alias = api_to_db(namespace, alias)
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (("namespace", namespace), ("alias", alias), ("seq_id", seq_id)):
+            if value is None:
+                continue
+            clauses.append(f"{column} {'like' if '%' in value else '='} ?")
+            params.append(value)
+        if current_only:
+            clauses.append("is_current = 1")
+        sql = f"select {', '.join(_COLUMNS)} from {self._t}"
+        if clauses:
+            sql += " where " + " and ".join(clauses)
+        sql += " order by seq_id, namespace, alias"
+        for row in self._db.conn().execute(sql, params):
+            record = dict(zip(_COLUMNS, row, strict=True))
+            record["added"] = parse_added(record["added"])
+            yield record
+            for ns, al in db_to_api(record["namespace"], record["alias"]):
+                yield {**record, "namespace": ns, "alias": al}
+
+    def fetch_aliases(self, seq_id: str, current_only: bool = True) -> list[dict[str, Any]]:
+        return list(self.find_aliases(seq_id=seq_id, current_only=current_only))
+
+    def seq_ids_for(self, alias: str, namespace: str | None) -> list[tuple[str, str]]:
+        """Distinct (seq_id, stored namespace) pairs of current rows for an exact alias."""
+        namespace, alias_db = api_to_db(namespace, alias)
+        assert alias_db is not None
+        if namespace is None:
+            sql = (
+                f"select distinct seq_id, namespace from {self._t}"
+                " where alias = ? and is_current = 1"
+            )
+            return self._db.query(sql, (alias_db,))
+        sql = (
+            f"select distinct seq_id, namespace from {self._t}"
+            " where namespace = ? and alias = ? and is_current = 1"
+        )
+        return self._db.query(sql, (namespace, alias_db))
+
+    def namespaces(self) -> list[str]:
+        """Stored namespaces that have current aliases."""
+        rows = self._db.query(f"select distinct namespace from {self._t} where is_current = 1")
+        return sorted(r[0] for r in rows)
+
+    def has_namespace(self, namespace: str) -> bool:
+        rows = self._db.query(
+            f"select 1 from {self._t} where namespace = ? and is_current = 1 limit 1", (namespace,)
+        )
+        return bool(rows)
+
+    def aliases_page(
+        self, namespace: str, after: str | None, limit: int
+    ) -> list[tuple[str, str]]:
+        """Current (alias, seq_id) of a stored namespace in alias order, strictly after `after`.
+
+        Keyset paging on the (namespace, alias) index: a namespace of a million aliases lists
+        in linear time and constant memory.
+        """
+        if after is None:
+            sql = (
+                f"select alias, seq_id from {self._t} where namespace = ? and is_current = 1"
+                " order by alias limit ?"
+            )
+            return self._db.query(sql, (namespace, limit))
+        sql = (
+            f"select alias, seq_id from {self._t} where namespace = ? and is_current = 1"
+            " and alias > ? order by alias limit ?"
+        )
+        return self._db.query(sql, (namespace, after, limit))
+
+    def current_alias(self, namespace: str, alias: str) -> str | None:
+        rows = self._db.query(
+            f"select seq_id from {self._t} where namespace = ? and alias = ? and is_current = 1",
+            (namespace, alias),
+        )
+        return rows[0][0] if rows else None
+
+    def aliases_of(self, seq_id: str) -> list[tuple[str, str]]:
+        """Current stored (namespace, alias) pairs of one sequence."""
+        return self._db.query(
+            f"select namespace, alias from {self._t} where seq_id = ? and is_current = 1"
+            " order by namespace, alias",
+            (seq_id,),
+        )
+
+    def store_alias(self, seq_id: str, namespace: str, alias: str) -> int:
+        """Add or re-point an alias; returns its seqalias_id (idempotent for the same seq)."""
+        if not self._writeable:
+            raise ReadOnlyError(f"{self._db_path}: cannot store aliases in a read-only AliasDB")
+        ns, al = api_to_db(namespace, alias)
+        assert ns is not None and al is not None
+        conn = self._db.writer
+        try:
+            cur = conn.execute(
+                f"insert into {self._t} (seq_id, namespace, alias) values (?, ?, ?)",
+                (seq_id, ns, al),
+            )
+            return int(cur.lastrowid or 0)
+        except sqlite3.IntegrityError:
+            pass
+        row = conn.execute(
+            f"select seqalias_id, seq_id from {self._t}"
+            " where namespace = ? and alias = ? and is_current = 1",
+            (ns, al),
+        ).fetchone()
+        if row[1] == seq_id:
+            return int(row[0])
+        conn.execute(f"update {self._t} set is_current = 0 where seqalias_id = ?", (row[0],))
+        cur = conn.execute(
+            f"insert into {self._t} (seq_id, namespace, alias) values (?, ?, ?)", (seq_id, ns, al)
+        )
+        return int(cur.lastrowid or 0)
+
+    def __contains__(self, seq_id: object) -> bool:
+        rows = self._db.query(f"select 1 from {self._t} where seq_id = ? limit 1", (seq_id,))
+        return bool(rows)
+
+    def stats(self) -> dict[str, Any]:
+        row = self._db.query(
+            f"select count(*), sum(is_current), count(distinct seq_id),"
+            f" count(distinct namespace), min(added), max(added) from {self._t}"
+        )[0]
+        keys = ("n_aliases", "n_current", "n_sequences", "n_namespaces", "min_ts", "max_ts")
+        return dict(zip(keys, row, strict=True))
+
+    def schema_version(self) -> int:
+        return int(
+            self._db.query(
+                f"select value from {self._db.table('meta')} where key = 'schema version'"
+            )[0][0]
+        )
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> AliasDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> str:
+        return os.path.abspath(self._db_path)

@@ -1,0 +1,124 @@
+"""SQLite access shared by FastaDir and AliasDB: per-thread read connections, one writer."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+
+from ..errors import NotASeqRepoError, ReadOnlyError
+from .schema import check_schema_version, connect, create_database
+
+
+class Database:
+    """One SQLite file: a connection per thread when read-only, one connection when writable.
+
+    Read-only connections use ``mode=ro`` (and ``immutable=1`` for frozen snapshots, which skips
+    locking), so reading can never modify or create a file. A writable Database may be shared
+    with another one through ATTACH so that one transaction covers both files.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        kind: str,
+        writeable: bool,
+        attach_to: Database | None = None,
+        schema: str = "main",
+    ) -> None:
+        self.path = path
+        self.kind = kind
+        self.writeable = writeable
+        self.schema = schema
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._writer: sqlite3.Connection | None = None
+        exists = os.path.exists(path) and os.path.getsize(path) > 0
+        if not exists and not writeable:
+            raise NotASeqRepoError(f"{path}: database not found; not a SeqRepo instance")
+        if writeable:
+            if attach_to is not None:
+                conn = attach_to.writer
+                if not exists:
+                    tmp = connect(path, writeable=True)
+                    create_database(tmp, kind)
+                    tmp.close()
+                conn.execute(f"attach database ? as {schema}", (path,))
+            else:
+                conn = connect(path, writeable=True)
+                if not exists:
+                    create_database(conn, kind)
+            self._writer = conn
+            self._owns_writer = attach_to is None
+        self.immutable = not writeable and _is_frozen(path)
+        check_schema_version(self.conn(), path) if schema == "main" else self._check_attached()
+
+    def _check_attached(self) -> None:
+        tmp = connect(self.path, writeable=False)
+        try:
+            check_schema_version(tmp, self.path)
+        finally:
+            tmp.close()
+
+    @property
+    def writer(self) -> sqlite3.Connection:
+        if self._writer is None:
+            raise ReadOnlyError(f"{self.path}: opened read-only")
+        return self._writer
+
+    def conn(self) -> sqlite3.Connection:
+        """The connection for the calling thread."""
+        if self._writer is not None:
+            return self._writer
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise ValueError(f"{self.path}: database is closed")
+            conn = connect(self.path, writeable=False, immutable=self.immutable)
+            conn.execute("pragma query_only = 1")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def table(self, name: str) -> str:
+        return f"{self.schema}.{name}"
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self.conn().execute(sql, params).fetchall()
+
+    def commit(self) -> None:
+        if self._writer is not None:
+            self._writer.commit()
+
+    def rollback(self) -> None:
+        if self._writer is not None:
+            self._writer.rollback()
+
+    def close(self, on_close: Callable[[], None] | None = None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.ProgrammingError:
+                pass  # created in another thread that has gone; sqlite closes it with the GC
+        if self._writer is not None and self._owns_writer:
+            self._writer.close()
+        self._writer = None
+
+
+def _is_frozen(path: str) -> bool:
+    """A snapshot (no write bits on the file or its directory) never changes: skip locking."""
+    try:
+        st_file = os.stat(path)
+        st_dir = os.stat(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return False
+    return not (st_file.st_mode & 0o222) and not (st_dir.st_mode & 0o222)

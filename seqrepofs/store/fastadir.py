@@ -1,0 +1,330 @@
+"""FastaDir: the `sequences/` directory of an instance (BGZF files + db.sqlite3).
+
+Files are add-only. A new file is written under a temporary name, fsynced, indexed, made
+read-only and renamed into place before any seqinfo row points at it, so a crash at any moment
+leaves at worst an unreferenced file, never a row pointing at a partial one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from cachetools import LRUCache
+
+from .. import config
+from ..errors import CorruptFileError, ReadOnlyError, WriterBusyError
+from .bgzf import BgzfFastaWriter, BlockReader
+from .database import Database
+
+log = logging.getLogger(__name__)
+
+PARTIAL_SUFFIX = ".partial"
+
+
+def alphabet(seq: bytes) -> str:
+    """Sorted distinct characters of a stored sequence (seqinfo.alpha)."""
+    if not seq:
+        return ""
+    counts = np.bincount(np.frombuffer(seq, dtype=np.uint8), minlength=256)
+    return "".join(chr(i) for i in np.nonzero(counts)[0])
+
+
+def parse_added(value: Any) -> datetime | Any:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return value
+
+
+class _LockedLRU:
+    """A cachetools LRU guarded by a lock; None maxsize means unbounded."""
+
+    def __init__(self, maxsize: int | None) -> None:
+        self._cache: LRUCache | dict = {} if maxsize is None else LRUCache(max(maxsize, 1))
+        self._enabled = maxsize != 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        if not self._enabled:
+            return None
+        with self._lock:
+            return self._cache.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        if self._enabled:
+            with self._lock:
+                self._cache[key] = value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+class FastaDir:
+    """Sequences by seq_id. Read-only by default; thread-safe for reading."""
+
+    def __init__(
+        self,
+        root_dir: str,
+        writeable: bool = False,
+        check_same_thread: bool = True,
+        fd_cache_size: int | None = None,
+        *,
+        block_cache_bytes: int = config.DEFAULT_BLOCK_CACHE_BYTES,
+        attach_to: Database | None = None,
+        compress_threads: int | None = None,
+    ) -> None:
+        self._root_dir = root_dir
+        self._writeable = writeable
+        if writeable:
+            os.makedirs(root_dir, exist_ok=True)
+        self._db = Database(
+            os.path.join(root_dir, "db.sqlite3"),
+            "fastadir",
+            writeable,
+            attach_to=attach_to,
+            schema="fd" if attach_to is not None else "main",
+        )
+        self._seqinfo = self._db.table("seqinfo")
+        self._reader = BlockReader(config.fd_cache_maxsize(fd_cache_size), block_cache_bytes)
+        self._info_cache = _LockedLRU(config.lru_cache_maxsize())
+        self._writer: BgzfFastaWriter | None = None
+        self._writer_relpath: str | None = None
+        self._pending: dict[str, tuple[str, int, str, str]] = {}
+        self._pending_residues = 0
+        self._lock_fd: int | None = self._take_writer_lock() if writeable else None
+        self._compress_threads = compress_threads or min(2, os.cpu_count() or 1)
+
+    # ---- reading -------------------------------------------------------------------------
+    def fetch_seqinfo(self, seq_id: str) -> dict[str, Any]:
+        info = self._info_cache.get(seq_id)
+        if info is not None:
+            return info
+        rows = self._db.query(
+            f"select seq_id, len, alpha, added, relpath from {self._seqinfo}"
+            " where seq_id = ? order by added desc limit 1",
+            (seq_id,),
+        )
+        if not rows:
+            pending = self._pending.get(seq_id)
+            if pending is None:
+                raise KeyError(seq_id)
+            return dict(zip(("seq_id", "len", "alpha", "relpath"), pending, strict=True))
+        s, length, alpha, added, relpath = rows[0]
+        info = {"seq_id": s, "len": length, "alpha": alpha, "added": parse_added(added),
+                "relpath": relpath}
+        self._info_cache.put(seq_id, info)
+        return info
+
+    def fetch(self, seq_id: str, start: int | None = None, end: int | None = None) -> str:
+        return self.fetch_bytes(seq_id, start, end).decode("ascii")
+
+    def fetch_bytes(self, seq_id: str, start: int | None = None, end: int | None = None) -> bytes:
+        """Residues [start, end) with pysam's clipping rules; negative positions are errors."""
+        info = self.fetch_seqinfo(seq_id)
+        length = info["len"]
+        start = 0 if start is None else start
+        end = length if end is None else end
+        if start < 0 or end < 0:
+            raise ValueError(f"negative coordinates ({start}, {end}) for {seq_id}")
+        if start > end:
+            raise ValueError(f"invalid coordinates: start {start} > end {end} for {seq_id}")
+        end = min(end, length)
+        if start >= end:
+            return b""
+        if self._writer_relpath is not None and info["relpath"] == self._writer_relpath:
+            log.warning("%s is in the file being written; committing first", seq_id)
+            self.commit()
+        path = os.path.join(self._root_dir, info["relpath"])
+        try:
+            return self._reader.fetch(path, seq_id, start, end)
+        except CorruptFileError:
+            self._reader.drop(path)
+            raise
+
+    def __getitem__(self, seq_id: str) -> str:
+        return self.fetch(seq_id)
+
+    def __contains__(self, seq_id: object) -> bool:
+        if seq_id in self._pending:
+            return True
+        rows = self._db.query(f"select 1 from {self._seqinfo} where seq_id = ? limit 1", (seq_id,))
+        return bool(rows)
+
+    def __len__(self) -> int:
+        return self.stats()["n_sequences"]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        rows = self._db.query(
+            f"select seq_id, len, alpha, added, relpath from {self._seqinfo} order by seq_id"
+        )
+        for seq_id, length, alpha, added, relpath in rows:
+            yield {"seq_id": seq_id, "len": length, "alpha": alpha, "added": parse_added(added),
+                   "relpath": relpath, "seq": self.fetch(seq_id)}
+
+    def seqinfo_rows(self) -> list[tuple[str, int, str]]:
+        """(seq_id, len, relpath) for every sequence, in seq_id order, without reading any."""
+        return self._db.query(f"select seq_id, len, relpath from {self._seqinfo} order by seq_id")
+
+    def stats(self) -> dict[str, Any]:
+        row = self._db.query(
+            f"select count(distinct seq_id), sum(len), min(added), max(added),"
+            f" count(distinct relpath) from {self._seqinfo}"
+        )[0]
+        keys = ("n_sequences", "tot_length", "min_ts", "max_ts", "n_files")
+        return dict(zip(keys, row, strict=True))
+
+    def schema_version(self) -> int:
+        return int(
+            self._db.query(
+                f"select value from {self._db.table('meta')} where key = 'schema version'"
+            )[0][0]
+        )
+
+    # ---- writing -------------------------------------------------------------------------
+    def store(self, seq_id: str, seq: str | bytes) -> str:
+        """Append a sequence (stored text, already upper-cased if wanted); idempotent."""
+        if not self._writeable:
+            raise ReadOnlyError(f"{self._root_dir}: cannot store in a read-only FastaDir")
+        if seq_id in self:
+            return seq_id
+        data = seq.encode("ascii") if isinstance(seq, str) else bytes(seq)
+        if self._writer is None:
+            self._open_writer()
+        assert self._writer is not None and self._writer_relpath is not None
+        self._writer.add(seq_id, data)
+        self._pending[seq_id] = (seq_id, len(data), alphabet(data), self._writer_relpath)
+        self._pending_residues += len(data)
+        return seq_id
+
+    @property
+    def pending_residues(self) -> int:
+        return self._pending_residues
+
+    @property
+    def pending_sequences(self) -> int:
+        return len(self._pending)
+
+    def _open_writer(self) -> None:
+        reldir = time.strftime("%Y/%m%d/%H%M", time.gmtime())
+        os.makedirs(os.path.join(self._root_dir, reldir), exist_ok=True)
+        while True:
+            relpath = f"{reldir}/{time.time()}.fa.bgz"
+            final = os.path.join(self._root_dir, relpath)
+            names = [final, final + ".fai", final + ".gzi", final[:-4]]
+            if not any(os.path.exists(n) for n in names + [final + PARTIAL_SUFFIX]):
+                break
+            time.sleep(0.001)
+        self._writer = BgzfFastaWriter(final + PARTIAL_SUFFIX, threads=self._compress_threads)
+        self._writer_relpath = relpath
+
+    def flush_file(self) -> None:
+        """Finish the open file: fsync, index, chmod 0444, rename into place; add its rows.
+
+        The rows are inserted but not committed: the caller commits (possibly together with
+        the alias database in one transaction).
+        """
+        if self._writer is None:
+            return
+        writer, relpath = self._writer, self._writer_relpath
+        assert relpath is not None
+        final = os.path.join(self._root_dir, relpath)
+        fai, gzi = writer.close()
+        for suffix, data in ((".gzi", gzi), (".fai", fai)):
+            _write_file_atomically(final + suffix, data)
+        os.chmod(writer.path, 0o444)
+        os.rename(writer.path, final)
+        _fsync_dir(os.path.dirname(final))
+        self._writer = None
+        self._writer_relpath = None
+        self._db.writer.executemany(
+            f"insert into {self._seqinfo} (seq_id, len, alpha, relpath) values (?, ?, ?, ?)",
+            list(self._pending.values()),
+        )
+        self._pending = {}
+        self._pending_residues = 0
+
+    def commit(self) -> None:
+        self.flush_file()
+        self._db.commit()
+
+    def abort(self) -> None:
+        """Drop everything not yet committed (the open file is deleted)."""
+        if self._writer is not None:
+            self._writer.abort()
+            try:
+                os.remove(self._writer.path)
+            except FileNotFoundError:
+                pass
+        self._writer = None
+        self._writer_relpath = None
+        self._pending = {}
+        self._pending_residues = 0
+        self._db.rollback()
+
+    def _take_writer_lock(self) -> int:
+        """One writer per instance: an flock on the sequences directory (no extra file)."""
+        fd = os.open(self._root_dir, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise WriterBusyError(
+                f"{self._root_dir}: another process is writing to this instance"
+            ) from None
+        self._remove_partials()
+        return fd
+
+    def _remove_partials(self) -> None:
+        """Files left by an interrupted writer; nothing refers to them."""
+        pattern = os.path.join(self._root_dir, "*", "*", "*", "*" + PARTIAL_SUFFIX)
+        for path in glob.glob(pattern):
+            log.info("removing %s left by an interrupted load", path)
+            try:
+                os.remove(path)
+            except OSError as exc:
+                log.warning("could not remove %s: %s", path, exc)
+
+    def close(self) -> None:
+        """Commit any open file (so no stored data is lost), then close the database."""
+        if self._writeable and (self._writer is not None or self._pending):
+            self.commit()
+        self._db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> FastaDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _write_file_atomically(path: str, data: bytes) -> None:
+    tmp = path + PARTIAL_SUFFIX
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

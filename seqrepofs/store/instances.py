@@ -1,0 +1,123 @@
+"""A SeqRepo root: many instances (`master`, dated snapshots) and the `latest` symlink."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sqlite3
+import stat
+import tempfile
+from datetime import UTC, datetime
+
+from ..errors import NotASeqRepoError, SeqRepoError
+
+SNAPSHOT_RE = re.compile(r"^20[12]\d-?\d\d-?\d\d$")
+REMOTE_SNAPSHOT_RE = re.compile(r"^20[12]\d-\d\d-\d\d$")
+DB_FILES = ("aliases.sqlite3", os.path.join("sequences", "db.sqlite3"))
+
+
+def is_instance(path: str) -> bool:
+    """True if `path` holds both databases of a SeqRepo instance."""
+    return all(os.path.isfile(os.path.join(path, f)) for f in DB_FILES)
+
+
+def list_instances(root: str) -> list[str]:
+    """Snapshot names under a root, oldest first (plain lexical order, as the reference)."""
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        raise NotASeqRepoError(f"{root}: root directory does not exist") from None
+    return sorted(n for n in names if SNAPSHOT_RE.match(n) and os.path.isdir(os.path.join(root, n)))
+
+
+def update_latest(root: str, name: str | None = None) -> str:
+    """Point `latest` at `name` (default the newest snapshot) atomically; returns the name."""
+    if name is None:
+        instances = list_instances(root)
+        if not instances:
+            raise SeqRepoError(f"{root}: no snapshot to point 'latest' at")
+        name = instances[-1]
+    if not os.path.isdir(os.path.join(root, name)):
+        raise NotASeqRepoError(f"{root}/{name}: no such instance")
+    tmp = os.path.join(root, f".latest.{os.getpid()}")
+    if os.path.lexists(tmp):
+        os.remove(tmp)
+    os.symlink(name, tmp)
+    os.replace(tmp, os.path.join(root, "latest"))
+    return name
+
+
+def snapshot(root: str, instance: str = "master", destination: str | None = None) -> str:
+    """Freeze an instance into a read-only dated snapshot; returns its path.
+
+    Sequence files are hardlinked; the databases are copied with SQLite's backup API (a
+    consistent copy even while a loader writes). Built under a temporary name and renamed, so
+    no half snapshot is ever visible under its final name.
+    """
+    src = os.path.realpath(os.path.join(root, instance))
+    if not is_instance(src):
+        raise NotASeqRepoError(f"{src}: not a SeqRepo instance")
+    dest_name = destination or datetime.now(UTC).strftime("%Y-%m-%d")
+    dst = dest_name if os.path.isabs(dest_name) else os.path.join(root, dest_name)
+    dst = os.path.abspath(dst)
+    if os.path.lexists(dst):
+        raise SeqRepoError(f"{dst}: already exists")
+    if os.path.commonpath([src, dst]) == src:
+        raise SeqRepoError(f"{dst}: destination lies inside the source instance {src}")
+    parent = os.path.dirname(dst)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=os.path.basename(dst) + ".")
+    try:
+        _copy_dbs(src, tmp)
+        relpaths = _referenced_files(tmp)
+        for rel in relpaths:
+            for suffix in ("", ".fai", ".gzi"):
+                s = os.path.join(src, "sequences", rel + suffix)
+                d = os.path.join(tmp, "sequences", rel + suffix)
+                os.makedirs(os.path.dirname(d), exist_ok=True)
+                os.link(s, d)
+        _make_read_only(tmp)
+        os.rename(tmp, dst)
+    except BaseException:
+        _make_writable(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dst
+
+
+def _copy_dbs(src: str, dst: str) -> None:
+    os.makedirs(os.path.join(dst, "sequences"), exist_ok=True)
+    for rel in DB_FILES:
+        source = sqlite3.connect(f"file:{os.path.join(src, rel)}?mode=ro", uri=True)
+        target = sqlite3.connect(os.path.join(dst, rel))
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+
+
+def _referenced_files(instance: str) -> list[str]:
+    conn = sqlite3.connect(
+        f"file:{os.path.join(instance, 'sequences', 'db.sqlite3')}?mode=ro", uri=True
+    )
+    try:
+        return [r[0] for r in conn.execute("select distinct relpath from seqinfo")]
+    finally:
+        conn.close()
+
+
+def _make_read_only(top: str) -> None:
+    for dirpath, _dirnames, filenames in os.walk(top, topdown=False):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            mode = os.stat(path).st_mode
+            os.chmod(path, stat.S_IMODE(mode) & ~0o222)
+        os.chmod(dirpath, stat.S_IMODE(os.stat(dirpath).st_mode) & ~0o222)
+
+
+def _make_writable(top: str) -> None:
+    if not os.path.isdir(top):
+        return
+    for dirpath, _dirnames, _filenames in os.walk(top):
+        os.chmod(dirpath, 0o755)
