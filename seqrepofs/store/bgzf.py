@@ -280,9 +280,17 @@ class BlockReader:
         end = bf.coffsets[index + 1] if index + 1 < len(bf.coffsets) else bf.size
         try:
             of = self._open(bf.path)
-            raw = os.pread(of.fd, min(end, of.size) - start, start)
         except FileNotFoundError as exc:
             raise CorruptFileError(f"{bf.path}: sequence file is missing") from exc
+        if start >= of.size:
+            raise CorruptFileError(
+                f"{bf.path}: truncated: block {index} starts at byte {start} but the file has"
+                f" {of.size} bytes"
+            )
+        try:
+            raw = os.pread(of.fd, min(end, of.size) - start, start)
+        except OSError as exc:
+            raise CorruptFileError(f"{bf.path}: cannot read block {index}: {exc}") from exc
         try:
             *_, xlen, si1, si2, _slen, bsize = _HEADER.unpack_from(raw)
             if raw[:2] != b"\x1f\x8b" or (si1, si2) != (66, 67) or xlen != 6:

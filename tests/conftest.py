@@ -1,0 +1,50 @@
+"""Shared test helpers: where the real data lives and an independent FASTA reader."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+REAL = DATA / "real"
+INSTANCES = REAL / "seqrepo-instances"
+
+
+def read_fasta(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """(header, sequence) pairs, read naively and independently of seqrepofs' loader."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    records: list[tuple[str, str]] = []
+    header: str | None = None
+    parts: list[str] = []
+    with opener(path, "rt") as fh:
+        for line in fh:
+            line = line.rstrip("\r\n")
+            if line.startswith(">"):
+                if header is not None:
+                    records.append((header, "".join(parts)))
+                header, parts = line[1:], []
+            elif header is not None:
+                parts.append(line.strip())
+    if header is not None:
+        records.append((header, "".join(parts)))
+    return records
+
+
+def copy_instance(name: str, dest: Path) -> Path:
+    """A writable copy of a real instance, so tests never touch the originals."""
+    target = dest / name
+    shutil.copytree(INSTANCES / name, target)
+    for dirpath, _dirs, files in os.walk(target):
+        os.chmod(dirpath, 0o755)
+        for f in files:
+            os.chmod(os.path.join(dirpath, f), 0o644)
+    return target
+
+
+@pytest.fixture
+def real_instances(tmp_path: Path) -> dict[str, Path]:
+    return {n: copy_instance(n, tmp_path) for n in ("rest-service-2019", "seqrepo-rs-2023")}
