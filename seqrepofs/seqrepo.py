@@ -27,7 +27,7 @@ from .errors import (
 )
 from .store.aliasdb import AliasDB
 from .store.fastadir import FastaDir
-from .store.translate import api_namespaces, db_to_api
+from .store.translate import api_namespaces, api_to_db, db_to_api
 
 log = logging.getLogger(__name__)
 
@@ -245,9 +245,13 @@ class SeqRepo:
         return self.store_normalised(stored, digests(norm), nsaliases)
 
     def store_normalised(
-        self, stored: bytes, dg: Digests, nsaliases: Iterable[dict[str, str]]
+        self,
+        stored: bytes | bytearray,
+        dg: Digests,
+        nsaliases: Iterable[dict[str, str]],
+        alpha: str | None = None,
     ) -> tuple[int, int]:
-        """Store text whose digests the caller already computed (the loader's fast path)."""
+        """Store text whose digests (and alphabet) the caller computed (the loader's path)."""
         if not self._writeable:
             raise ReadOnlyError(f"{self._root_dir}: SeqRepo opened read-only; cannot store")
         seq_id = dg.seq_id
@@ -255,18 +259,21 @@ class SeqRepo:
         if len(stored) > ct_n_residues and self.sequences.pending_sequences:
             self.commit()
         if seq_id not in self.sequences:
-            self.sequences.store(seq_id, stored)
+            self.sequences.store(seq_id, stored, alpha)
             for ns, alias in dg.digest_aliases():
                 self.aliases.store_alias(seq_id, ns, alias)
                 self._pending_aliases += 1
             n_seqs_added = 1
-        existing = {(r["namespace"], r["alias"]) for r in self.aliases.find_aliases(seq_id=seq_id)}
+        # Compared in stored form (NCBI, VMC:GS_…); a new sequence has only its digest aliases.
+        existing: set[tuple[str | None, str | None]] = set(
+            dg.digest_aliases() if n_seqs_added else self.aliases.aliases_of(seq_id)
+        )
         n_aliases_added = 0
         for nsa in nsaliases:
-            key = (nsa["namespace"], nsa["alias"])
+            key = api_to_db(nsa["namespace"], nsa["alias"])
             if key in existing:
                 continue
-            self.aliases.store_alias(seq_id, key[0], key[1])
+            self.aliases.store_alias(seq_id, nsa["namespace"], nsa["alias"])
             existing.add(key)
             n_aliases_added += 1
         self._pending_aliases += n_aliases_added
@@ -292,6 +299,14 @@ class SeqRepo:
         self.sequences.flush_file()
         self.aliases.commit()  # one connection: commits seqinfo rows and aliases together
         self._pending_aliases = 0
+
+    def rollback(self) -> None:
+        """Drop everything stored since the last commit (the open file is deleted)."""
+        if not self._writeable:
+            return
+        self.sequences.abort()  # rolls back the shared connection: seqinfo rows and aliases
+        self._pending_aliases = 0
+        self._forget_cached_aliases()
 
     def _update_digest_aliases(self, seq_id: str, seq: str | bytes) -> None:
         raw = seq.encode("ascii") if isinstance(seq, str) else seq

@@ -34,7 +34,10 @@ def alphabet(seq: bytes) -> str:
     """Sorted distinct characters of a stored sequence (seqinfo.alpha)."""
     if not seq:
         return ""
-    counts = np.bincount(np.frombuffer(seq, dtype=np.uint8), minlength=256)
+    counts = np.zeros(256, dtype=np.int64)
+    view = np.frombuffer(seq, dtype=np.uint8)
+    for start in range(0, len(view), 1 << 20):  # bincount widens to int64: bound the copy
+        counts += np.bincount(view[start : start + (1 << 20)], minlength=256)
     return "".join(chr(i) for i in np.nonzero(counts)[0])
 
 
@@ -193,18 +196,25 @@ class FastaDir:
         )
 
     # ---- writing -------------------------------------------------------------------------
-    def store(self, seq_id: str, seq: str | bytes) -> str:
-        """Append a sequence (stored text, already upper-cased if wanted); idempotent."""
+    def store(
+        self, seq_id: str, seq: str | bytes | bytearray, alpha: str | None = None
+    ) -> str:
+        """Append a sequence (stored text, already upper-cased if wanted); idempotent.
+
+        `alpha` is the alphabet if the caller computed it while reading; bytes-like `seq` is
+        not copied (a chromosome is held once).
+        """
         if not self._writeable:
             raise ReadOnlyError(f"{self._root_dir}: cannot store in a read-only FastaDir")
         if seq_id in self:
             return seq_id
-        data = seq.encode("ascii") if isinstance(seq, str) else bytes(seq)
+        data = seq.encode("ascii") if isinstance(seq, str) else seq
         if self._writer is None:
             self._open_writer()
         assert self._writer is not None and self._writer_relpath is not None
         self._writer.add(seq_id, data)
-        self._pending[seq_id] = (seq_id, len(data), alphabet(data), self._writer_relpath)
+        alpha = alphabet(data) if alpha is None else alpha
+        self._pending[seq_id] = (seq_id, len(data), alpha, self._writer_relpath)
         self._pending_residues += len(data)
         return seq_id
 

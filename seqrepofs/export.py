@@ -1,0 +1,146 @@
+"""Export stored sequences as FASTA, streaming (a chromosome is never held whole).
+
+Two header styles:
+- `aliases` (default): the reference's header, `>` + the sorted, space-separated `ns:alias`
+  list of the selected alias records (all current aliases when exporting everything);
+- `name`: `>` + `fasta_view.encode_name(alias)` for the alias in the requested namespace, one
+  record per alias: the exact bytes a mount serves for `/<NS>/<alias>.fa`.
+The body is `width` residues per line, LF, the last line shorter, newline-terminated (the rule
+`fasta_view.FastaLayout` uses).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .errors import AliasNotFoundError
+from .fasta_view import encode_name
+from .seqrepo import SeqRepo, split_identifier
+
+WINDOW_LINES = 65536  # lines per fetch: bounds memory for any sequence length
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One FASTA record to write: header text (without `>`) and the sequence's seq_id."""
+
+    header: str
+    seq_id: str
+
+
+def wrap(residues: bytes, width: int) -> bytes:
+    """`residues` as lines of `width` (a multiple of `width` long, or the last piece)."""
+    n = len(residues)
+    full = n // width
+    arr = np.frombuffer(residues, dtype=np.uint8)
+    out = np.empty((full, width + 1), dtype=np.uint8)
+    out[:, :width] = arr[: full * width].reshape(full, width)
+    out[:, width] = 10
+    data = out.tobytes()
+    if n % width:
+        data += residues[full * width :] + b"\n"
+    return data
+
+
+def write_sequence(sr: SeqRepo, seq_id: str, out: BinaryIO, width: int) -> None:
+    """Write a stored sequence wrapped at `width`, fetching a window at a time."""
+    length = int(sr.sequences.fetch_seqinfo(seq_id)["len"])
+    step = width * WINDOW_LINES
+    for start in range(0, length, step):
+        out.write(wrap(sr.sequences.fetch_bytes(seq_id, start, min(start + step, length)), width))
+
+
+def header_of(records: Iterable[dict[str, Any]]) -> str:
+    """The reference's header: `ns:alias` sorted by (namespace, alias), space-separated."""
+    pairs = sorted({(r["namespace"], r["alias"]) for r in records})
+    return " ".join(f"{ns}:{alias}" for ns, alias in pairs)
+
+
+def _api_namespace(namespace: str) -> str:
+    """The namespace as the translated records name it (any-case `refseq` -> `refseq`)."""
+    return "refseq" if namespace.lower() == "refseq" and namespace != "NCBI" else namespace
+
+
+def select(
+    sr: SeqRepo,
+    namespace: str | None = None,
+    aliases: Sequence[str] = (),
+    header: str = "aliases",
+) -> Iterator[ExportRecord]:
+    """The records to export, as the reference selects them.
+
+    ALIASES given: those (each optionally `ns:alias`; `namespace` applies to bare ones); all
+    are resolved before anything is yielded, so a missing one fails before any output.
+    Else with `namespace`: every sequence with an alias there. Else everything.
+    """
+    if header not in ("aliases", "name"):
+        raise ValueError(f"unknown header style {header!r} (use 'aliases' or 'name')")
+    if aliases:
+        return iter(_select_aliases(sr, namespace, aliases, header))
+    if header == "name":
+        if namespace is None:
+            raise ValueError("--header name needs a namespace (-n NS) or ns:alias arguments")
+        target = _api_namespace(namespace)
+        return (
+            ExportRecord(encode_name(r["alias"]), r["seq_id"])
+            for r in sr.aliases.find_aliases(namespace=namespace)
+            if r["namespace"] == target
+        )
+    rows = sr.aliases.find_aliases(namespace=namespace)
+    return (
+        ExportRecord(header_of(group), seq_id)
+        for seq_id, group in itertools.groupby(rows, key=lambda r: r["seq_id"])
+    )
+
+
+def _select_aliases(
+    sr: SeqRepo, namespace: str | None, aliases: Sequence[str], header: str
+) -> list[ExportRecord]:
+    out: list[ExportRecord] = []
+    seen: set[tuple[str | None, str]] = set()
+    for given in aliases:
+        ns, alias = (namespace, given) if namespace else split_identifier(given)
+        if (ns, alias) in seen:
+            continue
+        seen.add((ns, alias))
+        records = list(sr.aliases.find_aliases(namespace=ns, alias=alias))
+        if not records:
+            raise AliasNotFoundError(f"{given}: no such alias" + (f" in {ns}" if ns else ""))
+        by_seq = {r["seq_id"]: [] for r in records}
+        for r in records:
+            by_seq[r["seq_id"]].append(r)
+        if header == "name":
+            if ns is None:
+                raise ValueError(
+                    f"{given}: --header name needs a namespace (-n NS or {given!r} as ns:alias)"
+                )
+            if len(by_seq) > 1:
+                raise ValueError(f"{ns}:{alias} names {len(by_seq)} sequences")
+            out.append(ExportRecord(encode_name(alias), records[0]["seq_id"]))
+        else:
+            out.extend(ExportRecord(header_of(rs), seq_id) for seq_id, rs in by_seq.items())
+    return out
+
+
+def export(
+    sr: SeqRepo,
+    out: BinaryIO,
+    namespace: str | None = None,
+    aliases: Sequence[str] = (),
+    width: int = 60,
+    header: str = "aliases",
+) -> int:
+    """Write FASTA for the selected records to `out`; returns the number of records."""
+    if width < 1:
+        raise ValueError(f"line width must be at least 1, not {width}")
+    n = 0
+    for rec in select(sr, namespace, aliases, header):
+        out.write(b">" + rec.header.encode("utf-8") + b"\n")
+        write_sequence(sr, rec.seq_id, out, width)
+        n += 1
+    return n

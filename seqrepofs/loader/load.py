@@ -1,0 +1,261 @@
+"""Load FASTA files into a writable SeqRepo instance: fast, non-redundant, crash-safe.
+
+Commit policy (crash safety): data becomes durable in whole batches. A batch is committed when
+it reaches `batch_size` new sequences or SeqRepo's thresholds (20,000 sequences, 60,000
+aliases, 1e9 residues), and at the end. Each commit first finishes the batch's BGZF file
+(written as `*.partial`, fsynced, indexed, renamed), then inserts the seqinfo rows and aliases
+and commits them in one SQLite transaction covering both databases. A kill at any moment leaves
+the instance as it was after the last commit, plus at most one finished file that no row
+refers to; the next load removes such files. Re-running the same load skips what is stored.
+
+Bad input: every record is validated completely before it is stored. A bad record aborts the
+load (as the reference does) and rolls back the batch in progress, so nothing of it is stored;
+for an input smaller than one batch the instance is left exactly as it was. Batches committed
+before the bad record (only in inputs larger than a batch) stay: they are whole and valid, and
+re-running the load after fixing the input completes it without duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .. import seqrepo as seqrepo_mod
+from ..errors import NotASeqRepoError
+from ..seqrepo import SeqRepo
+from ..store.instances import is_instance
+from ..store.translate import api_to_db
+from .deflines import check_namespace
+from .fasta import CHUNK_SIZE, FastaRecord, read_records
+from .hashing import DigestWorker
+from .sources import open_source, prefetch
+
+log = logging.getLogger(__name__)
+
+WRITER_CACHE_KIB = 256 * 1024
+DEFAULT_BUDGET = 256 << 20  # bytes of parsed records held ahead of storing
+
+
+@dataclass
+class LoadStats:
+    """Counts of one load; `residues_seen` drives the progress rate."""
+
+    files: int = 0
+    seqs_seen: int = 0
+    seqs_added: int = 0
+    aliases_added: int = 0
+    residues_seen: int = 0
+    residues_added: int = 0
+    commits: int = 0
+    repointed: list[tuple[str, str, str, str]] = field(default_factory=list)
+    orphans_removed: int = 0
+    seconds: float = 0.0
+
+
+Progress = Callable[[FastaRecord, LoadStats], None]
+
+
+def load(
+    instance_dir: str,
+    paths: Sequence[str],
+    namespace: str,
+    *,
+    progress: Progress | None = None,
+    batch_size: int = seqrepo_mod.ct_n_seqs,
+    budget_bytes: int = DEFAULT_BUDGET,
+) -> LoadStats:
+    """Load FASTA `paths` (`-` = stdin) into the instance; returns what was done."""
+    check_namespace(namespace)
+    if not paths:
+        raise ValueError("no FASTA files given")
+    if not is_instance(instance_dir):
+        raise NotASeqRepoError(
+            f"{instance_dir}: no such SeqRepo instance; create it with `seqrepofs init`"
+        )
+    if batch_size < 1:
+        raise ValueError("batch size must be at least 1")
+    return _Loader(instance_dir, namespace, progress, batch_size).run(paths, budget_bytes)
+
+
+class _Loader:
+    """Parses on the main thread, one record ahead of storing it.
+
+    Why one thread: parsing and SQLite both need the GIL, and a second GIL-bound thread makes
+    every SQLite call wait for the GIL (a convoy); the GIL-free work (file reading and
+    decompression, hashing large chunks, BGZF compression) runs on helper threads. Storing a
+    record only after the next one is parsed lets the hashing thread work on record k+1 while
+    record k is wrapped and compressed; a record is stored early if the look-ahead would pass
+    the memory budget, so a chromosome is held once.
+    """
+
+    def __init__(
+        self, instance_dir: str, namespace: str, progress: Progress | None, batch_size: int
+    ) -> None:
+        self.instance_dir = instance_dir
+        self.namespace = namespace
+        self.progress = progress
+        self.batch_size = batch_size
+        self.stats = LoadStats()
+        self._pending: deque[FastaRecord] = deque()
+        self._pending_bytes = 0
+        self._budget = DEFAULT_BUDGET
+        self._sr: SeqRepo | None = None
+
+    def run(self, paths: Sequence[str], budget_bytes: int) -> LoadStats:
+        started = time.monotonic()
+        self._budget = budget_bytes
+        dirs_before = _directories(os.path.join(self.instance_dir, "sequences"))
+        sr = self._sr = SeqRepo(self.instance_dir, writeable=True)
+        _tune_writer(sr)
+        worker = DigestWorker()
+        ok = False
+        try:
+            self.stats.orphans_removed = remove_orphan_files(self.instance_dir)
+            for path in paths:
+                source = open_source(path)
+                try:
+                    chunks = prefetch(source.stream, CHUNK_SIZE)
+                    for rec in read_records(chunks, source.name, self.namespace,
+                                            self._reserve, worker):
+                        self._pending.append(rec)
+                        self._pending_bytes += len(rec.seq)
+                        while len(self._pending) > 1:
+                            self._store_next()
+                    self.stats.files += 1
+                finally:
+                    source.close()
+            while self._pending:
+                self._store_next()
+            self._commit()
+            ok = True
+        finally:
+            worker.close()
+            self._pending.clear()
+            if not ok:
+                sr.rollback()
+                _remove_new_empty_dirs(os.path.join(self.instance_dir, "sequences"),
+                                       dirs_before)
+            sr.close()
+            self.stats.seconds = time.monotonic() - started
+        return self.stats
+
+    def _reserve(self, n: int, own: int) -> None:
+        """Called as a record grows: store the look-ahead first if memory would pass budget."""
+        if self._pending and self._pending_bytes + own + n > self._budget:
+            while self._pending:
+                self._store_next()
+
+    def _store_next(self) -> None:
+        rec = self._pending.popleft()
+        self._pending_bytes -= len(rec.seq)
+        self._store(rec)
+        if self.progress is not None:
+            self.progress(rec, self.stats)
+
+    def _store(self, rec: FastaRecord) -> None:
+        sr = self._sr
+        assert sr is not None
+        st = self.stats
+        seq_id = rec.digests.seq_id
+        st.seqs_seen += 1
+        st.residues_seen += len(rec.seq)
+        for nsa in rec.aliases:
+            ns, alias = api_to_db(nsa["namespace"], nsa["alias"])
+            assert ns is not None and alias is not None
+            old = sr.aliases.current_alias(ns, alias)
+            if old is not None and old != seq_id:
+                log.warning(
+                    "%s, record %d: alias %s:%s re-pointed from %s to %s (old mapping kept as"
+                    " history)",
+                    rec.path, rec.index, nsa["namespace"], nsa["alias"], old, seq_id,
+                )
+                st.repointed.append((nsa["namespace"], nsa["alias"], old, seq_id))
+        pending_before = sr.sequences.pending_sequences
+        n_seqs, n_aliases = sr.store_normalised(
+            rec.seq, rec.digests, rec.aliases, alpha=rec.alphabet
+        )
+        st.seqs_added += n_seqs
+        st.aliases_added += n_aliases
+        st.residues_added += len(rec.seq) if n_seqs else 0
+        if sr.sequences.pending_sequences < pending_before + n_seqs:
+            self._committed("SeqRepo threshold")  # store_normalised committed by itself
+        elif sr.sequences.pending_sequences >= self.batch_size:
+            self._commit()
+
+    def _commit(self) -> None:
+        assert self._sr is not None
+        self._sr.commit()
+        self._committed("batch")
+
+    def _committed(self, why: str) -> None:
+        self.stats.commits += 1
+        log.info(
+            "committed (%s): %d sequences added, %d aliases added so far",
+            why, self.stats.seqs_added, self.stats.aliases_added,
+        )
+
+
+def _directories(top: str) -> set[str]:
+    return {dirpath for dirpath, _dirs, _files in os.walk(top)}
+
+
+def _remove_new_empty_dirs(top: str, before: set[str]) -> None:
+    """After a rollback: remove the (empty) directories this load created."""
+    for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda w: -len(w[0])):
+        if dirpath not in before:
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+
+
+def _tune_writer(sr: SeqRepo) -> None:
+    """A page cache big enough that a batch never spills (a spill fsyncs the journal)."""
+    conn = sr.aliases.database.writer
+    for schema in ("main", "fd"):
+        conn.execute(f"pragma {schema}.cache_size = -{WRITER_CACHE_KIB}")
+
+
+def remove_orphan_files(instance_dir: str) -> int:
+    """Delete finished sequence files no committed seqinfo row refers to; returns how many.
+
+    Such a file is what a load killed between renaming its file into place and committing its
+    rows leaves behind. The caller holds the instance's writer lock, so no other writer of
+    ours can be about to commit rows for it.
+    """
+    seqdir = os.path.join(instance_dir, "sequences")
+    conn = sqlite3.connect(
+        f"file:{os.path.join(seqdir, 'db.sqlite3')}?mode=ro", uri=True
+    )
+    try:
+        referenced = {r[0] for r in conn.execute("select distinct relpath from seqinfo")}
+    finally:
+        conn.close()
+    removed = 0
+    for relpath in find_sequence_files(seqdir):
+        if relpath in referenced:
+            continue
+        for suffix in ("", ".fai", ".gzi"):
+            path = os.path.join(seqdir, relpath + suffix)
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                continue
+        log.info("removed %s: left by an interrupted load, no sequence refers to it", relpath)
+        removed += 1
+    return removed
+
+
+def find_sequence_files(seqdir: str) -> list[str]:
+    """Relative paths of every `*.fa.bgz` under a sequences directory."""
+    out: list[str] = []
+    for dirpath, _dirs, files in os.walk(seqdir):
+        for name in files:
+            if name.endswith(".fa.bgz"):
+                out.append(os.path.relpath(os.path.join(dirpath, name), seqdir))
+    return sorted(out)

@@ -1,0 +1,180 @@
+"""Open a FASTA input (a path or `-` for stdin) as a stream of decompressed bytes.
+
+The format is decided by magic bytes, never by the file name: plain text, gzip, BGZF (a gzip
+variant, decompressed the same way), bzip2. Other compressed or archive formats get a clear
+error instead of being parsed as garbage.
+"""
+
+from __future__ import annotations
+
+import bz2
+import io
+import queue
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from isal import igzip
+
+from .errors import LoadError
+
+STDIN = "-"
+_MAGIC_LEN = 18
+_UNSUPPORTED = {
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"PK\x03\x04": "zip",
+    b"BAM\x01": "BAM",
+}
+
+
+@dataclass
+class Source:
+    """A decompressed input stream and what it was."""
+
+    name: str  # the path as given, or "<stdin>"
+    kind: str  # plain, gzip, bgzf or bzip2
+    stream: BinaryIO
+    _raw: BinaryIO
+
+    def close(self) -> None:
+        try:
+            self.stream.close()
+        finally:
+            if self._raw is not sys.stdin.buffer:
+                self._raw.close()
+
+
+class _Prefixed(io.RawIOBase):
+    """A non-seekable stream with bytes already read from it put back in front."""
+
+    def __init__(self, prefix: bytes, rest: BinaryIO) -> None:
+        self._prefix = prefix
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self._prefix:
+            n = min(len(buf), len(self._prefix))
+            buf[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._rest.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+def detect(magic: bytes) -> str:
+    """The format of data starting with `magic` (plain unless a known signature matches)."""
+    if magic[:2] == b"\x1f\x8b":
+        is_bgzf = len(magic) >= 16 and magic[3] & 4 and magic[12:14] == b"BC"
+        return "bgzf" if is_bgzf else "gzip"
+    if magic[:3] == b"BZh":
+        return "bzip2"
+    for sig, kind in _UNSUPPORTED.items():
+        if magic.startswith(sig):
+            return kind
+    return "plain"
+
+
+def _read_magic(fh: BinaryIO) -> bytes:
+    magic = b""
+    while len(magic) < _MAGIC_LEN:
+        piece = fh.read(_MAGIC_LEN - len(magic))
+        if not piece:
+            break
+        magic += piece
+    return magic
+
+
+def open_source(path: str) -> Source:
+    """Open `path` (or stdin for `-`) and return its decompressed byte stream."""
+    name = "<stdin>" if path == STDIN else path
+    if path == STDIN:
+        raw: BinaryIO = sys.stdin.buffer
+    else:
+        try:
+            raw = open(path, "rb")  # noqa: SIM115 - closed by Source.close
+        except FileNotFoundError:
+            raise LoadError("no such file", path=name) from None
+        except IsADirectoryError:
+            raise LoadError("is a directory, not a FASTA file", path=name) from None
+        except OSError as exc:
+            raise LoadError(f"cannot open: {exc.strerror or exc}", path=name) from None
+    try:
+        magic = _read_magic(raw)
+        if raw.seekable():
+            raw.seek(0)
+            base: BinaryIO = raw
+        else:
+            base = io.BufferedReader(_Prefixed(magic, raw), buffer_size=1 << 20)
+    except OSError as exc:
+        if raw is not sys.stdin.buffer:
+            raw.close()
+        raise LoadError(f"cannot read: {exc.strerror or exc}", path=name) from None
+    kind = detect(magic)
+    if kind in ("gzip", "bgzf"):
+        stream: BinaryIO = igzip.IGzipFile(fileobj=base, mode="rb")  # type: ignore[assignment]
+    elif kind == "bzip2":
+        stream = bz2.BZ2File(base, mode="rb")  # type: ignore[assignment]
+    elif kind == "plain":
+        stream = base
+    else:
+        if raw is not sys.stdin.buffer:
+            raw.close()
+        raise LoadError(f"{kind} data is not supported; decompress or extract it first",
+                        path=name)
+    return Source(name, kind, stream, raw)
+
+
+class _ReadFailed:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def prefetch(stream: BinaryIO, chunk_size: int, depth: int = 3) -> Iterator[bytes]:
+    """Yield `stream`'s bytes in chunks read (and decompressed) ahead on a thread.
+
+    File reads and ISA-L/bz2 decompression release the GIL, so they overlap with parsing.
+    A read error is raised at the point of the stream where it happened.
+    """
+    q: queue.Queue[bytes | _ReadFailed | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            while not stop.is_set():
+                chunk = stream.read(chunk_size)
+                _put(chunk if chunk else None)
+                if not chunk:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            _put(_ReadFailed(exc))
+
+    def _put(item: bytes | _ReadFailed | None) -> None:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=run, name="fasta-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, _ReadFailed):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=1.0)  # a read blocked on a silent pipe must not hang the caller
