@@ -1,0 +1,191 @@
+"""The Starlette application and how uvicorn runs it.
+
+Worker processes (``--workers N``) import :func:`app_from_env`, so the settings travel to them as
+JSON in an environment variable; each worker opens its own SeqRepo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from .. import __version__
+from .middleware import AccessLog, SelectiveGZip, access_logger
+from .negotiation import V1, V2
+from .openapi import openapi_document
+from .refget import Refget
+from .responses import problem
+from .seqrepo_api import SeqrepoAPI
+from .service import Backend, Settings
+
+log = logging.getLogger(__name__)
+SETTINGS_ENV = "SEQREPOFS_SERVE_SETTINGS"
+GET = ["GET"]  # Starlette adds HEAD
+
+
+def endpoint(handler: Callable[[Request], Response], inline: bool) -> Callable:
+    """Wrap a blocking handler: run it in the thread pool, or on the event loop if `inline`.
+
+    The handlers block on SQLite and BGZF reads, so by default each request takes one trip
+    to a worker thread. That trip costs more than the work for a cached 100-bp read (measured
+    in scripts/bench/bench_rest.py), so `inline_reads` trades it for brief loop stalls on
+    uncached reads; bodies over `inline_max_residues` are still streamed from threads.
+    An unexpected error (a damaged file) becomes a logged 500 problem document here, so the
+    connection stays usable instead of being closed by the server's last-resort handler.
+    """
+
+    def guarded(request: Request) -> Response:
+        try:
+            return handler(request)
+        except Exception as exc:
+            log.exception("%s %s failed", request.method, request.url.path)
+            return problem(500, f"{exc.__class__.__name__}: {exc}")
+
+    if inline:
+
+        async def call_inline(request: Request) -> Response:
+            return guarded(request)
+
+        return call_inline
+
+    async def call_in_thread(request: Request) -> Response:
+        return await run_in_threadpool(guarded, request)
+
+    return call_in_thread
+
+
+def create_app(settings: Settings) -> ASGIApp:
+    """An ASGI app serving one instance: refget v2/v1, /refget/1 (v1), /seqrepo/1, OpenAPI."""
+    backend = Backend(settings)
+    examples = backend.example_ids()
+    doc = openapi_document(
+        {"md5": examples[0], "ga4gh": examples[1]} if examples else None
+    )
+    root = Refget(backend, default=V2, allowed=(V1, V2))
+    v1 = Refget(backend, default=V1, allowed=(V1,))
+    srapi = SeqrepoAPI(backend)
+
+    def openapi(request: Request) -> Response:
+        return JSONResponse(doc)
+
+    def index(request: Request) -> Response:
+        return JSONResponse({
+            "service": "seqrepofs",
+            "version": __version__,
+            "instance": os.path.basename(settings.instance_dir),
+            "openapi": "/openapi.json",
+            "refget": "/sequence/service-info",
+            "refget_v1": "/refget/1/sequence/service-info",
+            "seqrepo": "/seqrepo/1/ping",
+        })
+
+    def ep(handler: Callable[[Request], Response]) -> Callable:
+        return endpoint(handler, settings.inline_reads)
+
+    routes = [
+        Route("/", index, methods=GET),
+        Route("/openapi.json", openapi, methods=GET),
+        Route("/sequence/service-info", ep(root.service_info), methods=GET),
+        Route("/sequence/{id:path}/metadata", ep(root.metadata), methods=GET),
+        Route("/sequence/{id:path}", ep(root.sequence), methods=GET),
+        Route("/refget/1/sequence/service-info", ep(v1.service_info), methods=GET),
+        Route("/refget/1/sequence/{id:path}/metadata", ep(v1.metadata), methods=GET),
+        Route("/refget/1/sequence/{id:path}", ep(v1.sequence), methods=GET),
+        Route("/seqrepo/1/ping", ep(srapi.ping), methods=GET),
+        Route("/seqrepo/1/sequence/{alias:path}", ep(srapi.sequence), methods=GET),
+        Route("/seqrepo/1/metadata/{alias:path}", ep(srapi.metadata), methods=GET),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        log.info("serving %s", settings.instance_dir)
+        # Listing namespaces scans the alias index (seconds on a full RefSeq instance): do it
+        # now in the background rather than in the first service-info request.
+        threading.Thread(target=backend.namespaces, name="warm-namespaces", daemon=True).start()
+        try:
+            yield
+        finally:
+            backend.close()
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
+    app.state.backend = backend
+    cors = CORSMiddleware(
+        app,
+        allow_origins=["*"],
+        allow_methods=["GET", "HEAD"],
+        allow_headers=["Range", "If-None-Match", "Accept"],
+        expose_headers=["Content-Range", "Content-Length", "ETag", "Accept-Ranges"],
+    )
+    gz = SelectiveGZip(cors, compresslevel=settings.gzip_level)
+    logger = access_logger(settings.access_log, settings.log_file)
+    return AccessLog(gz, logger) if settings.access_log else gz
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return problem(exc.status_code, exc.detail, headers=dict(exc.headers or {}))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """A problem document; Starlette re-raises afterwards, so uvicorn logs the traceback."""
+    return problem(500, f"{exc.__class__.__name__}: {exc}")
+
+
+def settings_to_env(settings: Settings) -> str:
+    return json.dumps(dataclasses.asdict(settings))
+
+
+def app_from_env() -> ASGIApp:
+    """uvicorn factory for worker processes: settings from $SEQREPOFS_SERVE_SETTINGS."""
+    raw: dict[str, Any] = json.loads(os.environ[SETTINGS_ENV])
+    return create_app(Settings(**raw))
+
+
+def run(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    """Serve until interrupted (uvicorn handles SIGINT/SIGTERM and drains connections)."""
+    import socket
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[SETTINGS_ENV] = settings_to_env(settings)
+    config = uvicorn.Config(
+        "seqrepofs.rest.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    if workers == 1:
+        uvicorn.Server(config).run()
+        return
+    # uvicorn binds the shared socket with proto 0, so asyncio never sets TCP_NODELAY on the
+    # accepted connections and every keep-alive response waits ~40 ms for the client's delayed
+    # ACK (Kludex/uvicorn#3149): 2 workers served 3x fewer requests than 1. Re-wrap it as TCP.
+    bound = config.bind_socket()
+    sock = socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())
+    sock.set_inheritable(True)
+    Multiprocess(config, sockets=[sock]).run()
