@@ -190,6 +190,7 @@ def test_fetch_coordinates(toy: Path) -> None:
     seq_id = sr["en:rose"].seq_id
     f = sr.sequences.fetch
     assert f(seq_id, 0, 100) == "SMELLASSWEET" and f(seq_id, 12, 20) == "" and f(seq_id, 3, 3) == ""
+    assert f(seq_id, 50) == "" and f(seq_id, 10) == "ET"  # as pysam: start past the end is empty
     with pytest.raises(ValueError, match="invalid coordinates"):
         f(seq_id, 5, 2)
     with pytest.raises(ValueError, match="negative"):

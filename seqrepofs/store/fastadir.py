@@ -138,12 +138,11 @@ class FastaDir:
         info = self.fetch_seqinfo(seq_id)
         length = info["len"]
         start = 0 if start is None else start
-        end = length if end is None else end
-        if start < 0 or end < 0:
+        if start < 0 or (end is not None and end < 0):
             raise ValueError(f"negative coordinates ({start}, {end}) for {seq_id}")
-        if start > end:
+        if end is not None and start > end:
             raise ValueError(f"invalid coordinates: start {start} > end {end} for {seq_id}")
-        end = min(end, length)
+        end = length if end is None else min(end, length)
         if start >= end:
             return b""
         if self._writer_relpath is not None and info["relpath"] == self._writer_relpath:
