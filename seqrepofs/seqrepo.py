@@ -27,7 +27,7 @@ from .errors import (
 )
 from .store.aliasdb import AliasDB
 from .store.fastadir import FastaDir
-from .store.translate import api_namespaces, api_to_db, db_to_api
+from .store.translate import api_namespaces, db_to_api
 
 log = logging.getLogger(__name__)
 
@@ -245,13 +245,9 @@ class SeqRepo:
         return self.store_normalised(stored, digests(norm), nsaliases)
 
     def store_normalised(
-        self,
-        stored: bytes | bytearray,
-        dg: Digests,
-        nsaliases: Iterable[dict[str, str]],
-        alpha: str | None = None,
+        self, stored: bytes, dg: Digests, nsaliases: Iterable[dict[str, str]]
     ) -> tuple[int, int]:
-        """Store text whose digests (and alphabet) the caller computed (the loader's path)."""
+        """Store text whose digests the caller already computed (the loader's fast path)."""
         if not self._writeable:
             raise ReadOnlyError(f"{self._root_dir}: SeqRepo opened read-only; cannot store")
         seq_id = dg.seq_id
@@ -259,21 +255,18 @@ class SeqRepo:
         if len(stored) > ct_n_residues and self.sequences.pending_sequences:
             self.commit()
         if seq_id not in self.sequences:
-            self.sequences.store(seq_id, stored, alpha)
+            self.sequences.store(seq_id, stored)
             for ns, alias in dg.digest_aliases():
                 self.aliases.store_alias(seq_id, ns, alias)
                 self._pending_aliases += 1
             n_seqs_added = 1
-        # Compared in stored form (NCBI, VMC:GS_…); a new sequence has only its digest aliases.
-        existing: set[tuple[str | None, str | None]] = set(
-            dg.digest_aliases() if n_seqs_added else self.aliases.aliases_of(seq_id)
-        )
+        existing = {(r["namespace"], r["alias"]) for r in self.aliases.find_aliases(seq_id=seq_id)}
         n_aliases_added = 0
         for nsa in nsaliases:
-            key = api_to_db(nsa["namespace"], nsa["alias"])
+            key = (nsa["namespace"], nsa["alias"])
             if key in existing:
                 continue
-            self.aliases.store_alias(seq_id, nsa["namespace"], nsa["alias"])
+            self.aliases.store_alias(seq_id, key[0], key[1])
             existing.add(key)
             n_aliases_added += 1
         self._pending_aliases += n_aliases_added

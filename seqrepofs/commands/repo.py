@@ -411,4 +411,4 @@ def check_cmd(ctx: click.Context, instance: str | None, quick: bool) -> None:
         click.echo(summary + "ok")
         return
     click.echo(summary + f"{len(report.damage)} problems", err=True)
-    ctx.exit(1)
+    sys.exit(1)  # not ctx.exit(): cli.main(standalone_mode=False) would turn it into a return

@@ -29,7 +29,7 @@ from .. import seqrepo as seqrepo_mod
 from ..errors import NotASeqRepoError
 from ..seqrepo import SeqRepo
 from ..store.instances import is_instance
-from ..store.translate import api_to_db
+from .aliases import AliasWriter
 from .deflines import check_namespace
 from .fasta import CHUNK_SIZE, FastaRecord, read_records
 from .hashing import DigestWorker
@@ -38,7 +38,9 @@ from .sources import open_source, prefetch
 log = logging.getLogger(__name__)
 
 WRITER_CACHE_KIB = 256 * 1024
-DEFAULT_BUDGET = 256 << 20  # bytes of parsed records held ahead of storing
+DEFAULT_BUDGET = 256 << 20  # at most this many bytes of parsed records held ahead of storing
+LOOKAHEAD_RECORDS = 256  # records stored together: their aliases are looked up in bulk
+LOOKAHEAD_BYTES = 32 << 20
 
 
 @dataclass
@@ -83,14 +85,15 @@ def load(
 
 
 class _Loader:
-    """Parses on the main thread, one record ahead of storing it.
+    """Parses on the main thread, ahead of storing.
 
     Why one thread: parsing and SQLite both need the GIL, and a second GIL-bound thread makes
     every SQLite call wait for the GIL (a convoy); the GIL-free work (file reading and
-    decompression, hashing large chunks, BGZF compression) runs on helper threads. Storing a
-    record only after the next one is parsed lets the hashing thread work on record k+1 while
-    record k is wrapped and compressed; a record is stored early if the look-ahead would pass
-    the memory budget, so a chromosome is held once.
+    decompression, hashing large chunks, BGZF compression) runs on helper threads. Records are
+    stored in groups (up to 256 records or 32 MiB, the newest kept back): the group's aliases
+    are looked up in a few queries, and the hashing thread works on the kept-back record while
+    the group is wrapped and compressed. The look-ahead is stored early if it would pass the
+    memory budget, so a chromosome is held once.
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class _Loader:
         self._pending_bytes = 0
         self._budget = DEFAULT_BUDGET
         self._sr: SeqRepo | None = None
+        self._writer: AliasWriter | None = None
 
     def run(self, paths: Sequence[str], budget_bytes: int) -> LoadStats:
         started = time.monotonic()
@@ -112,6 +116,7 @@ class _Loader:
         dirs_before = _directories(os.path.join(self.instance_dir, "sequences"))
         sr = self._sr = SeqRepo(self.instance_dir, writeable=True)
         _tune_writer(sr)
+        self._writer = AliasWriter(sr)
         worker = DigestWorker()
         ok = False
         try:
@@ -124,19 +129,20 @@ class _Loader:
                                             self._reserve, worker):
                         self._pending.append(rec)
                         self._pending_bytes += len(rec.seq)
-                        while len(self._pending) > 1:
-                            self._store_next()
+                        if (len(self._pending) >= LOOKAHEAD_RECORDS
+                                or self._pending_bytes >= LOOKAHEAD_BYTES):
+                            self._store_pending(keep_last=True)
                     self.stats.files += 1
                 finally:
                     source.close()
-            while self._pending:
-                self._store_next()
-            self._commit()
+            self._store_pending()
+            self._commit("end of input")
             ok = True
         finally:
             worker.close()
             self._pending.clear()
             if not ok:
+                self._writer.rolled_back()
                 sr.rollback()
                 _remove_new_empty_dirs(os.path.join(self.instance_dir, "sequences"),
                                        dirs_before)
@@ -147,52 +153,62 @@ class _Loader:
     def _reserve(self, n: int, own: int) -> None:
         """Called as a record grows: store the look-ahead first if memory would pass budget."""
         if self._pending and self._pending_bytes + own + n > self._budget:
-            while self._pending:
-                self._store_next()
+            self._store_pending()
 
-    def _store_next(self) -> None:
-        rec = self._pending.popleft()
-        self._pending_bytes -= len(rec.seq)
-        self._store(rec)
-        if self.progress is not None:
-            self.progress(rec, self.stats)
+    def _store_pending(self, keep_last: bool = False) -> None:
+        """Store the looked-ahead records (all but the newest if `keep_last`)."""
+        assert self._writer is not None
+        keep = self._pending.pop() if keep_last and self._pending else None
+        self._writer.prefetch([nsa for rec in self._pending for nsa in rec.aliases])
+        while self._pending:
+            rec = self._pending.popleft()
+            self._pending_bytes -= len(rec.seq)
+            self._store(rec)
+            if self.progress is not None:
+                self.progress(rec, self.stats)
+        if keep is not None:
+            self._pending.append(keep)
 
     def _store(self, rec: FastaRecord) -> None:
-        sr = self._sr
-        assert sr is not None
+        sr, writer = self._sr, self._writer
+        assert sr is not None and writer is not None
         st = self.stats
-        seq_id = rec.digests.seq_id
+        dg = rec.digests
+        seq_id = dg.seq_id
         st.seqs_seen += 1
         st.residues_seen += len(rec.seq)
+        seqs = sr.sequences
+        if len(rec.seq) > seqrepo_mod.ct_n_residues and seqs.pending_sequences:
+            self._commit("a sequence longer than a batch")
+        before = seqs.pending_sequences
+        seqs.store(seq_id, rec.seq, rec.alphabet)  # no-op if stored already (or in this batch)
+        if seqs.pending_sequences > before:
+            writer.add_digest_aliases(seq_id, dg.digest_aliases())
+            st.seqs_added += 1
+            st.residues_added += len(rec.seq)
         for nsa in rec.aliases:
-            ns, alias = api_to_db(nsa["namespace"], nsa["alias"])
-            assert ns is not None and alias is not None
-            old = sr.aliases.current_alias(ns, alias)
-            if old is not None and old != seq_id:
+            added, old = writer.add(seq_id, nsa["namespace"], nsa["alias"])
+            st.aliases_added += added
+            if old is not None:
                 log.warning(
-                    "%s, record %d: alias %s:%s re-pointed from %s to %s (old mapping kept as"
-                    " history)",
+                    "%s, record %d: alias %s:%s re-pointed from %s to %s (the old mapping is"
+                    " kept as history)",
                     rec.path, rec.index, nsa["namespace"], nsa["alias"], old, seq_id,
                 )
                 st.repointed.append((nsa["namespace"], nsa["alias"], old, seq_id))
-        pending_before = sr.sequences.pending_sequences
-        n_seqs, n_aliases = sr.store_normalised(
-            rec.seq, rec.digests, rec.aliases, alpha=rec.alphabet
-        )
-        st.seqs_added += n_seqs
-        st.aliases_added += n_aliases
-        st.residues_added += len(rec.seq) if n_seqs else 0
-        if sr.sequences.pending_sequences < pending_before + n_seqs:
-            self._committed("SeqRepo threshold")  # store_normalised committed by itself
-        elif sr.sequences.pending_sequences >= self.batch_size:
-            self._commit()
+        if seqs.pending_sequences >= self.batch_size:
+            self._commit("batch size")
+        elif writer.pending > seqrepo_mod.ct_n_aliases:
+            self._commit("alias threshold")
+        elif seqs.pending_residues > seqrepo_mod.ct_n_residues:
+            self._commit("residue threshold")
 
-    def _commit(self) -> None:
-        assert self._sr is not None
-        self._sr.commit()
-        self._committed("batch")
-
-    def _committed(self, why: str) -> None:
+    def _commit(self, why: str) -> None:
+        sr, writer = self._sr, self._writer
+        assert sr is not None and writer is not None
+        writer.flush()
+        sr.commit()
+        writer.committed()
         self.stats.commits += 1
         log.info(
             "committed (%s): %d sequences added, %d aliases added so far",

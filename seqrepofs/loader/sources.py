@@ -14,9 +14,9 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from isal import igzip
+from isal import isal_zlib
 
 from .errors import LoadError
 
@@ -66,6 +66,49 @@ class _Prefixed(io.RawIOBase):
         data = self._rest.read(len(buf))
         buf[: len(data)] = data
         return len(data)
+
+
+class GzipMembers:
+    """Gzip data of any number of members (BGZF included) inflated by ISA-L, streaming.
+
+    Why not `isal.igzip`: on a truncated file it raises before returning the data it did
+    inflate, so the error could not name the record and line where the data stops. Here
+    `read1` hands out every byte before raising EOFError.
+    """
+
+    def __init__(self, raw: BinaryIO, in_size: int = 1 << 18) -> None:
+        self._raw = raw
+        self._in_size = in_size
+        self._d: Any = None  # the current member's decompressor; None between members
+        self._buf = b""  # compressed bytes read but not yet inflated
+
+    def read1(self, n: int) -> bytes:
+        while True:
+            if self._d is None:
+                if not self._buf:
+                    self._buf = self._raw.read(self._in_size)
+                    if not self._buf:
+                        return b""  # clean end, at a member boundary
+                self._d = isal_zlib.decompressobj(31)
+            out = self._d.decompress(self._buf, n)
+            if self._d.eof:
+                self._buf = self._d.unused_data
+                self._d = None
+            else:
+                self._buf = self._d.unconsumed_tail
+                if not self._buf:
+                    self._buf = self._raw.read(self._in_size)
+                    if not self._buf and not out:
+                        raise EOFError(
+                            "compressed file ended before the end-of-stream marker was reached"
+                        )
+            if out:
+                return out
+
+    read = read1
+
+    def close(self) -> None:
+        self._d = None
 
 
 def detect(magic: bytes) -> str:
@@ -118,7 +161,7 @@ def open_source(path: str) -> Source:
         raise LoadError(f"cannot read: {exc.strerror or exc}", path=name) from None
     kind = detect(magic)
     if kind in ("gzip", "bgzf"):
-        stream: BinaryIO = igzip.IGzipFile(fileobj=base, mode="rb")  # type: ignore[assignment]
+        stream: BinaryIO = GzipMembers(base)  # type: ignore[assignment]
     elif kind == "bzip2":
         stream = bz2.BZ2File(base, mode="rb")  # type: ignore[assignment]
     elif kind == "plain":
@@ -147,14 +190,28 @@ def prefetch(stream: BinaryIO, chunk_size: int, depth: int = 3) -> Iterator[byte
     q: queue.Queue[bytes | _ReadFailed | None] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    read1 = getattr(stream, "read1", stream.read)
+
     def run() -> None:
+        # read1 returns what one decompression step gives, so the data before a truncation
+        # is delivered (and the error located) instead of lost with a failing read(4 MiB)
+        pieces: list[bytes] = []
+        size = 0
         try:
             while not stop.is_set():
-                chunk = stream.read(chunk_size)
-                _put(chunk if chunk else None)
-                if not chunk:
+                piece = read1(chunk_size - size)
+                if piece:
+                    pieces.append(piece)
+                    size += len(piece)
+                if size >= chunk_size or (not piece and pieces):
+                    _put(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+                    pieces, size = [], 0
+                if not piece:
+                    _put(None)
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            if pieces:
+                _put(b"".join(pieces))
             _put(_ReadFailed(exc))
 
     def _put(item: bytes | _ReadFailed | None) -> None:

@@ -27,6 +27,7 @@ from ..errors import CorruptFileError
 
 BLOCK_DATA_SIZE = 0xFF00  # 65280, the uncompressed block size bgzip and htslib use
 LINE_WIDTH = 100  # residues per line in stored files, as the reference writes them
+_SMALL_RECORD = 8192  # residues up to which a record is wrapped with bytes.join
 EOF_BLOCK = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 _HEADER = struct.Struct("<4BI2BH2BHH")  # ID1 ID2 CM FLG MTIME XFL OS XLEN SI1 SI2 SLEN BSIZE
 _TRAILER = struct.Struct("<II")  # CRC32, ISIZE
@@ -98,8 +99,12 @@ class BgzfFastaWriter:
         if seq:
             bases = min(len(seq), LINE_WIDTH)  # htslib takes the first line's length
             self.fai.append(FaiEntry(name, len(seq), offset, bases, bases + 1))
-        for chunk in _wrapped_chunks(seq, LINE_WIDTH):
-            self._write(chunk)
+        if len(seq) <= _SMALL_RECORD:  # numpy's per-call overhead dominates short records
+            lines = [seq[i : i + LINE_WIDTH] for i in range(0, len(seq), LINE_WIDTH)]
+            self._write(b"\n".join(lines) + b"\n" if lines else b"")
+        else:
+            for chunk in _wrapped_chunks(seq, LINE_WIDTH):
+                self._write(chunk)
         self._names.add(name)
 
     def _write(self, data: bytes | memoryview) -> None:

@@ -1,0 +1,97 @@
+"""Buffered alias inserts for the loader, with the reference's store_alias semantics.
+
+Why: one `execute` per alias costs ~2.5x a row of `executemany`, and a load writes five alias
+rows per new sequence (four digests and the name). Rows are buffered and inserted in bulk just
+before each commit. The semantics stay those of `AliasDB.store_alias`: an alias already
+current for the same sequence is skipped; one current for another sequence is re-pointed
+(the old row kept with is_current = 0), which the caller reports. Duplicates within a batch
+are resolved in memory, so the bulk insert never meets a conflicting current row.
+"""
+
+from __future__ import annotations
+
+from ..seqrepo import SeqRepo
+from ..store.translate import api_to_db
+
+PREFETCH_CHUNK = 500  # aliases per lookup query (SQLite allows 32766 parameters)
+
+
+class AliasWriter:
+    """Alias rows of the batch in progress; `flush()` before every commit."""
+
+    def __init__(self, sr: SeqRepo) -> None:
+        self._aliases = sr.aliases
+        db = sr.aliases.database
+        self._conn = db.writer
+        self._insert = (
+            f"insert or ignore into {db.table('seqalias')} (seq_id, namespace, alias)"
+            " values (?, ?, ?)"
+        )
+        self._select = (
+            f"select alias, seq_id from {db.table('seqalias')}"
+            " where is_current = 1 and namespace = ? and alias in ({})"
+        )
+        self._rows: list[tuple[str, str, str]] = []
+        self._batch: dict[tuple[str, str], str] = {}  # (ns, alias) -> seq_id, this batch
+        self._looked_up: dict[tuple[str, str], str | None] = {}  # db state, from prefetch()
+
+    @property
+    def pending(self) -> int:
+        """Alias rows added since the last commit (SeqRepo's 60,000 threshold counts these)."""
+        return len(self._batch)
+
+    def add_digest_aliases(self, seq_id: str, pairs: list[tuple[str, str]]) -> None:
+        """Digest aliases of a sequence new to the instance: they cannot exist yet."""
+        for ns, alias in pairs:
+            self._rows.append((seq_id, ns, alias))
+            self._batch[(ns, alias)] = seq_id
+
+    def prefetch(self, nsaliases: list[dict[str, str]]) -> None:
+        """Look up the current mappings of many aliases in a few queries (not one each)."""
+        by_ns: dict[str, list[str]] = {}
+        for nsa in nsaliases:
+            ns, al = api_to_db(nsa["namespace"], nsa["alias"])
+            assert ns is not None and al is not None
+            if (ns, al) not in self._batch and (ns, al) not in self._looked_up:
+                by_ns.setdefault(ns, []).append(al)
+                self._looked_up[(ns, al)] = None
+        for ns, names in by_ns.items():
+            for i in range(0, len(names), PREFETCH_CHUNK):
+                part = names[i : i + PREFETCH_CHUNK]
+                sql = self._select.format(", ".join("?" * len(part)))
+                for al, seq_id in self._conn.execute(sql, (ns, *part)):
+                    self._looked_up[(ns, al)] = seq_id
+
+    def add(self, seq_id: str, namespace: str, alias: str) -> tuple[bool, str | None]:
+        """Make ns:alias name seq_id; returns (added, seq_id it named before if re-pointed)."""
+        ns, al = api_to_db(namespace, alias)
+        assert ns is not None and al is not None
+        key = (ns, al)
+        if key in self._batch:
+            current: str | None = self._batch[key]
+        elif key in self._looked_up:
+            current = self._looked_up.pop(key)
+        else:
+            current = self._aliases.current_alias(ns, al)
+        if current == seq_id:
+            return False, None
+        if current is None:
+            self._rows.append((seq_id, ns, al))
+        else:  # rare: re-point in order, through the store's own code
+            self.flush()
+            self._aliases.store_alias(seq_id, ns, al)
+        self._batch[key] = seq_id
+        return True, current
+
+    def flush(self) -> None:
+        if self._rows:
+            self._conn.executemany(self._insert, self._rows)
+            self._rows = []
+
+    def committed(self) -> None:
+        """The batch is durable; forget it."""
+        self._rows = []
+        self._batch.clear()
+        self._looked_up.clear()
+
+    rolled_back = committed
