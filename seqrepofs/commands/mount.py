@@ -1,0 +1,96 @@
+"""`seqrepofs mount` and `seqrepofs umount`, plus the `seqrepofs SRC MNT -o OPTS` form.
+
+/sbin/mount.fuse3 (what `mount -t fuse.seqrepofs SRC MNT -o ro` and fstab lines run) executes
+`seqrepofs SRC MNT -o OPTS`, with no subcommand. The group's command resolution is extended so
+that a first argument that is a path rather than a command name means `mount`; every real
+subcommand name keeps working unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..cli import cli
+from ..fs import daemon
+
+OPTIONS_HELP = (
+    "Mount options, comma-separated, repeatable: allow_other, allow_root, line_width=N, "
+    "threads=N, log_file=PATH, and libfuse options (e.g. auto_unmount, debug). fstab-only "
+    "options (defaults, nofail, _netdev, x-…) are ignored; the mount is always read-only."
+)
+
+
+@cli.command("mount")
+@click.argument("source", type=click.Path())
+@click.argument("mountpoint", type=click.Path())
+@click.option("-f", "--foreground", is_flag=True, help="Serve in the foreground (no daemon).")
+@click.option("-o", "options", multiple=True, metavar="OPT[,OPT…]", help=OPTIONS_HELP)
+@click.option("--allow-other", is_flag=True, help="Let other users (and containers) read.")
+@click.option(
+    "--line-width",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Residues per FASTA line  [default: 60]",
+)
+@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Worker threads [4].")
+@click.option("--log-file", type=click.Path(dir_okay=False), help="Log the daemon here.")
+@click.option("--force", is_flag=True, help="Lazily unmount a stale mount point first.")
+@click.pass_context
+def mount_cmd(
+    ctx: click.Context,
+    source: str,
+    mountpoint: str,
+    foreground: bool,
+    options: tuple[str, ...],
+    allow_other: bool,
+    line_width: int | None,
+    threads: int | None,
+    log_file: str | None,
+    force: bool,
+) -> None:
+    """Mount SOURCE (an instance, or a root of snapshots) read-only as FASTA files at MOUNTPOINT.
+
+    Each namespace is a directory holding <alias>.fa, <alias>.fa.fai, <alias>.dict and
+    <alias>.fa.dict for every current alias. Mounting a root shows one directory per instance
+    and a `latest` symlink. Runs as a daemon unless -f is given; `seqrepofs umount` ends it.
+    """
+    opts = daemon.MountOptions(foreground=foreground, force=force).parse(options)
+    opts.allow_other = opts.allow_other or allow_other
+    if line_width is not None:
+        opts.line_width = line_width
+    if threads is not None:
+        opts.threads = threads
+    if log_file is not None:
+        opts.log_file = log_file
+    code = daemon.mount(source, mountpoint, opts)
+    if code:
+        ctx.exit(code)
+
+
+@cli.command("umount")
+@click.argument("mountpoint", type=click.Path())
+@click.option("-z", "--lazy", is_flag=True, help="Detach now, finish when no longer busy.")
+def umount_cmd(mountpoint: str, lazy: bool) -> None:
+    """Unmount a seqrepofs mount (fusermount3 -u; as root falls back to umount)."""
+    daemon.unmount(mountpoint, lazy=lazy)
+
+
+def _looks_like_source(arg: str) -> bool:
+    return arg not in cli.commands and (os.sep in arg or os.path.exists(arg))
+
+
+_resolve_command = cli.resolve_command
+
+
+def _resolve_helper_form(
+    ctx: click.Context, args: list[str]
+) -> tuple[str | None, click.Command | None, list[str]]:
+    """`seqrepofs SRC MNT [-o OPTS]` (mount.fuse3's convention) runs `mount SRC MNT …`."""
+    if len(args) >= 2 and _looks_like_source(args[0]):
+        return "mount", mount_cmd, list(args)
+    return _resolve_command(ctx, args)
+
+
+cli.resolve_command = _resolve_helper_form  # type: ignore[method-assign]

@@ -1,0 +1,379 @@
+"""The pyfuse3 request handlers: translate kernel requests into `Tree` calls.
+
+Every handler runs on the single trio thread, so anything that touches sqlite or inflates BGZF
+runs in a small pool of long-lived worker threads (`_io`). The pool is a ThreadPoolExecutor
+rather than `trio.to_thread`: trio retires idle threads after 10 s, and the store keeps one
+sqlite connection per thread it has seen, so short-lived threads would leak connections in a
+daemon that runs for months. The pool size is the capacity limit.
+
+No request may take the daemon down: each handler turns `FsError` into its errno and any
+other exception into EIO, logged with the path.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import itertools
+import logging
+import os
+import stat
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import outcome
+import pyfuse3
+import trio
+
+from ..errors import CorruptFileError
+from .inodes import ROOT_INODE, InodeTable, Node, NodeKind
+from .tree import SHORT_TIMEOUT, BytesContent, Content, FsError, Listing, Tree
+
+log = logging.getLogger("seqrepofs.fs")
+
+T = TypeVar("T")
+BLKSIZE = 128 * 1024
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND | os.O_CREAT
+_MODES = {
+    NodeKind.FILE: stat.S_IFREG | 0o444,
+    NodeKind.LATEST: stat.S_IFLNK | 0o777,
+}
+_DIR_MODE = stat.S_IFDIR | 0o555
+
+
+@dataclass
+class DirHandle:
+    node: Node
+    small: list[Node] | None = None  # root/instance listings, fixed at opendir
+    listing: Listing | None = None  # namespace listings, paged
+    lock: trio.Lock = field(default_factory=trio.Lock)
+
+
+@dataclass
+class FileHandle:
+    node: Node
+    content: Content
+
+
+def _guarded(
+    describe: str,
+) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Awaitable[T]]]:
+    """Map errors of a handler: FsError -> its errno, anything else -> EIO (logged with path).
+
+    `describe` names the first argument: "inode", "fh" (file handle), "dir" (dir handle) or
+    "parent" (parent inode + name).
+    """
+
+    def deco(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        @functools.wraps(fn)
+        async def wrapper(self: Operations, *args: Any) -> T:
+            try:
+                return await fn(self, *args)
+            except pyfuse3.FUSEError:
+                raise
+            except FsError as exc:
+                log.debug("%s %s: %s", fn.__name__, self._describe(describe, args), exc)
+                raise pyfuse3.FUSEError(exc.errno) from None
+            except CorruptFileError as exc:
+                log.error("%s %s: %s", fn.__name__, self._describe(describe, args), exc)
+                raise pyfuse3.FUSEError(errno.EIO) from None
+            except Exception:
+                log.exception("%s %s: internal error", fn.__name__, self._describe(describe, args))
+                raise pyfuse3.FUSEError(errno.EIO) from None
+
+        return wrapper
+
+    return deco
+
+
+def _read_only(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(fn)
+    async def wrapper(self: Operations, *args: Any) -> Any:
+        raise pyfuse3.FUSEError(errno.EROFS)
+
+    return wrapper
+
+
+class Operations(pyfuse3.Operations):
+    """A read-only pyfuse3 filesystem over a `Tree`."""
+
+    supports_dot_lookup = False
+    enable_writeback_cache = False
+    enable_acl = False
+
+    def __init__(self, tree: Tree, threads: int = 4) -> None:
+        super().__init__()
+        self.tree = tree
+        self.inodes = InodeTable(tree.root())
+        self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="seqrepofs-io")
+        self._files: dict[int, FileHandle] = {}
+        self._dirs: dict[int, DirHandle] = {}
+        self._fh = itertools.count(1)
+        self._uid, self._gid = os.getuid(), os.getgid()
+        self._statfs: pyfuse3.StatvfsData | None = None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.tree.close()
+
+    # ---- helpers ----------------------------------------------------------------------------
+    async def _io(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking store work in the worker pool without blocking the trio loop."""
+        task = trio.lowlevel.current_task()
+        token = trio.lowlevel.current_trio_token()
+
+        def done(fut: Future[T]) -> None:
+            try:
+                token.run_sync_soon(trio.lowlevel.reschedule, task, outcome.capture(fut.result))
+            except trio.RunFinishedError:
+                pass
+
+        self._pool.submit(fn, *args).add_done_callback(done)
+        # wait_task_rescheduled unwraps the outcome: returns the value or raises its error
+        return await trio.lowlevel.wait_task_rescheduled(  # type: ignore[no-any-return]
+            lambda _raise_cancel: trio.lowlevel.Abort.FAILED
+        )
+
+    def _node(self, inode: int) -> Node:
+        node = self.inodes.get(inode)
+        if node is None:  # the kernel never sends an inode it has forgotten
+            raise FsError(errno.ESTALE, f"unknown inode {inode}")
+        return node
+
+    def _describe(self, kind: str, args: Sequence[Any]) -> str:
+        try:
+            if kind == "inode":
+                node = self.inodes.get(args[0])
+                return node.path if node else f"inode {args[0]}"
+            if kind == "fh":
+                fh = self._files.get(args[0])
+                return fh.node.path if fh else f"fh {args[0]}"
+            if kind == "dir":
+                dh = self._dirs.get(args[0])
+                return dh.node.path if dh else f"dir fh {args[0]}"
+            if kind == "none":
+                return "/"
+            if kind == "parent":
+                node = self.inodes.get(args[0])
+                parent = node.path.rstrip("/") if node else f"inode {args[0]}"
+                return f"{parent}/{os.fsdecode(args[1])}"
+        except Exception:  # noqa: BLE001 - describing must never fail
+            pass
+        return "?"
+
+    def attrs(self, node: Node, ino: int) -> pyfuse3.EntryAttributes:
+        a = pyfuse3.EntryAttributes()
+        a.st_ino = ino
+        a.generation = 0
+        a.entry_timeout = node.timeout
+        a.attr_timeout = node.timeout
+        a.st_mode = _MODES.get(node.kind, _DIR_MODE)
+        a.st_nlink = node.nlink
+        a.st_uid = self._uid
+        a.st_gid = self._gid
+        a.st_rdev = 0
+        a.st_size = node.size
+        a.st_blksize = BLKSIZE
+        a.st_blocks = (node.size + 511) // 512
+        a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = node.mtime_ns
+        return a
+
+    # ---- names ------------------------------------------------------------------------------
+    @_guarded("parent")
+    async def lookup(
+        self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
+        parent = self._node(parent_inode)
+        try:
+            text = name.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FsError(errno.ENOENT) from None
+        node = await self._io(self.tree.lookup, parent, text)
+        return self.attrs(node, self.inodes.remember(node))
+
+    async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
+        for ino, nlookup in inode_list:
+            try:
+                self.inodes.forget(ino, nlookup)
+            except Exception:  # noqa: BLE001 - forget has no reply; never let it escape
+                log.exception("forget inode %s", ino)
+
+    @_guarded("inode")
+    async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        node = self._node(inode)
+        if node.kind in (NodeKind.ROOT, NodeKind.LATEST):
+            node = await self._io(self.tree.refresh, node)
+            self.inodes.update(inode, node)
+        return self.attrs(node, inode)
+
+    @_guarded("inode")
+    async def readlink(self, inode: int, ctx: pyfuse3.RequestContext) -> bytes:
+        node = self._node(inode)
+        return os.fsencode(await self._io(self.tree.readlink, node))
+
+    @_guarded("inode")
+    async def access(self, inode: int, mode: int, ctx: pyfuse3.RequestContext) -> bool:
+        self._node(inode)
+        if mode & os.W_OK:
+            raise FsError(errno.EROFS)
+        return True
+
+    # ---- directories ------------------------------------------------------------------------
+    @_guarded("inode")
+    async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
+        node = self._node(inode)
+        if not node.is_dir:
+            raise FsError(errno.ENOTDIR)
+        if node.kind is NodeKind.NAMESPACE:
+            handle = DirHandle(node, listing=Listing(functools.partial(self.tree.alias_page, node)))
+        else:
+            handle = DirHandle(node, small=await self._io(self.tree.small_listing, node))
+        fh = next(self._fh)
+        self._dirs[fh] = handle
+        return fh
+
+    @_guarded("dir")
+    async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
+        """Positions: 0 ".", 1 "..", then children (4 per alias in a namespace)."""
+        handle = self._dirs.get(fh)
+        if handle is None:
+            raise FsError(errno.EBADF)
+        async with handle.lock:
+            for pos in range(start_id, 2):
+                if not self._reply_dot(token, handle.node, "." * (pos + 1), pos + 1):
+                    return
+            start = max(start_id, 2) - 2
+            if handle.small is not None:
+                for i in range(start, len(handle.small)):
+                    if not self._reply(token, handle.small[i], i + 3):
+                        return
+                return
+            assert handle.listing is not None
+            await self._readdir_paged(handle.listing, start, token)
+
+    async def _readdir_paged(self, listing: Listing, start: int, token: Any) -> None:
+        ordinal, sub = divmod(start, 4)
+        replied = 0
+        while True:
+            rows = listing.cached(ordinal)
+            if rows is None:
+                try:
+                    rows = await self._io(listing.rows_from, ordinal)
+                except Exception:
+                    if not replied:
+                        raise
+                    # entries already sit in the kernel's buffer: deliver them, fail next call
+                    log.exception("readdir: fetching a page failed after %d entries", replied)
+                    return
+            if not rows:
+                return
+            for row in rows:
+                for kind in range(sub, 4):
+                    node = row.files[kind]
+                    if node is None:
+                        continue
+                    if not self._reply(token, node, 2 + ordinal * 4 + kind + 1):
+                        return
+                    replied += 1
+                sub = 0
+                ordinal += 1
+
+    def _reply(self, token: Any, node: Node, next_id: int) -> bool:
+        """Offer one entry; only an accepted entry counts as a kernel reference."""
+        ino = self.inodes.inode_for(node)
+        attrs = self.attrs(node, ino)
+        if not pyfuse3.readdir_reply(token, node.name.encode("utf-8"), attrs, next_id):
+            return False
+        self.inodes.remember(node, ino)
+        return True
+
+    def _reply_dot(self, token: Any, node: Node, name: str, next_id: int) -> bool:
+        """Offer "." or ".." (the kernel takes no reference for them, so none is counted)."""
+        attrs = self.attrs(node, self.inodes.inode_for(node))
+        return bool(pyfuse3.readdir_reply(token, name.encode(), attrs, next_id))
+
+    async def releasedir(self, fh: int) -> None:
+        self._dirs.pop(fh, None)
+
+    # ---- files ------------------------------------------------------------------------------
+    @_guarded("inode")
+    async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
+        node = self._node(inode)
+        if node.is_dir:
+            raise FsError(errno.EISDIR)
+        if flags & WRITE_FLAGS:
+            raise FsError(errno.EROFS)
+        content = self.tree.open_pure(node) or await self._io(self.tree.open, node)
+        fh = next(self._fh)
+        self._files[fh] = FileHandle(node, content)
+        # keep_cache: a snapshot's files never change; never direct_io, so mmap works
+        return pyfuse3.FileInfo(fh=fh, keep_cache=node.timeout > SHORT_TIMEOUT, direct_io=False)
+
+    @_guarded("fh")
+    async def read(self, fh: int, off: int, size: int) -> bytes:
+        handle = self._files.get(fh)
+        if handle is None:
+            raise FsError(errno.EBADF)
+        if isinstance(handle.content, BytesContent):
+            return handle.content.read(self.tree, off, size)
+        return await self._io(handle.content.read, self.tree, off, size)
+
+    async def release(self, fh: int) -> None:
+        self._files.pop(fh, None)
+
+    @_guarded("none")
+    async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
+        if self._statfs is None:
+            total = await self._io(self.tree.total_residues)
+            s = pyfuse3.StatvfsData()
+            s.f_bsize = BLKSIZE
+            s.f_frsize = 4096
+            s.f_blocks = max(1, (total * 61 // 60 + 4095) // 4096)  # about the FASTA bytes
+            s.f_bfree = s.f_bavail = 0
+            s.f_files = max(1, len(self.inodes))
+            s.f_ffree = s.f_favail = 0
+            s.f_namemax = 255
+            self._statfs = s
+        return self._statfs
+
+    # ---- everything that would write ---------------------------------------------------------
+    @_read_only
+    async def setattr(self, *args: Any) -> pyfuse3.EntryAttributes: ...
+
+    @_read_only
+    async def write(self, *args: Any) -> int: ...
+
+    @_read_only
+    async def create(self, *args: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]: ...
+
+    @_read_only
+    async def mknod(self, *args: Any) -> pyfuse3.EntryAttributes: ...
+
+    @_read_only
+    async def mkdir(self, *args: Any) -> pyfuse3.EntryAttributes: ...
+
+    @_read_only
+    async def symlink(self, *args: Any) -> pyfuse3.EntryAttributes: ...
+
+    @_read_only
+    async def link(self, *args: Any) -> pyfuse3.EntryAttributes: ...
+
+    @_read_only
+    async def unlink(self, *args: Any) -> None: ...
+
+    @_read_only
+    async def rmdir(self, *args: Any) -> None: ...
+
+    @_read_only
+    async def rename(self, *args: Any) -> None: ...
+
+    @_read_only
+    async def setxattr(self, *args: Any) -> None: ...
+
+    @_read_only
+    async def removexattr(self, *args: Any) -> None: ...
+
+
+__all__ = ["ROOT_INODE", "Operations"]

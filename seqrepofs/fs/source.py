@@ -1,0 +1,270 @@
+"""What is mounted: one SeqRepo instance, or a root of instances (snapshots, master, latest).
+
+Everything here is synchronous and runs in the filesystem's worker threads; the store handles
+are thread-safe for reading (per-thread sqlite connections, pread-based BGZF reads). This module
+only adapts the store API to directory-shaped questions; it knows nothing about FUSE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cachetools import LRUCache, TTLCache
+
+from ..fasta_view import encode_name
+from ..seqrepo import SeqRepo
+from ..store.instances import is_instance, list_instances
+from ..store.translate import api_namespaces, api_to_db, db_to_api
+
+# Mutable instances (master) are re-read this often; snapshots are cached for good.
+MUTABLE_TTL = 1.0
+ALIAS_CACHE_SIZE = 65536
+_MISSING = object()
+_SAM_MD5_DELETE = bytes(range(0x21)) + bytes(range(0x7F, 0x100))
+
+
+@dataclass(frozen=True, slots=True)
+class AliasRow:
+    """One listed alias of a namespace directory."""
+
+    alias: str  # as the directory shows it (API form in API namespaces)
+    stored_alias: str  # as stored: the readdir cursor
+    seq_id: str
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceMap:
+    """How a directory name maps onto a stored namespace (identity or an API translation)."""
+
+    dirname: str
+    stored: str
+
+    @property
+    def identity(self) -> bool:
+        return self.dirname == self.stored
+
+    def to_dir(self, stored_alias: str) -> str | None:
+        """The alias as this directory shows it, or None if it does not belong here."""
+        if self.identity:
+            return stored_alias
+        for ns, alias in db_to_api(self.stored, stored_alias):
+            if ns == self.dirname:
+                return alias
+        return None
+
+    def to_stored(self, alias: str) -> str | None:
+        """The stored alias for a directory alias; None unless it maps back exactly."""
+        if self.identity:
+            return alias
+        _ns, stored = api_to_db(self.dirname, alias)
+        if stored is None or self.to_dir(stored) != alias:
+            return None
+        return stored
+
+
+def _frozen(path: str) -> bool:
+    """A snapshot has no write bits anywhere (instances.snapshot); master does."""
+    for rel in ("", "aliases.sqlite3", "sequences", os.path.join("sequences", "db.sqlite3")):
+        try:
+            if os.stat(os.path.join(path, rel)).st_mode & 0o222:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _db_mtime_ns(path: str) -> int:
+    return max(
+        os.stat(os.path.join(path, rel)).st_mtime_ns
+        for rel in ("aliases.sqlite3", os.path.join("sequences", "db.sqlite3"))
+    )
+
+
+class Instance:
+    """One SeqRepo instance opened read-only, answering the questions the tree asks."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.realpath(path)
+        self.frozen = _frozen(self.path)
+        self.sr = SeqRepo(self.path)
+        self._lock = threading.Lock()
+        self._aliases: LRUCache | TTLCache = (
+            LRUCache(ALIAS_CACHE_SIZE) if self.frozen else TTLCache(ALIAS_CACHE_SIZE, MUTABLE_TTL)
+        )
+        self._meta: dict[str, object] | TTLCache = {} if self.frozen else TTLCache(8, MUTABLE_TTL)
+
+    def _memo(self, key: str, compute: Callable[[], object]) -> object:
+        """Instance-wide facts: computed once for a snapshot, re-read every second for master."""
+        with self._lock:
+            value = self._meta.get(key, _MISSING)
+        if value is _MISSING:
+            value = compute()
+            with self._lock:
+                self._meta[key] = value
+        return value
+
+    @property
+    def mtime_ns(self) -> int:
+        """One timestamp for every file of the instance, so index files never look stale."""
+        return int(self._memo("mtime", lambda: _db_mtime_ns(self.path)))  # type: ignore[arg-type]
+
+    def stored_namespaces(self) -> list[str]:
+        return self._memo("stored", self.sr.aliases.namespaces)  # type: ignore[return-value]
+
+    def namespace_dirs(self) -> list[str]:
+        """Directory names: stored namespaces plus their API names, those a path can hold."""
+
+        def compute() -> list[str]:
+            out = []
+            for name in api_namespaces(self.stored_namespaces()):
+                try:
+                    encode_name(name)
+                except ValueError:
+                    continue
+                out.append(name)
+            return out
+
+        return self._memo("dirs", compute)  # type: ignore[return-value]
+
+    def namespace(self, dirname: str) -> NamespaceMap | None:
+        stored = self.stored_namespaces()
+        if dirname in stored:
+            return NamespaceMap(dirname, dirname)
+        if dirname not in self.namespace_dirs():
+            return None
+        ns, _ = api_to_db(dirname, None)
+        return NamespaceMap(dirname, ns) if ns in stored else None
+
+    def lookup(self, nsmap: NamespaceMap, alias: str) -> AliasRow | None:
+        """The current sequence an alias of a directory names (one indexed query, cached)."""
+        key = (nsmap.dirname, alias)
+        with self._lock:
+            if key in self._aliases:
+                return self._aliases[key]
+        row = None
+        stored = nsmap.to_stored(alias)
+        if stored is not None:
+            seq_id = self.sr.aliases.current_alias(nsmap.stored, stored)
+            if seq_id is not None:
+                row = AliasRow(alias, stored, seq_id, self.length(seq_id))
+        with self._lock:
+            self._aliases[key] = row
+        return row
+
+    def page(self, nsmap: NamespaceMap, after: str | None, limit: int) -> list[AliasRow]:
+        """Up to `limit` aliases of a directory after the stored alias `after` (keyset paged).
+
+        Aliases that do not belong to the directory (a VMC alias without GS_ in ga4gh/) or
+        cannot be a file name (empty) are skipped, so a page is short only at the end.
+        """
+        out: list[AliasRow] = []
+        while len(out) < limit:
+            rows = self.sr.aliases.aliases_page(nsmap.stored, after, limit)
+            for stored_alias, seq_id in rows:
+                alias = nsmap.to_dir(stored_alias)
+                if alias is None or not _encodable(alias):
+                    continue
+                out.append(AliasRow(alias, stored_alias, seq_id, self.length(seq_id)))
+            if len(rows) < limit:
+                break
+            after = rows[-1][0]
+        return out
+
+    def length(self, seq_id: str) -> int:
+        return int(self.sr.sequences.fetch_seqinfo(seq_id)["len"])
+
+    def md5(self, seq_id: str) -> str:
+        """The stored MD5 alias (SAM M5); hashed only if an instance lacks it."""
+        for ns, alias in self.sr.aliases.aliases_of(seq_id):
+            if ns == "MD5" and len(alias) == 32:
+                return alias.lower()
+        residues = self.sr.sequences.fetch_bytes(seq_id)
+        return hashlib.md5(residues.translate(None, _SAM_MD5_DELETE).upper()).hexdigest()
+
+    def fetch(self, seq_id: str, start: int, end: int) -> bytes:
+        return self.sr.sequences.fetch_bytes(seq_id, start, end)
+
+    def total_residues(self) -> int:
+        return int(self._memo("residues", lambda: self.sr.sequences.stats()["tot_length"] or 0))  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.sr.close()
+
+
+def _encodable(alias: str) -> bool:
+    try:
+        encode_name(alias)
+    except ValueError:
+        return False
+    return True
+
+
+def is_root(path: str) -> bool:
+    """A root holds instances: dated snapshots and/or master (and usually `latest`)."""
+    if not os.path.isdir(path) or is_instance(path):
+        return False
+    return bool(list_instances(path)) or is_instance(os.path.join(path, "master"))
+
+
+class Root:
+    """A SeqRepo root: instances are listed from disk on every call, so new snapshots appear."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.realpath(path)
+        self._instances: dict[str, Instance] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        """Instance directory names: snapshots (oldest first), then master."""
+        names = [n for n in list_instances(self.path) if is_instance(os.path.join(self.path, n))]
+        if is_instance(os.path.join(self.path, "master")):
+            names.append("master")
+        return names
+
+    def has(self, name: str) -> bool:
+        if name != "master" and name not in list_instances(self.path):
+            return False
+        return is_instance(os.path.join(self.path, name))
+
+    def instance(self, name: str) -> Instance:
+        """The opened instance (opened once, kept: a root holds few instances)."""
+        with self._lock:
+            inst = self._instances.get(name)
+            if inst is None:
+                inst = Instance(os.path.join(self.path, name))
+                self._instances[name] = inst
+            return inst
+
+    def latest(self) -> str | None:
+        """Target of `latest` as a name inside the root, or None if it names no instance."""
+        link = os.path.join(self.path, "latest")
+        try:
+            target = os.readlink(link)
+        except OSError:
+            return None
+        if not target:
+            return None
+        resolved = os.path.realpath(link)
+        name = os.path.basename(resolved)
+        if os.path.dirname(resolved) != self.path or not self.has(name):
+            return None
+        return name
+
+    def mtime_ns(self) -> int:
+        return os.stat(self.path).st_mtime_ns
+
+    def close(self) -> None:
+        with self._lock:
+            for inst in self._instances.values():
+                inst.close()
+            self._instances.clear()
+
+
+def open_source(path: str) -> Instance | Root:
+    """An instance directory mounts as one tree; a root mounts as one directory per instance."""
+    return Instance(path) if is_instance(path) else Root(path)

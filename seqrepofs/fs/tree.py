@@ -1,0 +1,365 @@
+"""Paths <-> nodes, directory listings and file contents, over a mounted source.
+
+Synchronous and FUSE-free: `ops` calls these methods from worker threads and turns `FsError`
+into the errno the kernel sees. Layout of the tree (names are `encode_name`-encoded)::
+
+    /<namespace>/<alias>.fa | .fa.fai | .dict | .fa.dict      mounting an instance
+    /<instance>/<namespace>/<alias>.fa ...  and  /latest -> <snapshot>   mounting a root
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..fasta_view import FastaLayout, decode_name, encode_name
+from .content import (
+    FileKind,
+    dict_bytes,
+    fai_bytes,
+    file_sizes,
+    file_uri,
+    layout,
+    split_file_name,
+)
+from .inodes import Node, NodeKind
+from .source import AliasRow, Instance, NamespaceMap, Root
+
+LONG_TIMEOUT = 30 * 86400.0  # snapshots never change: let the kernel cache for good
+SHORT_TIMEOUT = 1.0  # root listings and a mutable master change under us
+PAGE_SIZE = 128
+
+
+class FsError(Exception):
+    """An expected failure of a request, carrying the errno to answer with."""
+
+    def __init__(self, err: int, message: str = "") -> None:
+        super().__init__(message or os.strerror(err))
+        self.errno = err
+
+
+def _decode(name: str) -> str:
+    try:
+        return decode_name(name)
+    except ValueError:
+        raise FsError(errno.ENOENT) from None
+
+
+@dataclass
+class FastaContent:
+    """An open .fa: its layout and where its residues come from.
+
+    `instance` is None in a mounted root until the first read resolves it (a worker thread
+    may open the instance's databases; open() itself stays I/O-free).
+    """
+
+    layout: FastaLayout
+    instance: Instance | None
+    node: Node
+
+    def read(self, tree: Tree, offset: int, size: int) -> bytes:
+        if self.instance is None:
+            self.instance = tree.instance(self.node)
+        inst, seq_id = self.instance, self.node.seq_id
+        return self.layout.render(offset, size, lambda _r, a, b: inst.fetch(seq_id, a, b))
+
+
+@dataclass
+class BytesContent:
+    """An open index file: small, synthesised in full at open time."""
+
+    data: bytes
+
+    def read(self, tree: Tree, offset: int, size: int) -> bytes:
+        return self.data[offset : offset + size]
+
+
+Content = FastaContent | BytesContent
+
+
+class Tree:
+    """The mounted source seen as a tree of nodes."""
+
+    def __init__(self, source: Instance | Root, mountpoint: str, width: int = 60) -> None:
+        if width < 1:
+            raise ValueError(f"line width must be >= 1, got {width}")
+        self.source = source
+        self.width = width
+        self.mountpoint = os.path.realpath(mountpoint).rstrip("/")
+
+    # ---- nodes ------------------------------------------------------------------------------
+    def root(self) -> Node:
+        if isinstance(self.source, Root):
+            return self._root_node()
+        inst = self.source
+        return Node(
+            NodeKind.INSTANCE,
+            "/",
+            nlink=2 + len(inst.namespace_dirs()),
+            mtime_ns=inst.mtime_ns,
+            timeout=_timeout(inst),
+        )
+
+    def _root_node(self) -> Node:
+        assert isinstance(self.source, Root)
+        return Node(
+            NodeKind.ROOT,
+            "/",
+            nlink=2 + len(self.source.names()),
+            mtime_ns=self.source.mtime_ns(),
+            timeout=SHORT_TIMEOUT,
+        )
+
+    def instance(self, node: Node) -> Instance:
+        if isinstance(self.source, Instance):
+            return self.source
+        if not self.source.has(node.inst):
+            raise FsError(errno.ENOENT, f"instance {node.inst} is gone")
+        return self.source.instance(node.inst)
+
+    def refresh(self, node: Node) -> Node:
+        """Attributes that may change while mounted (root listing, `latest`)."""
+        if node.kind is NodeKind.ROOT:
+            return self._root_node()
+        if node.kind is NodeKind.LATEST:
+            return self._latest_node()
+        return node
+
+    def _instance_dir(self, name: str) -> Node:
+        assert isinstance(self.source, Root)
+        st = os.stat(os.path.join(self.source.path, name))
+        return Node(
+            NodeKind.INSTANCE,
+            "/" + name,
+            nlink=2 + len(self.source.instance(name).namespace_dirs()),
+            mtime_ns=st.st_mtime_ns,
+            timeout=SHORT_TIMEOUT,
+            inst=name,
+        )
+
+    def _latest_node(self) -> Node:
+        assert isinstance(self.source, Root)
+        target = self.source.latest()
+        if target is None:
+            raise FsError(errno.ENOENT, "latest names no instance")
+        return Node(
+            NodeKind.LATEST,
+            "/latest",
+            size=len(target.encode()),
+            mtime_ns=self.source.mtime_ns(),
+            timeout=SHORT_TIMEOUT,
+        )
+
+    def _namespace_node(self, parent: Node, nsdir: str) -> Node:
+        inst = self.instance(parent)
+        return Node(
+            NodeKind.NAMESPACE,
+            _join(parent.path, encode_name(nsdir)),
+            nlink=2,
+            mtime_ns=inst.mtime_ns,
+            timeout=_timeout(inst),
+            inst=parent.inst,
+            nsdir=nsdir,
+        )
+
+    def _file_nodes(self, ns_node: Node, inst: Instance, row: AliasRow) -> list[Node]:
+        """The four files of an alias, in FileKind order."""
+        stem = encode_name(row.alias)
+        base = _join(ns_node.path, stem)
+        fa, fai, dct = file_sizes(
+            stem, row.length, self.width, file_uri(self.mountpoint + base + ".fa")
+        )
+        sizes = {FileKind.FASTA: fa, FileKind.FAI: fai, FileKind.DICT: dct, FileKind.FA_DICT: dct}
+        mtime, timeout = inst.mtime_ns, _timeout(inst)
+        return [
+            Node(
+                NodeKind.FILE,
+                base + kind.suffix,
+                size=sizes[kind],
+                mtime_ns=mtime,
+                timeout=timeout,
+                inst=ns_node.inst,
+                nsdir=ns_node.nsdir,
+                alias=row.alias,
+                file_kind=kind,
+                seq_id=row.seq_id,
+                length=row.length,
+            )
+            for kind in FileKind
+        ]
+
+    def _nsmap(self, ns_node: Node) -> tuple[Instance, NamespaceMap]:
+        inst = self.instance(ns_node)
+        nsmap = inst.namespace(ns_node.nsdir)
+        if nsmap is None:
+            raise FsError(errno.ENOENT, f"namespace {ns_node.nsdir} is gone")
+        return inst, nsmap
+
+    # ---- lookup -----------------------------------------------------------------------------
+    def lookup(self, parent: Node, name: str) -> Node:
+        """The child `name` of `parent`; FsError(ENOENT) for anything not in the tree."""
+        if not parent.is_dir:
+            raise FsError(errno.ENOTDIR)
+        if name in (".", ".."):
+            raise FsError(errno.ENOENT)  # the kernel resolves these itself
+        if parent.kind is NodeKind.ROOT:
+            assert isinstance(self.source, Root)
+            if name == "latest":
+                return self._latest_node()
+            if not self.source.has(name):
+                raise FsError(errno.ENOENT)
+            return self._instance_dir(name)
+        if parent.kind is NodeKind.INSTANCE:
+            nsdir = _decode(name)
+            if self.instance(parent).namespace(nsdir) is None:
+                raise FsError(errno.ENOENT)
+            return self._namespace_node(parent, nsdir)
+        inst, nsmap = self._nsmap(parent)
+        for stem, kind in split_file_name(name):
+            try:
+                alias = decode_name(stem)
+            except ValueError:
+                continue
+            row = inst.lookup(nsmap, alias)
+            if row is not None:
+                return self._file_nodes(parent, inst, row)[kind]
+        raise FsError(errno.ENOENT)
+
+    # ---- listing ----------------------------------------------------------------------------
+    def small_listing(self, node: Node) -> list[Node]:
+        """Children of the root or an instance directory (a handful of entries)."""
+        if node.kind is NodeKind.ROOT:
+            assert isinstance(self.source, Root)
+            out = [self._instance_dir(n) for n in self.source.names()]
+            if self.source.latest() is not None:
+                out.append(self._latest_node())
+            return out
+        if node.kind is NodeKind.INSTANCE:
+            inst = self.instance(node)
+            return [self._namespace_node(node, ns) for ns in inst.namespace_dirs()]
+        raise FsError(errno.ENOTDIR)
+
+    def alias_page(self, ns_node: Node, after: str | None) -> list[AliasFiles]:
+        """The next page of a namespace directory after stored alias `after`, with its files."""
+        inst, nsmap = self._nsmap(ns_node)
+        out = []
+        for row in inst.page(nsmap, after, PAGE_SIZE):
+            files: list[Node | None] = list(self._file_nodes(ns_node, inst, row))
+            if row.alias.endswith(".fa") and inst.lookup(nsmap, row.alias[:-3]) is not None:
+                # <X.fa>.dict is the same name as <X>.fa.dict; X's file wins (see lookup)
+                files[FileKind.DICT] = None
+            out.append(AliasFiles(row.stored_alias, files))
+        return out
+
+    def readlink(self, node: Node) -> str:
+        if node.kind is not NodeKind.LATEST:
+            raise FsError(errno.EINVAL)
+        assert isinstance(self.source, Root)
+        target = self.source.latest()
+        if target is None:
+            raise FsError(errno.ENOENT)
+        return target
+
+    # ---- contents ---------------------------------------------------------------------------
+    def open_pure(self, node: Node) -> Content | None:
+        """Content of a .fa or .fa.fai, which needs no I/O to open (None for a .dict)."""
+        if node.kind is not NodeKind.FILE:
+            raise FsError(errno.EISDIR if node.is_dir else errno.EINVAL)
+        stem = encode_name(node.alias)
+        if node.file_kind is FileKind.FASTA:
+            inst = self.source if isinstance(self.source, Instance) else None
+            return FastaContent(layout(stem, node.length, self.width), inst, node)
+        if node.file_kind is FileKind.FAI:
+            return BytesContent(fai_bytes(stem, node.length, self.width))
+        return None
+
+    def open(self, node: Node) -> Content:
+        """Content of any file (a .dict looks up the stored MD5: run in a worker thread)."""
+        content = self.open_pure(node)
+        if content is not None:
+            return content
+        inst = self.instance(node)
+        stem = encode_name(node.alias)
+        fasta_path = node.path[: -len(node.file_kind.suffix)] + ".fa"  # type: ignore[union-attr]
+        uri = file_uri(self.mountpoint + fasta_path)
+        data = dict_bytes(stem, node.length, inst.md5(node.seq_id), uri)
+        if len(data) != node.size:
+            raise RuntimeError(f"{node.path}: .dict is {len(data)} bytes, stat said {node.size}")
+        return BytesContent(data)
+
+    def total_residues(self) -> int:
+        if isinstance(self.source, Instance):
+            return self.source.total_residues()
+        return sum(self.source.instance(n).total_residues() for n in self.source.names())
+
+    def close(self) -> None:
+        self.source.close()
+
+
+@dataclass(frozen=True, slots=True)
+class AliasFiles:
+    """One alias of a listing: its readdir cursor and its four files (None = hidden)."""
+
+    stored_alias: str
+    files: list[Node | None]
+
+
+class Listing:
+    """Per-opendir state of a namespace directory: resumable positions without OFFSET scans.
+
+    readdir positions are `4 * ordinal + file kind`; the ordinal of an alias maps to a keyset
+    cursor (the stored alias before it) through the page held here, so sequential readdir calls
+    cost one indexed query per page. A position outside the held page (seekdir) is found by
+    paging from the start: correct, just linear.
+    """
+
+    def __init__(self, fetch: Callable[[str | None], list[AliasFiles]]) -> None:
+        self._fetch = fetch
+        self._start = 0  # ordinal of self._page[0]
+        self._anchor: str | None = None  # stored alias before self._page[0]
+        self._page: list[AliasFiles] | None = None
+
+    def cached(self, ordinal: int) -> list[AliasFiles] | None:
+        """Aliases from `ordinal` on if the held page covers it (no I/O), else None."""
+        page = self._page
+        if page is not None and self._start <= ordinal < self._start + len(page):
+            return page[ordinal - self._start :]
+        return None
+
+    def rows_from(self, ordinal: int) -> list[AliasFiles]:
+        """Aliases from `ordinal` on, at most a page; [] at the end. May do I/O."""
+        hit = self.cached(ordinal)
+        if hit is not None:
+            return hit
+        page = self._page
+        if ordinal == 0:
+            after, start = None, 0
+        elif page is not None and ordinal == self._start + len(page):
+            after = page[-1].stored_alias if page else self._anchor
+            start = ordinal
+        else:  # a seek: walk from the start
+            after, start = None, 0
+            while True:
+                rows = self._fetch(after)
+                if not rows or start + len(rows) > ordinal:
+                    break
+                start += len(rows)
+                after = rows[-1].stored_alias
+            if rows and start <= ordinal:
+                self._start, self._anchor, self._page = start, after, rows
+                return rows[ordinal - start :]
+            self._start, self._anchor, self._page = start, after, rows
+            return []
+        rows = self._fetch(after)
+        self._start, self._anchor, self._page = start, after, rows
+        return rows
+
+
+def _timeout(inst: Instance) -> float:
+    return LONG_TIMEOUT if inst.frozen else SHORT_TIMEOUT
+
+
+def _join(parent: str, name: str) -> str:
+    return parent.rstrip("/") + "/" + name

@@ -1,0 +1,308 @@
+"""FUSE-free tests of the filesystem logic: inode table, file naming, tree, paging, the
+Operations handlers called directly under trio, options and preflight checks."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from pathlib import Path
+
+import pyfuse3
+import pytest
+import trio
+from fuse_util import SNAPSHOT, build_root, encode, fai, sam_dict, wrap
+
+from seqrepofs.commands import register_all
+from seqrepofs.fs import daemon
+from seqrepofs.fs import tree as tree_mod
+from seqrepofs.fs.content import FileKind, split_file_name
+from seqrepofs.fs.inodes import ROOT_INODE, InodeTable, Node, NodeKind
+from seqrepofs.fs.ops import Operations
+from seqrepofs.fs.source import Instance, Root, open_source
+from seqrepofs.fs.tree import FsError, Listing, Tree
+from seqrepofs.seqrepo import SeqRepo
+
+MNT = "/mnt/seqrepo"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("unitroot")
+    build_root(path, n=40)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tree(root: Path) -> Tree:
+    t = Tree(open_source(str(root / SNAPSHOT)), MNT)
+    yield t
+    t.close()
+
+
+def _file(tree: Tree, ns: str, name: str) -> Node:
+    return tree.lookup(tree.lookup(tree.root(), encode(ns)), name)
+
+
+# ---- inode table --------------------------------------------------------------------------------
+def test_inode_table_counts_and_forget() -> None:
+    root = Node(NodeKind.INSTANCE, "/")
+    table = InodeTable(root)
+    a = Node(NodeKind.NAMESPACE, "/a", nsdir="a")
+    ino = table.remember(a)
+    assert ino != ROOT_INODE and table.remember(a) == ino and table.get(ino) == a
+    assert table.inode_for(a) == ino
+    table.forget(ino, 1)
+    assert table.get(ino) == a
+    table.forget(ino, 1)
+    assert table.get(ino) is None and len(table) == 1
+    assert table.remember(a) == ino  # same key, same number: stable across forget/remount
+    table.forget(ROOT_INODE, 5)
+    assert table.get(ROOT_INODE) == root
+
+
+def test_inode_collisions_are_probed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from seqrepofs.fs import inodes
+
+    monkeypatch.setattr(inodes, "key_inode", lambda key: 42)
+    table = InodeTable(Node(NodeKind.INSTANCE, "/"))
+    a = table.remember(Node(NodeKind.NAMESPACE, "/a", nsdir="a"))
+    b = table.remember(Node(NodeKind.NAMESPACE, "/b", nsdir="b"))
+    assert (a, b) == (42, 43)
+    assert table.get(43).nsdir == "b"
+    table.forget(42, 1)  # the hash's first owner goes; "b" keeps its probed number
+    assert table.inode_for(Node(NodeKind.NAMESPACE, "/b", nsdir="b")) == 43
+    assert table.remember(Node(NodeKind.NAMESPACE, "/a", nsdir="a")) == 42
+    table.forget(43, 1)
+    assert table.inode_for(Node(NodeKind.NAMESPACE, "/b", nsdir="b")) == 43  # 42 is taken
+
+
+# ---- names --------------------------------------------------------------------------------------
+def test_split_file_name_readings() -> None:
+    assert split_file_name("X.fa") == [("X", FileKind.FASTA)]
+    assert split_file_name("X.fa.fai") == [("X", FileKind.FAI)]
+    assert split_file_name("X.dict") == [("X", FileKind.DICT)]
+    assert split_file_name("X.fa.dict") == [("X", FileKind.FA_DICT), ("X.fa", FileKind.DICT)]
+    assert split_file_name(".fa") == [] and split_file_name("X.fasta") == []
+
+
+# ---- tree ---------------------------------------------------------------------------------------
+def test_files_and_their_bytes(tree: Tree, root: Path) -> None:
+    sr = SeqRepo(root / SNAPSHOT)
+    seq = sr.fetch("NC_000005.1")
+    fa = _file(tree, "refseq", "NC_000005.1.fa")
+    assert (fa.kind, fa.file_kind, fa.length) == (NodeKind.FILE, FileKind.FASTA, len(seq))
+    content = tree.open(fa)
+    assert content.read(tree, 0, fa.size + 100) == wrap("NC_000005.1", seq)
+    assert content.read(tree, 61, 70) == wrap("NC_000005.1", seq)[61:131]
+    fai_node = _file(tree, "refseq", "NC_000005.1.fa.fai")
+    assert tree.open(fai_node).read(tree, 0, 1000) == fai("NC_000005.1", seq)
+    for name in ("NC_000005.1.dict", "NC_000005.1.fa.dict"):
+        node = _file(tree, "refseq", name)
+        data = tree.open(node).read(tree, 0, 10_000)
+        assert data == sam_dict("NC_000005.1", seq, f"{MNT}/refseq/NC_000005.1.fa")
+        assert node.size == len(data)
+    assert fa.mtime_ns == fai_node.mtime_ns  # one timestamp per instance
+    sr.close()
+
+
+def test_empty_sequence_files(tree: Tree) -> None:
+    """A zero-length sequence: a bare header, an empty .fai (samtools writes no row for it),
+    and LN:0 with the MD5 of nothing in the .dict (as samtools dict does)."""
+    fa = _file(tree, "refseq", "NC_000000.1.fa")
+    assert tree.open(fa).read(tree, 0, 100) == b">NC_000000.1\n"
+    assert _file(tree, "refseq", "NC_000000.1.fa.fai").size == 0
+    d = tree.open(_file(tree, "refseq", "NC_000000.1.dict")).read(tree, 0, 1000)
+    assert b"\tLN:0\tM5:d41d8cd98f00b204e9800998ecf8427e\t" in d
+
+
+def test_lookup_rejects(tree: Tree) -> None:
+    ns = tree.lookup(tree.root(), "refseq")
+    for name in ("NC_000005.1", "nope.fa", "NC_000005.1.fasta", "%4EC_000005.1.fa", "bad%.fa",
+                 ".", ".."):  # fmt: skip
+        with pytest.raises(FsError) as info:
+            tree.lookup(ns, name)
+        assert info.value.errno == errno.ENOENT, name
+    with pytest.raises(FsError) as info:
+        tree.lookup(tree.root(), "odd ns")  # a directory name is encoded too
+    assert info.value.errno == errno.ENOENT
+    fa = tree.lookup(ns, "NC_000005.1.fa")
+    with pytest.raises(FsError) as info:
+        tree.lookup(fa, "x")
+    assert info.value.errno == errno.ENOTDIR
+
+
+def test_dict_name_collision_rule(tree: Tree) -> None:
+    """Aliases "foo" and "foo.fa": foo.fa.dict is foo's .fa.dict; foo.fa's .dict is hidden."""
+    ns = tree.lookup(tree.root(), encode("odd ns"))
+    node = tree.lookup(ns, "foo.fa.dict")
+    assert (node.alias, node.file_kind) == ("foo", FileKind.FA_DICT)
+    assert tree.lookup(ns, "foo.fa.fa.dict").alias == "foo.fa"
+    listing = Listing(lambda after: tree.alias_page(ns, after))
+    names = [n.name for row in listing.rows_from(0) for n in row.files if n is not None]
+    assert len(names) == len(set(names))
+    assert "foo.fa.dict" in names and "foo.fa.fa.dict" in names
+
+
+def test_namespaces_stored_and_api(tree: Tree) -> None:
+    names = {n.name for n in tree.small_listing(tree.root())}
+    assert {"NCBI", "refseq", "VMC", "ga4gh", "sha512t24u", "MD5", "odd%20ns"} <= names
+    assert {"Ensembl", "ensembl"} <= names
+
+
+def test_listing_pages_resume_and_seek(tree: Tree, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tree_mod, "PAGE_SIZE", 7)
+    ns = tree.lookup(tree.root(), "ga4gh")
+    calls: list[str | None] = []
+
+    def fetch(after: str | None) -> list:
+        calls.append(after)
+        return tree.alias_page(ns, after)
+
+    full = Listing(fetch)
+    rows, ordinal = [], 0
+    while chunk := full.rows_from(ordinal):
+        rows.extend(chunk[:3])  # consume part of each page, as readdir does
+        ordinal += len(chunk[:3])
+    assert len(rows) == 40
+    assert [r.stored_alias for r in rows] == sorted(r.stored_alias for r in rows)
+    assert all(r.files[0].name.startswith("SQ.") for r in rows)
+    assert len(calls) == 40 // 7 + 2  # one query per page (+ the empty one at the end)
+    for ordinal in (0, 6, 7, 8, 20, 39):  # seekdir to any position
+        assert Listing(fetch).rows_from(ordinal)[0].stored_alias == rows[ordinal].stored_alias
+    assert Listing(fetch).rows_from(40) == []
+
+
+# ---- a root -------------------------------------------------------------------------------------
+def test_root_tree(root: Path) -> None:
+    t = Tree(open_source(str(root)), MNT)
+    assert isinstance(t.source, Root)
+    top = t.root()
+    assert [n.name for n in t.small_listing(top)] == [SNAPSHOT, "master", "latest"]
+    latest = t.lookup(top, "latest")
+    assert t.readlink(latest) == SNAPSHOT and latest.size == len(SNAPSHOT)
+    snap = t.lookup(top, SNAPSHOT)
+    fa = t.lookup(t.lookup(snap, "refseq"), "NC_000003.1.fa")
+    assert fa.path == f"/{SNAPSHOT}/refseq/NC_000003.1.fa"
+    d = t.open(t.lookup(t.lookup(snap, "refseq"), "NC_000003.1.dict")).read(t, 0, 1000)
+    assert f"UR:file://{MNT}/{SNAPSHOT}/refseq/NC_000003.1.fa".encode() in d
+    for bad in ("2099-01-01", "nope", "sequences"):
+        with pytest.raises(FsError):
+            t.lookup(top, bad)
+    assert Instance(str(root / SNAPSHOT)).frozen and not Instance(str(root / "master")).frozen
+    t.close()
+
+
+# ---- Operations, called directly ----------------------------------------------------------------
+def _fuse_errno(coro_fn, *args) -> int:
+    async def run() -> int:
+        try:
+            await coro_fn(*args)
+        except pyfuse3.FUSEError as exc:
+            return exc.errno
+        return 0
+
+    return trio.run(run)
+
+
+def test_operations_in_process(root: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ops = Operations(Tree(open_source(str(root / SNAPSHOT)), MNT), threads=2)
+
+    async def scenario() -> None:
+        ns = await ops.lookup(ROOT_INODE, b"refseq", None)
+        attr = await ops.lookup(ns.st_ino, b"NC_000007.1.fa", None)
+        assert attr.st_mode & 0o777 == 0o444 and attr.st_size > 0
+        assert (await ops.getattr(attr.st_ino, None)).st_size == attr.st_size
+        info = await ops.open(attr.st_ino, os.O_RDONLY, None)
+        assert info.keep_cache and not info.direct_io
+        data = await ops.read(info.fh, 0, attr.st_size)
+        assert data.startswith(b">NC_000007.1\n") and len(data) == attr.st_size
+        await ops.release(info.fh)
+        stat = await ops.statfs(None)
+        assert stat.f_blocks > 0
+        await ops.forget([(attr.st_ino, 1)])
+        assert ops.inodes.get(attr.st_ino) is None
+
+    trio.run(scenario)
+    ns_ino = trio.run(ops.lookup, ROOT_INODE, b"refseq", None).st_ino
+    assert _fuse_errno(ops.lookup, ns_ino, b"missing.fa", None) == errno.ENOENT
+    assert _fuse_errno(ops.lookup, ns_ino, b"\xff\xfe.fa", None) == errno.ENOENT
+    assert _fuse_errno(ops.getattr, 999_999, None) == errno.ESTALE
+    fa_ino = trio.run(ops.lookup, ns_ino, b"NC_000007.1.fa", None).st_ino
+    assert _fuse_errno(ops.open, fa_ino, os.O_WRONLY, None) == errno.EROFS
+    assert _fuse_errno(ops.open, ns_ino, os.O_RDONLY, None) == errno.EISDIR
+    assert _fuse_errno(ops.opendir, fa_ino, None) == errno.ENOTDIR
+    assert _fuse_errno(ops.readlink, fa_ino, None) == errno.EINVAL
+    assert _fuse_errno(ops.access, fa_ino, os.W_OK, None) == errno.EROFS
+    for handler in (ops.mkdir, ops.unlink, ops.rmdir, ops.symlink, ops.rename, ops.create,
+                    ops.setattr, ops.write, ops.mknod, ops.link, ops.setxattr):  # fmt: skip
+        assert _fuse_errno(handler, ns_ino, b"x", None) == errno.EROFS
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    ops.tree.lookup = broken  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="seqrepofs.fs"):
+        assert _fuse_errno(ops.lookup, ns_ino, b"NC_000001.1.fa", None) == errno.EIO
+    assert "/refseq/NC_000001.1.fa" in caplog.text and "boom" in caplog.text
+    ops.close()
+
+
+# ---- options and checks -------------------------------------------------------------------------
+def test_mount_options_parse() -> None:
+    opts = daemon.MountOptions().parse(
+        [
+            "ro,allow_other,dev,suid",
+            "nofail,_netdev,x-systemd.automount,defaults,line_width=70",
+            "threads=3,auto_unmount,comment=x",
+        ]  # fmt: skip
+    )
+    assert opts.allow_other and opts.line_width == 70 and opts.threads == 3
+    assert opts.fuse == ["dev", "suid", "auto_unmount"]
+    fuse = opts.fuse_options("/data/a,b")
+    assert {"ro", "default_permissions", "allow_other", "subtype=seqrepofs"} <= fuse
+    assert "fsname=/data/a\\,b" in fuse
+    with pytest.raises(daemon.MountError):
+        daemon.MountOptions().parse(["allow_other,allow_root"])
+    with pytest.raises(daemon.MountError):
+        daemon.MountOptions().parse(["line_width=0"])
+
+
+def test_check_fuse_explains(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_exists = os.path.exists
+    monkeypatch.setattr(os.path, "exists", lambda p: False if p == "/dev/fuse" else real_exists(p))
+    with pytest.raises(daemon.MountError, match="/dev/fuse is missing"):
+        daemon.check_fuse()
+    monkeypatch.setattr(os.path, "exists", real_exists)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(daemon, "_effective_caps", lambda: 0)
+    with pytest.raises(daemon.MountError, match="CAP_SYS_ADMIN"):
+        daemon.check_fuse()
+
+
+def test_check_source_and_mountpoint(root: Path, tmp_path: Path) -> None:
+    assert daemon.check_source(str(root / "latest")) == str(root / SNAPSHOT)
+    assert daemon.check_source(str(root)) == str(root)
+    with pytest.raises(daemon.MountError, match="does not exist"):
+        daemon.check_source(str(tmp_path / "nope"))
+    with pytest.raises(daemon.MountError, match="not a SeqRepo"):
+        daemon.check_source(str(tmp_path))
+    assert daemon.mount_state(str(tmp_path)) == "free"
+    assert daemon.mount_state(str(tmp_path / "nope")) == "absent"
+    with pytest.raises(daemon.MountError, match="not mounted"):
+        daemon.unmount(str(tmp_path))
+
+
+def test_cli_helper_form_resolves_to_mount() -> None:
+    """`seqrepofs SRC MNT -o …` (mount.fuse3's call) means `seqrepofs mount SRC MNT -o …`."""
+    import click
+
+    from seqrepofs.cli import cli
+
+    register_all()
+    ctx = click.Context(cli)
+    name, cmd, args = cli.resolve_command(ctx, ["/data/seqrepo", "/mnt/x", "-o", "ro"])
+    assert name == "mount" and cmd is cli.commands["mount"]
+    assert args == ["/data/seqrepo", "/mnt/x", "-o", "ro"]
+    name, cmd, args = cli.resolve_command(ctx, ["umount", "/mnt/x"])
+    assert name == "umount" and args == ["/mnt/x"]
