@@ -12,6 +12,7 @@ biocommons.seqrepo read them, which the tests check.
 from __future__ import annotations
 
 import bisect
+import functools
 import os
 import struct
 import threading
@@ -31,6 +32,26 @@ _SMALL_RECORD = 8192  # residues up to which a record is wrapped with bytes.join
 EOF_BLOCK = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 _HEADER = struct.Struct("<4BI2BH2BHH")  # ID1 ID2 CM FLG MTIME XFL OS XLEN SI1 SI2 SLEN BSIZE
 _TRAILER = struct.Struct("<II")  # CRC32, ISIZE
+PARALLEL_MIN_BLOCKS = 8  # ranges spanning this many blocks are inflated on all cores
+PREFETCH_BLOCKS = 4  # blocks inflated ahead of a sequential reader
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One inflate pool per process (re-made after fork: threads do not survive it)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid():
+            workers = max(
+                2,
+                len(os.sched_getaffinity(0))
+                if hasattr(os, "sched_getaffinity")
+                else (os.cpu_count() or 2),
+            )
+            _POOL = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="inflate"))
+        return _POOL[1]
 
 
 def _deflate_block(data: bytes, level: int) -> bytes:
@@ -247,6 +268,8 @@ class BlockReader:
         self._blocks: LRUCache[tuple[str, int], bytes] = LRUCache(
             maxsize=max(block_cache_bytes, 1), getsizeof=len
         )
+        self._inflight: dict[tuple[str, int], Future[bytes]] = {}
+        self._last_block: LRUCache[str, int] = LRUCache(maxsize=1024)
 
     def file(self, path: str) -> BgzfFastaFile:
         with self._lock:
@@ -268,17 +291,48 @@ class BlockReader:
                 self._fds[path] = of
         return of
 
-    def block(self, bf: BgzfFastaFile, index: int) -> bytes:
+    def block(self, bf: BgzfFastaFile, index: int, cache: bool = True) -> bytes:
+        """The inflated block, from the cache, from a prefetch in flight, or inflated now."""
         key = (bf.path, index)
         with self._lock:
             data = self._blocks.get(key)
+            pending = self._inflight.get(key) if data is None else None
         if data is not None:
             return data
+        if pending is not None:
+            return pending.result()
         data = self._inflate(bf, index)
-        if len(data) <= self._blocks.maxsize:
+        if cache and len(data) <= self._blocks.maxsize:
             with self._lock:
                 self._blocks[key] = data
         return data
+
+    def _prefetch(self, bf: BgzfFastaFile, last: int) -> None:
+        """After a sequential read, inflate the next blocks on other cores ahead of need."""
+        with self._lock:
+            previous = self._last_block.get(bf.path)
+            self._last_block[bf.path] = last
+            if previous is None or not previous <= last <= previous + 2:
+                return
+            wanted = [
+                i
+                for i in range(last + 1, min(last + 1 + PREFETCH_BLOCKS, len(bf.coffsets)))
+                if (bf.path, i) not in self._blocks and (bf.path, i) not in self._inflight
+            ]
+            futures = {i: _pool().submit(self._inflate_into_cache, bf, i) for i in wanted}
+            for i, fut in futures.items():
+                self._inflight[(bf.path, i)] = fut
+
+    def _inflate_into_cache(self, bf: BgzfFastaFile, index: int) -> bytes:
+        key = (bf.path, index)
+        try:
+            data = self._inflate(bf, index)
+            with self._lock:
+                self._blocks[key] = data
+            return data
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
 
     def _inflate(self, bf: BgzfFastaFile, index: int) -> bytes:
         start = bf.coffsets[index]
@@ -313,7 +367,11 @@ class BlockReader:
         return data
 
     def fetch(self, path: str, name: str, start: int, end: int) -> bytes:
-        """Residues [start, end) of record `name` (already clipped to its length)."""
+        """Residues [start, end) of record `name` (already clipped to its length).
+
+        Long ranges are inflated on all cores (and not cached, so one chromosome read does not
+        flush the cache); short sequential reads prefetch the blocks that follow.
+        """
         if end <= start:
             return b""
         bf = self.file(path)
@@ -323,32 +381,37 @@ class BlockReader:
         if end > entry.length:
             raise CorruptFileError(f"{path}: .fai says {name} has {entry.length} residues")
         ufirst, uend = entry.byte_range(start, end)
-        bi = bisect.bisect_right(bf.uoffsets, ufirst) - 1
-        parts: list[bytes] = []
-        pos = ufirst
-        while pos < uend:
-            if bi >= len(bf.uoffsets):
-                raise CorruptFileError(f"{path}: ends before byte {pos} that the .fai points at")
-            data = self.block(bf, bi)
-            bstart = bf.uoffsets[bi]
-            if not data:
-                raise CorruptFileError(f"{path}: empty BGZF block {bi} inside the data")
-            parts.append(data[pos - bstart : uend - bstart])
-            pos = bstart + len(data)
-            bi += 1
-        text = b"".join(parts) if len(parts) > 1 else parts[0]
-        seq = text.replace(b"\n", b"")
-        if b"\r" in seq:
-            seq = seq.replace(b"\r", b"")
+        first = bisect.bisect_right(bf.uoffsets, ufirst) - 1
+        last = bisect.bisect_right(bf.uoffsets, uend - 1) - 1
+        blocks = range(first, last + 1)
+        if len(blocks) >= PARALLEL_MIN_BLOCKS:
+            cache = len(blocks) * BLOCK_DATA_SIZE * 2 <= self._blocks.maxsize
+            piece = functools.partial(self._residues, bf, ufirst, uend, cache)
+            pieces = list(_pool().map(piece, blocks))
+        else:
+            pieces = [self._residues(bf, ufirst, uend, True, i) for i in blocks]
+            self._prefetch(bf, last)
+        seq = b"".join(pieces) if len(pieces) > 1 else pieces[0]
         if len(seq) != end - start:
             raise CorruptFileError(
                 f"{path}: {name}:{start}-{end} read {len(seq)} residues; file or index damaged"
             )
         return seq
 
+    def _residues(self, bf: BgzfFastaFile, ufirst: int, uend: int, cache: bool, i: int) -> bytes:
+        """The residues block `i` holds of the byte range [ufirst, uend), newlines removed."""
+        data = self.block(bf, i, cache)
+        bstart = bf.uoffsets[i]
+        if not data:
+            raise CorruptFileError(f"{bf.path}: empty BGZF block {i} inside the data")
+        text = data[max(ufirst - bstart, 0) : uend - bstart]
+        text = text.replace(b"\n", b"")
+        return text.replace(b"\r", b"") if b"\r" in text else text
+
     def drop(self, path: str) -> None:
         """Forget a file (e.g. after a damaged read), so a repaired file is read afresh."""
         with self._lock:
             self._files.pop(path, None)
+            self._last_block.pop(path, None)
             if self._fds is not None:
                 self._fds.pop(path, None)
