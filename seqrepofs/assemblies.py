@@ -88,7 +88,9 @@ Order
 Caching
     Views are pure functions of the repository snapshot and the line width. They are cached per
     SeqRepo object (:func:`catalog_for`); call :func:`invalidate` after writing to a writable
-    instance. Mounted snapshots are read-only, so their cache never goes stale.
+    instance. Mounted snapshots are read-only, so their cache never goes stale; for a mounted
+    writable instance (master) the FUSE layer invalidates when its databases change
+    (``seqrepofs.fs.source.Instance.assemblies``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The FUSE view of a SeqRepo: per-alias FASTA files with synthesised .fai and .dict.
+"""The FUSE view of a SeqRepo: per-alias and whole-assembly FASTA files with their indexes.
 
 Package layout (arrows point down, each module one job):
 
@@ -15,6 +15,24 @@ its stored name (NCBI, VMC, MD5, …) and its API names (refseq, ga4gh, sha512t2
 Mounting a root shows one directory per instance (dated snapshots, then ``master``) and
 ``latest``, a relative symlink resolving inside the mount; the root is re-read on every listing
 and lookup, so a snapshot made later appears without remounting.
+
+Assembly files. Next to the namespace directories, the top-level directory of a mounted instance
+(and each instance directory of a mounted root) holds the whole-assembly views of
+``seqrepofs.assemblies``: for every assembly the repository knows (a bioutils assembly report
+whose namespace exists, as ``add-assembly-names`` creates it) and each base name
+``B = <assembly>[.<style>][.primary]`` (style ``ucsc`` or ``refseq``; omitted for ncbi names),
+the files ``B.fa``, ``B.fa.fai``, ``B.dict``, ``B.fa.dict``, ``B.chrom.sizes``,
+``B.seqcol.json`` and ``B.missing.txt``. Their bytes are the catalog's, so ``B.fa`` equals
+``seqrepofs export --assembly`` output; the ``.dict`` UR is ``ga4gh:SQ.<id>`` (the same in
+mount and export), not the mount path. ``B.fa`` is read like an alias's ``.fa`` (the view's
+layout, residues fetched in worker threads); the sidecars are small and built at open. Sizes
+are exact, so listing an instance directory resolves every view (once for a snapshot: about
+2 s for a repository holding GRCh38.p14 and the names of the 24 assemblies sharing its
+sequences). A name clash between
+a namespace directory and a view file is resolved for the namespace: the view file is neither
+listed nor found. An assembly whose views cannot be built is logged and not listed; a lookup of
+its files is EIO. A master's views are rebuilt when its databases change (checked at most once
+a second, like everything else of master).
 
 Names. File stem = FASTA header name = ``fasta_view.encode_name(alias)``: printable ASCII
 0x21-0x7E passes unchanged except ``%`` and ``/``; everything else (space, tab, non-ASCII) becomes
@@ -50,7 +68,8 @@ itself; the daemon answers the same if asked):
     open for writing/truncate/append, create, mknod, mkdir, unlink, rmdir,
     rename, link, symlink, setattr (chmod, chown, utime, truncate),
     setxattr, removexattr, write, access(W_OK)                          EROFS
-    unknown namespace/alias/suffix, non-canonical or undecodable name    ENOENT
+    unknown namespace/alias/suffix/assembly view, non-canonical or
+    undecodable name                                                     ENOENT
     a path through a file, opendir of a file                             ENOTDIR
     open of a directory for writing, read() of a directory (kernel)      EISDIR
     readlink of anything but ``latest``                                  EINVAL

@@ -12,6 +12,7 @@ import enum
 import hashlib
 from dataclasses import dataclass, field
 
+from ..assemblies import ViewFile
 from .content import FileKind
 
 ROOT_INODE = 1
@@ -20,9 +21,10 @@ _INO_MASK = (1 << 63) - 1
 
 class NodeKind(enum.Enum):
     ROOT = "root"  # a mounted root: one directory per instance, plus `latest`
-    INSTANCE = "instance"  # an instance: one directory per namespace
+    INSTANCE = "instance"  # an instance: namespace directories and assembly view files
     NAMESPACE = "namespace"  # one namespace: four files per alias
-    FILE = "file"
+    FILE = "file"  # a file of an alias, in a namespace directory
+    VIEW = "view"  # a file of a whole-assembly view, in an instance directory
     LATEST = "latest"  # the `latest` symlink of a mounted root
 
 
@@ -42,6 +44,7 @@ class Node:
     file_kind: FileKind | None = None
     seq_id: str = ""
     length: int = 0
+    view: ViewFile | None = None  # what a VIEW node serves (seqrepofs.assemblies)
     key: tuple[str, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -49,6 +52,9 @@ class Node:
         if self.kind is NodeKind.FILE:
             assert self.file_kind is not None
             key = ("f", self.inst, self.nsdir, self.alias, self.file_kind.suffix)
+        elif self.kind is NodeKind.VIEW:
+            assert self.view is not None
+            key = ("v", self.inst, self.view.filename)
         elif self.kind is NodeKind.NAMESPACE:
             key = ("n", self.inst, self.nsdir)
         elif self.kind is NodeKind.INSTANCE:

@@ -38,6 +38,7 @@ BLKSIZE = 128 * 1024
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND | os.O_CREAT
 _MODES = {
     NodeKind.FILE: stat.S_IFREG | 0o444,
+    NodeKind.VIEW: stat.S_IFREG | 0o444,
     NodeKind.LATEST: stat.S_IFLNK | 0o777,
 }
 _DIR_MODE = stat.S_IFDIR | 0o555

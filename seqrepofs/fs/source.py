@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from cachetools import LRUCache, TTLCache
 
+from ..assemblies import AssemblyCatalog, catalog_for, invalidate
 from ..fasta_view import encode_name
 from ..seqrepo import SeqRepo
 from ..store.instances import is_instance, list_instances
@@ -23,6 +25,10 @@ from ..store.translate import api_namespaces, api_to_db, db_to_api
 # Mutable instances (master) are re-read this often; snapshots are cached for good.
 MUTABLE_TTL = 1.0
 ALIAS_CACHE_SIZE = 65536
+# A database changed less than this long before we looked may change again within the same
+# mtime tick (coarse kernel clocks), so assembly views built then are rebuilt once it settles.
+RACY_NS = 2_000_000_000
+_DB_FILES = ("aliases.sqlite3", os.path.join("sequences", "db.sqlite3"))
 _MISSING = object()
 _SAM_MD5_DELETE = bytes(range(0x21)) + bytes(range(0x7F, 0x100))
 
@@ -79,10 +85,20 @@ def _frozen(path: str) -> bool:
 
 
 def _db_mtime_ns(path: str) -> int:
-    return max(
-        os.stat(os.path.join(path, rel)).st_mtime_ns
-        for rel in ("aliases.sqlite3", os.path.join("sequences", "db.sqlite3"))
-    )
+    return max(os.stat(os.path.join(path, rel)).st_mtime_ns for rel in _DB_FILES)
+
+
+def _db_signature(path: str) -> tuple[object, ...]:
+    """Changes whenever a database of the instance is written (and once more as it settles).
+
+    (mtime, size, inode) of both databases, plus whether the newest mtime is older than
+    RACY_NS: a commit within the same mtime tick as the last look changes no stat field, but
+    then the signature taken during that tick is "unsettled" and the next settled one differs.
+    """
+    stats = [os.stat(os.path.join(path, rel)) for rel in _DB_FILES]
+    newest = max(st.st_mtime_ns for st in stats)
+    settled = time.time_ns() - newest >= RACY_NS
+    return (*((st.st_mtime_ns, st.st_size, st.st_ino) for st in stats), settled)
 
 
 class Instance:
@@ -97,6 +113,7 @@ class Instance:
             LRUCache(ALIAS_CACHE_SIZE) if self.frozen else TTLCache(ALIAS_CACHE_SIZE, MUTABLE_TTL)
         )
         self._meta: dict[str, object] | TTLCache = {} if self.frozen else TTLCache(8, MUTABLE_TTL)
+        self._views_signature: object = None
 
     def _memo(self, key: str, compute: Callable[[], object]) -> object:
         """Instance-wide facts: computed once for a snapshot, re-read every second for master."""
@@ -188,6 +205,22 @@ class Instance:
 
     def fetch(self, seq_id: str, start: int, end: int) -> bytes:
         return self.sr.sequences.fetch_bytes(seq_id, start, end)
+
+    def assemblies(self, width: int) -> AssemblyCatalog:
+        """The whole-assembly views of the instance at line width `width`.
+
+        Views are cached on the SeqRepo (seqrepofs.assemblies). A snapshot never changes. For a
+        writable instance the databases' signature is re-read at most once a second (as every
+        other fact of master is) and the cached views are dropped when it changes.
+        """
+        if not self.frozen:
+            sig = self._memo("views", lambda: _db_signature(self.path))
+            with self._lock:
+                stale = self._views_signature not in (None, sig)
+                self._views_signature = sig
+            if stale:  # outside our lock: it waits for a view being built to finish
+                invalidate(self.sr)
+        return catalog_for(self.sr, width)
 
     def total_residues(self) -> int:
         return int(self._memo("residues", lambda: self.sr.sequences.stats()["tot_length"] or 0))  # type: ignore[arg-type]

@@ -4,16 +4,23 @@ Synchronous and FUSE-free: `ops` calls these methods from worker threads and tur
 into the errno the kernel sees. Layout of the tree (names are `encode_name`-encoded)::
 
     /<namespace>/<alias>.fa | .fa.fai | .dict | .fa.dict      mounting an instance
+    /<assembly>[.<style>][.primary].fa | .fa.fai | ...         (whole-assembly views)
     /<instance>/<namespace>/<alias>.fa ...  and  /latest -> <snapshot>   mounting a root
+    /<instance>/<assembly>[.<style>][.primary].fa ...
+
+A view file whose name is also a namespace directory's is hidden: the directory wins, in
+listings and lookups alike.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..assemblies import AssemblyCatalog, UnknownAssemblyError, ViewFile
 from ..fasta_view import FastaLayout, decode_name, encode_name
 from .content import (
     FileKind,
@@ -26,6 +33,8 @@ from .content import (
 )
 from .inodes import Node, NodeKind
 from .source import AliasRow, Instance, NamespaceMap, Root
+
+log = logging.getLogger("seqrepofs.fs")
 
 LONG_TIMEOUT = 30 * 86400.0  # snapshots never change: let the kernel cache for good
 SHORT_TIMEOUT = 1.0  # root listings and a mutable master change under us
@@ -40,17 +49,11 @@ class FsError(Exception):
         self.errno = err
 
 
-def _decode(name: str) -> str:
-    try:
-        return decode_name(name)
-    except ValueError:
-        raise FsError(errno.ENOENT) from None
-
-
 @dataclass
 class FastaContent:
-    """An open .fa: its layout and where its residues come from.
+    """An open .fa (an alias's or a whole-assembly view's): its layout and its residues.
 
+    `seq_ids[i]` is the stored sequence of record `i` of the layout (one record for an alias).
     `instance` is None in a mounted root until the first read resolves it (a worker thread
     may open the instance's databases; open() itself stays I/O-free).
     """
@@ -58,12 +61,13 @@ class FastaContent:
     layout: FastaLayout
     instance: Instance | None
     node: Node
+    seq_ids: tuple[str, ...]
 
     def read(self, tree: Tree, offset: int, size: int) -> bytes:
         if self.instance is None:
             self.instance = tree.instance(self.node)
-        inst, seq_id = self.instance, self.node.seq_id
-        return self.layout.render(offset, size, lambda _r, a, b: inst.fetch(seq_id, a, b))
+        inst, ids = self.instance, self.seq_ids
+        return self.layout.render(offset, size, lambda r, a, b: inst.fetch(ids[r], a, b))
 
 
 @dataclass
@@ -212,10 +216,18 @@ class Tree:
                 raise FsError(errno.ENOENT)
             return self._instance_dir(name)
         if parent.kind is NodeKind.INSTANCE:
-            nsdir = _decode(name)
-            if self.instance(parent).namespace(nsdir) is None:
+            inst = self.instance(parent)
+            try:
+                nsdir: str | None = decode_name(name)
+            except ValueError:
+                nsdir = None
+            if nsdir is not None and inst.namespace(nsdir) is not None:
+                return self._namespace_node(parent, nsdir)  # a namespace wins over a view
+            catalog = inst.assemblies(self.width)
+            vf = catalog.lookup(name)
+            if vf is None:
                 raise FsError(errno.ENOENT)
-            return self._namespace_node(parent, nsdir)
+            return self._view_node(parent, inst, catalog, vf)
         inst, nsmap = self._nsmap(parent)
         for stem, kind in split_file_name(name):
             try:
@@ -238,8 +250,51 @@ class Tree:
             return out
         if node.kind is NodeKind.INSTANCE:
             inst = self.instance(node)
-            return [self._namespace_node(node, ns) for ns in inst.namespace_dirs()]
+            out = [self._namespace_node(node, ns) for ns in inst.namespace_dirs()]
+            return out + self._view_nodes(node, inst, {n.name for n in out})
         raise FsError(errno.ENOTDIR)
+
+    def _view_nodes(self, parent: Node, inst: Instance, taken: set[str]) -> list[Node]:
+        """The whole-assembly view files of an instance directory, in catalog order.
+
+        Names in `taken` (namespace directories) are skipped. Listing needs exact sizes, so
+        every view is resolved here (once for a snapshot); an assembly whose views fail to
+        build is logged and left out of the listing, and a lookup of its files is EIO.
+        """
+        catalog = inst.assemblies(self.width)
+        out: list[Node] = []
+        failed: set[str] = set()
+        for name in catalog.filenames():
+            vf = catalog.lookup(name)
+            if name in taken or vf is None or vf.assembly in failed:
+                continue
+            try:
+                out.append(self._view_node(parent, inst, catalog, vf))
+            except FsError:
+                continue  # the assembly went away (a mutable master changed under us)
+            except Exception:
+                log.exception(
+                    "%s: assembly %s: cannot build its views; not listed", parent.path, vf.assembly
+                )
+                failed.add(vf.assembly)
+        return out
+
+    def _view_node(
+        self, parent: Node, inst: Instance, catalog: AssemblyCatalog, vf: ViewFile
+    ) -> Node:
+        try:
+            size = catalog.file_size(vf)
+        except UnknownAssemblyError:
+            raise FsError(errno.ENOENT, f"assembly {vf.assembly} is gone") from None
+        return Node(
+            NodeKind.VIEW,
+            _join(parent.path, vf.filename),
+            size=size,
+            mtime_ns=inst.mtime_ns,
+            timeout=_timeout(inst),
+            inst=parent.inst,
+            view=vf,
+        )
 
     def alias_page(self, ns_node: Node, after: str | None) -> list[AliasFiles]:
         """The next page of a namespace directory after stored alias `after`, with its files."""
@@ -264,13 +319,16 @@ class Tree:
 
     # ---- contents ---------------------------------------------------------------------------
     def open_pure(self, node: Node) -> Content | None:
-        """Content of a .fa or .fa.fai, which needs no I/O to open (None for a .dict)."""
+        """Content of an alias's .fa or .fa.fai, which needs no I/O to open (else None)."""
+        if node.kind is NodeKind.VIEW:
+            return None
         if node.kind is not NodeKind.FILE:
             raise FsError(errno.EISDIR if node.is_dir else errno.EINVAL)
         stem = encode_name(node.alias)
         if node.file_kind is FileKind.FASTA:
             inst = self.source if isinstance(self.source, Instance) else None
-            return FastaContent(layout(stem, node.length, self.width), inst, node)
+            lay = layout(stem, node.length, self.width)
+            return FastaContent(lay, inst, node, (node.seq_id,))
         if node.file_kind is FileKind.FAI:
             return BytesContent(fai_bytes(stem, node.length, self.width))
         return None
@@ -280,6 +338,8 @@ class Tree:
         content = self.open_pure(node)
         if content is not None:
             return content
+        if node.kind is NodeKind.VIEW:
+            return self._open_view(node)
         inst = self.instance(node)
         stem = encode_name(node.alias)
         fasta_path = node.path[: -len(node.file_kind.suffix)] + ".fa"  # type: ignore[union-attr]
@@ -288,6 +348,23 @@ class Tree:
         if len(data) != node.size:
             raise RuntimeError(f"{node.path}: .dict is {len(data)} bytes, stat said {node.size}")
         return BytesContent(data)
+
+    def _open_view(self, node: Node) -> Content:
+        """A view's FASTA reads like an alias's (FastaContent); its sidecars are small bytes.
+
+        The content is fixed at open: a handle of a mutable master keeps serving the view it
+        opened, whatever the instance does meanwhile.
+        """
+        vf = node.view
+        assert vf is not None
+        inst = self.instance(node)
+        try:
+            view = inst.assemblies(self.width).view_of(vf)
+        except UnknownAssemblyError:
+            raise FsError(errno.ENOENT, f"assembly {vf.assembly} is gone") from None
+        if vf.kind == "fa":
+            return FastaContent(view.layout, inst, node, tuple(r.seq_id for r in view.records))
+        return BytesContent(view.file_bytes(vf.kind))
 
     def total_residues(self) -> int:
         if isinstance(self.source, Instance):
