@@ -6,7 +6,8 @@ where BGZF blocks start; the file ends with the BGZF EOF block), every alias poi
 sequence, every sequence has its digest aliases. Full mode also reads every sequence back
 (checking each block's CRC) and recomputes its digests against the seq_id and the MD5/VMC
 aliases. Unreferenced files and `.partial` leftovers are reported as notes, not damage.
-Read-only: opens nothing for writing.
+Read-only, except that a hot journal left by a killed writer is rolled back first (as SQLite
+does on any read-write open) when the instance is writable.
 """
 
 from __future__ import annotations
@@ -43,15 +44,36 @@ class Report:
         return not self.damage
 
 
-def _connect(instance: str) -> sqlite3.Connection:
+def _connect(instance: str, report: Report) -> sqlite3.Connection:
     aliases = os.path.join(instance, "aliases.sqlite3")
     seqs = os.path.join(instance, "sequences", "db.sqlite3")
     for path in (aliases, seqs):
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: missing; {instance} is not a SeqRepo instance")
+        _roll_back_hot_journal(path, report)
     conn = sqlite3.connect(f"file:{aliases}?mode=ro", uri=True)
     conn.execute("attach database ? as fd", (f"file:{seqs}?mode=ro",))
     return conn
+
+
+def _roll_back_hot_journal(path: str, report: Report) -> None:
+    """A write killed mid-transaction leaves a hot journal that read-only opens cannot roll
+    back; SQLite rolls it back on the first read-write open, as any writer would."""
+    journal = path + "-journal"
+    if not (os.path.isfile(journal) and os.path.getsize(journal) > 0):
+        return
+    if not os.access(os.path.dirname(path), os.W_OK) or not os.access(path, os.W_OK):
+        report.damage.append(
+            f"{os.path.basename(journal)}: an interrupted write must be rolled back, and"
+            " the instance is not writable"
+        )
+        return
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("select count(*) from sqlite_master").fetchone()
+    finally:
+        conn.close()
+    report.notes.append(f"{os.path.basename(journal)}: rolled back an interrupted write")
 
 
 def check(
@@ -61,7 +83,7 @@ def check(
 ) -> Report:
     """Check an instance directory; `progress` is called with residues verified (full mode)."""
     report = Report()
-    conn = _connect(instance)
+    conn = _connect(instance, report)
     try:
         for db in ("main", "fd"):
             (result,) = conn.execute(f"pragma {db}.quick_check").fetchone()

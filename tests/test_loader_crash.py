@@ -52,15 +52,20 @@ def load_cmd(root: Path, fasta: Path) -> list[str]:
 
 
 def assert_consistent(instance: Path) -> tuple[int, int]:
-    """Opens, and every alias/seqinfo row is backed; returns (sequences, current aliases)."""
+    """Opens, and every alias/seqinfo row is backed; returns (sequences, current aliases).
+
+    A kill during a commit leaves a hot SQLite journal, which read-only connections cannot
+    roll back; `check` rolls it back first (as SQLite does on any read-write open, e.g. the
+    re-run's), so it runs first.
+    """
+    report = check(str(instance), full=False)
+    assert report.damage == [], report.damage
     sr = SeqRepo(instance)
     try:
         n_seqs = sr.sequences.stats()["n_sequences"]
         n_aliases = sr.aliases.stats()["n_current"] or 0
     finally:
         sr.close()
-    report = check(str(instance), full=False)
-    assert report.damage == [], report.damage
     conn = sqlite3.connect(f"file:{instance / 'aliases.sqlite3'}?mode=ro", uri=True)
     conn.execute("attach database ? as fd",
                  (f"file:{instance / 'sequences' / 'db.sqlite3'}?mode=ro",))

@@ -90,6 +90,7 @@ class _Builder:
     digest: RecordDigest
     seq: bytearray = field(default_factory=bytearray)
     known: bytes = b""
+    hint: bytes = b""  # the previous record's alphabet: likely this one's too
 
     def error(self, message: str, line: int | None = None) -> LoadError:
         return LoadError(message, self.path, self.index, _short(self.header), line or self.line)
@@ -102,6 +103,8 @@ class _Builder:
             raise self._invalid(raw, line)
         self.reserve(len(clean), len(self.seq))
         self.digest.update(clean.replace(b"*", b"") if b"*" in clean else clean)
+        if not self.seq and self.hint:  # first piece: which of the last record's letters?
+            self.known = bytes(c for c in self.hint if c in clean)  # memchr each, no copy
         rest = clean.translate(None, self.known)
         while rest:  # peel off new letters one at a time: a few passes, no per-byte loop
             letter = rest[:1]
@@ -186,13 +189,16 @@ def read_records(
                     carry = data[pos:]
                     break
                 end = n if nl < 0 else nl
+                hint = b""
                 if rec is not None:
+                    hint = rec.known
                     yield rec.finish()
                     rec = None
                 n_records += 1
                 rec = _start_record(data[pos + 1 : end], path, n_records, line, namespace)
                 rec.reserve = reserve
                 rec.digest = RecordDigest(worker)
+                rec.hint = hint
                 line += 1
                 pos = end + 1
                 at_line_start = True

@@ -29,7 +29,7 @@ from .. import seqrepo as seqrepo_mod
 from ..errors import NotASeqRepoError
 from ..seqrepo import SeqRepo
 from ..store.instances import is_instance
-from .aliases import AliasWriter
+from .aliases import AliasWriter, SeqIdLookup
 from .deflines import check_namespace
 from .fasta import CHUNK_SIZE, FastaRecord, read_records
 from .hashing import DigestWorker
@@ -109,6 +109,8 @@ class _Loader:
         self._budget = DEFAULT_BUDGET
         self._sr: SeqRepo | None = None
         self._writer: AliasWriter | None = None
+        self._lookup: SeqIdLookup | None = None
+        self._committed_ids: set[str] | None = None  # of the group being stored
 
     def run(self, paths: Sequence[str], budget_bytes: int) -> LoadStats:
         started = time.monotonic()
@@ -117,6 +119,7 @@ class _Loader:
         sr = self._sr = SeqRepo(self.instance_dir, writeable=True)
         _tune_writer(sr)
         self._writer = AliasWriter(sr)
+        self._lookup = SeqIdLookup(self.instance_dir)
         worker = DigestWorker()
         ok = False
         try:
@@ -140,6 +143,7 @@ class _Loader:
             ok = True
         finally:
             worker.close()
+            self._lookup.close()
             self._pending.clear()
             if not ok:
                 self._writer.rolled_back()
@@ -160,6 +164,10 @@ class _Loader:
         assert self._writer is not None
         keep = self._pending.pop() if keep_last and self._pending else None
         self._writer.prefetch([nsa for rec in self._pending for nsa in rec.aliases])
+        assert self._lookup is not None
+        self._committed_ids = self._lookup.committed(
+            [rec.digests.seq_id for rec in self._pending]
+        )
         while self._pending:
             rec = self._pending.popleft()
             self._pending_bytes -= len(rec.seq)
@@ -181,7 +189,9 @@ class _Loader:
         if len(rec.seq) > seqrepo_mod.ct_n_residues and seqs.pending_sequences:
             self._commit("a sequence longer than a batch")
         before = seqs.pending_sequences
-        seqs.store(seq_id, rec.seq, rec.alphabet)  # no-op if stored already (or in this batch)
+        # no-op if stored already (or in this batch); known_absent spares a query per record
+        known_absent = self._committed_ids is not None and seq_id not in self._committed_ids
+        seqs.store(seq_id, rec.seq, rec.alphabet, known_absent=known_absent)
         if seqs.pending_sequences > before:
             writer.add_digest_aliases(seq_id, dg.digest_aliases())
             st.seqs_added += 1
@@ -209,6 +219,7 @@ class _Loader:
         writer.flush()
         sr.commit()
         writer.committed()
+        self._committed_ids = None  # stale now: records of this group may have been committed
         self.stats.commits += 1
         log.info(
             "committed (%s): %d sequences added, %d aliases added so far",

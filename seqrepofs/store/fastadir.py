@@ -196,16 +196,22 @@ class FastaDir:
 
     # ---- writing -------------------------------------------------------------------------
     def store(
-        self, seq_id: str, seq: str | bytes | bytearray, alpha: str | None = None
+        self,
+        seq_id: str,
+        seq: str | bytes | bytearray,
+        alpha: str | None = None,
+        *,
+        known_absent: bool = False,
     ) -> str:
         """Append a sequence (stored text, already upper-cased if wanted); idempotent.
 
         `alpha` is the alphabet if the caller computed it while reading; bytes-like `seq` is
-        not copied (a chromosome is held once).
+        not copied (a chromosome is held once). `known_absent`: the caller looked the seq_id
+        up in bulk and it is not committed, so only this batch is checked (no query).
         """
         if not self._writeable:
             raise ReadOnlyError(f"{self._root_dir}: cannot store in a read-only FastaDir")
-        if seq_id in self:
+        if seq_id in self._pending if known_absent else seq_id in self:
             return seq_id
         data = seq.encode("ascii") if isinstance(seq, str) else seq
         if self._writer is None:
