@@ -8,12 +8,14 @@ writing, when yoyo finds every migration already applied) and we open its.
 from __future__ import annotations
 
 import getpass
+import os
 import socket
 import sqlite3
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-from ..errors import NotASeqRepoError, SchemaVersionError
+from ..errors import NotASeqRepoError, SchemaVersionError, SeqRepoError
 
 SCHEMA_VERSION = 1
 
@@ -110,13 +112,58 @@ def check_schema_version(conn: sqlite3.Connection, path: str) -> int:
     return version
 
 
+SQLITE_READONLY_ROLLBACK = 776  # a hot journal that a read-only connection cannot roll back
+
+
+class _ReadConnection(sqlite3.Connection):
+    """A read-only connection that survives a writer killed in the middle of a commit.
+
+    Such a writer leaves a hot rollback journal. A `mode=ro` connection cannot roll it back
+    and fails every query (SQLITE_READONLY_ROLLBACK) until some read-write connection does, so
+    one crashed load would make the instance unreadable to the API and to a running mount.
+    Any ordinary SQLite reader (biocommons.seqrepo's, the sqlite3 shell) rolls it back on its
+    first read; this connection asks a short-lived read-write connection to do exactly that,
+    then retries. SQLite's locking decides whether the journal is hot, so a live writer's
+    journal is never touched.
+    """
+
+    db_path = ""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != SQLITE_READONLY_ROLLBACK:
+                raise
+        roll_back_hot_journal(self.db_path)
+        return super().execute(sql, parameters)
+
+
+def roll_back_hot_journal(path: str) -> None:
+    """Roll back the journal of an interrupted write, as SQLite does on a read-write read."""
+    try:
+        conn = sqlite3.connect(f"file:{_quote(path)}?mode=rw", uri=True, timeout=30)
+        try:
+            conn.execute("select count(*) from sqlite_master").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise SeqRepoError(
+            f"{path}: a write was interrupted and its journal ({os.path.basename(path)}-journal)"
+            f" must be rolled back, which this process cannot do ({exc}); open the instance"
+            " once as a user who may write to it (e.g. `seqrepofs check`)"
+        ) from None
+
+
 def connect(path: str, writeable: bool, immutable: bool = False) -> sqlite3.Connection:
-    """Open a database; read-only opens use a URI so they can never create or modify the file."""
+    """Open a database; read-only opens use a URI so they can never create or modify the file
+    (the one exception: rolling back an interrupted write, see `_ReadConnection`)."""
     if writeable:
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
     else:
         uri = f"file:{_quote(path)}?mode=ro" + ("&immutable=1" if immutable else "")
-        conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, factory=_ReadConnection)
+        conn.db_path = path
     return conn
 
 
