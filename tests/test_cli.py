@@ -342,6 +342,13 @@ def test_snapshot_hardlinks_read_only_latest(loaded: Path, tmp_path: Path) -> No
     assert exported == run("export", "-i", "master", "-n", "insdc", root=root).stdout
     again = run("snapshot", "-d", "2024-01-02", root=root, check=False)
     assert again.returncode == 1 and again.stderr.count(b"\n") == 1
+    before = tree_digest(snap)
+    into_snapshot = run("load", "-i", "2024-01-02", "-n", "test",
+                        str(REAL / "seqrepo-tests" / "test.fa"), root=root, check=False)
+    assert into_snapshot.returncode == 1
+    assert into_snapshot.stderr == (f"seqrepofs: error: {snap}: instance is read-only (a"
+                                    " snapshot?); write to master instead\n").encode()
+    assert tree_digest(snap) == before
 
 
 # ---- maintenance ------------------------------------------------------------------------------
@@ -439,3 +446,36 @@ def test_start_shell_binds_sr(loaded: Path) -> None:
     proc = run("start-shell", "-i", "master", root=loaded,
                input=b"print('LEN', len(sr['insdc:NC_001422.1']))\nexit()\n")
     assert b"LEN 5386" in proc.stdout
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    root = tmp_path / "root"
+    run("init", root=root)
+    fasta = str(REAL / "hgvs-sample" / "f3.refseqgene4.genomic.small.fna")
+    quiet = run("load", "-n", "refseq", fasta, root=root)  # stderr is a pipe: no bar
+    assert quiet.stderr == b""
+    main, sub = pty.openpty()
+    fcntl.ioctl(sub, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "seqrepofs", "-r", str(root), "load", "-n",
+                             "test", fasta, str(REAL / "refget-compliance" / "VI.faa")],
+                            stdout=subprocess.DEVNULL, stderr=sub)
+    os.close(sub)
+    out = b""
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    assert proc.wait() == 0
+    final = out.decode().replace("\r", "\n").strip().splitlines()[-1]
+    assert final.startswith("loading: ") and "nt/s" in final  # residues per second
+    assert "3 seqs (" in final and "/s), 1 new" in final  # and sequences per second
+

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import os
 import random
 import sqlite3
 import subprocess
@@ -315,3 +316,14 @@ def test_missing_instance(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="no such SeqRepo instance"):
         load(str(tmp_path / "nope"), [str(REAL_FASTA[0])], "test")
     assert not (tmp_path / "nope").exists()
+
+
+def test_refuses_a_read_only_instance(tmp_path: Path) -> None:
+    inst = new_instance(tmp_path)
+    os.chmod(inst, 0o555)
+    try:
+        with pytest.raises(RuntimeError, match="read-only"):
+            load(str(inst), [str(REAL_FASTA[0])], "test")
+    finally:
+        os.chmod(inst, 0o755)
+

@@ -43,11 +43,19 @@ def _root(ctx: click.Context) -> str:
     return obj.root_dir
 
 
-def _rw_instance(ctx: click.Context, name: str) -> str:
+def _rw_instance(ctx: click.Context, name: str, write: bool = True) -> str:
     path = os.path.join(_root(ctx), name)
     if not instances.is_instance(path):
         raise UserError(f"{path}: no such SeqRepo instance; create it with `seqrepofs init`")
+    if write and _frozen(path):
+        raise UserError(f"{path}: instance is read-only (a snapshot?); write to master instead")
     return path
+
+
+def _frozen(path: str) -> bool:
+    """No write bits (as `snapshot` leaves it): refused even for root, who could write."""
+    parts = (path, os.path.join(path, "sequences"), os.path.join(path, "aliases.sqlite3"))
+    return any(not os.stat(p).st_mode & 0o222 for p in parts) or not os.access(path, os.W_OK)
 
 
 def _ro_instance(ctx: click.Context, name: str | None) -> str:
@@ -140,6 +148,7 @@ class _LoadProgress:
         self.enabled = enabled
         self._bar: Any = None
         self._redirect: Any = None
+        self._stats: Any = None
         self._n = 0
 
     def __enter__(self) -> _LoadProgress:
@@ -158,15 +167,22 @@ class _LoadProgress:
             return
         self._bar.update(len(rec.seq))
         self._n += 1
+        self._stats = stats
         if self._n % 64 == 0 or len(rec.seq) > 1 << 20:
-            elapsed = self._bar.format_dict.get("elapsed") or 1e-9
-            self._bar.set_postfix_str(
-                f"{stats.seqs_seen} seqs ({stats.seqs_seen / elapsed:,.0f}/s),"
-                f" {stats.seqs_added} new, {stats.aliases_added} aliases", refresh=False,
-            )
+            self._postfix()
+
+    def _postfix(self) -> None:
+        stats = self._stats
+        elapsed = self._bar.format_dict.get("elapsed") or 1e-9
+        self._bar.set_postfix_str(
+            f"{stats.seqs_seen} seqs ({stats.seqs_seen / elapsed:,.0f}/s),"
+            f" {stats.seqs_added} new, {stats.aliases_added} aliases", refresh=False,
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
+            if self._stats is not None:
+                self._postfix()
             self._bar.close()
             self._redirect.__exit__(*exc)
 
@@ -181,7 +197,7 @@ class _LoadProgress:
 @click.pass_context
 def snapshot_cmd(ctx: click.Context, instance: str, destination: str | None) -> None:
     """Freeze an instance into a read-only snapshot that hardlinks its sequence files."""
-    _rw_instance(ctx, instance)
+    _rw_instance(ctx, instance, write=False)
     dest = destination or datetime.now(UTC).strftime("%Y-%m-%d")
     path = instances.snapshot(_root(ctx), instance, dest)
     log.info("snapshot created in %s", path)

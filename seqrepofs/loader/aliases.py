@@ -1,13 +1,14 @@
 """Bulk SQL for the loader: buffered alias inserts and seq_id look-ups.
 
-Buffered alias inserts for the loader, with the reference's store_alias semantics.
-
 Why: one `execute` per alias costs ~2.5x a row of `executemany`, and a load writes five alias
 rows per new sequence (four digests and the name). Rows are buffered and inserted in bulk just
-before each commit. The semantics stay those of `AliasDB.store_alias`: an alias already
-current for the same sequence is skipped; one current for another sequence is re-pointed
-(the old row kept with is_current = 0), which the caller reports. Duplicates within a batch
-are resolved in memory, so the bulk insert never meets a conflicting current row.
+before each commit, which also keeps the write transaction (and so the window in which a kill
+leaves a hot journal) as short as the commit. The semantics stay those of
+`AliasDB.store_alias`: an alias already current for the same sequence is skipped; one current
+for another sequence is re-pointed (the old row kept with is_current = 0), which the caller
+reports. Duplicates within a batch are resolved in memory, so the bulk insert never meets a
+conflicting current row. Current mappings and stored seq_ids are looked up for a group of
+records at once, a few hundred per query.
 """
 
 from __future__ import annotations

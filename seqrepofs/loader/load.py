@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .. import seqrepo as seqrepo_mod
-from ..errors import NotASeqRepoError
+from ..errors import NotASeqRepoError, ReadOnlyError
 from ..seqrepo import SeqRepo
 from ..store.instances import is_instance
 from .aliases import AliasWriter, SeqIdLookup
@@ -79,6 +79,8 @@ def load(
         raise NotASeqRepoError(
             f"{instance_dir}: no such SeqRepo instance; create it with `seqrepofs init`"
         )
+    if not os.stat(instance_dir).st_mode & 0o222:  # root could write; a snapshot must not be
+        raise ReadOnlyError(f"{instance_dir}: instance is read-only (a snapshot?)")
     if batch_size < 1:
         raise ValueError("batch size must be at least 1")
     return _Loader(instance_dir, namespace, progress, batch_size).run(paths, budget_bytes)
@@ -117,12 +119,12 @@ class _Loader:
         self._budget = budget_bytes
         dirs_before = _directories(os.path.join(self.instance_dir, "sequences"))
         sr = self._sr = SeqRepo(self.instance_dir, writeable=True)
-        _tune_writer(sr)
-        self._writer = AliasWriter(sr)
-        self._lookup = SeqIdLookup(self.instance_dir)
         worker = DigestWorker()
         ok = False
         try:
+            _tune_writer(sr)
+            self._writer = AliasWriter(sr)
+            self._lookup = SeqIdLookup(self.instance_dir)
             self.stats.orphans_removed = remove_orphan_files(self.instance_dir)
             for path in paths:
                 source = open_source(path)
@@ -143,10 +145,12 @@ class _Loader:
             ok = True
         finally:
             worker.close()
-            self._lookup.close()
+            if self._lookup is not None:
+                self._lookup.close()
             self._pending.clear()
             if not ok:
-                self._writer.rolled_back()
+                if self._writer is not None:
+                    self._writer.rolled_back()
                 sr.rollback()
                 _remove_new_empty_dirs(os.path.join(self.instance_dir, "sequences"),
                                        dirs_before)
