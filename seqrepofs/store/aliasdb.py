@@ -66,7 +66,7 @@ class AliasDB:
         if clauses:
             sql += " where " + " and ".join(clauses)
         sql += " order by seq_id, namespace, alias"
-        for row in self._db.conn().execute(sql, params):
+        for row in self._db.iterate(sql, params):
             record = dict(zip(_COLUMNS, row, strict=True))
             record["added"] = parse_added(record["added"])
             yield record

@@ -6,9 +6,9 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from ..errors import NotASeqRepoError, ReadOnlyError
+from ..errors import CorruptFileError, NotASeqRepoError, ReadOnlyError
 from .schema import check_schema_version, connect, create_database
 
 
@@ -96,7 +96,23 @@ class Database:
         return f"{self.schema}.{name}"
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        return self.conn().execute(sql, params).fetchall()
+        try:
+            return self.conn().execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            err = damaged(exc, self.path)
+            if err is None:
+                raise
+            raise err from exc
+
+    def iterate(self, sql: str, params: tuple | list = ()) -> Iterator[tuple]:
+        """Rows one at a time (for large results); damage is reported like query()'s."""
+        try:
+            yield from self.conn().execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            err = damaged(exc, self.path)
+            if err is None:
+                raise
+            raise err from exc
 
     def commit(self) -> None:
         if self._writer is not None:
@@ -118,6 +134,17 @@ class Database:
         if self._writer is not None and self._owns_writer:
             self._writer.close()
         self._writer = None
+
+
+_DAMAGED_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+def damaged(exc: sqlite3.DatabaseError, path: str) -> CorruptFileError | None:
+    """A damaged database file as CorruptFileError naming the file (SQLite's message does not),
+    or None for other errors (locked, I/O, …)."""
+    if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in _DAMAGED_CODES:
+        return None
+    return CorruptFileError(f"{path}: damaged SQLite database: {exc}")
 
 
 def _alive(thread: threading.Thread | None) -> bool:

@@ -15,9 +15,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import NotASeqRepoError, SchemaVersionError, SeqRepoError
+from ..errors import CorruptFileError, NotASeqRepoError, SchemaVersionError, SeqRepoError
 
 SCHEMA_VERSION = 1
+SQLITE_CORRUPT = 11
+SQLITE_READONLY_ROLLBACK = 776  # a hot journal that a read-only connection cannot roll back
 
 MIGRATIONS = [
     ("00655420539ecc1c759418763d9667111f42a8e3be180b1aad57c843f3347b12", "0000-base"),
@@ -97,6 +99,8 @@ def check_schema_version(conn: sqlite3.Connection, path: str) -> int:
     try:
         row = conn.execute("select value from meta where key = 'schema version'").fetchone()
     except sqlite3.DatabaseError as exc:
+        if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == SQLITE_CORRUPT:
+            raise CorruptFileError(f"{path}: damaged SQLite database: {exc}") from exc
         raise NotASeqRepoError(f"{path}: not a SeqRepo database ({exc})") from exc
     if row is None:
         raise NotASeqRepoError(f"{path}: not a SeqRepo database (no schema version in meta)")
@@ -111,8 +115,6 @@ def check_schema_version(conn: sqlite3.Connection, path: str) -> int:
         )
     return version
 
-
-SQLITE_READONLY_ROLLBACK = 776  # a hot journal that a read-only connection cannot roll back
 
 
 class _ReadConnection(sqlite3.Connection):
