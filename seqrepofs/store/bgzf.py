@@ -244,7 +244,10 @@ class BgzfFastaFile:
                 self.coffsets, self.uoffsets = parse_gzi(fh.read(), path + ".gzi")
         except FileNotFoundError as exc:
             raise CorruptFileError(f"{exc.filename}: index file is missing") from exc
-        self.size = os.stat(path).st_size
+        try:
+            self.size = os.stat(path).st_size
+        except FileNotFoundError as exc:
+            raise CorruptFileError(f"{path}: sequence file is missing") from exc
 
 
 class BlockReader:
@@ -341,10 +344,11 @@ class BlockReader:
             of = self._open(bf.path)
         except FileNotFoundError as exc:
             raise CorruptFileError(f"{bf.path}: sequence file is missing") from exc
-        if start >= of.size:
+        if end > of.size:
+            where = "starts" if start >= of.size else "ends"
             raise CorruptFileError(
-                f"{bf.path}: truncated: block {index} starts at byte {start} but the file has"
-                f" {of.size} bytes"
+                f"{bf.path}: truncated: block {index} {where} at byte"
+                f" {start if start >= of.size else end} but the file has {of.size} bytes"
             )
         try:
             raw = os.pread(of.fd, min(end, of.size) - start, start)
