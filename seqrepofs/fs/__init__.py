@@ -75,8 +75,11 @@ itself; the daemon answers the same if asked):
     readlink of anything but ``latest``                                  EINVAL
     getxattr/listxattr (not implemented: kernel caches ENOSYS)           EOPNOTSUPP
     an inode the table does not know                                     ESTALE
-    damaged sequence file (CorruptFileError), any internal error         EIO, logged
+    damaged sequence file or database (CorruptFileError, any
+    SeqRepoError), any internal error                                    EIO, logged
                                                                          with the path
+    an instance of a mounted root that cannot be opened: not listed,
+    left out of statfs, a lookup of it                                   EIO, logged
 
 mount(8) and fstab. ``/sbin/mount.fuse3`` handles ``mount -t fuse.seqrepofs SRC MNT -o OPTS``
 and fstab lines ``SRC MNT fuse.seqrepofs ro,allow_other,nofail 0 0`` by running

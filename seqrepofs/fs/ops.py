@@ -27,7 +27,7 @@ import outcome
 import pyfuse3
 import trio
 
-from ..errors import CorruptFileError
+from ..errors import SeqRepoError
 from .inodes import ROOT_INODE, InodeTable, Node, NodeKind
 from .tree import SHORT_TIMEOUT, BytesContent, Content, FsError, Listing, Tree
 
@@ -77,7 +77,7 @@ def _guarded(
             except FsError as exc:
                 log.debug("%s %s: %s", fn.__name__, self._describe(describe, args), exc)
                 raise pyfuse3.FUSEError(exc.errno) from None
-            except CorruptFileError as exc:
+            except SeqRepoError as exc:  # damaged files and databases: the message names them
                 log.error("%s %s: %s", fn.__name__, self._describe(describe, args), exc)
                 raise pyfuse3.FUSEError(errno.EIO) from None
             except Exception:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..assemblies import AssemblyCatalog, UnknownAssemblyError, ViewFile
+from ..errors import SeqRepoError
 from ..fasta_view import FastaLayout, decode_name, encode_name
 from .content import (
     FileKind,
@@ -244,7 +245,12 @@ class Tree:
         """Children of the root or an instance directory (a handful of entries)."""
         if node.kind is NodeKind.ROOT:
             assert isinstance(self.source, Root)
-            out = [self._instance_dir(n) for n in self.source.names()]
+            out = []
+            for name in self.source.names():
+                try:
+                    out.append(self._instance_dir(name))
+                except Exception as exc:  # noqa: BLE001 - one bad instance must not hide the rest
+                    _log_unopenable(name, exc)
             if self.source.latest() is not None:
                 out.append(self._latest_node())
             return out
@@ -369,7 +375,13 @@ class Tree:
     def total_residues(self) -> int:
         if isinstance(self.source, Instance):
             return self.source.total_residues()
-        return sum(self.source.instance(n).total_residues() for n in self.source.names())
+        total = 0
+        for name in self.source.names():
+            try:
+                total += self.source.instance(name).total_residues()
+            except Exception as exc:  # noqa: BLE001 - statfs must answer (umount relies on it)
+                _log_unopenable(name, exc)
+        return total
 
     def close(self) -> None:
         self.source.close()
@@ -432,6 +444,17 @@ class Listing:
         rows = self._fetch(after)
         self._start, self._anchor, self._page = start, after, rows
         return rows
+
+
+def _log_unopenable(name: str, exc: Exception) -> None:
+    """An instance of a mounted root that cannot be read (damaged database, removed meanwhile)
+    is left out of the root listing and of statfs; a lookup of it is EIO (or ENOENT if gone)."""
+    if isinstance(exc, FileNotFoundError | FsError):
+        return
+    if isinstance(exc, SeqRepoError):
+        log.error("/%s: instance cannot be read, not listed: %s", name, exc)
+    else:
+        log.error("/%s: instance cannot be read, not listed", name, exc_info=exc)
 
 
 def _timeout(inst: Instance) -> float:
