@@ -80,17 +80,17 @@ class AliasDB:
         """Distinct (seq_id, stored namespace) pairs of current rows for an exact alias."""
         namespace, alias_db = api_to_db(namespace, alias)
         assert alias_db is not None
+        # No DISTINCT in SQL: it costs a temporary b-tree per lookup; rows are few.
         if namespace is None:
+            sql = f"select seq_id, namespace from {self._t} where alias = ? and is_current = 1"
+            rows = self._db.query(sql, (alias_db,))
+        else:
             sql = (
-                f"select distinct seq_id, namespace from {self._t}"
-                " where alias = ? and is_current = 1"
+                f"select seq_id, namespace from {self._t}"
+                " where namespace = ? and alias = ? and is_current = 1"
             )
-            return self._db.query(sql, (alias_db,))
-        sql = (
-            f"select distinct seq_id, namespace from {self._t}"
-            " where namespace = ? and alias = ? and is_current = 1"
-        )
-        return self._db.query(sql, (namespace, alias_db))
+            rows = self._db.query(sql, (namespace, alias_db))
+        return list(dict.fromkeys(rows)) if len(rows) > 1 else rows
 
     def namespaces(self) -> list[str]:
         """Stored namespaces that have current aliases."""
