@@ -195,9 +195,8 @@ def read_records(
                     yield rec.finish()
                     rec = None
                 n_records += 1
-                rec = _start_record(data[pos + 1 : end], path, n_records, line, namespace)
-                rec.reserve = reserve
-                rec.digest = RecordDigest(worker)
+                rec = _start_record(data[pos + 1 : end], path, n_records, line, namespace,
+                                    reserve, worker)
                 rec.hint = hint
                 line += 1
                 pos = end + 1
@@ -225,7 +224,15 @@ def read_records(
         raise LoadError("no FASTA records found", path)
 
 
-def _start_record(raw_header: bytes, path: str, index: int, line: int, namespace: str) -> _Builder:
+def _start_record(
+    raw_header: bytes,
+    path: str,
+    index: int,
+    line: int,
+    namespace: str,
+    reserve: Reserve = _no_reserve,
+    worker: DigestWorker | None = None,
+) -> _Builder:
     header = raw_header.rstrip(b"\r").decode("utf-8", errors="replace")
     if not header.strip():
         raise LoadError("header has no name ('>' must be followed by a name)", path, index,
@@ -235,4 +242,4 @@ def _start_record(raw_header: bytes, path: str, index: int, line: int, namespace
         validate_aliases(aliases)
     except ValueError as exc:
         raise LoadError(str(exc), path, index, _short(header), line) from None
-    return _Builder(path, index, line, header, aliases, _no_reserve, RecordDigest(None))
+    return _Builder(path, index, line, header, aliases, reserve, RecordDigest(worker))
