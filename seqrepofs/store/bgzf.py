@@ -190,17 +190,55 @@ def _wrapped_chunks(seq: bytes, width: int, lines_per_chunk: int = 4096) -> Iter
         yield data
 
 
-def parse_fai(text: bytes, path: str) -> dict[str, FaiEntry]:
-    entries: dict[str, FaiEntry] = {}
-    for lineno, line in enumerate(text.decode("ascii", "replace").splitlines(), 1):
-        fields = line.split("\t")
-        try:
-            name = fields[0]
-            length, offset, lb, lw = (int(f) for f in fields[1:5])
-        except (ValueError, IndexError):
-            raise CorruptFileError(f"{path}: malformed .fai line {lineno}: {line!r}") from None
-        entries.setdefault(name, FaiEntry(name, length, offset, lb, lw))
-    return entries
+class FaiIndex:
+    """A .fai, parsed lazily: a file can index tens of thousands of records and a reader
+    usually needs a few, so rows are split once and each is parsed on first use."""
+
+    def __init__(self, text: bytes, path: str) -> None:
+        self.path = path
+        self._rows: dict[str, bytes] = {}
+        for row in text.split(b"\n"):
+            name, sep, _rest = row.partition(b"\t")
+            if sep:
+                self._rows.setdefault(name.decode("ascii", "replace"), row)
+            elif row.strip():
+                raise CorruptFileError(f"{path}: malformed .fai line: {row[:80]!r}")
+        self._parsed: dict[str, FaiEntry] = {}
+
+    def get(self, name: str) -> FaiEntry | None:
+        entry = self._parsed.get(name)
+        if entry is None:
+            row = self._rows.get(name)
+            if row is None:
+                return None
+            fields = row.split(b"\t")
+            try:
+                length, offset, lb, lw = (int(f) for f in fields[1:5])
+            except ValueError:
+                raise CorruptFileError(f"{self.path}: malformed .fai line: {row[:80]!r}") from None
+            if len(fields) < 5 or lb <= 0 or lw < lb:
+                raise CorruptFileError(f"{self.path}: malformed .fai line: {row[:80]!r}")
+            entry = self._parsed[name] = FaiEntry(name, length, offset, lb, lw)
+        return entry
+
+    def __getitem__(self, name: str) -> FaiEntry:
+        entry = self.get(name)
+        if entry is None:
+            raise KeyError(name)
+        return entry
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def names(self) -> list[str]:
+        return list(self._rows)
+
+
+def parse_fai(text: bytes, path: str) -> FaiIndex:
+    return FaiIndex(text, path)
 
 
 def parse_gzi(data: bytes, path: str) -> tuple[list[int], list[int]]:
