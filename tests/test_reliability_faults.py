@@ -199,6 +199,17 @@ def test_reader_opens_an_instance_whose_writer_died_in_a_commit(tmp_path: Path) 
     _check_passes(tmp_path, "master")
 
 
+def test_snapshot_of_an_instance_whose_writer_died_in_a_commit(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    expected = _small_repo(root / "master")
+    _spill_then_die(root / "master")
+    assert _hot_journals(root / "master")
+    proc = cli("-r", str(root), "snapshot", "-d", "2024-04-04")
+    assert proc.returncode == 0, proc.stderr
+    assert verify_instance(root / "2024-04-04", expected) == len(expected)
+    _check_passes(root, "2024-04-04")
+
+
 @pytest.mark.fuse
 @pytest.mark.skipif(fuse_skip_reason() is not None, reason=str(fuse_skip_reason()))
 def test_live_mount_of_master_survives_a_writer_killed_in_a_commit(tmp_path: Path) -> None:
@@ -354,14 +365,16 @@ def test_snapshot_killed_midway_is_never_visible_and_a_retry_succeeds(
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         code = proc.wait()
-        if code == 0:  # finished before the kill: then it is complete
+        finished = (root / name).exists()
+        if finished:  # renamed into place before the kill (or no kill): then it is complete
             _assert_complete_snapshot(root, name, None)
         else:
+            assert code != 0
             assert not _visible(root, name), f"half snapshot {name} visible (kill at {delay:.3f})"
         # a retry under the same name succeeds (or says it exists, if the first finished)
         retry = cli("-r", str(root), "snapshot", "-d", name)
         _no_traceback(retry)
-        if code == 0:
+        if finished:
             assert retry.returncode == 1 and "already exists" in retry.stderr
         else:
             assert retry.returncode == 0, retry.stderr

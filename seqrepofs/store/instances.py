@@ -11,6 +11,7 @@ import tempfile
 from datetime import UTC, datetime
 
 from ..errors import NotASeqRepoError, SeqRepoError
+from .schema import _quote, connect
 
 # The reference accepts only 201x/202x; we accept every year of this century.
 SNAPSHOT_RE = re.compile(r"^20\d\d-?\d\d-?\d\d$")
@@ -87,15 +88,36 @@ def snapshot(root: str, instance: str = "master", destination: str | None = None
 
 
 def _copy_dbs(src: str, dst: str) -> None:
+    """Copy both databases as of one moment.
+
+    A load commits sequences and aliases in one transaction over both files, so they are read
+    in one read transaction (a commit waits for the copy to end, as it does for any reader);
+    copied one after the other, a commit landing in between would leave the snapshot with
+    sequences that lack their aliases.
+    """
     os.makedirs(os.path.join(dst, "sequences"), exist_ok=True)
-    for rel in DB_FILES:
-        source = sqlite3.connect(f"file:{os.path.join(src, rel)}?mode=ro", uri=True)
-        target = sqlite3.connect(os.path.join(dst, rel))
+    paths = [os.path.join(src, rel) for rel in DB_FILES]
+    for path in paths:  # first roll back a write killed mid-commit, as any reader does
+        probe = connect(path, writeable=False)
         try:
-            source.backup(target)
+            probe.execute("select count(*) from sqlite_master").fetchone()
         finally:
-            target.close()
-            source.close()
+            probe.close()
+    source = sqlite3.connect(f"file:{_quote(paths[0])}?mode=ro", uri=True, isolation_level=None)
+    try:
+        source.execute("attach database ? as fd", (f"file:{_quote(paths[1])}?mode=ro",))
+        source.execute("begin")
+        for schema in ("main", "fd"):
+            source.execute(f"select count(*) from {schema}.sqlite_master").fetchone()
+        for schema, rel in zip(("main", "fd"), DB_FILES, strict=True):
+            target = sqlite3.connect(os.path.join(dst, rel))
+            try:
+                source.backup(target, name=schema)
+            finally:
+                target.close()
+        source.execute("commit")
+    finally:
+        source.close()
 
 
 def _referenced_files(instance: str) -> list[str]:
