@@ -319,6 +319,11 @@ class Operations(pyfuse3.Operations):
             raise FsError(errno.EBADF)
         if isinstance(handle.content, BytesContent):
             return handle.content.read(self.tree, off, size)
+        # Blocks the prefetcher already inflated are served here, without a thread hop;
+        # anything needing I/O goes to the worker pool.
+        data = handle.content.read_cached(off, size)
+        if data is not None:
+            return data
         return await self._io(handle.content.read, self.tree, off, size)
 
     async def release(self, fh: int) -> None:

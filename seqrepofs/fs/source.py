@@ -206,6 +206,10 @@ class Instance:
     def fetch(self, seq_id: str, start: int, end: int) -> bytes:
         return self.sr.sequences.fetch_bytes(seq_id, start, end)
 
+    def fetch_cached(self, seq_id: str, start: int, end: int) -> bytes | None:
+        """The residues if already in memory (no I/O, safe on the event loop), else None."""
+        return self.sr.sequences.fetch_cached(seq_id, start, end)
+
     def assemblies(self, width: int) -> AssemblyCatalog:
         """The whole-assembly views of the instance at line width `width`.
 

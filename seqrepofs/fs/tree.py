@@ -70,6 +70,27 @@ class FastaContent:
         inst, ids = self.instance, self.seq_ids
         return self.layout.render(offset, size, lambda r, a, b: inst.fetch(ids[r], a, b))
 
+    def read_cached(self, offset: int, size: int) -> bytes | None:
+        """The bytes if every residue is already in memory, else None: never does I/O."""
+        inst, ids = self.instance, self.seq_ids
+        if inst is None:
+            return None
+
+        def fetch(r: int, a: int, b: int) -> bytes:
+            data = inst.fetch_cached(ids[r], a, b)
+            if data is None:
+                raise _NotCached
+            return data
+
+        try:
+            return self.layout.render(offset, size, fetch)
+        except _NotCached:
+            return None
+
+
+class _NotCached(Exception):
+    """Raised inside render when a residue range is not in memory."""
+
 
 @dataclass
 class BytesContent:

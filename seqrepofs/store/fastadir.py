@@ -155,6 +155,17 @@ class FastaDir:
             self._reader.drop(path)
             raise
 
+    def fetch_cached(self, seq_id: str, start: int, end: int) -> bytes | None:
+        """Residues [start, end) if they can be had from memory alone, else None (no I/O)."""
+        info = self._info_cache.get(seq_id)
+        if info is None or start < 0 or start > end:
+            return None
+        end = min(end, info["len"])
+        if start >= end:
+            return b""
+        path = os.path.join(self._root_dir, info["relpath"])
+        return self._reader.fetch_cached(path, seq_id, start, end)
+
     def __getitem__(self, seq_id: str) -> str:
         return self.fetch(seq_id)
 
