@@ -70,6 +70,9 @@ def snapshot(root: str, instance: str = "master", destination: str | None = None
     parent = os.path.dirname(dst)
     tmp = tempfile.mkdtemp(dir=parent, prefix=os.path.basename(dst) + ".")
     try:
+        # mkdtemp makes it 0700: give it the source's mode, so whoever may read master may
+        # read the snapshot (write bits are dropped below)
+        os.chmod(tmp, stat.S_IMODE(os.stat(src).st_mode))
         _copy_dbs(src, tmp)
         relpaths = _referenced_files(tmp)
         for rel in relpaths:
