@@ -1,7 +1,8 @@
 """The `seqrepofs` command: a thin click front end over the library layers.
 
 Subcommands live in `seqrepofs.commands.*`, one module per area, each registering on `cli`.
-Errors a user can cause end in one line on stderr and exit code 1, never a traceback.
+Errors a user can cause end in one line on stderr and exit code 1 (2 for a usage error: an
+unknown option, a bad option value, a missing argument), never a traceback.
 """
 
 from __future__ import annotations
@@ -108,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("seqrepofs: aborted", err=True)
         return 1
+    except click.UsageError as exc:  # one line, like every other error (click prints four)
+        cmd = exc.ctx.command_path if exc.ctx is not None else "seqrepofs"
+        click.echo(f"{cmd}: error: {exc.format_message()} (see '{cmd} --help')", err=True)
+        return exc.exit_code
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
