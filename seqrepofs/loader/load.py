@@ -193,9 +193,13 @@ class _Loader:
         if len(rec.seq) > seqrepo_mod.ct_n_residues and seqs.pending_sequences:
             self._commit("a sequence longer than a batch")
         before = seqs.pending_sequences
-        # no-op if stored already (or in this batch); known_absent spares a query per record
-        known_absent = self._committed_ids is not None and seq_id not in self._committed_ids
-        seqs.store(seq_id, rec.seq, rec.alphabet, known_absent=known_absent)
+        # the group's bulk look-up spares a query per record; store() is a no-op for a
+        # sequence stored earlier in this batch
+        committed = self._committed_ids
+        if committed is None:
+            seqs.store(seq_id, rec.seq, rec.alphabet)
+        elif seq_id not in committed:
+            seqs.store(seq_id, rec.seq, rec.alphabet, known_absent=True)
         if seqs.pending_sequences > before:
             writer.add_digest_aliases(seq_id, dg.digest_aliases())
             st.seqs_added += 1
