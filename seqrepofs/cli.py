@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
     register_all()
     try:
-        cli.main(args=argv, prog_name="seqrepofs", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="seqrepofs", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("seqrepofs: aborted", err=True)
         return 1
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":

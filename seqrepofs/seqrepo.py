@@ -129,8 +129,10 @@ class SeqRepo:
         self.aliases.close()
 
     def __del__(self) -> None:
+        # Only a writer needs closing (it commits); a reader's parts close themselves when
+        # collected, so `SeqRepo(d).sequences.stats()` keeps working on a temporary.
         try:
-            if not getattr(self, "_closed", True):
+            if getattr(self, "_writeable", False) and not getattr(self, "_closed", True):
                 self.close()
         except Exception:  # noqa: BLE001 - never raise from a finaliser
             pass
