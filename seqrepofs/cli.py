@@ -44,7 +44,7 @@ class UserError(click.ClickException):
 
 USER_ERRORS: tuple[type[BaseException], ...] = (
     SeqRepoError,
-    KeyError,
+    LookupError,  # KeyError, and e.g. an unknown assembly
     ValueError,
     OSError,
     sqlite3.DatabaseError,

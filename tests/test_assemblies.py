@@ -16,6 +16,7 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -598,3 +599,49 @@ def test_duplicate_names_and_empty_views(small: Repo) -> None:
     assert empty.size == 0 and empty.read(0, 10) == b"" and empty.fai_text() == b""
     assert empty.seqcol_digest == seqcol_digest({"names": [], "lengths": [], "sequences": []})
     assert empty.dict_text() == b"@HD\tVN:1.0\tSO:unsorted\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI: add-assembly-names and export --assembly
+# ---------------------------------------------------------------------------------------------
+
+
+def _cli(*args: str | Path, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "seqrepofs", *map(str, args)], check=False,
+                          stdout=stdout, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("style,primary", [("ucsc", True), ("ncbi", False), ("refseq", False)])
+def test_cli_export_assembly_equals_the_view(small: Repo, style: str, primary: bool) -> None:
+    args = ["-r", small.path.parent, "export", "-i", small.path.name, "--assembly", "GRCh38",
+            "--style", style] + (["--primary"] if primary else [])
+    res = _cli(*args)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == small.export(style, primary).read_bytes()
+    if expected_missing(small, style, primary):
+        assert b"left out" in res.stderr
+    bad = _cli("-r", small.path.parent, "export", "-i", small.path.name, "--assembly", "GRCh99")
+    assert bad.returncode == 1 and b"GRCh99" in bad.stderr and b"Traceback" not in bad.stderr
+    usage = _cli("-r", small.path.parent, "export", "-i", small.path.name, "--primary")
+    assert usage.returncode == 2 and b"--assembly" in usage.stderr
+
+
+def test_cli_add_assembly_names_matches_the_reference_rule(tmp_path: Path, small: Repo) -> None:
+    """`seqrepofs add-assembly-names -p` stores what the reference's rule (above) stores."""
+    root = tmp_path / "root"
+    root.mkdir()
+    with SeqRepo(root / "master", writeable=True) as sr:
+        for refseq_ac, seq in small.seqs.items():
+            sr.store(seq, [{"namespace": "refseq", "alias": refseq_ac}])
+    res = _cli("-r", root, "add-assembly-names", "-p", stdout=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stderr
+    ours = SeqRepo(root / "master")
+
+    def assembly_rows(sr: SeqRepo) -> set[tuple[str, str, str]]:
+        names = set(get_assembly_names())
+        return {(r["seq_id"], r["namespace"], r["alias"])
+                for r in sr.aliases.find_aliases() if r["namespace"] in names}
+
+    got = assembly_rows(ours)
+    assert got == assembly_rows(small.sr)
+    assert len(got) > 100

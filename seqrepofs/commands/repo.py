@@ -265,17 +265,42 @@ def show_status_cmd(ctx: click.Context, instance: str | None) -> None:
               show_default=True,
               help="aliases: all ns:alias of the sequence (as the reference); name: the alias"
               " in NAMESPACE, as a mount names /NAMESPACE/<alias>.fa")
+@click.option("--assembly", default=None,
+              help="write a whole assembly as one FASTA (e.g. GRCh38), the bytes a mount serves"
+              " as <assembly>[.<style>][.primary].fa")
+@click.option("--style", type=click.Choice(["ncbi", "ucsc", "refseq"]), default="ncbi",
+              show_default=True, help="with --assembly: record names (1 / chr1 / NC_000001.11)")
+@click.option("--primary", is_flag=True,
+              help="with --assembly: only the chromosomes 1-22, X, Y, MT, in assembly order")
 @click.argument("aliases", nargs=-1)
 @click.pass_context
 def export_cmd(
     ctx: click.Context, instance: str | None, namespace: str | None, line_width: int,
-    header: str, aliases: tuple[str, ...],
+    header: str, assembly: str | None, style: str, primary: bool, aliases: tuple[str, ...],
 ) -> None:
-    """Write sequences as FASTA to stdout (all, a namespace's, or the ALIASES given)."""
+    """Write sequences as FASTA to stdout (all, a namespace's, the ALIASES given, or a whole
+    assembly with --assembly)."""
     from ..export import export
 
     path = _ro_instance(ctx, instance)
+    if assembly is None and (style != "ncbi" or primary):
+        raise click.UsageError("--style and --primary go with --assembly")
+    if assembly is not None and (aliases or namespace):
+        raise click.UsageError("--assembly takes no ALIASES or --namespace")
     with SeqRepo(path) as sr, _binary_stdout() as out:
+        if assembly is not None:
+            from ..assemblies import write_assembly_fasta
+
+            view = write_assembly_fasta(sr, assembly, style, primary, line_width, out)
+            if view.missing:  # never silently: say so, and list them with -v
+                click.echo(
+                    f"seqrepofs: {len(view.missing)} sequences of {assembly} are left out (not"
+                    f" in the repository, or no {style} name); a mount lists them in"
+                    f" {view.filename('missing.txt')}",
+                    err=True,
+                )
+                log.info("%s", view.missing_text())
+            return
         export(sr, out, namespace=namespace, aliases=aliases, width=line_width, header=header)
 
 
