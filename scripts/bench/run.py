@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import shutil
 import statistics
 import subprocess
@@ -146,8 +145,9 @@ class Bench:
         return "\n".join([header, "-" * len(header), *rows]), data
 
 
-def make_data(out: Path, quick: bool) -> dict:
+def make_data(out: Path, quick: bool, sizes: list[str] | None = None) -> dict:
     args = ["--total-mb", "20", "--n-transcripts", "5000", "--n-regions", "2000"] if quick else []
+    args += sizes or []
     if not (out / "manifest.json").exists():
         run([PY, str(MAKE_DATA), str(out), *args])
     return json.loads((out / "manifest.json").read_text())
@@ -196,6 +196,12 @@ def regions_by_chrom(data: Path, outdir: Path) -> dict[str, tuple[Path, Path]]:
     return res
 
 
+def check_same_output(ours: bytes, theirs: bytes, what: str) -> None:
+    """A timing is only worth reporting if the answers agree (the store upper-cases)."""
+    if ours.upper() != theirs.upper() or not ours:
+        raise SystemExit(f"{what}: the mount's output differs from the plain FASTA's")
+
+
 class Mount:
     """A seqrepofs mount for the duration of a workload."""
 
@@ -235,17 +241,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small data, finishes in < 2 minutes")
     ap.add_argument("--work", default=str(PROJECT / "bench-out"), help="working directory")
     ap.add_argument("--reps", type=int, default=None, help="repetitions per workload")
-    ap.add_argument("--json", default=None, help="where to write results (default WORK/results.json)")
+    ap.add_argument("--json", default=None, help="results file (default WORK/results.json)")
     ap.add_argument("--skip-load", action="store_true", help="reuse repositories built earlier")
+    ap.add_argument("--total-mb", default=None, help="genome size (overrides the mode's)")
+    ap.add_argument("--n-transcripts", default=None, help="transcripts (overrides the mode's)")
+    ap.add_argument("--n-regions", default=None, help="regions (overrides the mode's)")
     args = ap.parse_args(argv)
-    reps = args.reps or (3 if args.quick else 3)
+    reps = args.reps or 3
     work = Path(args.work) / ("quick" if args.quick else "full")
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(work, reps)
     data = work / "data"
-    manifest = make_data(data, args.quick)
-    genome_mb = sum(manifest.get("chrom_lengths", manifest.get("lengths", [0]))) / 1e6 \
-        if isinstance(manifest.get("chrom_lengths", manifest.get("lengths")), list) else None
+    sizes = [f"--{k.replace('_', '-')}={v}" for k, v in
+             (("total_mb", args.total_mb), ("n_transcripts", args.n_transcripts),
+              ("n_regions", args.n_regions)) if v is not None]
+    manifest = make_data(data, args.quick, sizes)
+    genome_mb = manifest.get("genome", {}).get("total_len", 0) / 1e6
 
     # ---- 8. loading (builds both repositories) ----------------------------------------
     ours_root, ref_root = work / "ours", work / "ref"
@@ -277,15 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     regions_tsv = work / "regions.tsv"
     lines = [ln.split("\t")[:3] for ln in (data / "regions.bed").read_text().splitlines()]
     regions_tsv.write_text("".join(f"{c}\t{a}\t{b}\n" for c, a, b in lines))
-    names = [ln[1:].split()[0] for ln in (data / "genome.fa").read_text(errors="ignore")
-             .splitlines() if ln.startswith(">")] if args.quick else None
     fai = {}
     chrom_files = split_genome(data, work / "chroms") if not (work / "chroms").exists() else {
         p.stem: p for p in (work / "chroms").glob("*.fa")}
     for p in chrom_files.values():
         name, length = (p.with_suffix(".fa.fai").read_text().split("\t")[:2])
         fai[name] = int(length)
-    del names
     largest = max(fai, key=fai.get)
     tx_names = work / "transcripts.txt"
     tx_names.write_text("\n".join(ln[1:].split()[0] for ln in open(data / "transcripts.fa")
@@ -299,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     bench.alternate("1 API 100-bp slices", {
         "seqrepofs": api("seqrepofs", ours_inst),
         "biocommons.seqrepo default": api("ref", ref_inst),
-        "biocommons.seqrepo fd cache 100": api("ref", ref_inst, {"SEQREPO_FD_CACHE_MAXSIZE": "100"}),
+        "biocommons.seqrepo fd cache 100": api("ref", ref_inst,
+                                               {"SEQREPO_FD_CACHE_MAXSIZE": "100"}),
     })
 
     def whole(mod: str, root: Path, env: dict[str, str] | None = None) -> Callable[[], float]:
@@ -338,6 +347,18 @@ def main(argv: list[str] | None = None) -> int:
                            check=True, stdout=subprocess.DEVNULL)
         return time.perf_counter() - t
 
+    def faidx_output(files: Callable[[str], Path]) -> bytes:
+        return b"".join(
+            subprocess.run(["samtools", "faidx", str(files(c)), "-r", str(txt)], check=True,
+                           capture_output=True).stdout
+            for c, (txt, _bed) in sorted(per_chrom_regions.items()))
+
+    def getfasta_output(files: Callable[[str], Path]) -> bytes:
+        return b"".join(
+            subprocess.run(["bedtools", "getfasta", "-fi", str(files(c)), "-bed", str(bed)],
+                           check=True, capture_output=True).stdout
+            for c, (_txt, bed) in sorted(per_chrom_regions.items()))
+
     def mounted(chrom: str) -> Path:
         return mnt / "refseq" / f"{chrom}.fa"
 
@@ -350,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     can_drop = drop_caches()
     with Mount(ours_inst, mnt) as m:
         faidx_all(mounted)  # fill the page cache
+        check_same_output(faidx_output(mounted), faidx_output(plain), "samtools faidx")
+        check_same_output(getfasta_output(mounted), getfasta_output(plain), "bedtools getfasta")
         bench.alternate("3 samtools faidx regions, warm", {
             "seqrepofs": lambda: faidx_all(mounted),
             "samtools plain FASTA": lambda: faidx_all(plain),

@@ -1,0 +1,57 @@
+"""The benchmark harness runs end to end on tiny data and reports every workload.
+
+Timings are never asserted (speed is measured by the benchmark, not by tests); what is checked is
+that every contender ran, medians are positive, the JSON is complete, and the harness's own
+correctness checks (mount output == plain FASTA output) held, or it would have exited non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fuse_util import fuse_skip_reason
+
+PROJECT = Path(__file__).resolve().parent.parent
+MAKE_DATA = PROJECT.parent / "shared" / "bench" / "make_data.py"
+
+pytestmark = [
+    pytest.mark.skipif(not MAKE_DATA.exists(), reason=f"{MAKE_DATA} (the workload) is absent"),
+    pytest.mark.skipif(shutil.which("seqrepo") is None, reason="biocommons.seqrepo not installed"),
+]
+
+
+def test_harness_on_tiny_data(tmp_path: Path) -> None:
+    why = fuse_skip_reason()
+    if why:
+        pytest.skip(why)
+    out = tmp_path / "results.json"
+    env = {**os.environ, "SEQREPOFS_SHARED": str(MAKE_DATA.parent.parent)}
+    res = subprocess.run(
+        [sys.executable, str(PROJECT / "scripts" / "bench" / "run.py"), "--quick",
+         "--total-mb", "0.5", "--n-transcripts", "200", "--n-regions", "100", "--reps", "1",
+         "--work", str(tmp_path / "work"), "--json", str(out)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    result = json.loads(out.read_text())
+    workloads = result["workloads"]
+    expected = {
+        "1 API 100-bp slices": 3, "2 API whole transcripts": 2,
+        "3 samtools faidx regions, warm": 3, "4 bedtools getfasta, warm": 2,
+        "3b samtools faidx regions, cold": 2, "6 time to first region": 2,
+        "8 load genome+transcripts": 2,
+    }
+    for name, n_contenders in expected.items():
+        medians = workloads[name]["median_seconds"]
+        assert len(medians) == n_contenders, name
+        assert "seqrepofs" in medians and all(v > 0 for v in medians.values()), name
+    assert any(k.startswith("5 sequential read") for k in workloads)
+    assert any(k.startswith("1b API whole") for k in workloads)
+    assert result["daemon_peak_rss_mb"] > 0
+    assert "contender/seqrepofs" in res.stdout
