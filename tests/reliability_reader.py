@@ -53,7 +53,7 @@ def read_loop(mode: str, mnt: Path, root: Path, expected: dict[str, bytes], seed
         while time.time() < deadline and len(out["errors"]) < 20:
             where = mnt if mode == "mount" else root
             inst = rng.choice(_instances(os.listdir(where)))
-            alias = rng.choice(base if rng.random() < 0.5 else names)
+            alias = rng.choice(base if rng.random() < 0.75 else names)
             may_lack = not alias.startswith("A")  # input A is in every instance
             seq = expected[alias]
             what = f"{mode} {inst}/{alias}"
