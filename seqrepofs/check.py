@@ -56,6 +56,31 @@ def _connect(instance: str, report: Report) -> sqlite3.Connection:
     return conn
 
 
+def _databases_readable(instance: str, report: Report) -> bool:
+    """Open each database alone first, so damage is reported against the file it is in."""
+    sound = True
+    for rel, table in (("aliases.sqlite3", "seqalias"), ("sequences/db.sqlite3", "seqinfo")):
+        path = os.path.join(instance, rel)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: missing; {instance} is not a SeqRepo instance")
+        _roll_back_hot_journal(path, report)
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                (result,) = conn.execute("pragma quick_check").fetchone()
+                conn.execute(f"select count(*) from {table}").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            report.damage.append(f"{rel}: damaged SQLite database ({exc})")
+            sound = False
+            continue
+        if result != "ok":
+            report.damage.append(f"{rel}: SQLite integrity problem: {result}")
+            sound = False
+    return sound
+
+
 def _roll_back_hot_journal(path: str, report: Report) -> None:
     """A write killed mid-transaction leaves a hot journal that read-only opens cannot roll
     back; SQLite rolls it back on the first read-write open, as any writer would."""
@@ -83,6 +108,8 @@ def check(
 ) -> Report:
     """Check an instance directory; `progress` is called with residues verified (full mode)."""
     report = Report()
+    if not _databases_readable(instance, report):
+        return report
     conn = _connect(instance, report)
     try:
         for db in ("main", "fd"):
@@ -185,6 +212,16 @@ def _check_blocks(path: str, relpath: str, coffsets: list[int], uoffsets: list[i
             if len(head) < _HEADER.size or head[:4] != b"\x1f\x8b\x08\x04" or head[12:14] != b"BC":
                 raise CorruptFileError(
                     f"{relpath}: .gzi entry {i} (byte {coff}) is not at a BGZF block"
+                )
+            # each block's size field must lead exactly to the next block (the chain)
+            end = coff + _HEADER.unpack(head)[-1] + 1
+            expected = coffsets[i + 1] if i + 1 < len(coffsets) else None
+            if (expected is not None and end != expected) or (
+                expected is None and end not in (size - len(EOF_BLOCK), size)
+            ):
+                raise CorruptFileError(
+                    f"{relpath}: BGZF block {i} at byte {coff} has a damaged size field"
+                    f" (it ends at byte {end})"
                 )
         last = coffsets[-1]
         fh.seek(last)

@@ -201,9 +201,6 @@ def test_unwritable_root(places: dict[str, Path]) -> None:
     assert not os.path.exists(disk)
 
 
-@pytest.mark.xfail(strict=True, reason="commands/repo.py bug: a master on a read-only filesystem"
-                   " is refused with '<root>/master: instance is read-only (a snapshot?); write to"
-                   " master instead', which points the user at the instance they named")
 def test_unwritable_master_is_not_called_a_snapshot(places: dict[str, Path]) -> None:
     reason = can_mount_tmpfs()
     if reason:
