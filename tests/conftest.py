@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,27 @@ def copy_instance(name: str, dest: Path) -> Path:
 @pytest.fixture
 def real_instances(tmp_path: Path) -> dict[str, Path]:
     return {n: copy_instance(n, tmp_path) for n in ("rest-service-2019", "seqrepo-rs-2023")}
+
+
+def add_assembly_names(sr, assemblies: Iterable[str]) -> None:
+    """What ``seqrepo add-assembly-names --partial-load`` does (biocommons.seqrepo cli.py).
+
+    Maps refseq_ac to seq_id through the NCBI namespace (non-current rows included), takes the
+    entries with relationship "=" or "<>", and stores ``<assembly>:<name>`` and
+    ``<assembly>:<alias>`` for each entry the repository holds. An independent oracle for the
+    CLI's add-assembly-names, shared by the assembly tests.
+    """
+    from bioutils.assemblies import get_assembly
+
+    ncbi = {
+        r["alias"]: r["seq_id"]
+        for r in sr.aliases.find_aliases(namespace="NCBI", current_only=False)
+        if r["namespace"] == "NCBI"
+    }
+    for assembly in sorted(assemblies):
+        for s in get_assembly(assembly)["sequences"]:
+            if s["relationship"] not in ("=", "<>") or s["refseq_ac"] not in ncbi:
+                continue
+            for alias in [s["name"], *s["aliases"]]:
+                sr.aliases.store_alias(ncbi[s["refseq_ac"]], assembly, alias)
+    sr.commit()

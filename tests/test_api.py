@@ -59,7 +59,8 @@ def test_reference_toy_semantics(toy: Path) -> None:
     assert sr["8b2698fb0b0c93558a6adbb11edb1e4b"] == "SMELLASSWEET"  # raw MD5 alias
     with pytest.raises(ValueError, match="Unable to parse"):
         sr.fetch_uri("nocolon")
-    assert sorted(r["alias"] for r in sr.aliases.find_aliases(alias="ro%")) == ["rosa", "rose", "rose"]
+    found = sorted(r["alias"] for r in sr.aliases.find_aliases(alias="ro%"))
+    assert found == ["rosa", "rose", "rose"]
 
 
 def test_unknown_and_ambiguous_aliases(toy: Path) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from bioutils.assemblies import get_assembly, get_assembly_names
-from conftest import read_fasta
+from conftest import add_assembly_names, read_fasta
 from refget.utils import build_sorted_name_length_pairs, seqcol_dict_to_level1_dict, seqcol_digest
 
 from seqrepofs import SeqRepo
@@ -59,27 +59,6 @@ RESIDUES = "ACGTACGTACGTNRY"
 # ---------------------------------------------------------------------------------------------
 # Building the repositories
 # ---------------------------------------------------------------------------------------------
-
-
-def add_assembly_names(sr: SeqRepo, assemblies: Iterable[str]) -> None:
-    """What ``seqrepo add-assembly-names --partial-load`` does (biocommons.seqrepo cli.py).
-
-    Maps refseq_ac to seq_id through the NCBI namespace (non-current rows included), takes the
-    entries with relationship "=" or "<>", and stores ``<assembly>:<name>`` and
-    ``<assembly>:<alias>`` for each entry the repository holds.
-    """
-    ncbi = {
-        r["alias"]: r["seq_id"]
-        for r in sr.aliases.find_aliases(namespace="NCBI", current_only=False)
-        if r["namespace"] == "NCBI"
-    }
-    for assembly in sorted(assemblies):
-        for s in get_assembly(assembly)["sequences"]:
-            if s["relationship"] not in ("=", "<>") or s["refseq_ac"] not in ncbi:
-                continue
-            for alias in [s["name"], *s["aliases"]]:
-                sr.aliases.store_alias(ncbi[s["refseq_ac"]], assembly, alias)
-    sr.commit()
 
 
 @dataclass

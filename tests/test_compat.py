@@ -128,7 +128,8 @@ def test_reference_writes_into_our_instance(tmp_path: Path) -> None:
         "ACGTACGT", "TTTTGGGG", "CCCC"]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     seqs=st.lists(
         st.tuples(st.text("ACGTNacgtn", min_size=1, max_size=700),

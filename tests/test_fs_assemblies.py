@@ -23,14 +23,14 @@ import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from bioutils.assemblies import get_assembly, get_assembly_names
-from conftest import read_fasta
+from conftest import add_assembly_names, read_fasta
 from fuse_util import Mounted, current_aliases, encode, needs_fuse
 
 from seqrepofs.assemblies import write_assembly_fasta
@@ -62,24 +62,6 @@ CLASH = "GRCh38.p14.chrom.sizes"
 
 
 # ---- building ------------------------------------------------------------------------------------
-def add_assembly_names(sr: SeqRepo, assemblies: Iterable[str]) -> None:
-    """What ``seqrepo add-assembly-names --partial-load`` does (biocommons.seqrepo cli.py):
-    ``<assembly>:<name>`` and ``<assembly>:<ucsc alias>`` for every entry with relationship
-    "=" or "<>" whose RefSeq accession the repository holds."""
-    ncbi = {
-        r["alias"]: r["seq_id"]
-        for r in sr.aliases.find_aliases(namespace="NCBI", current_only=False)
-        if r["namespace"] == "NCBI"
-    }
-    for assembly in sorted(assemblies):
-        for s in get_assembly(assembly)["sequences"]:
-            if s["relationship"] not in ("=", "<>") or s["refseq_ac"] not in ncbi:
-                continue
-            for alias in [s["name"], *s["aliases"]]:
-                sr.aliases.store_alias(ncbi[s["refseq_ac"]], assembly, alias)
-    sr.commit()
-
-
 def is_primary(s: dict) -> bool:
     return s["sequence_role"] == "assembled-molecule" and s["assembly_unit"] in PRIMARY_UNITS
 
