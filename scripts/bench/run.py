@@ -127,6 +127,15 @@ class Bench:
             order = names if rep % 2 == 0 else names[::-1]
             for name in order:
                 self.record(workload, name, contenders[name]())
+        medians = {k: statistics.median(v) for k, v in self.results[workload].items()}
+        print(f"{workload}: " + ", ".join(f"{k} {v:.4f} s" for k, v in medians.items()),
+              flush=True)
+        self.save_partial()
+
+    def save_partial(self) -> None:
+        """Results so far, so an interrupted full run still leaves its figures."""
+        _text, data = self.table()
+        (self.work / "partial.json").write_text(json.dumps(data, indent=2))
 
     def table(self) -> tuple[str, dict]:
         rows = []
@@ -246,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--total-mb", default=None, help="genome size (overrides the mode's)")
     ap.add_argument("--n-transcripts", default=None, help="transcripts (overrides the mode's)")
     ap.add_argument("--n-regions", default=None, help="regions (overrides the mode's)")
+    ap.add_argument("--skip-reference-default", action="store_true",
+                    help="workload 1: skip the reference without fd cache (175 slices/s)")
+    ap.add_argument("--skip-reference-export", action="store_true",
+                    help="time to first region: skip the reference's export (minutes at 300 Mb)")
     args = ap.parse_args(argv)
     reps = args.reps or 3
     work = Path(args.work) / ("quick" if args.quick else "full")
@@ -304,12 +317,15 @@ def main(argv: list[str] | None = None) -> int:
     def api(mod: str, root: Path, env: dict[str, str] | None = None) -> Callable[[], float]:
         return lambda: py_json(API_SLICES, [mod, str(root), str(regions_tsv)], env)["seconds"]
 
-    bench.alternate("1 API 100-bp slices", {
+    slices = {
         "seqrepofs": api("seqrepofs", ours_inst),
         "biocommons.seqrepo default": api("ref", ref_inst),
         "biocommons.seqrepo fd cache 100": api("ref", ref_inst,
                                                {"SEQREPO_FD_CACHE_MAXSIZE": "100"}),
-    })
+    }
+    if args.skip_reference_default:
+        del slices["biocommons.seqrepo default"]
+    bench.alternate("1 API 100-bp slices", slices)
 
     def whole(mod: str, root: Path, env: dict[str, str] | None = None) -> Callable[[], float]:
         return lambda: py_json(API_WHOLE, [mod, str(root), largest], env)["seconds"]
@@ -448,10 +464,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # The reference's way takes minutes on the full data: one repetition of each is enough.
     bench.reps, reps_before = 1, bench.reps
-    bench.alternate("6 time to first region", {
-        "seqrepofs": ttfb_mount,
-        "seqrepo export + samtools faidx": ttfb_export,
-    })
+    ttfb = {"seqrepofs": ttfb_mount, "seqrepo export + samtools faidx": ttfb_export}
+    if args.skip_reference_export:
+        del ttfb["seqrepo export + samtools faidx"]
+    bench.alternate("6 time to first region", ttfb)
     bench.reps = reps_before
     bench.notes["6 time to first region"] = (
         "reference: export then index; its headers list every alias, so the region query names"
