@@ -35,6 +35,15 @@ def read_fasta(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
     return records
 
 
+def naive_fasta(records: list[tuple[str, str]], width: int = 60) -> bytes:
+    """The FASTA a plain line-by-line writer produces: the independent oracle for exports."""
+    parts = []
+    for name, seq in records:
+        parts.append(f">{name}\n")
+        parts.extend(seq[i : i + width] + "\n" for i in range(0, len(seq), width))
+    return "".join(parts).encode()
+
+
 def copy_instance(name: str, dest: Path) -> Path:
     """A writable copy of a real instance, so tests never touch the originals."""
     target = dest / name

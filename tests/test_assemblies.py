@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from bioutils.assemblies import get_assembly, get_assembly_names
-from conftest import add_assembly_names, read_fasta
+from conftest import add_assembly_names, naive_fasta, read_fasta
 from refget.utils import build_sorted_name_length_pairs, seqcol_dict_to_level1_dict, seqcol_digest
 
 from seqrepofs import SeqRepo
@@ -186,14 +186,6 @@ def expected_missing(repo: Repo, style: str, primary: bool) -> set[str]:
         if name not in kept:
             out.add(s["name"])
     return out
-
-
-def naive_fasta(records: list[tuple[str, str]], width: int = 60) -> bytes:
-    parts = []
-    for name, seq in records:
-        parts.append(f">{name}\n")
-        parts.extend(seq[i : i + width] + "\n" for i in range(0, len(seq), width))
-    return "".join(parts).encode()
 
 
 def run(*args: str | Path) -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 from bioutils.assemblies import get_assembly, get_assembly_names
-from conftest import add_assembly_names, read_fasta
+from conftest import add_assembly_names, naive_fasta, read_fasta
 from fuse_util import Mounted, current_aliases, encode, needs_fuse
 
 from seqrepofs.assemblies import write_assembly_fasta
@@ -109,14 +109,6 @@ def known_assemblies(seqs: dict[str, str]) -> list[str]:
 
 def sha512t24u(data: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha512(data).digest()[:24]).decode()
-
-
-def naive_fasta(records: list[tuple[str, str]], width: int = 60) -> bytes:
-    parts = []
-    for name, seq in records:
-        parts.append(f">{name}\n")
-        parts.extend(seq[i : i + width] + "\n" for i in range(0, len(seq), width))
-    return "".join(parts).encode()
 
 
 def run(*args: str | os.PathLike[str]) -> str:

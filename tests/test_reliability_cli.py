@@ -141,10 +141,9 @@ def _assert_one_clean_line(name: str, proc: subprocess.CompletedProcess[str], co
     assert "error" in lines[0] and fragment in lines[0], (name, lines[0])
 
 
-def test_bad_input_to_every_command(places: dict[str, Path]) -> None:
-    cases = _cases(places)
-    before = tree_state(places["tmp"])
-    with ThreadPoolExecutor(4) as pool:
+def _failures(cases: list, workers: int) -> list[str]:
+    """Run the cases in parallel; one message per case that is not one clean error line."""
+    with ThreadPoolExecutor(workers) as pool:
         results = dict(pool.map(_run, cases))
     failures = []
     for name, _argv, code, fragment in cases:
@@ -152,6 +151,13 @@ def test_bad_input_to_every_command(places: dict[str, Path]) -> None:
             _assert_one_clean_line(name, results[name], code, fragment)
         except AssertionError as exc:
             failures.append(str(exc))
+    return failures
+
+
+def test_bad_input_to_every_command(places: dict[str, Path]) -> None:
+    cases = _cases(places)
+    before = tree_state(places["tmp"])
+    failures = _failures(cases, workers=4)
     assert failures == [], "\n".join(failures)
     assert tree_state(places["tmp"]) == before, "a bad command changed something"
     assert not (places["tmp"] / "missing").exists()
@@ -185,14 +191,7 @@ def test_unwritable_root(places: dict[str, Path]) -> None:
             ("ro-update-digests", [*r, "update-digests"], 1, "read"),
             ("ro-assembly-names", [*r, "add-assembly-names"], 1, "read"),
         ]
-        with ThreadPoolExecutor(3) as pool:
-            results = dict(pool.map(_run, cases))
-        failures = []
-        for name, _argv, code, fragment in cases:
-            try:
-                _assert_one_clean_line(name, results[name], code, fragment)
-            except AssertionError as exc:
-                failures.append(str(exc))
+        failures = _failures(cases, workers=3)
         # reading still works
         status = cli(*r, "show-status")
         assert status.returncode == 0, status.stderr
