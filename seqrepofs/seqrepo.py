@@ -11,11 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
-
-from cachetools import LRUCache
 
 from . import config
 from .digests import Digests, digests, normalise
@@ -26,7 +23,7 @@ from .errors import (
     ReadOnlyError,
 )
 from .store.aliasdb import AliasDB
-from .store.fastadir import FastaDir
+from .store.fastadir import FastaDir, LockedLRU
 from .store.translate import api_namespaces, db_to_api
 
 log = logging.getLogger(__name__)
@@ -89,10 +86,7 @@ class SeqRepo:
             self.aliases.close()
             raise
         maxsize = config.lru_cache_maxsize()
-        self._seqid_cache: LRUCache | dict | None = (
-            {} if maxsize is None else (LRUCache(maxsize) if maxsize else None)
-        )
-        self._cache_lock = threading.Lock()
+        self._seqid_cache = LockedLRU(maxsize)
         self._pending_aliases = 0
         self._closed = False
 
@@ -140,12 +134,9 @@ class SeqRepo:
     # ---- resolution ----------------------------------------------------------------------
     def _get_unique_seqid(self, alias: str, namespace: str | None) -> str:
         key = (alias, namespace)
-        cache = self._seqid_cache
-        if cache is not None:
-            with self._cache_lock:
-                hit = cache.get(key)
-            if hit is not None:
-                return hit
+        hit = self._seqid_cache.get(key)
+        if hit is not None:
+            return hit
         rows = self.aliases.seq_ids_for(alias, namespace)
         seq_ids = sorted({r[0] for r in rows})
         if not seq_ids and namespace is None and alias.startswith("SQ.") and len(alias) == 35:
@@ -155,9 +146,7 @@ class SeqRepo:
             raise AliasNotFoundError(f"Alias {alias} (namespace: {namespace})")
         if len(seq_ids) > 1:
             raise AmbiguousAliasError(alias, namespace, sorted({r[1] for r in rows}))
-        if cache is not None:
-            with self._cache_lock:
-                cache[key] = seq_ids[0]
+        self._seqid_cache.put(key, seq_ids[0])
         return seq_ids[0]
 
     def resolve(self, identifier: str) -> str:
@@ -283,9 +272,7 @@ class SeqRepo:
         return n_seqs_added, n_aliases_added
 
     def _forget_cached_aliases(self) -> None:
-        if self._seqid_cache is not None:
-            with self._cache_lock:
-                self._seqid_cache.clear()
+        self._seqid_cache.clear()
 
     def commit(self) -> None:
         """Make stored sequences and aliases durable in one transaction."""

@@ -50,7 +50,7 @@ def parse_added(value: Any) -> datetime | Any:
     return value
 
 
-class _LockedLRU:
+class LockedLRU:
     """A cachetools LRU guarded by a lock; None maxsize means unbounded."""
 
     def __init__(self, maxsize: int | None) -> None:
@@ -101,7 +101,7 @@ class FastaDir:
         )
         self._seqinfo = self._db.table("seqinfo")
         self._reader = BlockReader(config.fd_cache_maxsize(fd_cache_size), block_cache_bytes)
-        self._info_cache = _LockedLRU(config.lru_cache_maxsize())
+        self._info_cache = LockedLRU(config.lru_cache_maxsize())
         self._writer: BgzfFastaWriter | None = None
         self._writer_relpath: str | None = None
         self._pending: dict[str, tuple[str, int, str, str]] = {}
