@@ -42,6 +42,9 @@ def split_identifier(identifier: str) -> tuple[str | None, str]:
     return (ns, alias) if sep else (None, identifier)
 
 
+_SEQ_SCHEMA = "seqdb"  # the sequence database, attached to read-only alias connections
+
+
 class SeqRepo:
     """A SeqRepo instance directory (`<root>/<instance>`), read-only unless `writeable`."""
 
@@ -87,6 +90,19 @@ class SeqRepo:
             raise
         maxsize = config.lru_cache_maxsize()
         self._seqid_cache = LockedLRU(maxsize)
+        # Read-only: one query finds an alias's sequence and its file (the sequence database is
+        # attached to the alias connections); a writer has uncommitted rows, so it asks twice.
+        self._locations = LockedLRU(maxsize)
+        self._joined = False
+        if not writeable:
+            try:
+                seq_db = self.sequences.database
+                self.aliases.database.attach_read_only(seq_db.path, seq_db.immutable, _SEQ_SCHEMA)
+                self._joined = True
+            except BaseException:
+                self.sequences.close()
+                self.aliases.close()
+                raise
         self._pending_aliases = 0
         self._closed = False
 
@@ -177,8 +193,28 @@ class SeqRepo:
         end: int | None = None,
         namespace: str | None = None,
     ) -> str:
+        if self._joined:
+            seq_id, length, relpath = self._locate(alias, namespace)
+            return self.sequences.fetch_located(seq_id, length, relpath, start, end, True)
         seq_id = self._get_unique_seqid(alias=alias, namespace=namespace)
         return self.sequences.fetch(seq_id, start, end)
+
+    def _locate(self, alias: str, namespace: str | None) -> tuple[str, int, str]:
+        """(seq_id, length, relpath) of an alias, from the cache or one joined query."""
+        key = (alias, namespace)
+        hit = self._locations.get(key)
+        if hit is not None:
+            return hit
+        rows = self.aliases.locations_for(alias, namespace, _SEQ_SCHEMA)
+        if len(rows) == 1:
+            seq_id, _ns, length, relpath = rows[0]
+        else:  # none, several or ambiguous: the general path says which (or finds SQ.…)
+            seq_id = self._get_unique_seqid(alias, namespace)
+            info = self.sequences.fetch_seqinfo(seq_id)
+            length, relpath = info["len"], info["relpath"]
+        loc = (seq_id, length, relpath)
+        self._locations.put(key, loc)
+        return loc
 
     def fetch_uri(self, uri: str, start: int | None = None, end: int | None = None) -> str:
         m = _URI_RE.match(uri)

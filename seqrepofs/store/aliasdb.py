@@ -92,6 +92,23 @@ class AliasDB:
             rows = self._db.query(sql, (namespace, alias_db))
         return list(dict.fromkeys(rows)) if len(rows) > 1 else rows
 
+    def locations_for(
+        self, alias: str, namespace: str | None, seq_schema: str
+    ) -> list[tuple[str, str, int, str]]:
+        """(seq_id, stored namespace, length, relpath) of current rows for an exact alias, in
+        one query joining the sequence database attached as `seq_schema` (read-only opens)."""
+        namespace, alias_db = api_to_db(namespace, alias)
+        assert alias_db is not None
+        sql = (
+            f"select a.seq_id, a.namespace, s.len, s.relpath from {self._t} a"
+            f" join {seq_schema}.seqinfo s on s.seq_id = a.seq_id where "
+        )
+        if namespace is None:
+            return self._db.query(sql + "a.alias = ? and a.is_current = 1", (alias_db,))
+        return self._db.query(
+            sql + "a.namespace = ? and a.alias = ? and a.is_current = 1", (namespace, alias_db)
+        )
+
     def namespaces(self) -> list[str]:
         """Stored namespaces that have current aliases."""
         rows = self._db.query(f"select distinct namespace from {self._t} where is_current = 1")

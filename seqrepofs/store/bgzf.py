@@ -18,22 +18,33 @@ import struct
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from typing import Literal, NamedTuple, overload
 
+import deflate
 import numpy as np
 from cachetools import LRUCache
 from isal import isal_zlib
 
 from ..errors import CorruptFileError
 
-BLOCK_DATA_SIZE = 0xFF00  # 65280, the uncompressed block size bgzip and htslib use
+BLOCK_DATA_SIZE = 0xFF00  # 65280, the largest uncompressed block bgzip and htslib write
+# We write blocks a quarter of that size: a random 100-bp read inflates 16 KB instead of 64 KB
+# (3.6x less work, measured), for files about 1% larger. Any BGZF reader takes them.
+WRITE_BLOCK_SIZE = BLOCK_DATA_SIZE // 4
 LINE_WIDTH = 100  # residues per line in stored files, as the reference writes them
 _SMALL_RECORD = 3000  # residues up to which bytes.join beats numpy (measured)
 EOF_BLOCK = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 _HEADER = struct.Struct("<4BI2BH2BHH")  # ID1 ID2 CM FLG MTIME XFL OS XLEN SI1 SI2 SLEN BSIZE
 _TRAILER = struct.Struct("<II")  # CRC32, ISIZE
-PARALLEL_MIN_BLOCKS = 8  # ranges spanning this many blocks are inflated on all cores
-PREFETCH_BLOCKS = 16  # blocks inflated ahead of a sequential reader (about 1 MiB)
+PARALLEL_MIN_BYTES = 512 * 1024  # longer ranges are inflated on all cores
+PARALLEL_GROUP_BYTES = 1 << 20  # blocks per task when they are
+STREAM_MIN_BYTES = 32 * 1024  # reads this long may be a sequential stream (e.g. FUSE `cat`)
+STREAM_GAP = 256 * 1024  # ... if they advance by at most this much
+PREFETCH_BYTES = 1 << 20  # inflated ahead of a sequential reader
+GROUP_BYTES = 128 * 1024  # blocks per prefetch task
+_BLOCKS_PER_TASK = 4  # blocks deflated per writer task
+
+Inflated = bytes | bytearray  # libdeflate hands back bytearrays; nobody mutates them
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
 _POOL_LOCK = threading.Lock()
@@ -54,6 +65,25 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL[1]
 
 
+def _groups(indexes: list[int], uoffsets: list[int], size: int) -> list[list[int]]:
+    """Split consecutive block indexes into runs covering about `size` inflated bytes each."""
+    groups: list[list[int]] = []
+    for i in indexes:
+        if groups and uoffsets[i] - uoffsets[groups[-1][0]] < size and groups[-1][-1] == i - 1:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+def _block_end(bf: BgzfFastaFile, index: int) -> int:
+    return bf.coffsets[index + 1] if index + 1 < len(bf.coffsets) else bf.size
+
+
+def _deflate_blocks(blocks: list[bytes], level: int) -> list[bytes]:
+    return [_deflate_block(b, level) for b in blocks]
+
+
 def _deflate_block(data: bytes, level: int) -> bytes:
     comp = isal_zlib.compress(data, level, -15)
     bsize = len(comp) + 25  # header 18 + trailer 8, minus 1
@@ -64,8 +94,7 @@ def _deflate_block(data: bytes, level: int) -> bytes:
     return header + comp + _TRAILER.pack(isal_zlib.crc32(data), len(data))
 
 
-@dataclass(frozen=True)
-class FaiEntry:
+class FaiEntry(NamedTuple):
     """One .fai row: where a record's residues start and how its lines are laid out."""
 
     name: str
@@ -84,6 +113,11 @@ class FaiEntry:
         last = self.offset + ((end - 1) // lb) * lw + (end - 1) % lb
         return first, last + 1
 
+    def residues_before(self, u: int) -> int:
+        """How many of the record's residues lie before uncompressed byte `u` (>= offset)."""
+        lines, column = divmod(u - self.offset, self.line_width)
+        return lines * self.line_bases + min(column, self.line_bases)
+
 
 class BgzfFastaWriter:
     """Write FASTA records (100-column lines) to a BGZF file and compute its .fai and .gzi.
@@ -92,12 +126,19 @@ class BgzfFastaWriter:
     names: :meth:`close` writes the three files and returns, it does not rename.
     """
 
-    def __init__(self, path: str, level: int = 1, threads: int = 2) -> None:
+    def __init__(
+        self, path: str, level: int = 1, threads: int = 2, block_size: int = WRITE_BLOCK_SIZE
+    ) -> None:
+        if not 0 < block_size <= BLOCK_DATA_SIZE:
+            raise ValueError(f"BGZF block size must be 1..{BLOCK_DATA_SIZE}, not {block_size}")
         self.path = path
+        self._block_size = block_size
         self._fh = open(path, "xb")  # noqa: SIM115 - closed in close()
         self._level = level
         self._pool = ThreadPoolExecutor(max_workers=max(1, threads))
-        self._pending: list[Future[bytes]] = []
+        self._pending: list[Future[list[bytes]]] = []
+        self._batch: list[bytes] = []
+        self._written = 0  # blocks whose compressed bytes are in the file
         self._max_pending = max(4, 4 * threads)
         self._buf = bytearray()
         self._uoffset = 0  # uncompressed bytes handed to blocks so far (incl. buffered)
@@ -131,32 +172,46 @@ class BgzfFastaWriter:
     def _write(self, data: bytes | memoryview) -> None:
         self._buf += data
         self._uoffset += len(data)
-        while len(self._buf) >= BLOCK_DATA_SIZE:
-            block = bytes(self._buf[:BLOCK_DATA_SIZE])
-            del self._buf[:BLOCK_DATA_SIZE]
-            self._submit(block)
+        size = self._block_size
+        if len(self._buf) >= size:
+            n = len(self._buf) // size * size
+            whole = bytes(self._buf[:n])
+            del self._buf[:n]
+            for i in range(0, n, size):
+                self._queue(whole[i : i + size])
 
-    def _submit(self, block: bytes) -> None:
+    def _queue(self, block: bytes) -> None:
         self._block_starts.append((-1, self._ustart_next))
         self._ustart_next += len(block)
-        self._pending.append(self._pool.submit(_deflate_block, block, self._level))
+        self._batch.append(block)
+        if len(self._batch) >= _BLOCKS_PER_TASK:
+            self._submit()
+
+    def _submit(self) -> None:
+        """Hand the batched blocks to the pool (a few per task: futures cost more than 16 KB)."""
+        if not self._batch:
+            return
+        self._pending.append(self._pool.submit(_deflate_blocks, self._batch, self._level))
+        self._batch = []
         if len(self._pending) >= self._max_pending:
             self._drain(keep=self._max_pending // 2)
 
     def _drain(self, keep: int = 0) -> None:
-        done = len(self._block_starts) - len(self._pending)
         while len(self._pending) > keep:
-            comp = self._pending.pop(0).result()
-            self._block_starts[done] = (self._coffset, self._block_starts[done][1])
-            done += 1
-            self._fh.write(comp)
-            self._coffset += len(comp)
+            for comp in self._pending.pop(0).result():
+                self._block_starts[self._written] = (
+                    self._coffset, self._block_starts[self._written][1]
+                )
+                self._written += 1
+                self._fh.write(comp)
+                self._coffset += len(comp)
 
     def close(self) -> tuple[bytes, bytes]:
         """Flush, fsync and close the BGZF file; return the .fai and .gzi contents."""
         if self._buf:
-            self._submit(bytes(self._buf))
+            self._queue(bytes(self._buf))
             self._buf.clear()
+        self._submit()
         self._drain()
         self._pool.shutdown()
         self._fh.write(EOF_BLOCK)
@@ -332,7 +387,7 @@ class BlockReader:
                 self._fds[path] = of
         return of
 
-    def block(self, bf: BgzfFastaFile, index: int, cache: bool = True) -> bytes:
+    def block(self, bf: BgzfFastaFile, index: int, cache: bool = True) -> Inflated:
         """The inflated block, from the cache, from a prefetch in flight, or inflated now."""
         key = (bf.path, index)
         with self._lock:
@@ -341,72 +396,103 @@ class BlockReader:
         if data is not None:
             return data
         if pending is not None:
-            return pending.result()
-        data = self._inflate(bf, index)
+            data = pending.result().get(index)  # a failed prefetch leaves it out: retry below
+            if data is not None:
+                return data
+        data = self._inflate_group(bf, [index], cache=False)[index]
         if cache and len(data) <= self._blocks.maxsize:
             with self._lock:
                 self._blocks[key] = data
         return data
 
     def _prefetch(self, bf: BgzfFastaFile, last: int) -> None:
-        """After a sequential read, inflate the next blocks on other cores ahead of need."""
+        """After a sequential read, inflate the next megabyte on other cores ahead of need."""
+        uoffsets = bf.uoffsets
         with self._lock:
             previous = self._last_block.get(bf.path)
             self._last_block[bf.path] = last
-            if previous is None or not previous <= last <= previous + 2:
+            if previous is None or not 0 <= uoffsets[last] - uoffsets[previous] <= STREAM_GAP:
                 return
+            stop = bisect.bisect_left(uoffsets, uoffsets[last] + PREFETCH_BYTES, lo=last + 1)
             wanted = [
                 i
-                for i in range(last + 1, min(last + 1 + PREFETCH_BLOCKS, len(bf.coffsets)))
+                for i in range(last + 1, stop)
                 if (bf.path, i) not in self._blocks and (bf.path, i) not in self._inflight
             ]
-            futures = {i: _pool().submit(self._inflate_into_cache, bf, i) for i in wanted}
-            for i, fut in futures.items():
-                self._inflight[(bf.path, i)] = fut
+            for group in _groups(wanted, uoffsets, GROUP_BYTES):
+                fut = _pool().submit(self._inflate_group, bf, group, True, True)
+                for i in group:
+                    self._inflight[(bf.path, i)] = fut
 
-    def _inflate_into_cache(self, bf: BgzfFastaFile, index: int) -> bytes:
-        key = (bf.path, index)
+    def _inflate_group(
+        self, bf: BgzfFastaFile, indexes: list[int], cache: bool, lenient: bool = False
+    ) -> dict[int, Inflated]:
+        """Inflate consecutive blocks read with one pread; `lenient` (prefetch) stops at the
+        first damaged block instead of raising, so only a reader that needs it sees the error."""
+        out: dict[int, Inflated] = {}
         try:
-            data = self._inflate(bf, index)
-            with self._lock:
-                self._blocks[key] = data
-            return data
+            try:
+                raw, base = self._read_compressed(bf, indexes[0], indexes[-1])
+                for i in indexes:
+                    out[i] = self._inflate_block(bf, i, raw, base)
+            except CorruptFileError:
+                if not lenient:
+                    raise
+            if cache and out:
+                with self._lock:
+                    for i, data in out.items():
+                        self._blocks[(bf.path, i)] = data
+            return out
         finally:
-            with self._lock:
-                self._inflight.pop(key, None)
+            if lenient:
+                with self._lock:
+                    for i in indexes:
+                        self._inflight.pop((bf.path, i), None)
 
-    def _inflate(self, bf: BgzfFastaFile, index: int) -> bytes:
-        start = bf.coffsets[index]
-        end = bf.coffsets[index + 1] if index + 1 < len(bf.coffsets) else bf.size
+    def _read_compressed(self, bf: BgzfFastaFile, first: int, last: int) -> tuple[memoryview, int]:
+        """Compressed bytes of blocks first..last (one pread) and the file offset they start at."""
+        start = bf.coffsets[first]
+        end = bf.coffsets[last + 1] if last + 1 < len(bf.coffsets) else bf.size
         try:
             of = self._open(bf.path)
         except FileNotFoundError as exc:
             raise CorruptFileError(f"{bf.path}: sequence file is missing") from exc
         if end > of.size:
-            where = "starts" if start >= of.size else "ends"
+            bad = next(i for i in range(first, last + 1) if _block_end(bf, i) > of.size)
+            where = "starts" if bf.coffsets[bad] >= of.size else "ends"
+            at = bf.coffsets[bad] if where == "starts" else _block_end(bf, bad)
             raise CorruptFileError(
-                f"{bf.path}: truncated: block {index} {where} at byte"
-                f" {start if start >= of.size else end} but the file has {of.size} bytes"
+                f"{bf.path}: truncated: block {bad} {where} at byte {at}"
+                f" but the file has {of.size} bytes"
             )
         try:
-            raw = os.pread(of.fd, min(end, of.size) - start, start)
+            raw = os.pread(of.fd, end - start, start)
         except OSError as exc:
-            raise CorruptFileError(f"{bf.path}: cannot read block {index}: {exc}") from exc
+            raise CorruptFileError(f"{bf.path}: cannot read block {first}: {exc}") from exc
+        if len(raw) != end - start:
+            raise CorruptFileError(f"{bf.path}: truncated while reading block {first}")
+        return memoryview(raw), start
+
+    def _inflate_block(self, bf: BgzfFastaFile, index: int, raw: memoryview, base: int) -> Inflated:
+        """Inflate one block of `raw`; libdeflate checks the block's CRC32 and size."""
+        start = bf.coffsets[index]
+        block = raw[start - base : _block_end(bf, index) - base]
         try:
-            *_, xlen, si1, si2, _slen, bsize = _HEADER.unpack_from(raw)
-            if raw[:2] != b"\x1f\x8b" or (si1, si2) != (66, 67) or xlen != 6:
+            if block[:4] != b"\x1f\x8b\x08\x04" or block[10:16] != b"\x06\x00BC\x02\x00":
                 raise ValueError("not a BGZF block header")
-            crc, isize = _TRAILER.unpack_from(raw, bsize + 1 - 8)
-            data = isal_zlib.decompress(raw[18 : bsize + 1 - 8], -15)
-        except (struct.error, ValueError, isal_zlib.error) as exc:
+            bsize = block[16] + 256 * block[17] + 1
+            if bsize > len(block):
+                raise ValueError(f"block size {bsize} runs past the next block")
+            return deflate.gzip_decompress(block[:bsize])
+        except ValueError as exc:
             raise CorruptFileError(
                 f"{bf.path}: damaged BGZF block {index} at byte {start}: {exc}"
             ) from exc
-        if len(data) != isize or isal_zlib.crc32(data) != crc:
+        except deflate.DeflateError as exc:
             raise CorruptFileError(
-                f"{bf.path}: BGZF block {index} at byte {start} fails its CRC/size check"
-            )
-        return data
+                f"{bf.path}: BGZF block {index} at byte {start} does not inflate or fails its"
+                " CRC/size check"
+            ) from exc
 
     def fetch_cached(self, path: str, name: str, start: int, end: int) -> bytes | None:
         """The residues if every block needed is already inflated, else None; never blocks.
@@ -438,18 +524,28 @@ class BlockReader:
         seq = b"".join(out)
         if len(seq) != end - start:
             return None  # let the full path diagnose it
-        if uend - ufirst >= BLOCK_DATA_SIZE // 2:
+        if uend - ufirst >= STREAM_MIN_BYTES:
             self._prefetch(bf, last)
         return seq
 
-    def fetch(self, path: str, name: str, start: int, end: int) -> bytes:
+    @overload
+    def fetch(
+        self, path: str, name: str, start: int, end: int, as_str: Literal[False] = ...
+    ) -> bytes: ...
+    @overload
+    def fetch(self, path: str, name: str, start: int, end: int, as_str: Literal[True]) -> str: ...
+
+    def fetch(
+        self, path: str, name: str, start: int, end: int, as_str: bool = False
+    ) -> bytes | str:
         """Residues [start, end) of record `name` (already clipped to its length).
 
-        Long ranges are inflated on all cores (and not cached, so one chromosome read does not
-        flush the cache); short sequential reads prefetch the blocks that follow.
+        Long ranges are inflated on all cores straight into one output buffer (and not cached
+        if they would fill the cache); short sequential reads prefetch the blocks that follow.
+        `as_str` decodes to a str without another whole-length copy of the bytes.
         """
         if end <= start:
-            return b""
+            return "" if as_str else b""
         bf = self.file(path)
         entry = bf.fai.get(name)
         if entry is None:
@@ -459,31 +555,78 @@ class BlockReader:
         ufirst, uend = entry.byte_range(start, end)
         first = bisect.bisect_right(bf.uoffsets, ufirst) - 1
         last = bisect.bisect_right(bf.uoffsets, uend - 1) - 1
-        blocks = range(first, last + 1)
-        if len(blocks) >= PARALLEL_MIN_BLOCKS:
-            cache = len(blocks) * BLOCK_DATA_SIZE * 2 <= self._blocks.maxsize
-            piece = functools.partial(self._residues, bf, ufirst, uend, cache)
-            pieces = list(_pool().map(piece, blocks))
-        else:
-            pieces = [self._residues(bf, ufirst, uend, True, i) for i in blocks]
-            if uend - ufirst >= BLOCK_DATA_SIZE // 2:  # a streaming reader, e.g. a FUSE `cat`
-                self._prefetch(bf, last)
-        seq = b"".join(pieces) if len(pieces) > 1 else pieces[0]
+        if uend - ufirst >= PARALLEL_MIN_BYTES:
+            buf = self._fetch_parallel(bf, entry, start, end, ufirst, uend, first, last)
+            return buf.decode("ascii") if as_str else bytes(buf)
+        pieces = [self._residues(bf, ufirst, uend, i) for i in range(first, last + 1)]
+        if uend - ufirst >= STREAM_MIN_BYTES:  # a streaming reader, e.g. a FUSE `cat`
+            self._prefetch(bf, last)
+        seq = b"".join(pieces)
         if len(seq) != end - start:
             raise CorruptFileError(
                 f"{path}: {name}:{start}-{end} read {len(seq)} residues; file or index damaged"
             )
-        return seq
+        return seq.decode("ascii") if as_str else seq
 
-    def _residues(self, bf: BgzfFastaFile, ufirst: int, uend: int, cache: bool, i: int) -> bytes:
+    def _residues(self, bf: BgzfFastaFile, ufirst: int, uend: int, i: int) -> Inflated:
         """The residues block `i` holds of the byte range [ufirst, uend), newlines removed."""
-        data = self.block(bf, i, cache)
+        data = self.block(bf, i)
         bstart = bf.uoffsets[i]
         if not data:
             raise CorruptFileError(f"{bf.path}: empty BGZF block {i} inside the data")
-        text = data[max(ufirst - bstart, 0) : uend - bstart]
-        text = text.replace(b"\n", b"")
+        text = data[max(ufirst - bstart, 0) : uend - bstart].replace(b"\n", b"")
         return text.replace(b"\r", b"") if b"\r" in text else text
+
+    def _fetch_parallel(
+        self, bf: BgzfFastaFile, entry: FaiEntry, start: int, end: int,
+        ufirst: int, uend: int, first: int, last: int,
+    ) -> bytearray:
+        """Fill one buffer of end - start residues from groups of blocks on every core.
+
+        Each block's place in the output follows from the record's fixed line layout, so the
+        groups need nothing from each other.
+        """
+        out = bytearray(end - start)
+        view = memoryview(out)
+        cache = (uend - ufirst) * 2 <= self._blocks.maxsize
+        groups = _groups(list(range(first, last + 1)), bf.uoffsets, PARALLEL_GROUP_BYTES)
+        fill = functools.partial(self._fill, bf, entry, start, ufirst, uend, view, cache)
+        filled = sum(_pool().map(fill, groups))
+        if filled != end - start:
+            raise CorruptFileError(
+                f"{bf.path}: {entry.name}:{start}-{end} read {filled} residues;"
+                " file or index damaged"
+            )
+        return out
+
+    def _fill(
+        self, bf: BgzfFastaFile, entry: FaiEntry, start: int, ufirst: int, uend: int,
+        view: memoryview, cache: bool, group: list[int],
+    ) -> int:
+        with self._lock:
+            have = {i: self._blocks.get((bf.path, i)) for i in group}
+        missing = [i for i, d in have.items() if d is None]
+        if missing:
+            have.update(self._inflate_group(bf, missing, cache))
+        filled = 0
+        for i in group:
+            data = have[i]
+            assert data is not None
+            bstart = bf.uoffsets[i]
+            a = max(ufirst, bstart)
+            if not data:
+                raise CorruptFileError(f"{bf.path}: empty BGZF block {i} inside the data")
+            text = data[a - bstart : uend - bstart].replace(b"\n", b"")
+            if b"\r" in text:
+                text = text.replace(b"\r", b"")
+            pos = entry.residues_before(a) - start
+            if pos < 0 or pos + len(text) > len(view):
+                raise CorruptFileError(
+                    f"{bf.path}: block {i} does not fit the line layout .fai gives {entry.name}"
+                )
+            view[pos : pos + len(text)] = text
+            filled += len(text)
+        return filled
 
     def drop(self, path: str) -> None:
         """Forget a file (e.g. after a damaged read), so a repaired file is read afresh."""

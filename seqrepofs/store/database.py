@@ -7,6 +7,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterator
+from urllib.parse import quote
 
 from ..errors import CorruptFileError, NotASeqRepoError, ReadOnlyError
 from .schema import check_schema_version, connect, create_database
@@ -38,6 +39,7 @@ class Database:
         self._all: dict[int, tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._read_attachments: list[tuple[str, bool, str]] = []
         self._writer: sqlite3.Connection | None = None
         exists = os.path.exists(path) and os.path.getsize(path) > 0
         if not exists and not writeable:
@@ -82,6 +84,8 @@ class Database:
                 raise ValueError(f"{self.path}: database is closed")
             conn = connect(self.path, writeable=False, immutable=self.immutable)
             conn.execute("pragma query_only = 1")
+            for path, immutable, schema in self._read_attachments:
+                _attach(conn, path, immutable, schema)
             self._local.conn = conn
             me = threading.current_thread()
             with self._lock:
@@ -91,6 +95,17 @@ class Database:
             for old in stale:
                 _close_quietly(old)
         return conn
+
+    def attach_read_only(self, path: str, immutable: bool, schema: str) -> None:
+        """Make another database readable as `schema` on every read connection, so one query
+        can join both (a SeqRepo's alias and sequence databases). Call before sharing."""
+        if self._writer is not None:
+            raise ValueError(f"{self.path}: attach_read_only is for read-only databases")
+        self._read_attachments.append((path, immutable, schema))
+        with self._lock:
+            conns = [c for _t, c in self._all.values()]
+        for conn in conns:
+            _attach(conn, path, immutable, schema)
 
     def table(self, name: str) -> str:
         return f"{self.schema}.{name}"
@@ -156,6 +171,11 @@ def _close_quietly(conn: sqlite3.Connection) -> None:
         conn.close()
     except sqlite3.Error:
         pass
+
+
+def _attach(conn: sqlite3.Connection, path: str, immutable: bool, schema: str) -> None:
+    uri = f"file:{quote(path, safe='/')}?mode=ro" + ("&immutable=1" if immutable else "")
+    conn.execute(f"attach database ? as {schema}", (uri,))
 
 
 def _is_frozen(path: str) -> bool:

@@ -109,6 +109,10 @@ class FastaDir:
         self._lock_fd: int | None = self._take_writer_lock() if writeable else None
         self._compress_threads = compress_threads or min(2, os.cpu_count() or 1)
 
+    @property
+    def database(self) -> Database:
+        return self._db
+
     # ---- reading -------------------------------------------------------------------------
     def fetch_seqinfo(self, seq_id: str) -> dict[str, Any]:
         info = self._info_cache.get(seq_id)
@@ -131,12 +135,26 @@ class FastaDir:
         return info
 
     def fetch(self, seq_id: str, start: int | None = None, end: int | None = None) -> str:
-        return self.fetch_bytes(seq_id, start, end).decode("ascii")
+        return self._fetch(seq_id, start, end, True)
 
     def fetch_bytes(self, seq_id: str, start: int | None = None, end: int | None = None) -> bytes:
         """Residues [start, end) with pysam's clipping rules; negative positions are errors."""
+        return self._fetch(seq_id, start, end, False)
+
+    def _fetch(self, seq_id: str, start: int | None, end: int | None, as_str: bool) -> Any:
         info = self.fetch_seqinfo(seq_id)
-        length = info["len"]
+        return self.fetch_located(seq_id, info["len"], info["relpath"], start, end, as_str)
+
+    def fetch_located(
+        self,
+        seq_id: str,
+        length: int,
+        relpath: str,
+        start: int | None,
+        end: int | None,
+        as_str: bool,
+    ) -> Any:
+        """Residues of a sequence whose length and file the caller already looked up."""
         start = 0 if start is None else start
         if start < 0 or (end is not None and end < 0):
             raise ValueError(f"negative coordinates ({start}, {end}) for {seq_id}")
@@ -144,13 +162,13 @@ class FastaDir:
             raise ValueError(f"invalid coordinates: start {start} > end {end} for {seq_id}")
         end = length if end is None else min(end, length)
         if start >= end:
-            return b""
-        if self._writer_relpath is not None and info["relpath"] == self._writer_relpath:
+            return "" if as_str else b""
+        if self._writer_relpath is not None and relpath == self._writer_relpath:
             log.warning("%s is in the file being written; committing first", seq_id)
             self.commit()
-        path = os.path.join(self._root_dir, info["relpath"])
+        path = self._path(relpath)
         try:
-            return self._reader.fetch(path, seq_id, start, end)
+            return self._reader.fetch(path, seq_id, start, end, as_str)
         except CorruptFileError:
             self._reader.drop(path)
             raise
@@ -163,8 +181,10 @@ class FastaDir:
         end = min(end, info["len"])
         if start >= end:
             return b""
-        path = os.path.join(self._root_dir, info["relpath"])
-        return self._reader.fetch_cached(path, seq_id, start, end)
+        return self._reader.fetch_cached(self._path(info["relpath"]), seq_id, start, end)
+
+    def _path(self, relpath: str) -> str:
+        return os.path.join(self._root_dir, relpath)
 
     def __getitem__(self, seq_id: str) -> str:
         return self.fetch(seq_id)

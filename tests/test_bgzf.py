@@ -1,0 +1,163 @@
+"""The BGZF reader and writer on their own: every read path against a plain-bytes oracle.
+
+Paths covered: short ranges (block by block), long ranges (filled in parallel straight into
+one buffer, cached or not), the no-I/O `fetch_cached` path after prefetching, str and bytes
+results, small and full-size blocks, and a damaged block met by a prefetch versus by a reader.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pysam
+import pytest
+
+from seqrepofs.errors import CorruptFileError
+from seqrepofs.store.bgzf import (
+    BLOCK_DATA_SIZE,
+    PARALLEL_MIN_BYTES,
+    WRITE_BLOCK_SIZE,
+    BgzfFastaWriter,
+    BlockReader,
+    FaiEntry,
+    parse_gzi,
+)
+
+ALPHABET = b"ACGTNacgtn"
+
+
+def write_file(path: Path, records: dict[str, bytes], block_size: int) -> None:
+    writer = BgzfFastaWriter(str(path), threads=2, block_size=block_size)
+    for name, seq in records.items():
+        writer.add(name, seq)
+    fai, gzi = writer.close()
+    Path(f"{path}.fai").write_bytes(fai)
+    Path(f"{path}.gzi").write_bytes(gzi)
+
+
+def random_records(rng: random.Random) -> dict[str, bytes]:
+    sizes = [1, 99, 100, 101, 5_000, 70_000, 3_000_000]
+    sizes += [rng.randrange(1, 3_000) for _ in range(40)]
+    return {f"r{i}": bytes(rng.choices(ALPHABET, k=n)) for i, n in enumerate(sizes)}
+
+
+@pytest.fixture(scope="module", params=[WRITE_BLOCK_SIZE, BLOCK_DATA_SIZE, 1_000])
+def written(request, tmp_path_factory) -> tuple[Path, dict[str, bytes]]:
+    rng = random.Random(request.param)
+    records = random_records(rng)
+    path = tmp_path_factory.mktemp(f"bs{request.param}") / "seqs.fa.bgz"
+    write_file(path, records, request.param)
+    return path, records
+
+
+def ranges(rng: random.Random, length: int, n: int) -> list[tuple[int, int]]:
+    out = [(0, length), (length - 1, length), (0, 1)]
+    for _ in range(n):
+        a = rng.randrange(length)
+        span = rng.choice([1, 100, 1_000, 20_000, PARALLEL_MIN_BYTES, 2 * PARALLEL_MIN_BYTES])
+        out.append((a, min(length, a + span)))
+    return out
+
+
+@pytest.mark.parametrize("block_cache_bytes", [1, 64 << 20])
+def test_every_range_matches_the_oracle(written, block_cache_bytes: int) -> None:
+    path, records = written
+    reader = BlockReader(fd_cache_size=4, block_cache_bytes=block_cache_bytes)
+    rng = random.Random(7)
+    for name, seq in records.items():
+        for a, b in ranges(rng, len(seq), 25 if len(seq) > 100_000 else 4):
+            assert reader.fetch(str(path), name, a, b) == seq[a:b], (name, a, b)
+            assert reader.fetch(str(path), name, a, b, as_str=True) == seq[a:b].decode()
+
+
+def test_long_ranges_take_the_parallel_path_and_are_exact(written) -> None:
+    path, records = written
+    seq = records["r6"]  # 3 Mb, several times PARALLEL_MIN_BYTES
+    reader = BlockReader(fd_cache_size=None, block_cache_bytes=64 << 20)
+    whole = reader.fetch(str(path), "r6", 0, len(seq), as_str=True)
+    assert isinstance(whole, str) and whole == seq.decode()
+    again = reader.fetch(str(path), "r6", 12_345, len(seq) - 6_789)  # now from the cache
+    assert isinstance(again, bytes) and again == seq[12_345 : len(seq) - 6_789]
+
+
+def test_empty_ranges(written) -> None:
+    path, _records = written
+    reader = BlockReader(fd_cache_size=0, block_cache_bytes=1 << 20)
+    assert reader.fetch(str(path), "r3", 50, 50) == b""
+    assert reader.fetch(str(path), "r3", 50, 50, as_str=True) == ""
+
+
+def test_htslib_reads_what_we_write(written) -> None:
+    path, records = written
+    with pysam.FastaFile(str(path)) as fa:
+        assert set(fa.references) == set(records)
+        for name, seq in records.items():
+            assert fa.fetch(name) == seq.decode()
+    if shutil.which("bgzip"):
+        subprocess.run(["bgzip", "-t", str(path)], check=True)
+
+
+def test_blocks_are_the_size_asked_for(tmp_path: Path) -> None:
+    seq = bytes(random.Random(1).choices(ALPHABET, k=200_000))
+    for size in (WRITE_BLOCK_SIZE, BLOCK_DATA_SIZE):
+        path = tmp_path / f"{size}.fa.bgz"
+        write_file(path, {"x": seq}, size)
+        _coffs, uoffs = parse_gzi(Path(f"{path}.gzi").read_bytes(), "gzi")
+        steps = {b - a for a, b in zip(uoffs, uoffs[1:], strict=False)}
+        assert steps == {size}
+    with pytest.raises(ValueError, match="block size"):
+        BgzfFastaWriter(str(tmp_path / "bad.fa.bgz"), block_size=BLOCK_DATA_SIZE + 1)
+
+
+def test_sequential_reads_are_prefetched_for_the_no_io_path(tmp_path: Path) -> None:
+    seq = bytes(random.Random(2).choices(ALPHABET, k=1_500_000))
+    path = tmp_path / "s.fa.bgz"
+    write_file(path, {"s": seq}, WRITE_BLOCK_SIZE)
+    reader = BlockReader(fd_cache_size=4, block_cache_bytes=64 << 20)
+    step = 128 * 1024
+    assert reader.fetch_cached(str(path), "s", 0, step) is None  # nothing read yet
+    for a in (0, step):
+        assert reader.fetch(str(path), "s", a, a + step) == seq[a : a + step]
+    deadline = time.monotonic() + 10
+    got = None
+    while got is None and time.monotonic() < deadline:
+        got = reader.fetch_cached(str(path), "s", 2 * step, 3 * step)
+        time.sleep(0.01)
+    assert got == seq[2 * step : 3 * step]
+
+
+def test_a_damaged_block_fails_only_the_reads_that_need_it(tmp_path: Path) -> None:
+    seq = bytes(random.Random(3).choices(ALPHABET, k=600_000))
+    path = tmp_path / "d.fa.bgz"
+    write_file(path, {"d": seq}, WRITE_BLOCK_SIZE)
+    coffs, uoffs = parse_gzi(Path(f"{path}.gzi").read_bytes(), "gzi")
+    victim = 20  # a block a sequential reader of the start will prefetch
+    data = bytearray(path.read_bytes())
+    data[coffs[victim + 1] - 8] ^= 0xFF  # its CRC32
+    os.chmod(path, 0o644)
+    path.write_bytes(bytes(data))
+    reader = BlockReader(fd_cache_size=4, block_cache_bytes=64 << 20)
+    entry = FaiEntry("d", len(seq), len(">d\n"), 100, 101)
+    before = entry.residues_before(uoffs[victim]) - 200
+    for a in range(0, before - 40_000, 40_000):  # streams into the prefetch window
+        assert reader.fetch(str(path), "d", a, a + 40_000) == seq[a : a + 40_000]
+    assert reader.fetch(str(path), "d", before, before + 100) == seq[before : before + 100]
+    with pytest.raises(CorruptFileError, match=rf"d\.fa\.bgz: BGZF block {victim} .*CRC"):
+        reader.fetch(str(path), "d", before, before + 1_000)
+    with pytest.raises(CorruptFileError, match=f"block {victim}"):
+        reader.fetch(str(path), "d", 0, len(seq))  # the parallel path says the same
+
+
+def test_residues_before_counts_every_offset() -> None:
+    for lb, lw in ((1, 2), (3, 4), (60, 61), (100, 102)):
+        entry = FaiEntry("x", 10 * lb, 7, lb, lw)
+        count = 0
+        for u in range(7, 7 + 10 * lw):
+            assert entry.residues_before(u) == count, (lb, lw, u)
+            if (u - 7) % lw < lb:
+                count += 1
