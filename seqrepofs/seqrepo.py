@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from .digests import Digests, digests, normalise
 from .errors import (
     AliasNotFoundError,
     AmbiguousAliasError,
+    CorruptFileError,
     NotASeqRepoError,
     ReadOnlyError,
 )
@@ -205,7 +207,10 @@ class SeqRepo:
         hit = self._locations.get(key)
         if hit is not None:
             return hit
-        rows = self.aliases.locations_for(alias, namespace, _SEQ_SCHEMA)
+        try:
+            rows = self.aliases.locations_for(alias, namespace, _SEQ_SCHEMA)
+        except (CorruptFileError, sqlite3.DatabaseError):
+            rows = []  # the two queries below name the damaged database, not the joined one
         if len(rows) == 1:
             seq_id, _ns, length, relpath = rows[0]
         else:  # none, several or ambiguous: the general path says which (or finds SQ.…)

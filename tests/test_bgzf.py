@@ -14,10 +14,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pysam
 import pytest
 
 from seqrepofs.errors import CorruptFileError
+from seqrepofs.store import ascii_str
 from seqrepofs.store.bgzf import (
     BLOCK_DATA_SIZE,
     PARALLEL_MIN_BYTES,
@@ -161,3 +163,31 @@ def test_residues_before_counts_every_offset() -> None:
             assert entry.residues_before(u) == count, (lb, lw, u)
             if (u - 7) % lw < lb:
                 count += 1
+
+
+def test_strings_filled_in_place_are_ordinary_strings() -> None:
+    assert ascii_str._WORKS, "CPython's str layout check failed: long reads decode instead"
+    made = ascii_str.new_ascii(10)
+    assert made is not None
+    s, chars = made
+    chars[:] = np.frombuffer(b"ACGTNacgtn", dtype=np.uint8)
+    assert s == "ACGTNacgtn" and s.isascii() and hash(s) == hash("ACGTNacgtn")
+    assert s.lower() == "acgtnacgtn" and s[2:4] == "GT" and s.encode() == b"ACGTNacgtn"
+    assert ascii_str.new_ascii(0) is None
+
+
+def test_non_ascii_bytes_are_refused_as_str(tmp_path: Path, monkeypatch) -> None:
+    seq = bytearray(random.Random(4).choices(b"ACGT", k=2 * PARALLEL_MIN_BYTES))
+    seq[PARALLEL_MIN_BYTES] = 0xC3
+    path = tmp_path / "n.fa.bgz"
+    write_file(path, {"n": bytes(seq)}, WRITE_BLOCK_SIZE)
+    reader = BlockReader(fd_cache_size=4, block_cache_bytes=64 << 20)
+    assert reader.fetch(str(path), "n", 0, len(seq)) == bytes(seq)
+    with pytest.raises(CorruptFileError, match="not ASCII"):
+        reader.fetch(str(path), "n", 0, len(seq), as_str=True)
+    with pytest.raises(CorruptFileError, match="not ASCII"):
+        reader.fetch(str(path), "n", PARALLEL_MIN_BYTES - 5, PARALLEL_MIN_BYTES + 5, as_str=True)
+    monkeypatch.setattr(ascii_str, "_WORKS", False)  # the decoding fallback says the same
+    with pytest.raises(CorruptFileError, match="not ASCII"):
+        reader.fetch(str(path), "n", 0, len(seq), as_str=True)
+    assert reader.fetch(str(path), "n", 0, 1000, as_str=True) == seq[:1000].decode()
