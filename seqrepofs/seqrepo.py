@@ -25,7 +25,8 @@ from .errors import (
     ReadOnlyError,
 )
 from .store.aliasdb import AliasDB
-from .store.fastadir import FastaDir, LockedLRU
+from .store.fastadir import FastaDir
+from .store.lru import LRU
 from .store.translate import api_namespaces, db_to_api
 
 log = logging.getLogger(__name__)
@@ -91,10 +92,10 @@ class SeqRepo:
             self.aliases.close()
             raise
         maxsize = config.lru_cache_maxsize()
-        self._seqid_cache = LockedLRU(maxsize)
+        self._seqid_cache = LRU(maxsize)
         # Read-only: one query finds an alias's sequence and its file (the sequence database is
         # attached to the alias connections); a writer has uncommitted rows, so it asks twice.
-        self._locations = LockedLRU(maxsize)
+        self._locations = LRU(maxsize)
         self._joined = False
         if not writeable:
             try:

@@ -34,6 +34,7 @@ class AliasDB:
         self._db_path = db_path
         self._writeable = writeable
         self._db = Database(db_path, "aliasdb", writeable, attach_to=attach_to)
+        self._location_sql: dict[str, tuple[str, str]] = {}
         self._t = self._db.table("seqalias")
 
     @property
@@ -99,15 +100,22 @@ class AliasDB:
         one query joining the sequence database attached as `seq_schema` (read-only opens)."""
         namespace, alias_db = api_to_db(namespace, alias)
         assert alias_db is not None
+        by_ns, bare = self._location_sql.get(seq_schema) or self._make_location_sql(seq_schema)
+        if namespace is None:
+            return self._db.query(bare, (alias_db,))
+        return self._db.query(by_ns, (namespace, alias_db))
+
+    def _make_location_sql(self, seq_schema: str) -> tuple[str, str]:
         sql = (
             f"select a.seq_id, a.namespace, s.len, s.relpath from {self._t} a"
             f" join {seq_schema}.seqinfo s on s.seq_id = a.seq_id where "
         )
-        if namespace is None:
-            return self._db.query(sql + "a.alias = ? and a.is_current = 1", (alias_db,))
-        return self._db.query(
-            sql + "a.namespace = ? and a.alias = ? and a.is_current = 1", (namespace, alias_db)
+        pair = (
+            sql + "a.namespace = ? and a.alias = ? and a.is_current = 1",
+            sql + "a.alias = ? and a.is_current = 1",
         )
+        self._location_sql[seq_schema] = pair
+        return pair
 
     def namespaces(self) -> list[str]:
         """Stored namespaces that have current aliases."""

@@ -29,6 +29,7 @@ from isal import igzip, isal_zlib
 
 from ..errors import CorruptFileError
 from .ascii_str import new_ascii
+from .lru import LRU
 
 BLOCK_DATA_SIZE = 0xFF00  # 65280, the largest uncompressed block bgzip and htslib write
 # We write blocks a quarter of that size: a random 100-bp read inflates 16 KB instead of 64 KB
@@ -303,52 +304,75 @@ def _copy_residues(
 class FaiIndex:
     """A .fai, looked up lazily. A file can index tens of thousands of records; a reader may
     want one of them (a chromosome) or most (transcripts). So the first few lookups scan the
-    text, and only a reader that keeps asking pays for indexing every row by name once."""
+    text, and only a reader that keeps asking pays for parsing every row once (in bulk, with
+    C-level splits and int conversions, when every row has the usual five fields)."""
 
     SCANS_BEFORE_INDEX = 16
 
     def __init__(self, text: bytes, path: str) -> None:
         self.path = path
         self._text = text if text.startswith(b"\n") else b"\n" + text
-        self._rows: dict[bytes, bytes] | None = None
+        self._entries: dict[str, FaiEntry] | None = None  # the bulk parse, if it succeeded
+        self._rows: dict[bytes, bytes] | None = None  # else rows by name, parsed on use
         self._scans = 0
         self._parsed: dict[str, FaiEntry] = {}
 
-    def _index(self) -> dict[bytes, bytes]:
-        rows = self._rows
-        if rows is None:  # reversed: the first row of a duplicated name wins, as in a scan
-            rows = {r.partition(b"\t")[0]: r for r in reversed(self._text.split(b"\n")) if r}
-            self._rows = rows
-        return rows
+    def _index(self) -> None:
+        if self._entries is not None or self._rows is not None:
+            return
+        body = self._text[1:].rstrip(b"\n")
+        fields = body.replace(b"\n", b"\t").split(b"\t") if body else []
+        if len(fields) % 5 == 0 and body.count(b"\n") + 1 == len(fields) // 5:
+            try:
+                names = b"\t".join(fields[0::5]).decode("ascii").split("\t")
+                columns = [list(map(int, fields[k::5])) for k in range(1, 5)]
+            except ValueError:  # a malformed row: keep the others readable, one by one
+                pass
+            else:  # reversed: the first row of a duplicated name wins, as in a scan
+                entries = map(FaiEntry._make, zip(names, *columns, strict=True))
+                self._entries = {e.name: e for e in reversed(list(entries))}
+                return
+        lines = reversed(self._text.split(b"\n"))
+        self._rows = {r.partition(b"\t")[0]: r for r in lines if r}
 
-    def _row(self, name: str) -> bytes | None:
-        try:
-            key = name.encode("ascii")
-        except UnicodeEncodeError:
+    def _row(self, key: bytes) -> bytes | None:
+        if self._rows is not None:
+            return self._rows.get(key)
+        at = self._text.find(b"\n" + key + b"\t")
+        if at < 0:
             return None
-        if self._rows is None and self._scans < self.SCANS_BEFORE_INDEX:
-            self._scans += 1
-            at = self._text.find(b"\n" + key + b"\t")
-            if at < 0:
-                return None
-            end = self._text.find(b"\n", at + 1)
-            return self._text[at + 1 : end if end >= 0 else len(self._text)]
-        return self._index().get(key)
+        end = self._text.find(b"\n", at + 1)
+        return self._text[at + 1 : end if end >= 0 else len(self._text)]
 
     def get(self, name: str) -> FaiEntry | None:
         entry = self._parsed.get(name)
-        if entry is None:
-            row = self._row(name)
+        if entry is not None:
+            return entry
+        if self._entries is None and self._rows is None:
+            self._scans += 1
+            if self._scans > self.SCANS_BEFORE_INDEX:
+                self._index()
+        if self._entries is not None:
+            entry = self._entries.get(name)
+            if entry is None:
+                return None
+            row = None
+        else:
+            try:
+                row = self._row(name.encode("ascii"))
+            except UnicodeEncodeError:
+                return None
             if row is None:
                 return None
             fields = row.split(b"\t")
             try:
-                length, offset, lb, lw = (int(f) for f in fields[1:5])
-            except ValueError:
+                entry = FaiEntry(name, *(int(f) for f in fields[1:5]))
+            except (ValueError, TypeError):
                 raise CorruptFileError(f"{self.path}: malformed .fai line: {row[:80]!r}") from None
-            if len(fields) < 5 or lb <= 0 or lw < lb:
-                raise CorruptFileError(f"{self.path}: malformed .fai line: {row[:80]!r}")
-            entry = self._parsed[name] = FaiEntry(name, length, offset, lb, lw)
+        if entry.line_bases <= 0 or entry.line_width < entry.line_bases or entry.length < 0:
+            text = row if row is not None else entry.row().encode()
+            raise CorruptFileError(f"{self.path}: malformed .fai line: {text[:80]!r}")
+        self._parsed[name] = entry
         return entry
 
     def __getitem__(self, name: str) -> FaiEntry:
@@ -358,13 +382,17 @@ class FaiIndex:
         return entry
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self._row(name) is not None
-
-    def __len__(self) -> int:
-        return len(self._index())
+        return isinstance(name, str) and self.get(name) is not None
 
     def names(self) -> list[str]:
-        return [k.decode("ascii", "replace") for k in reversed(self._index())]
+        self._index()
+        if self._entries is not None:
+            return list(reversed(self._entries))
+        assert self._rows is not None
+        return [k.decode("ascii", "replace") for k in reversed(self._rows)]
+
+    def __len__(self) -> int:
+        return len(self.names())
 
 
 def parse_fai(text: bytes, path: str) -> FaiIndex:
@@ -436,45 +464,36 @@ class BlockReader:
     def __init__(self, fd_cache_size: int | None, block_cache_bytes: int) -> None:
         self._lock = threading.Lock()
         self._fd_cache_size = fd_cache_size
-        self._files: LRUCache[str, BgzfFastaFile] | dict[str, BgzfFastaFile] = (
-            LRUCache(maxsize=max(fd_cache_size, 1) * 4) if fd_cache_size is not None else {}
-        )
-        self._fds: LRUCache[str, _OpenFile] | dict[str, _OpenFile] | None = (
-            None
-            if fd_cache_size == 0
-            else (LRUCache(maxsize=fd_cache_size) if fd_cache_size is not None else {})
-        )
-        self._blocks: LRUCache[tuple[str, int], bytes] = LRUCache(
-            maxsize=max(block_cache_bytes, 1), getsizeof=len
-        )
+        self._files = LRU(max(fd_cache_size, 1) * 4 if fd_cache_size is not None else None)
+        self._fds = None if fd_cache_size == 0 else LRU(fd_cache_size)
+        self._blocks = LRU(max(block_cache_bytes, 1), getsizeof=len)
         self._inflight: dict[tuple[str, int], Future[bytes]] = {}
         self._last_block: LRUCache[str, int] = LRUCache(maxsize=1024)
 
     def file(self, path: str) -> BgzfFastaFile:
-        with self._lock:
-            bf = self._files.get(path)
+        bf = self._files.get(path)
         if bf is None:
             bf = BgzfFastaFile(path)
-            with self._lock:
-                self._files[path] = bf
+            self._files.put(path, bf)
         return bf
 
     def _open(self, path: str) -> _OpenFile:
         if self._fds is None:
             return _OpenFile(path)
-        with self._lock:
-            of = self._fds.get(path)
+        of = self._fds.get(path)
         if of is None:
             of = _OpenFile(path)
-            with self._lock:
-                self._fds[path] = of
+            self._fds.put(path, of)
         return of
 
     def block(self, bf: BgzfFastaFile, index: int, cache: bool = True) -> Inflated:
         """The inflated block, from the cache, from a prefetch in flight, or inflated now."""
         key = (bf.path, index)
+        data = self._blocks.get(key)
+        if data is not None:
+            return data
         with self._lock:
-            data = self._blocks.get(key)
+            data = self._blocks.get(key)  # a prefetch may have finished meanwhile
             pending = self._inflight.get(key) if data is None else None
         if data is not None:
             return data
@@ -483,9 +502,8 @@ class BlockReader:
             if data is not None:
                 return data
         data = self._inflate_group(bf, [index], cache=False)[index]
-        if cache and len(data) <= self._blocks.maxsize:
-            with self._lock:
-                self._blocks[key] = data
+        if cache:
+            self._blocks.put(key, data)
         return data
 
     def _prefetch(self, bf: BgzfFastaFile, last: int) -> None:
@@ -521,10 +539,9 @@ class BlockReader:
             except CorruptFileError:
                 if not lenient:
                     raise
-            if cache and out:
-                with self._lock:
-                    for i, data in out.items():
-                        self._blocks[(bf.path, i)] = data
+            if cache:
+                for i, data in out.items():
+                    self._blocks.put((bf.path, i), data)
             return out
         finally:
             if lenient:
@@ -585,8 +602,7 @@ class BlockReader:
         """
         if end <= start:
             return b""
-        with self._lock:
-            bf = self._files.get(path)
+        bf = self._files.get(path)
         entry = bf.fai.get(name) if bf is not None else None
         if bf is None or entry is None or end > entry.length:
             return None
@@ -594,12 +610,11 @@ class BlockReader:
         first = bisect.bisect_right(bf.uoffsets, ufirst) - 1
         last = bisect.bisect_right(bf.uoffsets, uend - 1) - 1
         pieces = []
-        with self._lock:
-            for i in range(first, last + 1):
-                data = self._blocks.get((bf.path, i))
-                if data is None:
-                    return None
-                pieces.append((i, data))
+        for i in range(first, last + 1):
+            data = self._blocks.get((bf.path, i))
+            if data is None:
+                return None
+            pieces.append((i, data))
         out = []
         for i, data in pieces:
             bstart = bf.uoffsets[i]
@@ -730,8 +745,8 @@ class BlockReader:
 
     def drop(self, path: str) -> None:
         """Forget a file (e.g. after a damaged read), so a repaired file is read afresh."""
+        self._files.pop(path)
+        if self._fds is not None:
+            self._fds.pop(path)
         with self._lock:
-            self._files.pop(path, None)
             self._last_block.pop(path, None)
-            if self._fds is not None:
-                self._fds.pop(path, None)

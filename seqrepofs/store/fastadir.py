@@ -11,19 +11,18 @@ import fcntl
 import glob
 import logging
 import os
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from cachetools import LRUCache
 
 from .. import config
 from ..errors import CorruptFileError, ReadOnlyError, WriterBusyError
 from .bgzf import BgzfFastaWriter, BlockReader
 from .database import Database
+from .lru import LRU
 
 log = logging.getLogger(__name__)
 
@@ -48,30 +47,6 @@ def parse_added(value: Any) -> datetime | Any:
         except ValueError:
             return value
     return value
-
-
-class LockedLRU:
-    """A cachetools LRU guarded by a lock; None maxsize means unbounded."""
-
-    def __init__(self, maxsize: int | None) -> None:
-        self._cache: LRUCache | dict = {} if maxsize is None else LRUCache(max(maxsize, 1))
-        self._enabled = maxsize != 0
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        if not self._enabled:
-            return None
-        with self._lock:
-            return self._cache.get(key)
-
-    def put(self, key: Any, value: Any) -> None:
-        if self._enabled:
-            with self._lock:
-                self._cache[key] = value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
 
 
 class FastaDir:
@@ -101,7 +76,8 @@ class FastaDir:
         )
         self._seqinfo = self._db.table("seqinfo")
         self._reader = BlockReader(config.fd_cache_maxsize(fd_cache_size), block_cache_bytes)
-        self._info_cache = LockedLRU(config.lru_cache_maxsize())
+        self._info_cache = LRU(config.lru_cache_maxsize())
+        self._paths: dict[str, str] = {}
         self._writer: BgzfFastaWriter | None = None
         self._writer_relpath: str | None = None
         self._pending: dict[str, tuple[str, int, str, str]] = {}
@@ -184,7 +160,10 @@ class FastaDir:
         return self._reader.fetch_cached(self._path(info["relpath"]), seq_id, start, end)
 
     def _path(self, relpath: str) -> str:
-        return os.path.join(self._root_dir, relpath)
+        path = self._paths.get(relpath)
+        if path is None:  # a handful of files; joining costs more than the lookup
+            path = self._paths[relpath] = os.path.join(self._root_dir, relpath)
+        return path
 
     def __getitem__(self, seq_id: str) -> str:
         return self.fetch(seq_id)
