@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cachetools import LRUCache, TTLCache
 
@@ -21,6 +22,9 @@ from ..fasta_view import encode_name
 from ..seqrepo import SeqRepo
 from ..store.instances import is_instance, list_instances
 from ..store.translate import api_namespaces, api_to_db, db_to_api
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Mutable instances (master) are re-read this often; snapshots are cached for good.
 MUTABLE_TTL = 1.0
@@ -206,7 +210,7 @@ class Instance:
     def fetch(self, seq_id: str, start: int, end: int) -> bytes:
         return self.sr.sequences.fetch_bytes(seq_id, start, end)
 
-    def fetch_cached(self, seq_id: str, start: int, end: int) -> bytes | None:
+    def fetch_cached(self, seq_id: str, start: int, end: int) -> bytes | np.ndarray | None:
         """The residues if already in memory (no I/O, safe on the event loop), else None."""
         return self.sr.sequences.fetch_cached(seq_id, start, end)
 

@@ -149,7 +149,7 @@ class FastaDir:
             self._reader.drop(path)
             raise
 
-    def fetch_cached(self, seq_id: str, start: int, end: int) -> bytes | None:
+    def fetch_cached(self, seq_id: str, start: int, end: int) -> bytes | np.ndarray | None:
         """Residues [start, end) if they can be had from memory alone, else None (no I/O)."""
         info = self._info_cache.get(seq_id)
         if info is None or start < 0 or start > end:
