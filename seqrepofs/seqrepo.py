@@ -197,8 +197,8 @@ class SeqRepo:
         namespace: str | None = None,
     ) -> str:
         if self._joined:
-            seq_id, length, relpath = self._locate(alias, namespace)
-            return self.sequences.fetch_located(seq_id, length, relpath, start, end, True)
+            loc = self._locations.get((alias, namespace)) or self._locate(alias, namespace)
+            return self.sequences.fetch_located(loc[0], loc[1], loc[2], start, end, True)
         seq_id = self._get_unique_seqid(alias=alias, namespace=namespace)
         return self.sequences.fetch(seq_id, start, end)
 

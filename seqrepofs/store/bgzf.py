@@ -268,7 +268,7 @@ def _wrapped_chunks(seq: bytes, width: int, lines_per_chunk: int = 4096) -> Iter
         yield data
 
 
-def _ascii(residues: bytes | np.ndarray, path: str) -> str:
+def _ascii(residues: Inflated | np.ndarray, path: str) -> str:
     try:
         return str(residues, "ascii")
     except UnicodeDecodeError as exc:
@@ -375,7 +375,9 @@ class FaiIndex:
             entry = self._entries.get(name)
             if entry is None:
                 return None
-            row = None
+            if entry.line_bases <= 0 or entry.line_width < entry.line_bases or entry.length < 0:
+                raise CorruptFileError(f"{self.path}: malformed .fai line: {entry.row()[:80]!r}")
+            return entry
         else:
             try:
                 row = self._row(name.encode("ascii"))
@@ -677,7 +679,7 @@ class BlockReader:
         """
         if end <= start:
             return "" if as_str else b""
-        bf = self.file(path)
+        bf = self._files.get(path) or self.file(path)
         entry = bf.fai.get(name)
         if entry is None:
             raise CorruptFileError(f"{path}.fai: has no record {name}")
@@ -688,24 +690,32 @@ class BlockReader:
         last = bisect.bisect_right(bf.uoffsets, uend - 1) - 1
         if uend - ufirst >= PARALLEL_MIN_BYTES:
             return self._fetch_parallel(bf, entry, start, end, ufirst, uend, first, last, as_str)
-        pieces = [self._residues(bf, ufirst, uend, i) for i in range(first, last + 1)]
+        crlf = entry.line_width - entry.line_bases > 1
+        if first == last:  # most reads: one block, no join
+            seq: Inflated = self._residues(bf, ufirst, uend, first, crlf)
+        else:
+            blocks = range(first, last + 1)
+            seq = b"".join([self._residues(bf, ufirst, uend, i, crlf) for i in blocks])
         if uend - ufirst >= STREAM_MIN_BYTES:  # a streaming reader, e.g. a FUSE `cat`
             self._prefetch(bf, last)
-        seq = b"".join(pieces)
         if len(seq) != end - start:
             raise CorruptFileError(
                 f"{path}: {name}:{start}-{end} read {len(seq)} residues; file or index damaged"
             )
-        return _ascii(seq, path) if as_str else seq
+        if as_str:
+            return _ascii(seq, path)
+        return seq if type(seq) is bytes else bytes(seq)
 
-    def _residues(self, bf: BgzfFastaFile, ufirst: int, uend: int, i: int) -> Inflated:
+    def _residues(
+        self, bf: BgzfFastaFile, ufirst: int, uend: int, i: int, crlf: bool = False
+    ) -> Inflated:
         """The residues block `i` holds of the byte range [ufirst, uend), newlines removed."""
-        data = self.block(bf, i)
+        data = self._blocks.get((bf.path, i)) or self.block(bf, i)
         bstart = bf.uoffsets[i]
         if not data:
             raise CorruptFileError(f"{bf.path}: empty BGZF block {i} inside the data")
         text = data[max(ufirst - bstart, 0) : uend - bstart].replace(b"\n", b"")
-        return text.replace(b"\r", b"") if b"\r" in text else text
+        return text.replace(b"\r", b"") if crlf else text
 
     def _fetch_parallel(
         self,
