@@ -34,7 +34,7 @@ from .tree import SHORT_TIMEOUT, BytesContent, Content, FsError, Listing, Tree
 log = logging.getLogger("seqrepofs.fs")
 
 T = TypeVar("T")
-BLKSIZE = 128 * 1024
+BLKSIZE = 16 * 1024  # htslib sizes its read buffer by this: small random reads stay small
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND | os.O_CREAT
 _MODES = {
     NodeKind.FILE: stat.S_IFREG | 0o444,

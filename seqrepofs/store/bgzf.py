@@ -84,23 +84,48 @@ def _block_end(bf: BgzfFastaFile, index: int) -> int:
     return bf.coffsets[index + 1] if index + 1 < len(bf.coffsets) else bf.size
 
 
+def _inflate_run_whole(bf: BgzfFastaFile, indexes: list[int], raw: memoryview) -> bytes | None:
+    """Inflate consecutive blocks in one call (a run of BGZF blocks is a multi-member gzip
+    stream; igzip checks each member's CRC and size, with the GIL released). None if anything
+    is off: the caller then goes block by block to name the damaged one."""
+    if not _run_headers_agree(bf, indexes, raw):
+        return None
+    try:
+        data = igzip.decompress(raw)
+    except (OSError, ValueError, EOFError, isal_zlib.error):
+        return None
+    last = indexes[-1]
+    if last + 1 < len(bf.uoffsets) and len(data) != bf.uoffsets[last + 1] - bf.uoffsets[indexes[0]]:
+        return None
+    return data
+
+
 def _inflate_run(
     bf: BgzfFastaFile, indexes: list[int], raw: memoryview
 ) -> dict[int, bytes] | None:
-    """Inflate consecutive blocks in one call (a run of BGZF blocks is a multi-member gzip
-    stream; igzip checks each member's CRC and size, with the GIL released) and split the
-    result at the .gzi's block starts. None if anything is off: the caller goes block by
-    block to name the damaged one."""
-    try:
-        data = igzip.decompress(raw)
-    except (OSError, ValueError, EOFError):
+    """:func:`_inflate_run_whole`, split at the .gzi's block starts."""
+    data = _inflate_run_whole(bf, indexes, raw)
+    if data is None:
         return None
     u0 = bf.uoffsets[indexes[0]]
-    last = indexes[-1]
-    if last + 1 < len(bf.uoffsets) and len(data) != bf.uoffsets[last + 1] - u0:
-        return None
     bounds = [bf.uoffsets[i] - u0 for i in indexes] + [len(data)]
     return {i: data[bounds[k] : bounds[k + 1]] for k, i in enumerate(indexes)}
+
+
+def _run_headers_agree(bf: BgzfFastaFile, indexes: list[int], raw: memoryview) -> bool:
+    """Every block of the run starts with a BGZF header whose BSIZE spans it exactly, as htslib
+    needs (a gzip reader would inflate past a damaged BSIZE without noticing)."""
+    c0 = bf.coffsets[indexes[0]]
+    for i in indexes:
+        at = bf.coffsets[i] - c0
+        length = _block_end(bf, i) - bf.coffsets[i]
+        head = raw[at : at + 18]
+        if len(head) < 18 or head[:4] != b"\x1f\x8b\x08\x04" or head[12:14] != b"BC":
+            return False
+        bsize = head[16] + 256 * head[17] + 1
+        if bsize != length and not (i + 1 == len(bf.coffsets) and bsize < length):
+            return False  # only the file's last block may be followed by more (the EOF block)
+    return True
 
 
 def _deflate_blocks(blocks: list[bytes], level: int) -> list[bytes]:
@@ -695,6 +720,9 @@ class BlockReader:
             seq: Inflated = self._residues(bf, ufirst, uend, first, crlf)
         else:
             blocks = range(first, last + 1)
+            missing = [i for i in blocks if (bf.path, i) not in self._blocks]
+            if len(missing) > 1:  # one pread and one inflate call for the run
+                self._inflate_group(bf, list(range(missing[0], missing[-1] + 1)), cache=True)
             seq = b"".join([self._residues(bf, ufirst, uend, i, crlf) for i in blocks])
         if uend - ufirst >= STREAM_MIN_BYTES:  # a streaming reader, e.g. a FUSE `cat`
             self._prefetch(bf, last)
@@ -766,11 +794,10 @@ class BlockReader:
         stream, each member's CRC checked) and copy its residues into place."""
         raw, _base = self._read_compressed(bf, group[0], group[-1])
         gstart = bf.uoffsets[group[0]]
-        try:
-            data: Inflated = igzip.decompress(raw)
-        except (OSError, ValueError, EOFError):  # find and name the bad block
-            blocks = self._inflate_group(bf, group, cache=False)
-            data = b"".join(blocks[i] for i in group)
+        data: Inflated | None = _inflate_run_whole(bf, group, raw) if len(group) > 1 else None
+        if data is None:  # one block, or a damaged run: block by block, naming the bad one
+            run = self._inflate_group(bf, group, cache=False)
+            data = b"".join([run[i] for i in group])
         gend = gstart + len(data)
         if group[-1] + 1 < len(bf.uoffsets) and gend != bf.uoffsets[group[-1] + 1]:
             raise CorruptFileError(
