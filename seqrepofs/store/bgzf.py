@@ -3,10 +3,13 @@
 Why our own code rather than pysam: pysam's BGZFile compresses on one core with zlib
 (about 60 MB/s here) and a pysam FastaFile handle is not thread-safe, so the reference either
 re-opens files on every fetch or serialises threads on a lock. Here blocks are deflated by ISA-L
-(several hundred MB/s, GIL released) on a thread pool, and read with ``os.pread`` through an
-index of block offsets (.gzi), with inflated blocks shared by all threads in one LRU cache.
-The files are standard BGZF with standard .fai/.gzi indexes: htslib, pysam, samtools and
-biocommons.seqrepo read them, which the tests check.
+on a thread pool, and read with ``os.pread`` through the .gzi index of block offsets. A single
+block is inflated by libdeflate, a run of blocks by one call to ISA-L's multi-member gzip reader
+(both check CRCs and release the GIL); inflated blocks are shared by all threads in one LRU
+cache, and long ranges are filled on all cores straight into the result. We write 16 KB blocks
+(bgzip writes 64 KB) so that random reads inflate less. The files are standard BGZF with
+standard .fai/.gzi indexes: htslib, pysam, samtools and biocommons.seqrepo read them, which the
+tests check.
 """
 
 from __future__ import annotations
