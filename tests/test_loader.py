@@ -327,3 +327,19 @@ def test_refuses_a_read_only_instance(tmp_path: Path) -> None:
     finally:
         os.chmod(inst, 0o755)
 
+
+
+def test_input_files_are_checked_before_the_writer_lock(tmp_path: Path) -> None:
+    """A missing or unreadable input is named even while another writer holds the instance."""
+    inst = new_instance(tmp_path)
+    good = tmp_path / "good.fa"
+    good.write_text(">a\nACGT\n")
+    holder = SeqRepo(inst, writeable=True)  # takes the writer lock
+    try:
+        with pytest.raises(LoadError, match="no such file"):
+            load(str(inst), [str(good), str(tmp_path / "missing.fa")], "t")
+        with pytest.raises(LoadError, match="is a directory"):
+            load(str(inst), [str(tmp_path)], "t")
+    finally:
+        holder.close()
+    assert load(str(inst), [str(good)], "t").seqs_added == 1

@@ -157,7 +157,10 @@ def _failures(cases: list, workers: int) -> list[str]:
 def test_bad_input_to_every_command(places: dict[str, Path]) -> None:
     cases = _cases(places)
     before = tree_state(places["tmp"])
-    failures = _failures(cases, workers=4)
+    # loads that get as far as the writer lock would race each other for it: run them in turn
+    loads = [c for c in cases if c[0].startswith("load-")]
+    failures = _failures([c for c in cases if c not in loads], workers=4)
+    failures += _failures(loads, workers=1)
     assert failures == [], "\n".join(failures)
     assert tree_state(places["tmp"]) == before, "a bad command changed something"
     assert not (places["tmp"] / "missing").exists()

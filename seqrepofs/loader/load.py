@@ -33,7 +33,7 @@ from .aliases import AliasWriter, SeqIdLookup
 from .deflines import check_namespace
 from .fasta import CHUNK_SIZE, FastaRecord, read_records
 from .hashing import DigestWorker
-from .sources import open_source, prefetch
+from .sources import check_openable, open_source, prefetch
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,8 @@ def load(
         raise ReadOnlyError(f"{instance_dir}: instance is read-only (a snapshot?)")
     if batch_size < 1:
         raise ValueError("batch size must be at least 1")
+    for path in paths:  # a missing or unreadable file is reported before the writer lock
+        check_openable(path)
     return _Loader(instance_dir, namespace, progress, batch_size).run(paths, budget_bytes)
 
 

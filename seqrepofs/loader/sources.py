@@ -134,20 +134,27 @@ def _read_magic(fh: BinaryIO) -> bytes:
     return magic
 
 
+def _open_file(path: str) -> BinaryIO:
+    try:
+        return open(path, "rb")  # noqa: SIM115 - closed by the caller
+    except FileNotFoundError:
+        raise LoadError("no such file", path=path) from None
+    except IsADirectoryError:
+        raise LoadError("is a directory, not a FASTA file", path=path) from None
+    except OSError as exc:
+        raise LoadError(f"cannot open: {exc.strerror or exc}", path=path) from None
+
+
+def check_openable(path: str) -> None:
+    """Raise the LoadError that opening `path` would (stdin always opens)."""
+    if path != STDIN:
+        _open_file(path).close()
+
+
 def open_source(path: str) -> Source:
     """Open `path` (or stdin for `-`) and return its decompressed byte stream."""
     name = "<stdin>" if path == STDIN else path
-    if path == STDIN:
-        raw: BinaryIO = sys.stdin.buffer
-    else:
-        try:
-            raw = open(path, "rb")  # noqa: SIM115 - closed by Source.close
-        except FileNotFoundError:
-            raise LoadError("no such file", path=name) from None
-        except IsADirectoryError:
-            raise LoadError("is a directory, not a FASTA file", path=name) from None
-        except OSError as exc:
-            raise LoadError(f"cannot open: {exc.strerror or exc}", path=name) from None
+    raw: BinaryIO = sys.stdin.buffer if path == STDIN else _open_file(path)
     try:
         magic = _read_magic(raw)
         if raw.seekable():
