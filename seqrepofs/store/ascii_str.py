@@ -39,7 +39,10 @@ def _characters(s: str, n: int) -> np.ndarray:
 
 
 def new_ascii(n: int) -> tuple[str, np.ndarray] | None:
-    """A fresh str of length `n` and a writable array over its characters, or None."""
+    """A fresh str of length `n` and a writable array over its characters, or None.
+
+    The array does not keep the str alive: hold the str for as long as the array is used.
+    """
     if not _WORKS or n <= 0:
         return None
     s = _PyUnicode_New(n, 127)
