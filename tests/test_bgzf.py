@@ -184,6 +184,7 @@ def test_strings_filled_in_place_are_ordinary_strings() -> None:
     assert s == "ACGTNacgtn" and s.isascii() and hash(s) == hash("ACGTNacgtn")
     assert s.lower() == "acgtnacgtn" and s[2:4] == "GT" and s.encode() == b"ACGTNacgtn"
     assert ascii_str.new_ascii(0) is None
+    del made
     assert sys.getrefcount(s) == 2  # ours and getrefcount's: ctypes did not leak a reference
 
 
