@@ -203,11 +203,7 @@ class SeqRepo:
         return self.sequences.fetch(seq_id, start, end)
 
     def _locate(self, alias: str, namespace: str | None) -> tuple[str, int, str]:
-        """(seq_id, length, relpath) of an alias, from the cache or one joined query."""
-        key = (alias, namespace)
-        hit = self._locations.get(key)
-        if hit is not None:
-            return hit
+        """(seq_id, length, relpath) of an alias not in the cache, from one joined query."""
         try:
             rows = self.aliases.locations_for(alias, namespace, _SEQ_SCHEMA)
         except (CorruptFileError, sqlite3.DatabaseError):
@@ -219,7 +215,7 @@ class SeqRepo:
             info = self.sequences.fetch_seqinfo(seq_id)
             length, relpath = info["len"], info["relpath"]
         loc = (seq_id, length, relpath)
-        self._locations.put(key, loc)
+        self._locations.put((alias, namespace), loc)
         return loc
 
     def fetch_uri(self, uri: str, start: int | None = None, end: int | None = None) -> str:

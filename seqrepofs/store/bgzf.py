@@ -122,13 +122,20 @@ def _run_headers_agree(bf: BgzfFastaFile, indexes: list[int], raw: memoryview) -
     for i in indexes:
         at = bf.coffsets[i] - c0
         length = _block_end(bf, i) - bf.coffsets[i]
-        head = raw[at : at + 18]
-        if len(head) < 18 or head[:4] != b"\x1f\x8b\x08\x04" or head[12:14] != b"BC":
+        try:
+            bsize = _block_size(raw[at : at + 18])
+        except ValueError:
             return False
-        bsize = head[16] + 256 * head[17] + 1
         if bsize != length and not (i + 1 == len(bf.coffsets) and bsize < length):
             return False  # only the file's last block may be followed by more (the EOF block)
     return True
+
+
+def _block_size(head: memoryview) -> int:
+    """The total size of the BGZF block whose header `head` starts (its BSIZE field + 1)."""
+    if len(head) < 18 or head[:4] != b"\x1f\x8b\x08\x04" or head[10:16] != b"\x06\x00BC\x02\x00":
+        raise ValueError("not a BGZF block header")
+    return head[16] + 256 * head[17] + 1
 
 
 def _deflate_blocks(blocks: list[bytes], level: int) -> list[bytes]:
@@ -163,6 +170,10 @@ class FaiEntry(NamedTuple):
         first = self.offset + (start // lb) * lw + start % lb
         last = self.offset + ((end - 1) // lb) * lw + (end - 1) % lb
         return first, last + 1
+
+    def sound(self) -> bool:
+        """Whether the layout makes sense (htslib refuses the others)."""
+        return self.line_bases > 0 and self.line_width >= self.line_bases and self.length >= 0
 
     def residues_before(self, u: int) -> int:
         """How many of the record's residues lie before uncompressed byte `u` (>= offset)."""
@@ -401,26 +412,22 @@ class FaiIndex:
                 self._index()
         if self._entries is not None:
             entry = self._entries.get(name)
-            if entry is None:
-                return None
-            if entry.line_bases <= 0 or entry.line_width < entry.line_bases or entry.length < 0:
+            if entry is not None and not entry.sound():
                 raise CorruptFileError(f"{self.path}: malformed .fai line: {entry.row()[:80]!r}")
             return entry
-        else:
-            try:
-                row = self._row(name.encode("ascii"))
-            except UnicodeEncodeError:
-                return None
-            if row is None:
-                return None
-            fields = row.split(b"\t")
-            try:
-                entry = FaiEntry(name, *(int(f) for f in fields[1:5]))
-            except (ValueError, TypeError):
-                raise CorruptFileError(f"{self.path}: malformed .fai line: {row[:80]!r}") from None
-        if entry.line_bases <= 0 or entry.line_width < entry.line_bases or entry.length < 0:
-            text = row if row is not None else entry.row().encode()
-            raise CorruptFileError(f"{self.path}: malformed .fai line: {text[:80]!r}")
+        try:
+            row = self._row(name.encode("ascii"))
+        except UnicodeEncodeError:
+            return None
+        if row is None:
+            return None
+        fields = row.split(b"\t")
+        try:
+            entry = FaiEntry(name, *(int(f) for f in fields[1:5]))
+        except (ValueError, TypeError):
+            raise CorruptFileError(f"{self.path}: malformed .fai line: {row[:80]!r}") from None
+        if not entry.sound():
+            raise CorruptFileError(f"{self.path}: malformed .fai line: {row[:80]!r}")
         self._parsed[name] = entry
         return entry
 
@@ -635,9 +642,7 @@ class BlockReader:
         start = bf.coffsets[index]
         block = raw[start - base : _block_end(bf, index) - base]
         try:
-            if block[:4] != b"\x1f\x8b\x08\x04" or block[10:16] != b"\x06\x00BC\x02\x00":
-                raise ValueError("not a BGZF block header")
-            bsize = block[16] + 256 * block[17] + 1
+            bsize = _block_size(block[:18])
             if bsize > len(block):
                 raise ValueError(f"block size {bsize} runs past the next block")
             return deflate.gzip_decompress(block[:bsize])
@@ -795,12 +800,11 @@ class BlockReader:
     ) -> int:
         """Inflate a run of blocks in one call (a run of BGZF blocks is a multi-member gzip
         stream, each member's CRC checked) and copy its residues into place."""
-        raw, _base = self._read_compressed(bf, group[0], group[-1])
+        raw, base = self._read_compressed(bf, group[0], group[-1])
         gstart = bf.uoffsets[group[0]]
         data: Inflated | None = _inflate_run_whole(bf, group, raw) if len(group) > 1 else None
         if data is None:  # one block, or a damaged run: block by block, naming the bad one
-            run = self._inflate_group(bf, group, cache=False)
-            data = b"".join([run[i] for i in group])
+            data = b"".join([self._inflate_block(bf, i, raw, base) for i in group])
         gend = gstart + len(data)
         if group[-1] + 1 < len(bf.uoffsets) and gend != bf.uoffsets[group[-1] + 1]:
             raise CorruptFileError(

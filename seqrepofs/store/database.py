@@ -7,10 +7,9 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from urllib.parse import quote
 
 from ..errors import CorruptFileError, NotASeqRepoError, ReadOnlyError
-from .schema import check_schema_version, connect, create_database
+from .schema import check_schema_version, connect, create_database, read_only_uri
 
 
 class Database:
@@ -174,8 +173,7 @@ def _close_quietly(conn: sqlite3.Connection) -> None:
 
 
 def _attach(conn: sqlite3.Connection, path: str, immutable: bool, schema: str) -> None:
-    uri = f"file:{quote(path, safe='/')}?mode=ro" + ("&immutable=1" if immutable else "")
-    conn.execute(f"attach database ? as {schema}", (uri,))
+    conn.execute(f"attach database ? as {schema}", (read_only_uri(path, immutable),))
 
 
 def _is_frozen(path: str) -> bool:

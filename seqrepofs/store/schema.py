@@ -163,10 +163,15 @@ def connect(path: str, writeable: bool, immutable: bool = False) -> sqlite3.Conn
     if writeable:
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level="DEFERRED")
     else:
-        uri = f"file:{_quote(path)}?mode=ro" + ("&immutable=1" if immutable else "")
+        uri = read_only_uri(path, immutable)
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False, factory=_ReadConnection)
         conn.db_path = path
     return conn
+
+
+def read_only_uri(path: str, immutable: bool = False) -> str:
+    """The SQLite URI that opens `path` read-only (`immutable`: skip locking, for snapshots)."""
+    return f"file:{_quote(path)}?mode=ro" + ("&immutable=1" if immutable else "")
 
 
 def _quote(path: str) -> str:
