@@ -391,12 +391,14 @@ class FastaLayout:
                 pos = seq_start + b
             rec += 1
 
-    def format_piece(self, piece: SeqPiece, residues: bytes) -> bytes:
-        """File bytes of ``piece`` given its residues ``[piece.start, piece.end)``.
+    def format_piece(self, piece: SeqPiece, residues: bytes | np.ndarray) -> bytes:
+        """File bytes of ``piece`` given its residues ``[piece.start, piece.end)``."""
+        return self._piece_array(piece, residues).tobytes()
 
-        Newlines are inserted by writing residues into a (lines, W+1) array whose last column
-        is b"\\n" and slicing the flattened buffer: no per-line Python loop.
-        """
+    def _piece_array(self, piece: SeqPiece, residues: bytes | np.ndarray) -> np.ndarray:
+        """File bytes of ``piece`` as a uint8 array, written in place: a partial first line, the
+        whole lines as one (lines, W+1) grid whose last column is b"\\n" (no per-line Python
+        loop), a partial last line, and the record's final newline."""
         want = piece.end - piece.start
         if len(residues) != want:
             raise RuntimeError(
@@ -405,35 +407,54 @@ class FastaLayout:
             )
         w, w1 = self.width, self.width + 1
         a, b = piece.byte_start, piece.byte_end
-        final_nl = b == self.seq_nbytes(piece.record)
-        if final_nl:
-            b -= 1  # the record's last newline may sit in any column; append it by hand
-        if b <= a:
-            return b"\n" if final_nl else b""
-        line0 = a // w1
-        nlines = (b - 1) // w1 - line0 + 1
-        buf = np.empty((nlines, w1), dtype=np.uint8)
-        buf[:, w] = _NEWLINE
-        if want:
-            flat = np.empty(nlines * w, dtype=np.uint8)
-            rel = piece.start - line0 * w
-            flat[rel : rel + want] = np.frombuffer(residues, dtype=np.uint8)
-            buf[:, :w] = flat.reshape(nlines, w)
-        base = line0 * w1
-        out = buf.reshape(-1)[a - base : b - base].tobytes()
-        return out + b"\n" if final_nl else out
+        out = np.empty(b - a, dtype=np.uint8)
+        if b == self.seq_nbytes(piece.record):
+            b -= 1  # the record's last newline may sit in any column: written by hand
+            out[-1] = _NEWLINE
+        res = residues if isinstance(residues, np.ndarray) else np.frombuffer(residues, np.uint8)
+        pos = a  # next file byte to write (relative to the record's first residue)
+        used = 0  # residues written
+        col = a % w1
+        if col and pos < b:  # the rest of a line begun before `a`
+            take = min(b, a - col + w1) - a
+            nres = max(0, min(take, w - col))
+            out[:nres] = res[:nres]
+            if take > nres:
+                out[nres] = _NEWLINE
+            pos, used = pos + take, nres
+        lines = (b - pos) // w1
+        if lines:
+            grid = out[pos - a : pos - a + lines * w1].reshape(lines, w1)
+            grid[:, :w] = res[used : used + lines * w].reshape(lines, w)
+            grid[:, w] = _NEWLINE
+            pos, used = pos + lines * w1, used + lines * w
+        if pos < b:  # the start of a line that ends after `b`: residues only
+            out[pos - a : b - a] = res[used : used + b - pos]
+        return out
 
-    def render(self, offset: int, size: int, fetch: Callable[[int, int, int], bytes]) -> bytes:
+    def render(
+        self, offset: int, size: int, fetch: Callable[[int, int, int], bytes | np.ndarray]
+    ) -> bytes:
         """Exactly the file bytes ``[offset, offset+size)`` (clipped at EOF).
 
         ``fetch(record, start, end)`` must return residues ``[start, end)`` of ``record``; it
         is called at most once per record touched and never for an empty range.
         """
-        out: list[bytes] = []
+        data = self.render_buffer(offset, size, fetch)
+        return data if type(data) is bytes else bytes(data)
+
+    def render_buffer(
+        self, offset: int, size: int, fetch: Callable[[int, int, int], bytes | np.ndarray]
+    ) -> bytes | np.ndarray:
+        """:meth:`render`'s bytes as any contiguous buffer: a window inside one record's
+        sequence comes back as the array it was written into, without a copy to bytes."""
+        out: list[bytes | np.ndarray] = []
         for seg in self.segments(offset, size):
             if isinstance(seg, HeaderPiece):
                 out.append(seg.data)
             else:
                 residues = fetch(seg.record, seg.start, seg.end) if seg.end > seg.start else b""
-                out.append(self.format_piece(seg, residues))
+                out.append(self._piece_array(seg, residues))
+        if len(out) == 1:
+            return out[0]
         return b"".join(out)

@@ -124,14 +124,29 @@ def test_sequential_reads_are_prefetched_for_the_no_io_path(tmp_path: Path) -> N
     reader = BlockReader(fd_cache_size=4, block_cache_bytes=64 << 20)
     step = 128 * 1024
     assert reader.fetch_cached(str(path), "s", 0, step) is None  # nothing read yet
-    for a in (0, step):
+    for a in (0, step, 2 * step):  # a streak of three reads, each where the last ended
         assert reader.fetch(str(path), "s", a, a + step) == seq[a : a + step]
     deadline = time.monotonic() + 10
     got = None
     while got is None and time.monotonic() < deadline:
-        got = reader.fetch_cached(str(path), "s", 2 * step, 3 * step)
+        got = reader.fetch_cached(str(path), "s", 3 * step, 4 * step)
         time.sleep(0.01)
-    assert got is not None and bytes(got) == seq[2 * step : 3 * step]
+    assert got is not None and bytes(got) == seq[3 * step : 4 * step]
+
+
+def test_random_reads_that_land_close_are_not_prefetched(tmp_path: Path) -> None:
+    """samtools faidx asks 64 KB per region: two regions a little apart are not a stream, and
+    inflating megabytes after them would be wasted work."""
+    seq = bytes(random.Random(3).choices(ALPHABET, k=1_500_000))
+    path = tmp_path / "s.fa.bgz"
+    write_file(path, {"s": seq}, WRITE_BLOCK_SIZE)
+    reader = BlockReader(fd_cache_size=4, block_cache_bytes=64 << 20)
+    step = 64 * 1024
+    for a in (900_000, 100_000, 200_000, 700_000):  # one pair lands close, no streak
+        assert reader.fetch(str(path), "s", a, a + step) == seq[a : a + step]
+    time.sleep(0.5)
+    assert reader.fetch_cached(str(path), "s", 400_000, 400_000 + step) is None
+    assert reader.fetch_cached(str(path), "s", 1_000_000, 1_000_000 + step) is None
 
 
 @pytest.mark.parametrize("damage", ["crc", "bsize", "deflate-data"])

@@ -18,7 +18,7 @@ from seqrepofs.fs import daemon
 from seqrepofs.fs import tree as tree_mod
 from seqrepofs.fs.content import FileKind, split_file_name
 from seqrepofs.fs.inodes import ROOT_INODE, InodeTable, Node, NodeKind
-from seqrepofs.fs.ops import Operations
+from seqrepofs.fs.ops import SLOW_READ_BACKOFF, SLOW_READ_WAIT, Operations, ReadPlacement
 from seqrepofs.fs.source import Instance, Root, open_source
 from seqrepofs.fs.tree import FsError, Listing, Tree
 from seqrepofs.seqrepo import SeqRepo
@@ -93,8 +93,8 @@ def test_files_and_their_bytes(tree: Tree, root: Path) -> None:
     fa = _file(tree, "refseq", "NC_000005.1.fa")
     assert (fa.kind, fa.file_kind, fa.length) == (NodeKind.FILE, FileKind.FASTA, len(seq))
     content = tree.open(fa)
-    assert content.read(tree, 0, fa.size + 100) == wrap("NC_000005.1", seq)
-    assert content.read(tree, 61, 70) == wrap("NC_000005.1", seq)[61:131]
+    assert bytes(content.read(tree, 0, fa.size + 100)) == wrap("NC_000005.1", seq)
+    assert bytes(content.read(tree, 61, 70)) == wrap("NC_000005.1", seq)[61:131]
     fai_node = _file(tree, "refseq", "NC_000005.1.fa.fai")
     assert tree.open(fai_node).read(tree, 0, 1000) == fai("NC_000005.1", seq)
     for name in ("NC_000005.1.dict", "NC_000005.1.fa.dict"):
@@ -110,7 +110,7 @@ def test_empty_sequence_files(tree: Tree) -> None:
     """A zero-length sequence: a bare header, an empty .fai (samtools writes no row for it),
     and LN:0 with the MD5 of nothing in the .dict (as samtools dict does)."""
     fa = _file(tree, "refseq", "NC_000000.1.fa")
-    assert tree.open(fa).read(tree, 0, 100) == b">NC_000000.1\n"
+    assert bytes(tree.open(fa).read(tree, 0, 100)) == b">NC_000000.1\n"
     assert _file(tree, "refseq", "NC_000000.1.fa.fai").size == 0
     d = tree.open(_file(tree, "refseq", "NC_000000.1.dict")).read(tree, 0, 1000)
     assert b"\tLN:0\tM5:d41d8cd98f00b204e9800998ecf8427e\t" in d
@@ -215,8 +215,14 @@ def test_operations_in_process(root: Path, caplog: pytest.LogCaptureFixture) -> 
         assert (await ops.getattr(attr.st_ino, None)).st_size == attr.st_size
         info = await ops.open(attr.st_ino, os.O_RDONLY, None)
         assert info.keep_cache and not info.direct_io
-        data = await ops.read(info.fh, 0, attr.st_size)
+        for _ in range(100):  # slow storage: this first read goes to a worker thread
+            ops.placement.waited(1.0)
+        assert not ops.placement.inline()
+        from_pool = bytes(await ops.read(info.fh, 61, 500))
+        ops.placement = ReadPlacement()  # the rest run on the trio thread
+        data = bytes(await ops.read(info.fh, 0, attr.st_size))
         assert data.startswith(b">NC_000007.1\n") and len(data) == attr.st_size
+        assert from_pool == data[61:561]
         await ops.release(info.fh)
         stat = await ops.statfs(None)
         assert stat.f_blocks > 0
@@ -306,3 +312,25 @@ def test_cli_helper_form_resolves_to_mount() -> None:
     assert args == ["/data/seqrepo", "/mnt/x", "-o", "ro"]
     name, cmd, args = cli.resolve_command(ctx, ["umount", "/mnt/x"])
     assert name == "umount" and args == ["/mnt/x"]
+
+
+# ---- where reads run ------------------------------------------------------------------------
+def test_reads_move_to_worker_threads_while_storage_is_slow_and_come_back() -> None:
+    now = [100.0]
+    placement = ReadPlacement(clock=lambda: now[0])
+    assert placement.inline()
+    placement.waited(0.010)  # one slow read (a cold open) does not move reads
+    for _ in range(200):  # nor do many reads from a local disk
+        placement.waited(SLOW_READ_WAIT / 10)
+    assert placement.inline()
+    for _ in range(40):  # a network filesystem: every read waits
+        placement.waited(SLOW_READ_WAIT * 3)
+        if not placement.inline():
+            break
+    assert not placement.inline()
+    now[0] += SLOW_READ_BACKOFF - 0.1
+    assert not placement.inline()
+    now[0] += 0.2
+    assert placement.inline()
+    placement.waited(SLOW_READ_WAIT * 3)  # the average started afresh
+    assert placement.inline()

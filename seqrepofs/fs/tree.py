@@ -20,6 +20,8 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..assemblies import AssemblyCatalog, UnknownAssemblyError, ViewFile
 from ..errors import SeqRepoError
 from ..fasta_view import FastaLayout, decode_name, encode_name
@@ -64,26 +66,27 @@ class FastaContent:
     node: Node
     seq_ids: tuple[str, ...]
 
-    def read(self, tree: Tree, offset: int, size: int) -> bytes:
+    def read(self, tree: Tree, offset: int, size: int) -> bytes | np.ndarray:
+        """The file's bytes [offset, offset+size) as any contiguous buffer (pyfuse3 takes one)."""
         if self.instance is None:
             self.instance = tree.instance(self.node)
         inst, ids = self.instance, self.seq_ids
-        return self.layout.render(offset, size, lambda r, a, b: inst.fetch(ids[r], a, b))
+        return self.layout.render_buffer(offset, size, lambda r, a, b: inst.fetch(ids[r], a, b))
 
-    def read_cached(self, offset: int, size: int) -> bytes | None:
+    def read_cached(self, offset: int, size: int) -> bytes | np.ndarray | None:
         """The bytes if every residue is already in memory, else None: never does I/O."""
         inst, ids = self.instance, self.seq_ids
         if inst is None:
             return None
 
-        def fetch(r: int, a: int, b: int) -> bytes:
+        def fetch(r: int, a: int, b: int) -> bytes | np.ndarray:
             data = inst.fetch_cached(ids[r], a, b)
             if data is None:
                 raise _NotCached
             return data
 
         try:
-            return self.layout.render(offset, size, fetch)
+            return self.layout.render_buffer(offset, size, fetch)
         except _NotCached:
             return None
 

@@ -46,7 +46,9 @@ _TRAILER = struct.Struct("<II")  # CRC32, ISIZE
 PARALLEL_MIN_BYTES = 512 * 1024  # longer ranges are inflated on all cores
 PARALLEL_GROUP_BYTES = 1 << 20  # blocks per task when they are
 STREAM_MIN_BYTES = 32 * 1024  # reads this long may be a sequential stream (e.g. FUSE `cat`)
-STREAM_GAP = 256 * 1024  # ... if they advance by at most this much
+STREAM_GAP = 256 * 1024  # ... if each starts at most this far past the previous one's end
+STREAM_STREAK = 2  # ... this many times running (one random read landing near another is not)
+SHORT_RUN_BLOCKS = 8  # shorter runs: libdeflate block by block beats one igzip call
 PREFETCH_BYTES = 4 << 20  # inflated ahead of a sequential reader
 GROUP_BYTES = 256 * 1024  # blocks per prefetch task
 _BLOCKS_PER_TASK = 4  # blocks deflated per writer task
@@ -524,7 +526,7 @@ class BlockReader:
         self._fds = None if fd_cache_size == 0 else LRU(fd_cache_size)
         self._blocks = LRU(max(block_cache_bytes, 1), getsizeof=len)
         self._inflight: dict[tuple[str, int], Future[bytes]] = {}
-        self._last_block: LRUCache[str, int] = LRUCache(maxsize=1024)
+        self._last_block: LRUCache[str, tuple[int, int]] = LRUCache(maxsize=1024)  # last, streak
         self._ahead: LRUCache[str, int] = LRUCache(maxsize=1024)
 
     def file(self, path: str) -> BgzfFastaFile:
@@ -563,13 +565,16 @@ class BlockReader:
             self._blocks.put(key, data)
         return data
 
-    def _prefetch(self, bf: BgzfFastaFile, last: int) -> None:
-        """After a sequential read, inflate the next megabyte on other cores ahead of need."""
+    def _prefetch(self, bf: BgzfFastaFile, first: int, last: int) -> None:
+        """After a run of sequential reads, inflate the next megabytes on other cores ahead of
+        need. Random readers (samtools faidx asks 64 KB per region) never trigger it."""
         uoffsets = bf.uoffsets
         with self._lock:
-            previous = self._last_block.get(bf.path)
-            self._last_block[bf.path] = last
-            if previous is None or not 0 <= uoffsets[last] - uoffsets[previous] <= STREAM_GAP:
+            previous, streak = self._last_block.get(bf.path, (-1, 0))
+            follows = previous >= 0 and 0 <= uoffsets[first] - uoffsets[previous] <= STREAM_GAP
+            streak = streak + 1 if follows else 0
+            self._last_block[bf.path] = (last, streak)
+            if streak < STREAM_STREAK:
                 return
             stop = bisect.bisect_left(uoffsets, uoffsets[last] + PREFETCH_BYTES, lo=last + 1)
             ahead = self._ahead.get(bf.path, -1)  # submitted already, up to this block
@@ -594,10 +599,10 @@ class BlockReader:
         try:
             try:
                 raw, base = self._read_compressed(bf, indexes[0], indexes[-1])
-                whole = _inflate_run(bf, indexes, raw) if len(indexes) > 1 else None
+                whole = _inflate_run(bf, indexes, raw) if len(indexes) > SHORT_RUN_BLOCKS else None
                 if whole is not None:
                     out.update(whole)
-                else:  # one block, or a damaged run: block by block, naming the bad one
+                else:  # a short run, or a damaged one: block by block, naming the bad one
                     for i in indexes:
                         out[i] = self._inflate_block(bf, i, raw, base)
             except CorruptFileError:
@@ -691,7 +696,7 @@ class BlockReader:
         if filled != end - start:
             return None
         if uend - ufirst >= STREAM_MIN_BYTES:
-            self._prefetch(bf, last)
+            self._prefetch(bf, first, last)
         return out
 
     @overload
@@ -733,7 +738,7 @@ class BlockReader:
                 self._inflate_group(bf, list(range(missing[0], missing[-1] + 1)), cache=True)
             seq = b"".join([self._residues(bf, ufirst, uend, i, crlf) for i in blocks])
         if uend - ufirst >= STREAM_MIN_BYTES:  # a streaming reader, e.g. a FUSE `cat`
-            self._prefetch(bf, last)
+            self._prefetch(bf, first, last)
         if len(seq) != end - start:
             raise CorruptFileError(
                 f"{path}: {name}:{start}-{end} read {len(seq)} residues; file or index damaged"
