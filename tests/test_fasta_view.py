@@ -84,16 +84,18 @@ def expected_fetches(ref: Reference, offset: int, size: int) -> list[tuple[int, 
 class Fetcher:
     """fetch() callback that records calls and checks they stay inside the record."""
 
-    def __init__(self, seqs: list[str]) -> None:
+    def __init__(self, seqs: list[str], as_array: bool = False) -> None:
         self.seqs = seqs
+        self.as_array = as_array
         self.calls: list[tuple[int, int, int]] = []
 
-    def __call__(self, record: int, start: int, end: int) -> bytes:
+    def __call__(self, record: int, start: int, end: int) -> bytes | np.ndarray:
         assert type(record) is int and type(start) is int and type(end) is int
         assert 0 <= record < len(self.seqs)
         assert 0 <= start < end <= len(self.seqs[record]), (record, start, end)
         self.calls.append((record, start, end))
-        return self.seqs[record][start:end].encode()
+        data = self.seqs[record][start:end].encode()
+        return np.frombuffer(data, dtype=np.uint8).copy() if self.as_array else data
 
 
 def layout_of(records: list[tuple[str, str]], width: int) -> FastaLayout:
@@ -271,7 +273,12 @@ def check_window(
 ) -> None:
     fetch = Fetcher(seqs)
     got = layout.render(offset, size, fetch)
-    assert got == ref.data[offset : offset + size], (offset, size)
+    assert type(got) is bytes and got == ref.data[offset : offset + size], (offset, size)
+    # the buffer FUSE is given holds the same bytes, and residues given as a uint8 array
+    # (what the store's no-I/O path returns) render the same
+    as_array = Fetcher(seqs, as_array=True)
+    buffer = layout.render_buffer(offset, size, as_array)
+    assert bytes(buffer) == got and as_array.calls == fetch.calls, (offset, size)
     # exactly one call per record whose residues are visible, with the minimal range
     assert fetch.calls == expected_fetches(ref, offset, size), (offset, size)
     # segments are a faithful, ordered description of the same bytes

@@ -479,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     peak = max(rss) if rss else None
     print(f"\n7 daemon peak RSS during workloads 3-5: {peak / 1024 if peak else '?':.1f} MB"
+          f" (each mount: {', '.join(f'{kb / 1024:.0f}' for kb in rss)} MB)"
           if peak else "\n7 daemon peak RSS: not measured")
     result = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
@@ -487,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         "genome_mb": genome_mb,
         "reps": reps,
         "daemon_peak_rss_mb": peak / 1024 if peak else None,
+        "daemon_peak_rss_mb_per_mount": [kb / 1024 for kb in rss],
         "workloads": data_json,
     }
     out_json = Path(args.json) if args.json else work / "results.json"
