@@ -42,7 +42,7 @@ T = TypeVar("T")
 SLOW_READ_WAIT = 0.001  # reads waiting this long on storage on average (seconds) ...
 SLOW_READ_BACKOFF = 10.0  # ... go to the worker threads for this long
 WAIT_WEIGHT = 1 / 16  # weight of the latest read in that average
-BLKSIZE = 16 * 1024  # htslib sizes its read buffer by this: small random reads stay small
+BLKSIZE = 16 * 1024  # st_blksize; htslib's hFILE sizes its buffer by it (capped at 32 KB)
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND | os.O_CREAT
 _MODES = {
     NodeKind.FILE: stat.S_IFREG | 0o444,
@@ -365,9 +365,6 @@ class Operations(pyfuse3.Operations):
         # Blocks the prefetcher already inflated are served without I/O; other reads go where
         # ReadPlacement says.
         data = handle.content.read_cached(off, size)
-        if os.environ.get("SRFS_RLOG"):
-            with open(os.environ["SRFS_RLOG"], "a") as f:
-                f.write(f"{off} {size} {data is not None} {time.perf_counter()}\n")
         if data is not None:
             return data
         if not self.placement.inline():
