@@ -115,7 +115,8 @@ class ReadPlacement:
     parallel readers 3.4 s and 2.3 s). On a cold local disk a read waits about 0.05-0.1 ms.
     But reads that wait on slow storage (a network filesystem) would hold up every other
     request, so when the running mean wait reaches SLOW_READ_WAIT, reads go to the worker pool
-    for SLOW_READ_BACKOFF, then are tried here again.
+    for SLOW_READ_BACKOFF, then are tried here again. Reads of a writable instance (a live
+    master) always go to the pool: they may query SQLite while a loader holds its lock.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -367,7 +368,8 @@ class Operations(pyfuse3.Operations):
         data = handle.content.read_cached(off, size)
         if data is not None:
             return data
-        if not self.placement.inline():
+        frozen = handle.node.timeout > SHORT_TIMEOUT  # a snapshot, as for keep_cache
+        if not (frozen and self.placement.inline()):
             return await self._io(handle.content.read, self.tree, off, size)
         wall, cpu = time.perf_counter(), time.thread_time()
         try:
