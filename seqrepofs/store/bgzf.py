@@ -734,7 +734,7 @@ class BlockReader:
         else:
             blocks = range(first, last + 1)
             missing = [i for i in blocks if (bf.path, i) not in self._blocks]
-            if len(missing) > 1:  # one pread and one inflate call for the run
+            if len(missing) > 1:  # one pread for the run (one inflate call if long)
                 self._inflate_group(bf, list(range(missing[0], missing[-1] + 1)), cache=True)
             seq = b"".join([self._residues(bf, ufirst, uend, i, crlf) for i in blocks])
         if uend - ufirst >= STREAM_MIN_BYTES:  # a streaming reader, e.g. a FUSE `cat`
