@@ -46,6 +46,7 @@ def split_identifier(identifier: str) -> tuple[str | None, str]:
 
 
 _SEQ_SCHEMA = "seqdb"  # the sequence database, attached to read-only alias connections
+FOLLOW_AFTER = 2  # joined lookups in a row in the file read last before _locate follows it
 
 
 class SeqRepo:
@@ -97,6 +98,7 @@ class SeqRepo:
         # attached to the alias connections); a writer has uncommitted rows, so it asks twice.
         self._locations = LRU(maxsize)
         self._joined = False
+        self._same_file_run = 0  # see _locate
         if not writeable:
             try:
                 seq_db = self.sequences.database
@@ -203,20 +205,48 @@ class SeqRepo:
         return self.sequences.fetch(seq_id, start, end)
 
     def _locate(self, alias: str, namespace: str | None) -> tuple[str, int, str]:
-        """(seq_id, length, relpath) of an alias not in the cache, from one joined query."""
-        try:
-            rows = self.aliases.locations_for(alias, namespace, _SEQ_SCHEMA)
-        except (CorruptFileError, sqlite3.DatabaseError):
-            rows = []  # the two queries below name the damaged database, not the joined one
-        if len(rows) == 1:
-            seq_id, _ns, length, relpath = rows[0]
-        else:  # none, several or ambiguous: the general path says which (or finds SQ.…)
-            seq_id = self._get_unique_seqid(alias, namespace)
-            info = self.sequences.fetch_seqinfo(seq_id)
-            length, relpath = info["len"], info["relpath"]
-        loc = (seq_id, length, relpath)
+        """(seq_id, length, relpath) of an alias not in the cache.
+
+        Usually one query joining both databases. But while lookups keep landing in the file
+        read last (a transcript set read back in load order), the alias alone is queried and
+        that file's .fai, already in memory, gives length and file: about a third less work.
+        Answers pick the way: after FOLLOW_AFTER joined lookups in a row land in the file read
+        last, lookups follow that file until one misses it. So a random reader rarely pays the
+        extra query a miss costs (it needs the seqinfo row after all).
+        """
+        follow = self._same_file_run >= FOLLOW_AFTER
+        loc = self._locate_in_recent_file(alias, namespace) if follow else None
+        if loc is None:
+            try:
+                rows = self.aliases.locations_for(alias, namespace, _SEQ_SCHEMA)
+            except (CorruptFileError, sqlite3.DatabaseError):
+                rows = []  # the general path names the damaged database, not the joined one
+            if len(rows) == 1:
+                seq_id, _ns, length, relpath = rows[0]
+            else:  # none, several or ambiguous: the general path says which (or finds SQ.…)
+                seq_id = self._get_unique_seqid(alias, namespace)
+                info = self.sequences.fetch_seqinfo(seq_id)
+                length, relpath = info["len"], info["relpath"]
+            same = relpath == self.sequences.recent_relpath
+            self._same_file_run = self._same_file_run + 1 if same else 0
+            loc = (seq_id, length, relpath)
         self._locations.put((alias, namespace), loc)
         return loc
+
+    def _locate_in_recent_file(
+        self, alias: str, namespace: str | None
+    ) -> tuple[str, int, str] | None:
+        rows = self.aliases.seq_ids_for(alias, namespace)
+        if len(rows) != 1:
+            self._same_file_run = 0
+            return None  # none or several: the joined path says which
+        seq_id = rows[0][0]
+        hit = self.sequences.recent_location(seq_id)
+        if hit is not None:
+            return (seq_id, hit[0], hit[1])
+        self._same_file_run = 0
+        info = self.sequences.fetch_seqinfo(seq_id)
+        return (seq_id, info["len"], info["relpath"])
 
     def fetch_uri(self, uri: str, start: int | None = None, end: int | None = None) -> str:
         m = _URI_RE.match(uri)

@@ -264,3 +264,56 @@ def test_cache_size_parsing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     with SeqRepo(tmp_path / "t", writeable=True) as w:
         w.store("ACGTAC", [{"namespace": "x", "alias": "a"}])
     assert SeqRepo(tmp_path / "t")["x:a"][1:3] == "CG"
+
+
+def test_reading_a_file_in_load_order_follows_it_and_stays_exact(tmp_path: Path) -> None:
+    """Lookups in load order are answered from the file read last (alias query + its .fai) in
+    place of the joined query; every answer must still be what the general path gives, when
+    an alias points into another file, was re-pointed, is unknown or is ambiguous."""
+    import random
+
+    rng = random.Random(11)
+
+    def seq() -> str:
+        return "".join(rng.choice("ACGT") for _ in range(rng.randrange(50, 3000)))
+
+    first = {f"NM_{i}.1": seq() for i in range(60)}
+    second = {f"NM_{i}.1": seq() for i in range(100, 160)}
+    with SeqRepo(tmp_path / "t", writeable=True) as w:  # one file
+        for name, s in first.items():
+            w.store(s, [{"namespace": "refseq", "alias": name}, {"namespace": "x", "alias": "dup"}
+                        if name == "NM_7.1" else {"namespace": "x", "alias": name}])
+    with SeqRepo(tmp_path / "t", writeable=True) as w:  # another file
+        for name, s in second.items():
+            w.store(s, [{"namespace": "refseq", "alias": name}])
+        w.store(second["NM_120.1"], [{"namespace": "refseq", "alias": "NM_30.1"}])  # re-pointed
+        w.store(seq() + "A", [{"namespace": "y", "alias": "dup"}])  # bare "dup" is ambiguous
+    expected = {**first, **second, "NM_30.1": second["NM_120.1"]}
+    sr = SeqRepo(tmp_path / "t")
+    assert len({sr.sequences.fetch_seqinfo(sr.resolve(f"refseq:{n}"))["relpath"]
+                for n in ("NM_0.1", "NM_100.1")}) == 2
+    joined = 0
+    real_join = sr.aliases.locations_for
+
+    def counting_join(*args: object) -> list:
+        nonlocal joined
+        joined += 1
+        return real_join(*args)
+
+    sr.aliases.locations_for = counting_join  # type: ignore[method-assign]
+    asked = 0
+    for name in [*first, "NM_130.1", "NM_5.1", *second]:  # load order, with jumps between files
+        asked += 1
+        assert sr.fetch(name, namespace="refseq") == expected[name], name
+        if name == "NM_40.1":
+            with pytest.raises(AliasNotFoundError):
+                sr.fetch("NM_99999.1", namespace="refseq")
+            with pytest.raises(AmbiguousAliasError):
+                sr.fetch("dup")
+            assert sr.fetch("NM_41.1", 10, 20, namespace="refseq") == first["NM_41.1"][10:20]
+            assert sr.fetch("NM_8.1", namespace="x") == first["NM_8.1"]
+    assert joined < asked / 2  # most lookups followed the file
+    # a fresh instance, the joined path only, agrees with every answer
+    fresh = SeqRepo(tmp_path / "t")
+    for name, s in expected.items():
+        assert fresh.fetch(name, namespace="refseq") == s

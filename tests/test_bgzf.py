@@ -28,6 +28,7 @@ from seqrepofs.store.bgzf import (
     BgzfFastaWriter,
     BlockReader,
     FaiEntry,
+    FaiIndex,
     parse_gzi,
 )
 
@@ -218,3 +219,43 @@ def test_non_ascii_bytes_are_refused_as_str(tmp_path: Path, monkeypatch) -> None
     with pytest.raises(CorruptFileError, match="not ASCII"):
         reader.fetch(str(path), "n", 0, len(seq), as_str=True)
     assert reader.fetch(str(path), "n", 0, 1000, as_str=True) == seq[:1000].decode()
+
+
+def _fai_text(rows: list[tuple[str, int, int, int, int]]) -> bytes:
+    return "".join("\t".join(map(str, r)) + "\n" for r in rows).encode()
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["scanned", "bulk-indexed"])
+def test_fai_lookups_agree_before_and_after_the_bulk_index(bulk: bool) -> None:
+    """The first lookups scan the text, later ones use the bulk index: the answers, the first
+    row of a duplicated name winning, and the error for a row htslib would refuse must not
+    depend on which."""
+    rows = [(f"s{i}", 100 + i, 7 + 101 * i, 100, 101) for i in range(40)]
+    rows.insert(5, ("bad", 10, 0, 0, 1))  # line_bases 0: not a layout htslib accepts
+    rows.append(("s3", 1, 2, 60, 61))  # a duplicate: the first row counts
+    fai = FaiIndex(_fai_text(rows), "x.fai")
+    if bulk:
+        for _ in range(FaiIndex.SCANS_BEFORE_INDEX + 1):
+            fai.get("missing")
+        assert fai.indexed("s39") == FaiEntry("s39", 139, 7 + 101 * 39, 100, 101)
+    else:
+        assert fai.indexed("s39") is None  # nothing parsed yet: no scan on its behalf
+    assert fai.get("s3") == FaiEntry("s3", 103, 7 + 303, 100, 101)
+    assert fai.get("s39") == FaiEntry("s39", 139, 7 + 101 * 39, 100, 101)
+    assert fai.get("missing") is None and "missing" not in fai
+    with pytest.raises(CorruptFileError, match="malformed .fai line"):
+        fai.get("bad")
+    assert fai.indexed("bad") is None
+    assert sorted(fai.names()) == sorted({r[0] for r in rows})
+    assert fai.indexed("s3") == FaiEntry("s3", 103, 7 + 303, 100, 101)
+
+
+def test_fai_with_a_malformed_number_keeps_other_rows_readable() -> None:
+    rows = _fai_text([("a", 5, 3, 60, 61), ("b", 7, 20, 60, 61)]) + b"c\tx\t1\t60\t61\n"
+    fai = FaiIndex(rows, "x.fai")
+    for _ in range(FaiIndex.SCANS_BEFORE_INDEX + 1):
+        assert fai.get("b") == FaiEntry("b", 7, 20, 60, 61)
+        assert fai.get("zzz") is None
+    with pytest.raises(CorruptFileError, match="malformed .fai line"):
+        fai.get("c")
+    assert fai.get("a") == FaiEntry("a", 5, 3, 60, 61)

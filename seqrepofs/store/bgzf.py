@@ -390,7 +390,15 @@ class FaiIndex:
                 pass
             else:  # reversed: the first row of a duplicated name wins, as in a scan
                 entries = map(FaiEntry._make, zip(names, *columns, strict=True))
-                self._entries = {e.name: e for e in reversed(list(entries))}
+                self._entries = table = {e.name: e for e in reversed(list(entries))}
+                length, _offset, line_bases, line_width = columns
+                layouts = zip(names, length, line_bases, line_width, strict=True)
+                odd = {name for name, n, lb, lw in layouts if lb <= 0 or lw < lb or n < 0}
+                unsound = {n for n in odd if not table[n].sound()}  # the row that won
+                # what get() answers from: every sound entry, one dict lookup (no copy if all are)
+                self._parsed = (
+                    {n: e for n, e in table.items() if n not in unsound} if unsound else table
+                )
                 return
         lines = reversed(self._text.split(b"\n"))
         self._rows = {r.partition(b"\t")[0]: r for r in lines if r}
@@ -412,11 +420,12 @@ class FaiIndex:
             self._scans += 1
             if self._scans > self.SCANS_BEFORE_INDEX:
                 self._index()
-        if self._entries is not None:
-            entry = self._entries.get(name)
-            if entry is not None and not entry.sound():
-                raise CorruptFileError(f"{self.path}: malformed .fai line: {entry.row()[:80]!r}")
-            return entry
+        if self._entries is not None:  # the bulk index: _parsed has every sound entry
+            entry = self._parsed.get(name)
+            if entry is not None or name not in self._entries:
+                return entry
+            row = self._entries[name].row()  # in the index but not sound
+            raise CorruptFileError(f"{self.path}: malformed .fai line: {row[:80]!r}")
         try:
             row = self._row(name.encode("ascii"))
         except UnicodeEncodeError:
@@ -432,6 +441,11 @@ class FaiIndex:
             raise CorruptFileError(f"{self.path}: malformed .fai line: {row[:80]!r}")
         self._parsed[name] = entry
         return entry
+
+    def indexed(self, name: str) -> FaiEntry | None:
+        """The entry if it was parsed already (all of them once the bulk index is built); never
+        scans the text, so a miss costs one dict lookup."""
+        return self._parsed.get(name)
 
     def __getitem__(self, name: str) -> FaiEntry:
         entry = self.get(name)
@@ -535,6 +549,11 @@ class BlockReader:
             bf = BgzfFastaFile(path)
             self._files.put(path, bf)
         return bf
+
+    def indexed_entry(self, path: str, name: str) -> FaiEntry | None:
+        """Record `name`'s .fai entry if `path` is open and its .fai bulk-indexed; no I/O."""
+        bf = self._files.get(path)
+        return None if bf is None else bf.fai.indexed(name)
 
     def _open(self, path: str) -> _OpenFile:
         if self._fds is None:

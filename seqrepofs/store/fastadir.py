@@ -78,6 +78,7 @@ class FastaDir:
         self._reader = BlockReader(config.fd_cache_maxsize(fd_cache_size), block_cache_bytes)
         self._info_cache = LRU(config.lru_cache_maxsize())
         self._paths: dict[str, str] = {}
+        self._recent_relpath: str | None = None  # the file fetch_located last read from
         self._writer: BgzfFastaWriter | None = None
         self._writer_relpath: str | None = None
         self._pending: dict[str, tuple[str, int, str, str]] = {}
@@ -143,11 +144,30 @@ class FastaDir:
             log.warning("%s is in the file being written; committing first", seq_id)
             self.commit()
         path = self._path(relpath)
+        self._recent_relpath = relpath
         try:
             return self._reader.fetch(path, seq_id, start, end, as_str)
         except CorruptFileError:
             self._reader.drop(path)
             raise
+
+    @property
+    def recent_relpath(self) -> str | None:
+        """The file fetch_located last read from."""
+        return self._recent_relpath
+
+    def recent_location(self, seq_id: str) -> tuple[int, str] | None:
+        """(length, relpath) of `seq_id` if the file last read from holds it, from that file's
+        .fai in memory: no query, no I/O. None if it does not, or its .fai is not indexed yet.
+
+        Sequences loaded together share a file and are often read back in that order (a
+        transcript set), so this answers most of such a reader's lookups.
+        """
+        relpath = self._recent_relpath
+        if relpath is None or relpath == self._writer_relpath:
+            return None
+        entry = self._reader.indexed_entry(self._path(relpath), seq_id)
+        return None if entry is None else (entry.length, relpath)
 
     def fetch_cached(self, seq_id: str, start: int, end: int) -> bytes | np.ndarray | None:
         """Residues [start, end) if they can be had from memory alone, else None (no I/O)."""
