@@ -372,7 +372,11 @@ class FaiIndex:
     def __init__(self, text: bytes, path: str) -> None:
         self.path = path
         self._text = text if text.startswith(b"\n") else b"\n" + text
-        self._entries: dict[str, FaiEntry] | None = None  # the bulk parse, if it succeeded
+        # the bulk parse, if it succeeded: plain tuples, not FaiEntry, because the garbage
+        # collector stops tracking a tuple of str and int, and 50,000 tracked rows made every
+        # full collection of a transcript reader's process tens of milliseconds slower
+        self._entries: dict[str, tuple[str, int, int, int, int]] | None = None
+        self._unsound: frozenset[str] = frozenset()  # bulk rows htslib would refuse
         self._rows: dict[bytes, bytes] | None = None  # else rows by name, parsed on use
         self._scans = 0
         self._parsed: dict[str, FaiEntry] = {}
@@ -389,15 +393,12 @@ class FaiIndex:
             except ValueError:  # a malformed row: keep the others readable, one by one
                 pass
             else:  # reversed: the first row of a duplicated name wins, as in a scan
-                entries = map(FaiEntry._make, zip(names, *columns, strict=True))
-                self._entries = table = {e.name: e for e in reversed(list(entries))}
-                length, _offset, line_bases, line_width = columns
-                layouts = zip(names, length, line_bases, line_width, strict=True)
-                odd = {name for name, n, lb, lw in layouts if lb <= 0 or lw < lb or n < 0}
-                unsound = {n for n in odd if not table[n].sound()}  # the row that won
-                # what get() answers from: every sound entry, one dict lookup (no copy if all are)
-                self._parsed = (
-                    {n: e for n, e in table.items() if n not in unsound} if unsound else table
+                rows = reversed(list(zip(names, *columns, strict=True)))
+                self._entries = table = {row[0]: row for row in rows}
+                self._unsound = frozenset(
+                    name
+                    for name, length, _offset, lb, lw in table.values()
+                    if lb <= 0 or lw < lb or length < 0
                 )
                 return
         lines = reversed(self._text.split(b"\n"))
@@ -413,19 +414,17 @@ class FaiIndex:
         return self._text[at + 1 : end if end >= 0 else len(self._text)]
 
     def get(self, name: str) -> FaiEntry | None:
+        if self._entries is not None:
+            return self._from_bulk(name)
         entry = self._parsed.get(name)
         if entry is not None:
             return entry
-        if self._entries is None and self._rows is None:
+        if self._rows is None:
             self._scans += 1
             if self._scans > self.SCANS_BEFORE_INDEX:
                 self._index()
-        if self._entries is not None:  # the bulk index: _parsed has every sound entry
-            entry = self._parsed.get(name)
-            if entry is not None or name not in self._entries:
-                return entry
-            row = self._entries[name].row()  # in the index but not sound
-            raise CorruptFileError(f"{self.path}: malformed .fai line: {row[:80]!r}")
+                if self._entries is not None:
+                    return self._from_bulk(name)
         try:
             row = self._row(name.encode("ascii"))
         except UnicodeEncodeError:
@@ -442,10 +441,22 @@ class FaiIndex:
         self._parsed[name] = entry
         return entry
 
+    def _from_bulk(self, name: str) -> FaiEntry | None:
+        assert self._entries is not None
+        row = self._entries.get(name)
+        if row is None:
+            return None
+        entry = FaiEntry._make(row)
+        if name in self._unsound:
+            raise CorruptFileError(f"{self.path}: malformed .fai line: {entry.row()[:80]!r}")
+        return entry
+
     def indexed(self, name: str) -> FaiEntry | None:
-        """The entry if it was parsed already (all of them once the bulk index is built); never
-        scans the text, so a miss costs one dict lookup."""
-        return self._parsed.get(name)
+        """The entry if the .fai is bulk-indexed or it was looked up already; never scans the
+        text, so a miss costs one dict lookup. None for a row htslib would refuse."""
+        if self._entries is None:
+            return self._parsed.get(name)
+        return None if name in self._unsound else self._from_bulk(name)
 
     def __getitem__(self, name: str) -> FaiEntry:
         entry = self.get(name)
