@@ -394,12 +394,13 @@ class FaiIndex:
                 pass
             else:  # reversed: the first row of a duplicated name wins, as in a scan
                 rows = reversed(list(zip(names, *columns, strict=True)))
-                self._entries = table = {row[0]: row for row in rows}
+                table = {row[0]: row for row in rows}
                 self._unsound = frozenset(
                     name
                     for name, length, _offset, lb, lw in table.values()
                     if lb <= 0 or lw < lb or length < 0
                 )
+                self._entries = table  # last: another thread may be reading it at once
                 return
         lines = reversed(self._text.split(b"\n"))
         self._rows = {r.partition(b"\t")[0]: r for r in lines if r}
