@@ -563,7 +563,8 @@ class BlockReader:
         return bf
 
     def indexed_entry(self, path: str, name: str) -> FaiEntry | None:
-        """Record `name`'s .fai entry if `path` is open and its .fai bulk-indexed; no I/O."""
+        """Record `name`'s .fai entry if `path` is open and its .fai has it parsed already (every
+        row once bulk-indexed); no I/O, no scan."""
         bf = self._files.get(path)
         return None if bf is None else bf.fai.indexed(name)
 
