@@ -12,7 +12,9 @@ import random
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +135,47 @@ def test_sequential_reads_are_prefetched_for_the_no_io_path(tmp_path: Path) -> N
         got = reader.fetch_cached(str(path), "s", 3 * step, 4 * step)
         time.sleep(0.01)
     assert got is not None and bytes(got) == seq[3 * step : 4 * step]
+
+
+def test_a_sequential_reader_inflates_each_block_once_and_stops_at_its_record(
+    tmp_path: Path,
+) -> None:
+    """A FUSE `cat`: reads that find blocks a slow prefetch is still inflating wait for them
+    rather than inflate them again, and the prefetch never runs into the file's next record."""
+    rng = random.Random(5)
+    sizes = {"a": 1_500_000, "b": 900_000}
+    records = {name: bytes(rng.choices(ALPHABET, k=n)) for name, n in sizes.items()}
+    path = tmp_path / "ab.fa.bgz"
+    write_file(path, records, WRITE_BLOCK_SIZE)
+    _coffs, uoffs = parse_gzi(Path(f"{path}.gzi").read_bytes(), "gzi")
+    a_end = FaiIndex(Path(f"{path}.fai").read_bytes(), "fai")["a"].end_offset
+    reader = BlockReader(fd_cache_size=4, block_cache_bytes=64 << 20)
+    inflated: list[int] = []
+    inflate_group = reader._inflate_group
+    caller = threading.get_ident()
+
+    def slow_in_the_pool(bf, indexes, cache, lenient=False):
+        if threading.get_ident() != caller:
+            time.sleep(0.05)  # the reader catches up with the prefetch
+        inflated.extend(indexes)
+        return inflate_group(bf, indexes, cache, lenient)
+
+    reader._inflate_group = slow_in_the_pool
+    seq, step = records["a"], 128 * 1024
+    for start in range(0, len(seq), step):
+        end = min(start + step, len(seq))
+        got = reader.fetch_cached(str(path), "a", start, end)
+        if got is None:
+            got = reader.fetch(str(path), "a", start, end)
+        assert bytes(got) == seq[start:end]
+    deadline = time.monotonic() + 10
+    while reader._inflight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not reader._inflight
+    assert max(Counter(inflated).values()) == 1
+    last_of_a = max(i for i, u in enumerate(uoffs) if u < a_end)
+    assert max(inflated) == last_of_a  # all of a, nothing of b
+    assert sorted(inflated) == list(range(last_of_a + 1))
 
 
 def test_random_reads_that_land_close_are_not_prefetched(tmp_path: Path) -> None:

@@ -173,6 +173,11 @@ class FaiEntry(NamedTuple):
         last = self.offset + ((end - 1) // lb) * lw + (end - 1) % lb
         return first, last + 1
 
+    @property
+    def end_offset(self) -> int:
+        """Uncompressed offset just past the record's last residue."""
+        return self.byte_range(self.length - 1, self.length)[1] if self.length else self.offset
+
     def sound(self) -> bool:
         """Whether the layout makes sense (htslib refuses the others)."""
         return self.line_bases > 0 and self.line_width >= self.line_bases and self.length >= 0
@@ -597,9 +602,11 @@ class BlockReader:
             self._blocks.put(key, data)
         return data
 
-    def _prefetch(self, bf: BgzfFastaFile, first: int, last: int) -> None:
+    def _prefetch(self, bf: BgzfFastaFile, first: int, last: int, record_end: int) -> None:
         """After a run of sequential reads, inflate the next megabytes on other cores ahead of
-        need. Random readers (samtools faidx asks 64 KB per region) never trigger it."""
+        need, up to the block holding byte `record_end - 1` of the record being read (the file's
+        next record is not what the reader asked for). Random readers (samtools faidx asks
+        64 KB per region) never trigger it."""
         uoffsets = bf.uoffsets
         with self._lock:
             previous, streak = self._last_block.get(bf.path, (-1, 0))
@@ -609,6 +616,7 @@ class BlockReader:
             if streak < STREAM_STREAK:
                 return
             stop = bisect.bisect_left(uoffsets, uoffsets[last] + PREFETCH_BYTES, lo=last + 1)
+            stop = min(stop, bisect.bisect_left(uoffsets, record_end, lo=last + 1))
             ahead = self._ahead.get(bf.path, -1)  # submitted already, up to this block
             begin = max(last + 1, ahead + 1) if ahead <= stop else last + 1
             wanted = [
@@ -728,7 +736,7 @@ class BlockReader:
         if filled != end - start:
             return None
         if uend - ufirst >= STREAM_MIN_BYTES:
-            self._prefetch(bf, first, last)
+            self._prefetch(bf, first, last, entry.end_offset)
         return out
 
     @overload
@@ -765,12 +773,18 @@ class BlockReader:
             seq: Inflated = self._residues(bf, ufirst, uend, first, crlf)
         else:
             blocks = range(first, last + 1)
-            missing = [i for i in blocks if (bf.path, i) not in self._blocks]
-            if len(missing) > 1:  # one pread for the run (one inflate call if long)
-                self._inflate_group(bf, list(range(missing[0], missing[-1] + 1)), cache=True)
+            # blocks a prefetch is inflating are waited for in _residues, not inflated twice
+            missing = [
+                i
+                for i in blocks
+                if (bf.path, i) not in self._blocks and (bf.path, i) not in self._inflight
+            ]
+            if len(missing) > 1:  # one pread per run of missing blocks (one inflate if long)
+                for run in _groups(missing, bf.uoffsets, PARALLEL_MIN_BYTES):
+                    self._inflate_group(bf, run, cache=True)
             seq = b"".join([self._residues(bf, ufirst, uend, i, crlf) for i in blocks])
         if uend - ufirst >= STREAM_MIN_BYTES:  # a streaming reader, e.g. a FUSE `cat`
-            self._prefetch(bf, first, last)
+            self._prefetch(bf, first, last, entry.end_offset)
         if len(seq) != end - start:
             raise CorruptFileError(
                 f"{path}: {name}:{start}-{end} read {len(seq)} residues; file or index damaged"
