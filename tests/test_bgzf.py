@@ -26,6 +26,7 @@ from seqrepofs.store import ascii_str
 from seqrepofs.store.bgzf import (
     BLOCK_DATA_SIZE,
     PARALLEL_MIN_BYTES,
+    STREAM_START_BYTES,
     WRITE_BLOCK_SIZE,
     BgzfFastaWriter,
     BlockReader,
@@ -176,6 +177,32 @@ def test_a_sequential_reader_inflates_each_block_once_and_stops_at_its_record(
     last_of_a = max(i for i, u in enumerate(uoffs) if u < a_end)
     assert max(inflated) == last_of_a  # all of a, nothing of b
     assert sorted(inflated) == list(range(last_of_a + 1))
+
+
+def test_one_long_read_from_a_record_start_is_a_stream_at_once(tmp_path: Path) -> None:
+    """`cat` starts at byte 0 and the kernel asks 256 KB: no need to wait for a streak. A read
+    as long that starts elsewhere, or a short one from the start, is not a stream yet."""
+    seq = bytes(random.Random(4).choices(ALPHABET, k=1_500_000))
+    path = tmp_path / "s.fa.bgz"
+    write_file(path, {"s": seq}, WRITE_BLOCK_SIZE)
+    step = STREAM_START_BYTES
+
+    def prefetched_after(first_read: tuple[int, int], probe: int, wait: float) -> bool:
+        reader = BlockReader(fd_cache_size=4, block_cache_bytes=64 << 20)
+        a, b = first_read
+        assert reader.fetch(str(path), "s", a, b) == seq[a:b]
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            got = reader.fetch_cached(str(path), "s", probe, probe + step)
+            if got is not None:
+                assert bytes(got) == seq[probe : probe + step]
+                return True
+            time.sleep(0.01)
+        return False
+
+    assert prefetched_after((0, step), 2 * step, wait=10)
+    assert not prefetched_after((step, 2 * step), 3 * step, wait=0.5)  # not from the start
+    assert not prefetched_after((0, 64 * 1024), 2 * step, wait=0.5)  # short, as samtools faidx
 
 
 def test_random_reads_that_land_close_are_not_prefetched(tmp_path: Path) -> None:

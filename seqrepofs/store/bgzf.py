@@ -48,6 +48,10 @@ PARALLEL_GROUP_BYTES = 1 << 20  # blocks per task when they are
 STREAM_MIN_BYTES = 32 * 1024  # reads this long may be a sequential stream (e.g. FUSE `cat`)
 STREAM_GAP = 256 * 1024  # ... if each starts at most this far past the previous one's end
 STREAM_STREAK = 2  # ... this many times running (one random read landing near another is not)
+# A read this long from a record's first residue is a stream at once: `cat`, `cp` and checksum
+# tools start there, and the kernel asks this much only when its readahead saw a sequential
+# reader (samtools faidx asks 64 KB a region).
+STREAM_START_BYTES = 128 * 1024
 SHORT_RUN_BLOCKS = 8  # shorter runs: libdeflate block by block beats one igzip call
 PREFETCH_BYTES = 4 << 20  # inflated ahead of a sequential reader
 GROUP_BYTES = 256 * 1024  # blocks per prefetch task
@@ -602,16 +606,19 @@ class BlockReader:
             self._blocks.put(key, data)
         return data
 
-    def _prefetch(self, bf: BgzfFastaFile, first: int, last: int, record_end: int) -> None:
-        """After a run of sequential reads, inflate the next megabytes on other cores ahead of
-        need, up to the block holding byte `record_end - 1` of the record being read (the file's
-        next record is not what the reader asked for). Random readers (samtools faidx asks
-        64 KB per region) never trigger it."""
+    def _prefetch(
+        self, bf: BgzfFastaFile, first: int, last: int, record_end: int, starts: bool = False
+    ) -> None:
+        """After a run of sequential reads, or one long read from a record's start (`starts`),
+        inflate the next megabytes on other cores ahead of need, up to the block holding byte
+        `record_end - 1` of the record being read (the file's next record is not what the
+        reader asked for). Random readers (samtools faidx asks 64 KB per region) never
+        trigger it."""
         uoffsets = bf.uoffsets
         with self._lock:
             previous, streak = self._last_block.get(bf.path, (-1, 0))
             follows = previous >= 0 and 0 <= uoffsets[first] - uoffsets[previous] <= STREAM_GAP
-            streak = streak + 1 if follows else 0
+            streak = STREAM_STREAK if starts else streak + 1 if follows else 0
             self._last_block[bf.path] = (last, streak)
             if streak < STREAM_STREAK:
                 return
@@ -769,6 +776,10 @@ class BlockReader:
         if uend - ufirst >= PARALLEL_MIN_BYTES:
             return self._fetch_parallel(bf, entry, start, end, ufirst, uend, first, last, as_str)
         crlf = entry.line_width - entry.line_bases > 1
+        if uend - ufirst >= STREAM_MIN_BYTES:  # a streaming reader, e.g. a FUSE `cat`: the
+            # blocks after this read start inflating on other cores while this one's do here
+            starts = start == 0 and uend - ufirst >= STREAM_START_BYTES
+            self._prefetch(bf, first, last, entry.end_offset, starts)
         if first == last:  # most reads: one block, no join
             seq: Inflated = self._residues(bf, ufirst, uend, first, crlf)
         else:
@@ -783,8 +794,6 @@ class BlockReader:
                 for run in _groups(missing, bf.uoffsets, PARALLEL_MIN_BYTES):
                     self._inflate_group(bf, run, cache=True)
             seq = b"".join([self._residues(bf, ufirst, uend, i, crlf) for i in blocks])
-        if uend - ufirst >= STREAM_MIN_BYTES:  # a streaming reader, e.g. a FUSE `cat`
-            self._prefetch(bf, first, last, entry.end_offset)
         if len(seq) != end - start:
             raise CorruptFileError(
                 f"{path}: {name}:{start}-{end} read {len(seq)} residues; file or index damaged"
