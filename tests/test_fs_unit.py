@@ -215,8 +215,8 @@ def test_operations_in_process(root: Path, caplog: pytest.LogCaptureFixture) -> 
         assert (await ops.getattr(attr.st_ino, None)).st_size == attr.st_size
         info = await ops.open(attr.st_ino, os.O_RDONLY, None)
         assert info.keep_cache and not info.direct_io
-        for _ in range(100):  # slow storage: this first read goes to a worker thread
-            ops.placement.waited(1.0)
+        for i in range(100):  # slow storage, two readers: this read goes to a worker thread
+            ops.placement.waited(1.0, i % 2)
         assert not ops.placement.inline()
         from_pool = bytes(await ops.read(info.fh, 61, 500))
         ops.placement = ReadPlacement()  # the rest run on the trio thread
@@ -319,12 +319,12 @@ def test_reads_move_to_worker_threads_while_storage_is_slow_and_come_back() -> N
     now = [100.0]
     placement = ReadPlacement(clock=lambda: now[0])
     assert placement.inline()
-    placement.waited(0.010)  # one slow read (a cold open) does not move reads
-    for _ in range(200):  # nor do many reads from a local disk
-        placement.waited(SLOW_READ_WAIT / 10)
+    placement.waited(0.010, 1)  # one slow read (a cold open) does not move reads
+    for i in range(200):  # nor do many reads from a local disk
+        placement.waited(SLOW_READ_WAIT / 10, i % 3)
     assert placement.inline()
-    for _ in range(40):  # a network filesystem: every read waits
-        placement.waited(SLOW_READ_WAIT * 3)
+    for i in range(40):  # a network filesystem, three readers at once: every read waits
+        placement.waited(SLOW_READ_WAIT * 3, i % 3)
         if not placement.inline():
             break
     assert not placement.inline()
@@ -332,5 +332,19 @@ def test_reads_move_to_worker_threads_while_storage_is_slow_and_come_back() -> N
     assert not placement.inline()
     now[0] += 0.2
     assert placement.inline()
-    placement.waited(SLOW_READ_WAIT * 3)  # the average started afresh
+    placement.waited(SLOW_READ_WAIT * 3, 1)  # the average started afresh
     assert placement.inline()
+
+
+def test_a_lone_reader_stays_on_the_trio_thread_however_long_it_waits() -> None:
+    """The pool exists so a slow read does not hold up other readers; a lone reader, or readers
+    one after another (samtools faidx per chromosome), would only pay the hop on top."""
+    placement = ReadPlacement(clock=lambda: 100.0)
+    for reader in (7, 8, 9):  # one after another
+        for _ in range(100):
+            placement.waited(SLOW_READ_WAIT * 10, reader)
+    assert placement.inline()
+    for _ in range(2):  # then two readers take turns: their reads move
+        placement.waited(SLOW_READ_WAIT * 10, 1)
+        placement.waited(SLOW_READ_WAIT * 10, 2)
+    assert not placement.inline()

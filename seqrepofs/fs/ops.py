@@ -22,6 +22,7 @@ import logging
 import os
 import stat
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ log = logging.getLogger("seqrepofs.fs")
 
 T = TypeVar("T")
 SLOW_READ_WAIT = 0.001  # reads waiting this long on storage on average (seconds) ...
+READER_WINDOW = 16  # ... while, among this many latest reads, ...
+MIN_HANDLE_CHANGES = 3  # ... the file handle changed this often (several readers at once) ...
 SLOW_READ_BACKOFF = 10.0  # ... go to the worker threads for this long
 WAIT_WEIGHT = 1 / 16  # weight of the latest read in that average
 BLKSIZE = 16 * 1024  # st_blksize; htslib's hFILE sizes its buffer by it (capped at 32 KB)
@@ -113,24 +116,31 @@ class ReadPlacement:
     back costs about 100 us of CPU in futex wake-ups, more than the read (measured: `samtools
     faidx` of 20,000 regions through the mount 3.5-4.5 s with the hop, 2.3-2.5 s without; four
     parallel readers 3.4 s and 2.3 s). On a cold local disk a read waits about 0.05-0.1 ms.
-    But reads that wait on slow storage (a network filesystem) would hold up every other
-    request, so when the running mean wait reaches SLOW_READ_WAIT, reads go to the worker pool
-    for SLOW_READ_BACKOFF, then are tried here again. Reads of a writable instance (a live
-    master) always go to the pool: they may query SQLite while a loader holds its lock.
+    But reads that wait on slow storage (a network filesystem) hold up every other request,
+    so when the running mean wait reaches SLOW_READ_WAIT while several readers take turns
+    (their file handles interleave), reads go to the worker pool for SLOW_READ_BACKOFF, then
+    are tried here again. A lone reader stays here however long it waits: it has nobody to
+    hold up, and the hop would only add to its wait (a cold `samtools faidx` whose reads moved
+    to the pool after a burst of disk waits took 5.1 s instead of 3.8 s). Reads of a writable
+    instance (a live master) always go to the pool: they may query SQLite while a loader holds
+    its lock.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._pool_until = 0.0
         self._mean_wait = 0.0
+        self._readers: deque[int] = deque(maxlen=READER_WINDOW)  # file handles, latest last
 
     def inline(self) -> bool:
         return self._clock() >= self._pool_until
 
-    def waited(self, seconds: float) -> None:
-        """Report how long an inline read waited (its wall time less its CPU time)."""
+    def waited(self, seconds: float, reader: int) -> None:
+        """Report how long an inline read of file handle `reader` waited (its wall time less
+        its CPU time)."""
+        self._readers.append(reader)
         self._mean_wait += (max(seconds, 0.0) - self._mean_wait) * WAIT_WEIGHT
-        if self._mean_wait >= SLOW_READ_WAIT:
+        if self._mean_wait >= SLOW_READ_WAIT and self._interleaved():
             log.info(
                 "reads waited %.1f ms on storage on average: worker threads read for %.0f s",
                 self._mean_wait * 1e3,
@@ -138,6 +148,14 @@ class ReadPlacement:
             )
             self._pool_until = self._clock() + SLOW_READ_BACKOFF
             self._mean_wait = 0.0
+            self._readers.clear()
+
+    def _interleaved(self) -> bool:
+        """Whether the latest reads came from several readers at once: their handles alternate,
+        where readers one after another (samtools per chromosome) change handle once."""
+        readers = self._readers
+        changes = sum(1 for a, b in itertools.pairwise(readers) if a != b)
+        return changes >= MIN_HANDLE_CHANGES
 
 
 class Operations(pyfuse3.Operations):
@@ -375,7 +393,8 @@ class Operations(pyfuse3.Operations):
         try:
             return handle.content.read(self.tree, off, size)
         finally:
-            self.placement.waited((time.perf_counter() - wall) - (time.thread_time() - cpu))
+            waited = (time.perf_counter() - wall) - (time.thread_time() - cpu)
+            self.placement.waited(waited, fh)
 
     async def release(self, fh: int) -> None:
         self._files.pop(fh, None)
