@@ -233,6 +233,21 @@ class Mount:
         subprocess.run(["seqrepofs", "umount", str(self.mnt)], capture_output=True)
 
 
+def status_kb(pid: int | None, fields: tuple[str, ...]) -> dict[str, int]:
+    """Fields of /proc/<pid>/status in kB (those the kernel reports)."""
+    out: dict[str, int] = {}
+    if pid is None:
+        return out
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in fields:
+                out[key] = int(value.split()[0])
+    except OSError:
+        pass
+    return out
+
+
 def peak_rss_kb(pid: int | None) -> int | None:
     if pid is None:
         return None
@@ -348,6 +363,12 @@ def main(argv: list[str] | None = None) -> int:
     # ---- 3-7 through the mount -------------------------------------------------------------
     mnt = work / "mnt"
     rss: list[int] = []
+    rss_parts: list[tuple[int, int]] = []  # (anonymous, file-backed) kB as each mount ends
+
+    def record_rss(pid: int | None) -> None:
+        rss.append(peak_rss_kb(pid) or 0)
+        now = status_kb(pid, ("RssAnon", "RssFile"))
+        rss_parts.append((now.get("RssAnon", 0), now.get("RssFile", 0)))
 
     def faidx_all(files: Callable[[str], Path]) -> float:
         t = time.perf_counter()
@@ -399,13 +420,13 @@ def main(argv: list[str] | None = None) -> int:
             "seqrepofs": lambda: getfasta_all(mounted),
             "bedtools plain FASTA": lambda: getfasta_all(plain),
         })
-        rss.append(peak_rss_kb(m.pid()) or 0)
+        record_rss(m.pid())
 
     def cold_mount_faidx() -> float:
         drop_caches()
         with Mount(ours_inst, mnt) as m2:
             dt = faidx_all(mounted)
-            rss.append(peak_rss_kb(m2.pid()) or 0)
+            record_rss(m2.pid())
         return dt
 
     def cold_bgz_faidx() -> float:
@@ -423,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         drop_caches()
         with Mount(ours_inst, mnt) as m3:
             dt = timed(["cat", str(mounted(largest))])
-            rss.append(peak_rss_kb(m3.pid()) or 0)
+            record_rss(m3.pid())
         return dt
 
     def cold_bgzip_dc() -> float:
@@ -479,7 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     peak = max(rss) if rss else None
     print(f"\n7 daemon peak RSS during workloads 3-5: {peak / 1024 if peak else '?':.1f} MB"
-          f" (each mount: {', '.join(f'{kb / 1024:.0f}' for kb in rss)} MB)"
+          f" (each mount: {', '.join(f'{kb / 1024:.0f}' for kb in rss)} MB; at unmount,"
+          f" anonymous + file-backed: "
+          f"{', '.join(f'{a / 1024:.0f}+{f / 1024:.0f}' for a, f in rss_parts)} MB)"
           if peak else "\n7 daemon peak RSS: not measured")
     result = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
@@ -489,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         "reps": reps,
         "daemon_peak_rss_mb": peak / 1024 if peak else None,
         "daemon_peak_rss_mb_per_mount": [kb / 1024 for kb in rss],
+        "daemon_rss_anon_file_mb_at_unmount": [[a / 1024, f / 1024] for a, f in rss_parts],
         "workloads": data_json,
     }
     out_json = Path(args.json) if args.json else work / "results.json"
