@@ -185,7 +185,7 @@ def _check_file(
                 f"{relpath}.fai says {seq_id} has {entry.length} residues; seqinfo says {length}"
             )
             sound = False
-        elif length and entry.byte_range(length - 1, length)[1] > usize:
+        elif length and entry.end_offset > usize:
             report.damage.append(
                 f"{relpath}: {seq_id} ends past the file's {usize} uncompressed bytes"
             )
