@@ -6,6 +6,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import pyfuse3
@@ -252,6 +255,46 @@ def test_operations_in_process(root: Path, caplog: pytest.LogCaptureFixture) -> 
         assert _fuse_errno(ops.lookup, ns_ino, b"NC_000001.1.fa", None) == errno.EIO
     assert "/refseq/NC_000001.1.fa" in caplog.text and "boom" in caplog.text
     ops.close()
+
+
+# ---- memory -------------------------------------------------------------------------------------
+_ARENA_PROBE = r"""
+import ctypes, re, sys, tempfile, threading
+from seqrepofs.fs.daemon import cap_malloc_arenas
+capped = cap_malloc_arenas(2) if sys.argv[1] == "cap" else False
+barrier = threading.Barrier(5)
+keep = []
+def allocate():  # blocks below the mmap threshold come from the thread's arena
+    keep.append([bytes(50_000) for _ in range(20)])
+    barrier.wait()
+threads = [threading.Thread(target=allocate) for _ in range(4)]
+for t in threads:
+    t.start()
+barrier.wait()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile() as f:
+    fp = ctypes.c_void_p(libc.fopen(f.name.encode(), b"w"))
+    libc.malloc_info(0, fp)
+    libc.fclose(fp)
+    heaps = len(re.findall(r"<heap nr=", open(f.name).read()))
+for t in threads:
+    t.join()
+print(capped, heaps)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc arenas are glibc's")
+def test_cap_malloc_arenas_bounds_the_arenas_threads_get() -> None:
+    def probe(mode: str) -> tuple[str, int]:
+        out = subprocess.run(
+            [sys.executable, "-c", _ARENA_PROBE, mode], check=True, capture_output=True, text=True
+        ).stdout.split()
+        return out[0], int(out[1])
+
+    capped, heaps = probe("none")
+    assert capped == "False" and heaps >= 3  # the main arena and one per thread (up to 8/core)
+    assert probe("cap") == ("True", 2)
 
 
 # ---- options and checks -------------------------------------------------------------------------
