@@ -280,12 +280,13 @@ def cap_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     threads (trio's, the inflate pool's, the worker pool's) each allocate and free inflated
     blocks. Freed blocks stay in the arena of the thread that allocated them, so every arena
     keeps its share of the block cache's churn. Measured: with every read on the worker
-    threads, a `samtools faidx` + `bedtools getfasta` session peaked at 143 MB, 131 MB with
-    two arenas; the threads mostly hold the GIL in turn, so they hardly contend for malloc.
+    threads, a `samtools faidx` + `bedtools getfasta` session peaked at 143 MB, 131-136 MB with
+    two arenas; cold `cat` and cold faidx times did not change beyond the noise (the threads
+    mostly take turns holding the GIL, so they hardly contend for malloc).
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no such knob)
+    except (OSError, AttributeError):  # a C library without mallopt
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
