@@ -248,18 +248,6 @@ def status_kb(pid: int | None, fields: tuple[str, ...]) -> dict[str, int]:
     return out
 
 
-def peak_rss_kb(pid: int | None) -> int | None:
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small data, finishes in < 2 minutes")
@@ -366,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     rss_parts: list[tuple[int, int]] = []  # (anonymous, file-backed) kB as each mount ends
 
     def record_rss(pid: int | None) -> None:
-        rss.append(peak_rss_kb(pid) or 0)
-        now = status_kb(pid, ("RssAnon", "RssFile"))
+        now = status_kb(pid, ("VmHWM", "RssAnon", "RssFile"))  # peak, and what is held now
+        rss.append(now.get("VmHWM", 0))
         rss_parts.append((now.get("RssAnon", 0), now.get("RssFile", 0)))
 
     def faidx_all(files: Callable[[str], Path]) -> float:
