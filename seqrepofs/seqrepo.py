@@ -236,7 +236,10 @@ class SeqRepo:
     def _locate_in_recent_file(
         self, alias: str, namespace: str | None
     ) -> tuple[str, int, str] | None:
-        rows = self.aliases.seq_ids_for(alias, namespace)
+        if namespace is None:
+            rows = self.aliases.seq_ids_for(alias, namespace)
+        else:
+            rows = self.aliases.seq_ids_in_order(alias, namespace)
         if len(rows) != 1:
             self._same_file_run = 0
             return None  # none or several: the joined path says which

@@ -317,3 +317,74 @@ def test_reading_a_file_in_load_order_follows_it_and_stays_exact(tmp_path: Path)
     fresh = SeqRepo(tmp_path / "t")
     for name, s in expected.items():
         assert fresh.fetch(name, namespace="refseq") == s
+
+
+def _transcript_set(root: Path, n: int = 300) -> list[tuple[str, str]]:
+    """n sequences stored one by one (rows in load order), each as refseq:NM_i.1 and as
+    other:NM_{i+1}.1 (the same text naming another sequence in another namespace), then
+    three refseq aliases re-pointed; returns the (namespace, alias) pairs in load order."""
+    import random
+
+    rng = random.Random(17)
+    seqs = ["".join(rng.choice("ACGT") for _ in range(rng.randrange(30, 300))) for _ in range(n)]
+    with SeqRepo(root, writeable=True) as w:
+        for i, s in enumerate(seqs):
+            w.store(s, [{"namespace": "refseq", "alias": f"NM_{i}.1"},
+                        {"namespace": "other", "alias": f"NM_{i + 1}.1"}])
+        for i in (40, 41, n - 20):  # the old rows stay in place with is_current = 0
+            w.store(seqs[i + 7], [{"namespace": "refseq", "alias": f"NM_{i}.1"}])
+    return [(ns, f"NM_{i}.1") for i in range(n) for ns in ("refseq", "other")]
+
+
+def _count_queries(sr: SeqRepo) -> list[str]:
+    """Every SQL statement the instance's alias database runs from now on."""
+    db = sr.aliases.database
+    real, seen = db.query, []
+
+    def counting(sql: str, params: tuple = ()) -> list[tuple]:
+        seen.append(sql)
+        return real(sql, params)
+
+    db.query = counting  # type: ignore[method-assign]
+    return seen
+
+
+def test_walking_aliases_in_row_order_reads_ahead_and_stays_exact(tmp_path: Path) -> None:
+    """A reader asking for aliases in the order they were stored is answered from range
+    queries over the rows ahead; every answer equals the single lookup's (re-pointed aliases,
+    the same alias text in another namespace, unknown aliases in between)."""
+    pairs = _transcript_set(tmp_path / "t")
+    sr, plain = SeqRepo(tmp_path / "t"), SeqRepo(tmp_path / "t")
+    seen = _count_queries(sr)
+    asked = 0
+    for k, (ns, alias) in enumerate(pairs):
+        if ns == "other" and k < 200:
+            continue  # first walk refseq alone, then both namespaces interleaved
+        asked += 1
+        got = sr.aliases.seq_ids_in_order(alias, ns)
+        assert got == plain.aliases.seq_ids_for(alias, ns), (ns, alias)
+        if k % 50 == 0:
+            assert sr.aliases.seq_ids_in_order("NM_none.1", ns) == []
+    assert len(seen) < asked / 4  # most answers came from the rows read ahead
+    assert any("seqalias_id >" in sql for sql in seen)
+
+
+def test_read_ahead_needs_a_read_only_open_and_the_unique_index(tmp_path: Path) -> None:
+    """Writers' rows change under them, and without the unique (namespace, alias) index a
+    range could hide a second current row: both look every alias up on its own."""
+    pairs = [p for p in _transcript_set(tmp_path / "t", n=120) if p[0] == "refseq"]
+    with SeqRepo(tmp_path / "t", writeable=True) as w:
+        seen = _count_queries(w)
+        for ns, alias in pairs:
+            assert len(w.aliases.seq_ids_in_order(alias, ns)) == 1
+        assert not any("seqalias_id >" in sql for sql in seen)
+    conn = sqlite3.connect(tmp_path / "t" / "aliases.sqlite3")
+    conn.execute("drop index seqalias_unique_ns_alias_idx")
+    conn.commit()
+    conn.close()
+    sr = SeqRepo(tmp_path / "t")
+    seen = _count_queries(sr)
+    for ns, alias in pairs:
+        assert len(sr.aliases.seq_ids_in_order(alias, ns)) == 1
+    assert not any("seqalias_id >" in sql for sql in seen)
+    assert len(seen) > len(pairs)

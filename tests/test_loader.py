@@ -312,6 +312,25 @@ def test_batches_commit_separately(tmp_path: Path) -> None:
     assert conn.execute("select count(distinct relpath) from seqinfo").fetchone()[0] == 3
 
 
+def test_aliases_are_stored_in_load_order(tmp_path: Path) -> None:
+    """Rows go in as the records come (as the reference stores them), not sorted by alias, so
+    a transcript set read back in load order walks the alias table forward."""
+    inst = new_instance(tmp_path)
+    names = ["NM_9.1", "NM_2.1", "NM_7.1", "NM_1.1", "NM_5.1"]
+    rng = random.Random(5)
+    (tmp_path / "t.fa").write_text("".join(
+        f">{n}\n{''.join(rng.choice('ACGT') for _ in range(40))}\n" for n in names))
+    load(str(inst), [str(tmp_path / "t.fa")], "refseq")
+    conn = sqlite3.connect(inst / "aliases.sqlite3")
+    stored = [r[0] for r in conn.execute(
+        "select alias from seqalias where namespace = 'NCBI' order by seqalias_id")]
+    assert stored == names
+    md5 = [r[0] for r in conn.execute(
+        "select seq_id from seqalias where namespace = 'MD5' order by seqalias_id")]
+    sr = SeqRepo(inst)
+    assert md5 == [sr.resolve(f"refseq:{n}") for n in names]
+
+
 def test_missing_instance(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="no such SeqRepo instance"):
         load(str(tmp_path / "nope"), [str(REAL_FASTA[0])], "test")

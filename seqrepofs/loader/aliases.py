@@ -13,7 +13,6 @@ records at once, a few hundred per query.
 
 from __future__ import annotations
 
-import operator
 import os
 import sqlite3
 from urllib.parse import quote
@@ -21,7 +20,6 @@ from urllib.parse import quote
 from ..seqrepo import SeqRepo
 from ..store.translate import api_to_db
 
-_INDEX_ORDER = operator.itemgetter(1, 2)  # (namespace, alias) of a (seq_id, ns, alias) row
 PREFETCH_CHUNK = 500  # aliases per lookup query (SQLite allows 32766 parameters)
 
 
@@ -94,8 +92,9 @@ class AliasWriter:
 
     def flush(self) -> None:
         if self._rows:
-            # in index order: B-tree inserts then touch neighbouring pages (~20% faster)
-            self._rows.sort(key=_INDEX_ORDER)
+            # in load order, as the reference stores them: sequences loaded together keep
+            # their aliases together, which readers walking a transcript set rely on (see
+            # AliasDB.seq_ids_in_order); sorting them by index key saved little of a load
             self._conn.executemany(self._insert, self._rows)
             self._rows = []
 
