@@ -389,6 +389,8 @@ class FaiIndex:
         self._rows: dict[bytes, bytes] | None = None  # else rows by name, parsed on use
         self._scans = 0
         self._parsed: dict[str, FaiEntry] = {}
+        # the bulk entry made last: a reader asks for it twice (where is it, then read it)
+        self._last: tuple[str | None, FaiEntry | None] = (None, None)
 
     def _index(self) -> None:
         if self._entries is not None or self._rows is not None:
@@ -453,12 +455,16 @@ class FaiIndex:
 
     def _from_bulk(self, name: str) -> FaiEntry | None:
         assert self._entries is not None
+        last_name, last_entry = self._last
+        if last_name == name:
+            return last_entry
         row = self._entries.get(name)
         if row is None:
             return None
         entry = FaiEntry._make(row)
         if name in self._unsound:
             raise CorruptFileError(f"{self.path}: malformed .fai line: {entry.row()[:80]!r}")
+        self._last = (name, entry)
         return entry
 
     def indexed(self, name: str) -> FaiEntry | None:
