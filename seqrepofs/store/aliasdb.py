@@ -105,8 +105,8 @@ class AliasDB:
         a few rows after the one before, one range query reads the namespace's current
         aliases in the next AHEAD_ROWS rows (~2 us a row against ~10 us a lookup), and
         lookups answer from them until one misses. Exact because a (namespace, alias) has at
-        most one current row (a unique index); taken only on read-only opens, whose rows do
-        not change under us.
+        most one current row (a unique index). Only on read-only opens, which cache answers
+        anyway (SeqRepo's location cache): a writer's own re-pointing would go unseen.
         """
         ns_db, alias_db = api_to_db(namespace, alias)
         assert ns_db is not None and alias_db is not None
