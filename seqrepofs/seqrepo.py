@@ -208,8 +208,9 @@ class SeqRepo:
         """(seq_id, length, relpath) of an alias not in the cache.
 
         Usually one query joining both databases. But while lookups keep landing in the file
-        read last (a transcript set read back in load order), the alias alone is queried and
-        that file's .fai, already in memory, gives length and file: about a third less work.
+        read last (a transcript set read back in load order), the alias alone is looked up (and
+        read ahead, see AliasDB.seq_ids_in_order) and that file's .fai, already in memory,
+        gives length and file: about a third less work.
         Answers pick the way: after FOLLOW_AFTER joined lookups in a row land in the file read
         last, lookups follow that file until one misses it. So a random reader rarely pays the
         extra query a miss costs (it needs the seqinfo row after all).
@@ -236,10 +237,7 @@ class SeqRepo:
     def _locate_in_recent_file(
         self, alias: str, namespace: str | None
     ) -> tuple[str, int, str] | None:
-        if namespace is None:
-            rows = self.aliases.seq_ids_for(alias, namespace)
-        else:
-            rows = self.aliases.seq_ids_in_order(alias, namespace)
+        rows = self.aliases.seq_ids_in_order(alias, namespace)
         if len(rows) != 1:
             self._same_file_run = 0
             return None  # none or several: the joined path says which

@@ -106,8 +106,11 @@ class AliasDB:
         aliases in the next AHEAD_ROWS rows (~2 us a row against ~10 us a lookup), and
         lookups answer from them until one misses. Exact because a (namespace, alias) has at
         most one current row (a unique index). Only on read-only opens, which cache answers
-        anyway (SeqRepo's location cache): a writer's own re-pointing would go unseen.
+        anyway (SeqRepo's location cache): a writer's own re-pointing would go unseen. A bare
+        alias (no namespace) may name rows of several namespaces: it is looked up on its own.
         """
+        if namespace is None:
+            return self.seq_ids_for(alias, namespace)
         ns_db, alias_db = api_to_db(namespace, alias)
         assert ns_db is not None and alias_db is not None
         walk = self._walks.get(ns_db)
