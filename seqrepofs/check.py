@@ -16,13 +16,13 @@ import os
 import sqlite3
 import struct
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .digests import StreamingDigester
 from .errors import CorruptFileError
 from .seqrepo import SeqRepo
-from .store.bgzf import EOF_BLOCK, FaiEntry, parse_fai, parse_gzi
+from .store.bgzf import EOF_BLOCK, FaiIndex, parse_fai, parse_gzi
 
 READ_WINDOW = 8 << 20
 DIGEST_NAMESPACES = ("VMC", "SHA1", "MD5", "SEGUID")
@@ -125,7 +125,7 @@ def check(
             by_file[relpath].append((seq_id, length))
         report.files = len(by_file)
         seqdir = os.path.join(instance, "sequences")
-        good_files: dict[str, dict[str, FaiEntry]] = {}
+        good_files: dict[str, FaiIndex] = {}
         for relpath, seqs in by_file.items():
             fai = _check_file(seqdir, relpath, seqs, report)
             if fai is not None:
@@ -153,7 +153,7 @@ def db_name(db: str) -> str:
 
 def _check_file(
     seqdir: str, relpath: str, seqs: list[tuple[str, int]], report: Report
-) -> dict[str, FaiEntry] | None:
+) -> FaiIndex | None:
     """Structure of one sequence file; returns its .fai entries if the file is sound."""
     path = os.path.join(seqdir, relpath)
     names = ", ".join(s for s, _ in seqs[:3]) + (f" and {len(seqs) - 3} more" if len(seqs) > 3
@@ -196,7 +196,9 @@ def _check_file(
 _HEADER = struct.Struct("<4BI2BH2BHH")
 
 
-def _check_blocks(path: str, relpath: str, coffsets: list[int], uoffsets: list[int]) -> int:
+def _check_blocks(
+    path: str, relpath: str, coffsets: Sequence[int], uoffsets: Sequence[int]
+) -> int:
     """Check that the .gzi's offsets start BGZF blocks and the file ends with the EOF block.
 
     Returns the uncompressed size of the file.

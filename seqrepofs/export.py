@@ -111,7 +111,7 @@ def _select_aliases(
         records = list(sr.aliases.find_aliases(namespace=ns, alias=alias))
         if not records:
             raise AliasNotFoundError(f"{given}: no such alias" + (f" in {ns}" if ns else ""))
-        by_seq = {r["seq_id"]: [] for r in records}
+        by_seq: dict[str, list[dict[str, Any]]] = {r["seq_id"]: [] for r in records}
         for r in records:
             by_seq[r["seq_id"]].append(r)
         if header == "name":

@@ -457,4 +457,4 @@ class FastaLayout:
                 out.append(self._piece_array(seg, residues))
         if len(out) == 1:
             return out[0]
-        return b"".join(out)
+        return b"".join(out)  # type: ignore[arg-type]  # arrays are buffers (PEP 688 stubs: 3.12+)

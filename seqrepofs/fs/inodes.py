@@ -49,6 +49,7 @@ class Node:
 
     def __post_init__(self) -> None:
         """The identity of the path (computed once: listings hash millions of them)."""
+        key: tuple[str, ...]
         if self.kind is NodeKind.FILE:
             assert self.file_kind is not None
             key = ("f", self.inst, self.nsdir, self.alias, self.file_kind.suffix)

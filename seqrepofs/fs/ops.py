@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import outcome
@@ -40,6 +40,7 @@ from .tree import SHORT_TIMEOUT, BytesContent, Content, FsError, Listing, Tree
 log = logging.getLogger("seqrepofs.fs")
 
 T = TypeVar("T")
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 SLOW_READ_WAIT = 0.001  # reads waiting this long on storage on average (seconds) ...
 READER_WINDOW = 16  # ... while, among this many latest reads, ...
 MIN_HANDLE_CHANGES = 3  # ... the file handle changed this often (several readers at once) ...
@@ -69,18 +70,16 @@ class FileHandle:
     content: Content
 
 
-def _guarded(
-    describe: str,
-) -> Callable[[Callable[..., Awaitable[T]]], Callable[..., Awaitable[T]]]:
+def _guarded(describe: str) -> Callable[[Handler], Handler]:
     """Map errors of a handler: FsError -> its errno, anything else -> EIO (logged with path).
 
     `describe` names the first argument: "inode", "fh" (file handle), "dir" (dir handle) or
     "parent" (parent inode + name).
     """
 
-    def deco(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    def deco(fn: Handler) -> Handler:
         @functools.wraps(fn)
-        async def wrapper(self: Operations, *args: Any) -> T:
+        async def wrapper(self: Operations, *args: Any) -> Any:
             try:
                 return await fn(self, *args)
             except pyfuse3.FUSEError:
@@ -95,17 +94,9 @@ def _guarded(
                 log.exception("%s %s: internal error", fn.__name__, self._describe(describe, args))
                 raise pyfuse3.FUSEError(errno.EIO) from None
 
-        return wrapper
+        return cast(Handler, wrapper)  # same parameters, same result
 
     return deco
-
-
-def _read_only(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    @functools.wraps(fn)
-    async def wrapper(self: Operations, *args: Any) -> Any:
-        raise pyfuse3.FUSEError(errno.EROFS)
-
-    return wrapper
 
 
 class ReadPlacement:
@@ -368,14 +359,18 @@ class Operations(pyfuse3.Operations):
             raise FsError(errno.EISDIR)
         if flags & WRITE_FLAGS:
             raise FsError(errno.EROFS)
-        content = self.tree.open_pure(node) or await self._io(self.tree.open, node)
+        content = self.tree.open_pure(node)
+        if content is None:
+            content = await self._io(self.tree.open, node)
         fh = next(self._fh)
         self._files[fh] = FileHandle(node, content)
         # keep_cache: a snapshot's files never change; never direct_io, so mmap works
         return pyfuse3.FileInfo(fh=fh, keep_cache=node.timeout > SHORT_TIMEOUT, direct_io=False)
 
     @_guarded("fh")
-    async def read(self, fh: int, off: int, size: int) -> bytes | np.ndarray:
+    async def read(  # type: ignore[override]  # any buffer will do: pyfuse3 copies it
+        self, fh: int, off: int, size: int
+    ) -> bytes | np.ndarray:
         handle = self._files.get(fh)
         if handle is None:
             raise FsError(errno.EBADF)
@@ -415,41 +410,43 @@ class Operations(pyfuse3.Operations):
         return self._statfs
 
     # ---- everything that would write ---------------------------------------------------------
-    @_read_only
-    async def setattr(self, *args: Any) -> pyfuse3.EntryAttributes: ...
+    async def setattr(self, *args: Any, **kwargs: Any) -> pyfuse3.EntryAttributes:
+        raise pyfuse3.FUSEError(errno.EROFS)
 
-    @_read_only
-    async def write(self, *args: Any) -> int: ...
+    async def write(self, *args: Any, **kwargs: Any) -> int:
+        raise pyfuse3.FUSEError(errno.EROFS)
 
-    @_read_only
-    async def create(self, *args: Any) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]: ...
+    async def create(
+        self, *args: Any, **kwargs: Any
+    ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
+        raise pyfuse3.FUSEError(errno.EROFS)
 
-    @_read_only
-    async def mknod(self, *args: Any) -> pyfuse3.EntryAttributes: ...
+    async def mknod(self, *args: Any, **kwargs: Any) -> pyfuse3.EntryAttributes:
+        raise pyfuse3.FUSEError(errno.EROFS)
 
-    @_read_only
-    async def mkdir(self, *args: Any) -> pyfuse3.EntryAttributes: ...
+    async def mkdir(self, *args: Any, **kwargs: Any) -> pyfuse3.EntryAttributes:
+        raise pyfuse3.FUSEError(errno.EROFS)
 
-    @_read_only
-    async def symlink(self, *args: Any) -> pyfuse3.EntryAttributes: ...
+    async def symlink(self, *args: Any, **kwargs: Any) -> pyfuse3.EntryAttributes:
+        raise pyfuse3.FUSEError(errno.EROFS)
 
-    @_read_only
-    async def link(self, *args: Any) -> pyfuse3.EntryAttributes: ...
+    async def link(self, *args: Any, **kwargs: Any) -> pyfuse3.EntryAttributes:
+        raise pyfuse3.FUSEError(errno.EROFS)
 
-    @_read_only
-    async def unlink(self, *args: Any) -> None: ...
+    async def unlink(self, *args: Any, **kwargs: Any) -> None:
+        raise pyfuse3.FUSEError(errno.EROFS)
 
-    @_read_only
-    async def rmdir(self, *args: Any) -> None: ...
+    async def rmdir(self, *args: Any, **kwargs: Any) -> None:
+        raise pyfuse3.FUSEError(errno.EROFS)
 
-    @_read_only
-    async def rename(self, *args: Any) -> None: ...
+    async def rename(self, *args: Any, **kwargs: Any) -> None:
+        raise pyfuse3.FUSEError(errno.EROFS)
 
-    @_read_only
-    async def setxattr(self, *args: Any) -> None: ...
+    async def setxattr(self, *args: Any, **kwargs: Any) -> None:
+        raise pyfuse3.FUSEError(errno.EROFS)
 
-    @_read_only
-    async def removexattr(self, *args: Any) -> None: ...
+    async def removexattr(self, *args: Any, **kwargs: Any) -> None:
+        raise pyfuse3.FUSEError(errno.EROFS)
 
 
 __all__ = ["ROOT_INODE", "Operations"]

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from cachetools import LRUCache, TTLCache
 
@@ -34,6 +34,7 @@ ALIAS_CACHE_SIZE = 65536
 RACY_NS = 2_000_000_000
 _DB_FILES = ("aliases.sqlite3", os.path.join("sequences", "db.sqlite3"))
 _MISSING = object()
+T = TypeVar("T")
 _SAM_MD5_DELETE = bytes(range(0x21)) + bytes(range(0x7F, 0x100))
 
 
@@ -119,7 +120,7 @@ class Instance:
         self._meta: dict[str, object] | TTLCache = {} if self.frozen else TTLCache(8, MUTABLE_TTL)
         self._views_signature: object = None
 
-    def _memo(self, key: str, compute: Callable[[], object]) -> object:
+    def _memo(self, key: str, compute: Callable[[], T]) -> T:
         """Instance-wide facts: computed once for a snapshot, re-read every second for master."""
         with self._lock:
             value = self._meta.get(key, _MISSING)
@@ -127,15 +128,15 @@ class Instance:
             value = compute()
             with self._lock:
                 self._meta[key] = value
-        return value
+        return cast(T, value)
 
     @property
     def mtime_ns(self) -> int:
         """One timestamp for every file of the instance, so index files never look stale."""
-        return int(self._memo("mtime", lambda: _db_mtime_ns(self.path)))  # type: ignore[arg-type]
+        return self._memo("mtime", lambda: _db_mtime_ns(self.path))
 
     def stored_namespaces(self) -> list[str]:
-        return self._memo("stored", self.sr.aliases.namespaces)  # type: ignore[return-value]
+        return self._memo("stored", self.sr.aliases.namespaces)
 
     def namespace_dirs(self) -> list[str]:
         """Directory names: stored namespaces plus their API names, those a path can hold."""
@@ -150,7 +151,7 @@ class Instance:
                 out.append(name)
             return out
 
-        return self._memo("dirs", compute)  # type: ignore[return-value]
+        return self._memo("dirs", compute)
 
     def namespace(self, dirname: str) -> NamespaceMap | None:
         stored = self.stored_namespaces()
@@ -231,7 +232,7 @@ class Instance:
         return catalog_for(self.sr, width)
 
     def total_residues(self) -> int:
-        return int(self._memo("residues", lambda: self.sr.sequences.stats()["tot_length"] or 0))  # type: ignore[arg-type]
+        return int(self._memo("residues", lambda: self.sr.sequences.stats()["tot_length"] or 0))
 
     def close(self) -> None:
         self.sr.close()

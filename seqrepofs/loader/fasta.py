@@ -170,7 +170,8 @@ def read_records(
     while not eof:
         try:
             chunk = next(it, b"")
-        except (EOFError, OSError, zlib.error, isal_zlib.error) as exc:
+        # isal's type stub declares `error` as an instance, hence the ignore
+        except (EOFError, OSError, zlib.error, isal_zlib.error) as exc:  # type: ignore[misc]
             raise LoadError(
                 f"truncated or corrupt compressed data ({exc})",
                 path,

@@ -16,7 +16,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from .errors import RsyncFailedError, RsyncNotFoundError, RsyncUnsupportedError
 
@@ -242,7 +242,7 @@ def parse_stats(text: str) -> RsyncStats:
     return RsyncStats(**values)
 
 
-def _copy_progress(stream: BinaryIO, out: bytearray, echo: BinaryIO | None) -> None:
+def _copy_progress(stream: IO[bytes], out: bytearray, echo: BinaryIO | None) -> None:
     keep = len(_STATS_MARK) - 1
     pending = b""
     echoing = echo is not None
@@ -269,7 +269,7 @@ def _write(stream: BinaryIO | None, data: bytes) -> None:
         stream.flush()
 
 
-def _drain(stream: BinaryIO, chunks: list[bytes]) -> None:
+def _drain(stream: IO[bytes], chunks: list[bytes]) -> None:
     while chunk := os.read(stream.fileno(), 65536):
         chunks.append(chunk)
 

@@ -87,9 +87,9 @@ def access_logger(enabled: bool, log_file: str | None) -> logging.Logger:
     """The request logger, writing to `log_file` (reopened if rotated) or stderr."""
     logger = logging.getLogger(ACCESS_LOGGER)
     logger.propagate = False
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        old.close()
     if not enabled:
         logger.disabled = True
         return logger

@@ -97,7 +97,7 @@ class AliasDB:
             rows = self._db.query(sql, (namespace, alias_db))
         return list(dict.fromkeys(rows)) if len(rows) > 1 else rows
 
-    def seq_ids_in_order(self, alias: str, namespace: str) -> list[tuple[str, str]]:
+    def seq_ids_in_order(self, alias: str, namespace: str | None) -> list[tuple[str, str]]:
         """seq_ids_for, for a reader who asks for aliases in the order they were stored.
 
         Sequences loaded together have their aliases stored together, and are often read back

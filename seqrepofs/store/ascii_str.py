@@ -35,7 +35,8 @@ _PyUnicode_New = _bind()
 
 
 def _characters(s: str, n: int) -> np.ndarray:
-    return np.frombuffer((ctypes.c_char * n).from_address(id(s) + _HEADER), dtype=np.uint8)
+    chars = (ctypes.c_char * n).from_address(id(s) + _HEADER)
+    return np.frombuffer(chars, dtype=np.uint8)  # type: ignore[call-overload]  # a buffer
 
 
 def new_ascii(n: int) -> tuple[str, np.ndarray] | None:

@@ -21,7 +21,7 @@ import struct
 import sys
 import threading
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Literal, NamedTuple, overload
 
@@ -78,7 +78,7 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL[1]
 
 
-def _groups(indexes: list[int], uoffsets: list[int], size: int) -> list[list[int]]:
+def _groups(indexes: list[int], uoffsets: Sequence[int], size: int) -> list[list[int]]:
     """Split consecutive block indexes into runs covering about `size` inflated bytes each."""
     groups: list[list[int]] = []
     for i in indexes:
@@ -101,7 +101,7 @@ def _inflate_run_whole(bf: BgzfFastaFile, indexes: list[int], raw: memoryview) -
         return None
     try:
         data = igzip.decompress(raw)
-    except (OSError, ValueError, EOFError, isal_zlib.error):
+    except (OSError, ValueError, EOFError, isal_zlib.error):  # type: ignore[misc]  # isal stub
         return None
     last = indexes[-1]
     if last + 1 < len(bf.uoffsets) and len(data) != bf.uoffsets[last + 1] - bf.uoffsets[indexes[0]]:
@@ -224,7 +224,7 @@ class BgzfFastaWriter:
     def __contains__(self, name: str) -> bool:
         return name in self._names
 
-    def add(self, name: str, seq: bytes) -> None:
+    def add(self, name: str, seq: bytes | bytearray) -> None:
         """Append one record; `seq` is the residues without newlines."""
         if name in self._names:
             return
@@ -301,7 +301,9 @@ class BgzfFastaWriter:
         self._fh.close()
 
 
-def _wrapped_chunks(seq: bytes, width: int, lines_per_chunk: int = 4096) -> Iterator[bytes]:
+def _wrapped_chunks(
+    seq: bytes | bytearray, width: int, lines_per_chunk: int = 4096
+) -> Iterator[bytes]:
     """Yield `seq` as newline-terminated lines of `width`, a few thousand lines at a time."""
     step = width * lines_per_chunk
     view = memoryview(seq)
@@ -320,7 +322,7 @@ def _wrapped_chunks(seq: bytes, width: int, lines_per_chunk: int = 4096) -> Iter
 
 def _ascii(residues: Inflated | np.ndarray, path: str) -> str:
     try:
-        return str(residues, "ascii")
+        return str(residues, "ascii")  # type: ignore[arg-type]  # arrays are buffers
     except UnicodeDecodeError as exc:
         raise CorruptFileError(f"{path}: a byte that is not ASCII in sequence data") from exc
 
@@ -566,7 +568,7 @@ class BlockReader:
         self._files = LRU(max(fd_cache_size, 1) * 4 if fd_cache_size is not None else None)
         self._fds = None if fd_cache_size == 0 else LRU(fd_cache_size)
         self._blocks = LRU(max(block_cache_bytes, 1), getsizeof=len)
-        self._inflight: dict[tuple[str, int], Future[bytes]] = {}
+        self._inflight: dict[tuple[str, int], Future[dict[int, Inflated]]] = {}
         self._last_block: LRUCache[str, tuple[int, int]] = LRUCache(maxsize=1024)  # last, streak
         self._ahead: LRUCache[str, int] = LRUCache(maxsize=1024)
 
@@ -758,6 +760,8 @@ class BlockReader:
     ) -> bytes: ...
     @overload
     def fetch(self, path: str, name: str, start: int, end: int, as_str: Literal[True]) -> str: ...
+    @overload
+    def fetch(self, path: str, name: str, start: int, end: int, as_str: bool) -> bytes | str: ...
 
     def fetch(
         self, path: str, name: str, start: int, end: int, as_str: bool = False

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 PARTIAL_SUFFIX = ".partial"
 
 
-def alphabet(seq: bytes) -> str:
+def alphabet(seq: bytes | bytearray) -> str:
     """Sorted distinct characters of a stored sequence (seqinfo.alpha)."""
     if not seq:
         return ""
