@@ -55,3 +55,26 @@ def test_harness_on_tiny_data(tmp_path: Path) -> None:
     assert any(k.startswith("1b API whole") for k in workloads)
     assert result["daemon_peak_rss_mb"] > 0
     assert "contender/seqrepofs" in res.stdout
+
+
+def test_rss_across_sizes_on_tiny_data(tmp_path: Path) -> None:
+    """bench_rss.py builds a repository per size, checks the mount's answers against the plain
+    genome (or exits non-zero) and reports a peak for each of its three mounts per size."""
+    why = fuse_skip_reason()
+    if why:
+        pytest.skip(why)
+    out = tmp_path / "rss.json"
+    env = {**os.environ, "SEQREPOFS_SHARED": str(MAKE_DATA.parent.parent)}
+    res = subprocess.run(
+        [sys.executable, str(PROJECT / "scripts" / "bench" / "bench_rss.py"),
+         "--sizes", "0.5,1", "--n-regions", "100", "--work", str(tmp_path / "work"),
+         "--json", str(out)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    peaks = json.loads(out.read_text())["peak_rss_mb"]
+    assert sorted(peaks) == ["0.5", "1"]
+    for size, mounts in peaks.items():
+        assert len(mounts) == 3, size
+        assert all(mb > 0 for mb in mounts.values()), (size, mounts)
+    assert (tmp_path / "work" / "1mb" / "ours" / "2020-01-01").is_dir()
