@@ -26,19 +26,26 @@ pytestmark = [
 ]
 
 
-def test_harness_on_tiny_data(tmp_path: Path) -> None:
+def _run_bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run scripts/bench/`script` on a mount (skipped without FUSE); it must exit 0."""
     why = fuse_skip_reason()
     if why:
         pytest.skip(why)
-    out = tmp_path / "results.json"
     env = {**os.environ, "SEQREPOFS_SHARED": str(MAKE_DATA.parent.parent)}
     res = subprocess.run(
-        [sys.executable, str(PROJECT / "scripts" / "bench" / "run.py"), "--quick",
-         "--total-mb", "0.5", "--n-transcripts", "200", "--n-regions", "100", "--reps", "1",
-         "--work", str(tmp_path / "work"), "--json", str(out)],
+        [sys.executable, str(PROJECT / "scripts" / "bench" / script), *args],
         capture_output=True, text=True, env=env, timeout=600,
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res
+
+
+def test_harness_on_tiny_data(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    res = _run_bench(
+        "run.py", "--quick", "--total-mb", "0.5", "--n-transcripts", "200", "--n-regions", "100",
+        "--reps", "1", "--work", str(tmp_path / "work"), "--json", str(out),
+    )
     result = json.loads(out.read_text())
     workloads = result["workloads"]
     expected = {
@@ -60,18 +67,9 @@ def test_harness_on_tiny_data(tmp_path: Path) -> None:
 def test_rss_across_sizes_on_tiny_data(tmp_path: Path) -> None:
     """bench_rss.py builds a repository per size, checks the mount's answers against the plain
     genome (or exits non-zero) and reports a peak for each of its three mounts per size."""
-    why = fuse_skip_reason()
-    if why:
-        pytest.skip(why)
     out = tmp_path / "rss.json"
-    env = {**os.environ, "SEQREPOFS_SHARED": str(MAKE_DATA.parent.parent)}
-    res = subprocess.run(
-        [sys.executable, str(PROJECT / "scripts" / "bench" / "bench_rss.py"),
-         "--sizes", "0.5,1", "--n-regions", "100", "--work", str(tmp_path / "work"),
-         "--json", str(out)],
-        capture_output=True, text=True, env=env, timeout=600,
-    )
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    _run_bench("bench_rss.py", "--sizes", "0.5,1", "--n-regions", "100",
+               "--work", str(tmp_path / "work"), "--json", str(out))
     peaks = json.loads(out.read_text())["peak_rss_mb"]
     assert sorted(peaks) == ["0.5", "1"]
     for size, mounts in peaks.items():
