@@ -69,22 +69,26 @@ def measure(data: Path, snapshot: Path, mnt: Path) -> dict[str, float]:
     genome = data / "genome.fa"
     if not Path(str(genome) + ".fai").exists():
         run(["samtools", "faidx", str(genome)])
+
+    def warm() -> None:  # the answers must be right before their cost counts
+        first = next(iter(regions))
+        check_same_output(faidx(first, mounted(first)), faidx(first, genome), "samtools faidx")
+        faidx_all()
+        for chrom, (_txt, bed) in regions.items():
+            run(["bedtools", "getfasta", "-fi", str(mounted(chrom)), "-bed", str(bed)])
+
+    def faidx_all() -> None:
+        for chrom in regions:
+            faidx(chrom, mounted(chrom))
+
+    def cold_cat() -> None:
+        run(["cat", str(mounted(largest))])
+
     peaks: dict[str, float] = {}
-    for label in MOUNTS:
+    for label, workload in zip(MOUNTS, (warm, faidx_all, cold_cat), strict=True):
         drop_caches()
         with Mount(snapshot, mnt) as m:
-            if label == MOUNTS[0]:  # the answers must be right before their cost counts
-                first = next(iter(regions))
-                check_same_output(faidx(first, mounted(first)), faidx(first, genome),
-                                  "samtools faidx")
-            if label != MOUNTS[2]:
-                for chrom in regions:
-                    faidx(chrom, mounted(chrom))
-            if label == MOUNTS[0]:
-                for chrom, (_txt, bed) in regions.items():
-                    run(["bedtools", "getfasta", "-fi", str(mounted(chrom)), "-bed", str(bed)])
-            if label == MOUNTS[2]:
-                run(["cat", str(mounted(largest))])
+            workload()
             peaks[label] = status_kb(m.pid(), ("VmHWM",)).get("VmHWM", 0) / 1024
     return peaks
 
