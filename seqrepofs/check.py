@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from .digests import StreamingDigester
 from .errors import CorruptFileError
 from .seqrepo import SeqRepo
-from .store.bgzf import EOF_BLOCK, FaiIndex, parse_fai, parse_gzi
+from .store.bgzf import EOF_BLOCK
+from .store.fai import FaiIndex, parse_fai, parse_gzi
 
 READ_WINDOW = 8 << 20
 DIGEST_NAMESPACES = ("VMC", "SHA1", "MD5", "SEGUID")

@@ -27,13 +27,10 @@ from seqrepofs.store.bgzf import (
     BLOCK_DATA_SIZE,
     PARALLEL_MIN_BYTES,
     STREAM_START_BYTES,
-    WRITE_BLOCK_SIZE,
-    BgzfFastaWriter,
     BlockReader,
-    FaiEntry,
-    FaiIndex,
-    parse_gzi,
 )
+from seqrepofs.store.bgzf_writer import WRITE_BLOCK_SIZE, BgzfFastaWriter
+from seqrepofs.store.fai import FaiEntry, FaiIndex, parse_gzi
 
 ALPHABET = b"ACGTNacgtn"
 

@@ -1,29 +1,23 @@
-"""BGZF sequence files: a parallel writer and a thread-safe, caching block reader.
+"""Reading BGZF FASTA files: a thread-safe block reader with a shared cache of inflated blocks.
 
-Why our own code rather than pysam: pysam's BGZFile compresses on one core with zlib
-(about 60 MB/s here) and a pysam FastaFile handle is not thread-safe, so the reference either
-re-opens files on every fetch or serialises threads on a lock. Here blocks are deflated by ISA-L
-on a thread pool, and read with ``os.pread`` through the .gzi index of block offsets. A single
-block is inflated by libdeflate, a run of blocks by one call to ISA-L's multi-member gzip reader
-(both check CRCs and release the GIL); inflated blocks are shared by all threads in one LRU
-cache, and long ranges are filled on all cores straight into the result. We write 16 KB blocks
-(bgzip writes 64 KB) so that random reads inflate less. The files are standard BGZF with
-standard .fai/.gzi indexes: htslib, pysam, samtools and biocommons.seqrepo read them, which the
-tests check.
+Why our own reader rather than pysam: a pysam FastaFile handle is not thread-safe, so the
+reference either re-opens files on every fetch or serialises threads on a lock. Here blocks are
+read with ``os.pread`` through the .gzi index of block offsets (`fai`); a single block is
+inflated by libdeflate, a run of blocks by one call to ISA-L's multi-member gzip reader (both
+check CRCs and release the GIL); inflated blocks are shared by all threads in one LRU cache, and
+long ranges are filled on all cores straight into the result. The files are standard BGZF with
+standard .fai/.gzi indexes (`bgzf_writer` writes ours): htslib, pysam, samtools and
+biocommons.seqrepo read them, which the tests check.
 """
-
 from __future__ import annotations
 
 import bisect
 import functools
 import os
-import struct
-import sys
 import threading
-from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Literal, NamedTuple, overload
+from typing import Literal, overload
 
 import deflate
 import numpy as np
@@ -32,17 +26,11 @@ from isal import igzip, isal_zlib
 
 from ..errors import CorruptFileError
 from .ascii_str import new_ascii
+from .fai import FaiEntry, parse_fai, parse_gzi
 from .lru import LRU
 
 BLOCK_DATA_SIZE = 0xFF00  # 65280, the largest uncompressed block bgzip and htslib write
-# We write blocks a quarter of that size: a random 100-bp read inflates 16 KB instead of 64 KB
-# (3.6x less work, measured), for files about 1% larger. Any BGZF reader takes them.
-WRITE_BLOCK_SIZE = BLOCK_DATA_SIZE // 4
-LINE_WIDTH = 100  # residues per line in stored files, as the reference writes them
-_SMALL_RECORD = 3000  # residues up to which bytes.join beats numpy (measured)
 EOF_BLOCK = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
-_HEADER = struct.Struct("<4BI2BH2BHH")  # ID1 ID2 CM FLG MTIME XFL OS XLEN SI1 SI2 SLEN BSIZE
-_TRAILER = struct.Struct("<II")  # CRC32, ISIZE
 PARALLEL_MIN_BYTES = 512 * 1024  # longer ranges are inflated on all cores
 PARALLEL_GROUP_BYTES = 1 << 20  # blocks per task when they are
 STREAM_MIN_BYTES = 32 * 1024  # reads this long may be a sequential stream (e.g. FUSE `cat`)
@@ -55,7 +43,6 @@ STREAM_START_BYTES = 128 * 1024
 SHORT_RUN_BLOCKS = 8  # shorter runs: libdeflate block by block beats one igzip call
 PREFETCH_BYTES = 4 << 20  # inflated ahead of a sequential reader
 GROUP_BYTES = 256 * 1024  # blocks per prefetch task
-_BLOCKS_PER_TASK = 4  # blocks deflated per writer task
 
 Inflated = bytes | bytearray  # libdeflate hands back bytearrays; nobody mutates them
 
@@ -144,180 +131,8 @@ def _block_size(head: memoryview) -> int:
     return head[16] + 256 * head[17] + 1
 
 
-def _deflate_blocks(blocks: list[bytes], level: int) -> list[bytes]:
-    return [_deflate_block(b, level) for b in blocks]
 
 
-def _deflate_block(data: bytes, level: int) -> bytes:
-    comp = isal_zlib.compress(data, level, -15)
-    bsize = len(comp) + 25  # header 18 + trailer 8, minus 1
-    if bsize > 0xFFFF:  # incompressible data: store it uncompressed (level 0)
-        comp = isal_zlib.compress(data, 0, -15)
-        bsize = len(comp) + 25
-    header = _HEADER.pack(0x1F, 0x8B, 8, 4, 0, 0, 0xFF, 6, 66, 67, 2, bsize)
-    return header + comp + _TRAILER.pack(isal_zlib.crc32(data), len(data))
-
-
-class FaiEntry(NamedTuple):
-    """One .fai row: where a record's residues start and how its lines are laid out."""
-
-    name: str
-    length: int
-    offset: int
-    line_bases: int
-    line_width: int
-
-    def row(self) -> str:
-        return f"{self.name}\t{self.length}\t{self.offset}\t{self.line_bases}\t{self.line_width}\n"
-
-    def byte_range(self, start: int, end: int) -> tuple[int, int]:
-        """Uncompressed byte range holding residues [start, end) (end > start)."""
-        lb, lw = self.line_bases, self.line_width
-        first = self.offset + (start // lb) * lw + start % lb
-        last = self.offset + ((end - 1) // lb) * lw + (end - 1) % lb
-        return first, last + 1
-
-    @property
-    def end_offset(self) -> int:
-        """Uncompressed offset just past the record's last residue."""
-        return self.byte_range(self.length - 1, self.length)[1] if self.length else self.offset
-
-    def sound(self) -> bool:
-        """Whether the layout makes sense (htslib refuses the others)."""
-        return self.line_bases > 0 and self.line_width >= self.line_bases and self.length >= 0
-
-    def residues_before(self, u: int) -> int:
-        """How many of the record's residues lie before uncompressed byte `u` (>= offset)."""
-        lines, column = divmod(u - self.offset, self.line_width)
-        return lines * self.line_bases + min(column, self.line_bases)
-
-
-class BgzfFastaWriter:
-    """Write FASTA records (100-column lines) to a BGZF file and compute its .fai and .gzi.
-
-    Compression runs on a thread pool; blocks are written in order. The caller decides the final
-    names: :meth:`close` writes the three files and returns, it does not rename.
-    """
-
-    def __init__(
-        self, path: str, level: int = 1, threads: int = 2, block_size: int = WRITE_BLOCK_SIZE
-    ) -> None:
-        if not 0 < block_size <= BLOCK_DATA_SIZE:
-            raise ValueError(f"BGZF block size must be 1..{BLOCK_DATA_SIZE}, not {block_size}")
-        self.path = path
-        self._block_size = block_size
-        self._fh = open(path, "xb")  # noqa: SIM115 - closed in close()
-        self._level = level
-        self._pool = ThreadPoolExecutor(max_workers=max(1, threads))
-        self._pending: list[Future[list[bytes]]] = []
-        self._batch: list[bytes] = []
-        self._written = 0  # blocks whose compressed bytes are in the file
-        self._max_pending = max(4, 4 * threads)
-        self._buf = bytearray()
-        self._uoffset = 0  # uncompressed bytes handed to blocks so far (incl. buffered)
-        self._coffset = 0
-        self._block_starts: list[tuple[int, int]] = []  # (compressed, uncompressed) per block
-        self._ustart_next = 0
-        self.fai: list[FaiEntry] = []
-        self._names: set[str] = set()
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._names
-
-    def add(self, name: str, seq: bytes | bytearray) -> None:
-        """Append one record; `seq` is the residues without newlines."""
-        if name in self._names:
-            return
-        header = b">" + name.encode("ascii") + b"\n"
-        self._write(header)
-        offset = self._uoffset
-        if seq:
-            bases = min(len(seq), LINE_WIDTH)  # htslib takes the first line's length
-            self.fai.append(FaiEntry(name, len(seq), offset, bases, bases + 1))
-        if len(seq) <= _SMALL_RECORD:  # numpy's per-call overhead dominates short records
-            lines = [seq[i : i + LINE_WIDTH] for i in range(0, len(seq), LINE_WIDTH)]
-            self._write(b"\n".join(lines) + b"\n" if lines else b"")
-        else:
-            for chunk in _wrapped_chunks(seq, LINE_WIDTH):
-                self._write(chunk)
-        self._names.add(name)
-
-    def _write(self, data: bytes | memoryview) -> None:
-        self._buf += data
-        self._uoffset += len(data)
-        size = self._block_size
-        if len(self._buf) >= size:
-            n = len(self._buf) // size * size
-            whole = bytes(self._buf[:n])
-            del self._buf[:n]
-            for i in range(0, n, size):
-                self._queue(whole[i : i + size])
-
-    def _queue(self, block: bytes) -> None:
-        self._block_starts.append((-1, self._ustart_next))
-        self._ustart_next += len(block)
-        self._batch.append(block)
-        if len(self._batch) >= _BLOCKS_PER_TASK:
-            self._submit()
-
-    def _submit(self) -> None:
-        """Hand the batched blocks to the pool (a few per task: futures cost more than 16 KB)."""
-        if not self._batch:
-            return
-        self._pending.append(self._pool.submit(_deflate_blocks, self._batch, self._level))
-        self._batch = []
-        if len(self._pending) >= self._max_pending:
-            self._drain(keep=self._max_pending // 2)
-
-    def _drain(self, keep: int = 0) -> None:
-        while len(self._pending) > keep:
-            for comp in self._pending.pop(0).result():
-                self._block_starts[self._written] = (
-                    self._coffset, self._block_starts[self._written][1]
-                )
-                self._written += 1
-                self._fh.write(comp)
-                self._coffset += len(comp)
-
-    def close(self) -> tuple[bytes, bytes]:
-        """Flush, fsync and close the BGZF file; return the .fai and .gzi contents."""
-        if self._buf:
-            self._queue(bytes(self._buf))
-            self._buf.clear()
-        self._submit()
-        self._drain()
-        self._pool.shutdown()
-        self._fh.write(EOF_BLOCK)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
-        fai = "".join(e.row() for e in self.fai).encode("ascii")
-        pairs = self._block_starts[1:]
-        gzi = struct.pack("<Q", len(pairs)) + b"".join(struct.pack("<QQ", c, u) for c, u in pairs)
-        return fai, gzi
-
-    def abort(self) -> None:
-        self._pool.shutdown(cancel_futures=True)
-        self._fh.close()
-
-
-def _wrapped_chunks(
-    seq: bytes | bytearray, width: int, lines_per_chunk: int = 4096
-) -> Iterator[bytes]:
-    """Yield `seq` as newline-terminated lines of `width`, a few thousand lines at a time."""
-    step = width * lines_per_chunk
-    view = memoryview(seq)
-    for start in range(0, len(seq), step):
-        piece = np.frombuffer(view[start : start + step], dtype=np.uint8)
-        full = len(piece) // width
-        out = np.empty((full, width + 1), dtype=np.uint8)
-        out[:, :width] = piece[: full * width].reshape(full, width)
-        out[:, width] = 10
-        data = out.tobytes()
-        rest = piece[full * width :]
-        if len(rest):
-            data += rest.tobytes() + b"\n"
-        yield data
 
 
 def _ascii(residues: Inflated | np.ndarray, path: str) -> str:
@@ -371,154 +186,6 @@ def _copy_residues(
         pos += k
     return pos - first
 
-
-class FaiIndex:
-    """A .fai, looked up lazily. A file can index tens of thousands of records; a reader may
-    want one of them (a chromosome) or most (transcripts). So the first few lookups scan the
-    text, and only a reader that keeps asking pays for parsing every row once (in bulk, with
-    C-level splits and int conversions, when every row has the usual five fields)."""
-
-    SCANS_BEFORE_INDEX = 16
-
-    def __init__(self, text: bytes, path: str) -> None:
-        self.path = path
-        self._text = text if text.startswith(b"\n") else b"\n" + text
-        # the bulk parse, if it succeeded: plain tuples, not FaiEntry, because the garbage
-        # collector stops tracking a tuple of str and int, and 50,000 tracked rows made every
-        # full collection of a transcript reader's process tens of milliseconds slower
-        self._entries: dict[str, tuple[str, int, int, int, int]] | None = None
-        self._unsound: frozenset[str] = frozenset()  # bulk rows htslib would refuse
-        self._rows: dict[bytes, bytes] | None = None  # else rows by name, parsed on use
-        self._scans = 0
-        self._parsed: dict[str, FaiEntry] = {}
-        # the bulk entry made last: a reader asks for it twice (where is it, then read it)
-        self._last: tuple[str | None, FaiEntry | None] = (None, None)
-
-    def _index(self) -> None:
-        if self._entries is not None or self._rows is not None:
-            return
-        body = self._text[1:].rstrip(b"\n")
-        fields = body.replace(b"\n", b"\t").split(b"\t") if body else []
-        if len(fields) % 5 == 0 and body.count(b"\n") + 1 == len(fields) // 5:
-            try:
-                names = b"\t".join(fields[0::5]).decode("ascii").split("\t")
-                columns = [list(map(int, fields[k::5])) for k in range(1, 5)]
-            except ValueError:  # a malformed row: keep the others readable, one by one
-                pass
-            else:  # reversed: the first row of a duplicated name wins, as in a scan
-                rows = reversed(list(zip(names, *columns, strict=True)))
-                table = {row[0]: row for row in rows}
-                self._unsound = frozenset(
-                    name
-                    for name, length, _offset, lb, lw in table.values()
-                    if lb <= 0 or lw < lb or length < 0
-                )
-                self._entries = table  # last: another thread may be reading it at once
-                return
-        lines = reversed(self._text.split(b"\n"))
-        self._rows = {r.partition(b"\t")[0]: r for r in lines if r}
-
-    def _row(self, key: bytes) -> bytes | None:
-        if self._rows is not None:
-            return self._rows.get(key)
-        at = self._text.find(b"\n" + key + b"\t")
-        if at < 0:
-            return None
-        end = self._text.find(b"\n", at + 1)
-        return self._text[at + 1 : end if end >= 0 else len(self._text)]
-
-    def get(self, name: str) -> FaiEntry | None:
-        if self._entries is not None:
-            return self._from_bulk(name)
-        entry = self._parsed.get(name)
-        if entry is not None:
-            return entry
-        if self._rows is None:
-            self._scans += 1
-            if self._scans > self.SCANS_BEFORE_INDEX:
-                self._index()
-                if self._entries is not None:
-                    return self._from_bulk(name)
-        try:
-            row = self._row(name.encode("ascii"))
-        except UnicodeEncodeError:
-            return None
-        if row is None:
-            return None
-        fields = row.split(b"\t")
-        try:
-            entry = FaiEntry(name, *(int(f) for f in fields[1:5]))
-        except (ValueError, TypeError):
-            raise CorruptFileError(f"{self.path}: malformed .fai line: {row[:80]!r}") from None
-        if not entry.sound():
-            raise CorruptFileError(f"{self.path}: malformed .fai line: {row[:80]!r}")
-        self._parsed[name] = entry
-        return entry
-
-    def _from_bulk(self, name: str) -> FaiEntry | None:
-        assert self._entries is not None
-        last_name, last_entry = self._last
-        if last_name == name:
-            return last_entry
-        row = self._entries.get(name)
-        if row is None:
-            return None
-        entry = FaiEntry._make(row)
-        if name in self._unsound:
-            raise CorruptFileError(f"{self.path}: malformed .fai line: {entry.row()[:80]!r}")
-        self._last = (name, entry)
-        return entry
-
-    def indexed(self, name: str) -> FaiEntry | None:
-        """The entry if the .fai is bulk-indexed or it was looked up already; never scans the
-        text, so a miss costs one dict lookup. None for a row htslib would refuse."""
-        if self._entries is None:
-            return self._parsed.get(name)
-        return None if name in self._unsound else self._from_bulk(name)
-
-    def __getitem__(self, name: str) -> FaiEntry:
-        entry = self.get(name)
-        if entry is None:
-            raise KeyError(name)
-        return entry
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
-
-    def names(self) -> list[str]:
-        self._index()
-        if self._entries is not None:
-            return list(reversed(self._entries))
-        assert self._rows is not None
-        return [k.decode("ascii", "replace") for k in reversed(self._rows)]
-
-    def __len__(self) -> int:
-        return len(self.names())
-
-
-def parse_fai(text: bytes, path: str) -> FaiIndex:
-    return FaiIndex(text, path)
-
-
-def parse_gzi(data: bytes, path: str) -> tuple[array[int], array[int]]:
-    """Return (compressed, uncompressed) block start offsets, including the implicit (0, 0).
-
-    array('Q') rather than lists: a 3 Gb genome has 190,000 blocks, and copying the file's
-    bytes into an array costs microseconds where building int lists cost tens of milliseconds.
-    """
-    if len(data) < 8:
-        raise CorruptFileError(f"{path}: truncated .gzi index")
-    (count,) = struct.unpack_from("<Q", data)
-    if len(data) != 8 + 16 * count:
-        raise CorruptFileError(f"{path}: .gzi index has {len(data)} bytes for {count} entries")
-    pairs = array("Q")
-    pairs.frombytes(memoryview(data)[8:])
-    if sys.byteorder != "little":
-        pairs.byteswap()
-    coffs, uoffs = array("Q", [0]), array("Q", [0])
-    coffs.extend(pairs[0::2])
-    uoffs.extend(pairs[1::2])
-    return coffs, uoffs
 
 
 class _OpenFile:

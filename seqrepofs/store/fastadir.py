@@ -20,7 +20,8 @@ import numpy as np
 
 from .. import config
 from ..errors import CorruptFileError, ReadOnlyError, WriterBusyError
-from .bgzf import BgzfFastaWriter, BlockReader
+from .bgzf import BlockReader
+from .bgzf_writer import BgzfFastaWriter
 from .database import Database
 from .lru import LRU
 
