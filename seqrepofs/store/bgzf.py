@@ -9,6 +9,7 @@ long ranges are filled on all cores straight into the result. The files are stan
 standard .fai/.gzi indexes (`bgzf_writer` writes ours): htslib, pysam, samtools and
 biocommons.seqrepo read them, which the tests check.
 """
+
 from __future__ import annotations
 
 import bisect
