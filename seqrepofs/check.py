@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from .digests import StreamingDigester
 from .errors import CorruptFileError
 from .seqrepo import SeqRepo
-from .store.bgzf import EOF_BLOCK
+from .store.bgzf import EOF_BLOCK, block_size
 from .store.fai import FaiIndex, parse_fai, parse_gzi
 
 READ_WINDOW = 8 << 20
@@ -194,8 +194,6 @@ def _check_file(
     return fai if sound else None
 
 
-_HEADER = struct.Struct("<4BI2BH2BHH")
-
 
 def _check_blocks(
     path: str, relpath: str, coffsets: Sequence[int], uoffsets: Sequence[int]
@@ -211,13 +209,14 @@ def _check_blocks(
             raise CorruptFileError(f"{relpath}: truncated (no BGZF end-of-file block)")
         for i, coff in enumerate(coffsets):
             fh.seek(coff)
-            head = fh.read(_HEADER.size)
-            if len(head) < _HEADER.size or head[:4] != b"\x1f\x8b\x08\x04" or head[12:14] != b"BC":
+            try:
+                bsize = block_size(fh.read(18))
+            except ValueError:
                 raise CorruptFileError(
                     f"{relpath}: .gzi entry {i} (byte {coff}) is not at a BGZF block"
-                )
+                ) from None
             # each block's size field must lead exactly to the next block (the chain)
-            end = coff + _HEADER.unpack(head)[-1] + 1
+            end = coff + bsize
             expected = coffsets[i + 1] if i + 1 < len(coffsets) else None
             if (expected is not None and end != expected) or (
                 expected is None and end not in (size - len(EOF_BLOCK), size)
@@ -228,8 +227,8 @@ def _check_blocks(
                 )
         last = coffsets[-1]
         fh.seek(last)
-        bsize = _HEADER.unpack(fh.read(_HEADER.size))[-1]
-        fh.seek(last + bsize + 1 - 4)
+        bsize = block_size(fh.read(18))  # sound: the loop above read it
+        fh.seek(last + bsize - 4)
         (isize,) = struct.unpack("<I", fh.read(4))
     return uoffsets[-1] + isize
 

@@ -117,7 +117,7 @@ def _run_headers_agree(bf: BgzfFastaFile, indexes: list[int], raw: memoryview) -
         at = bf.coffsets[i] - c0
         length = _block_end(bf, i) - bf.coffsets[i]
         try:
-            bsize = _block_size(raw[at : at + 18])
+            bsize = block_size(raw[at : at + 18])
         except ValueError:
             return False
         if bsize != length and not (i + 1 == len(bf.coffsets) and bsize < length):
@@ -125,7 +125,7 @@ def _run_headers_agree(bf: BgzfFastaFile, indexes: list[int], raw: memoryview) -
     return True
 
 
-def _block_size(head: memoryview) -> int:
+def block_size(head: bytes | memoryview) -> int:
     """The total size of the BGZF block whose header `head` starts (its BSIZE field + 1)."""
     if len(head) < 18 or head[:4] != b"\x1f\x8b\x08\x04" or head[10:16] != b"\x06\x00BC\x02\x00":
         raise ValueError("not a BGZF block header")
@@ -370,7 +370,7 @@ class BlockReader:
         start = bf.coffsets[index]
         block = raw[start - base : _block_end(bf, index) - base]
         try:
-            bsize = _block_size(block[:18])
+            bsize = block_size(block[:18])
             if bsize > len(block):
                 raise ValueError(f"block size {bsize} runs past the next block")
             return deflate.gzip_decompress(block[:bsize])
