@@ -17,7 +17,7 @@ import trio
 from fuse_util import SNAPSHOT, build_root, encode, fai, sam_dict, wrap
 
 from seqrepofs.commands import register_all
-from seqrepofs.fs import daemon
+from seqrepofs.fs import lifecycle, mount_options
 from seqrepofs.fs import tree as tree_mod
 from seqrepofs.fs.content import FileKind, split_file_name
 from seqrepofs.fs.inodes import ROOT_INODE, InodeTable, Node, NodeKind
@@ -260,7 +260,7 @@ def test_operations_in_process(root: Path, caplog: pytest.LogCaptureFixture) -> 
 # ---- memory -------------------------------------------------------------------------------------
 _ARENA_PROBE = r"""
 import ctypes, re, sys, tempfile, threading
-from seqrepofs.fs.daemon import cap_malloc_arenas
+from seqrepofs.fs.tuning import cap_malloc_arenas
 capped = cap_malloc_arenas(2) if sys.argv[1] == "cap" else False
 barrier = threading.Barrier(5)
 keep = []
@@ -299,7 +299,7 @@ def test_cap_malloc_arenas_bounds_the_arenas_threads_get() -> None:
 
 # ---- options and checks -------------------------------------------------------------------------
 def test_mount_options_parse() -> None:
-    opts = daemon.MountOptions().parse(
+    opts = mount_options.MountOptions().parse(
         [
             "ro,allow_other,dev,suid",
             "nofail,_netdev,x-systemd.automount,defaults,line_width=70",
@@ -311,35 +311,35 @@ def test_mount_options_parse() -> None:
     fuse = opts.fuse_options("/data/a,b")
     assert {"ro", "default_permissions", "allow_other", "subtype=seqrepofs"} <= fuse
     assert "fsname=/data/a\\,b" in fuse
-    with pytest.raises(daemon.MountError):
-        daemon.MountOptions().parse(["allow_other,allow_root"])
-    with pytest.raises(daemon.MountError):
-        daemon.MountOptions().parse(["line_width=0"])
+    with pytest.raises(mount_options.MountError):
+        mount_options.MountOptions().parse(["allow_other,allow_root"])
+    with pytest.raises(mount_options.MountError):
+        mount_options.MountOptions().parse(["line_width=0"])
 
 
 def test_check_fuse_explains(monkeypatch: pytest.MonkeyPatch) -> None:
     real_exists = os.path.exists
     monkeypatch.setattr(os.path, "exists", lambda p: False if p == "/dev/fuse" else real_exists(p))
-    with pytest.raises(daemon.MountError, match="/dev/fuse is missing"):
-        daemon.check_fuse()
+    with pytest.raises(mount_options.MountError, match="/dev/fuse is missing"):
+        lifecycle.check_fuse()
     monkeypatch.setattr(os.path, "exists", real_exists)
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    monkeypatch.setattr(daemon, "_effective_caps", lambda: 0)
-    with pytest.raises(daemon.MountError, match="CAP_SYS_ADMIN"):
-        daemon.check_fuse()
+    monkeypatch.setattr(lifecycle, "_effective_caps", lambda: 0)
+    with pytest.raises(mount_options.MountError, match="CAP_SYS_ADMIN"):
+        lifecycle.check_fuse()
 
 
 def test_check_source_and_mountpoint(root: Path, tmp_path: Path) -> None:
-    assert daemon.check_source(str(root / "latest")) == str(root / SNAPSHOT)
-    assert daemon.check_source(str(root)) == str(root)
-    with pytest.raises(daemon.MountError, match="does not exist"):
-        daemon.check_source(str(tmp_path / "nope"))
-    with pytest.raises(daemon.MountError, match="not a SeqRepo"):
-        daemon.check_source(str(tmp_path))
-    assert daemon.mount_state(str(tmp_path)) == "free"
-    assert daemon.mount_state(str(tmp_path / "nope")) == "absent"
-    with pytest.raises(daemon.MountError, match="not mounted"):
-        daemon.unmount(str(tmp_path))
+    assert lifecycle.check_source(str(root / "latest")) == str(root / SNAPSHOT)
+    assert lifecycle.check_source(str(root)) == str(root)
+    with pytest.raises(mount_options.MountError, match="does not exist"):
+        lifecycle.check_source(str(tmp_path / "nope"))
+    with pytest.raises(mount_options.MountError, match="not a SeqRepo"):
+        lifecycle.check_source(str(tmp_path))
+    assert lifecycle.mount_state(str(tmp_path)) == "free"
+    assert lifecycle.mount_state(str(tmp_path / "nope")) == "absent"
+    with pytest.raises(mount_options.MountError, match="not mounted"):
+        lifecycle.unmount(str(tmp_path))
 
 
 def test_cli_helper_form_resolves_to_mount() -> None:

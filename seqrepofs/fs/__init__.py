@@ -2,7 +2,10 @@
 
 Package layout (arrows point down, each module one job):
 
-- ``daemon``  mount/unmount, options, daemonising, signals, the fstab helper entry point
+- ``daemon``         mount() and serve(): the CLI's entry point and the fstab helper
+- ``mount_options``  -o option parsing (CLI, mount(8), fstab)
+- ``lifecycle``      preflight checks, mount state, unmounting, daemonising, logging, signals
+- ``tuning``         process settings that bound the daemon's memory (malloc arenas)
 - ``ops``     the ``pyfuse3.Operations`` subclass: async, errno mapping, worker threads
 - ``tree``    paths <-> nodes and readdir paging (synchronous, runs in worker threads)
 - ``inodes``  nodes and the inode table (hash-derived inode numbers, lookup counts, forget)
