@@ -107,7 +107,7 @@ from typing import IO, Any
 
 from bioutils.assemblies import get_assembly, get_assembly_names
 
-from .digests import sha512t24u
+from . import seqcol
 from .fasta_view import DictEntry, FastaLayout, dict_text, encode_name
 
 __all__ = [
@@ -345,13 +345,6 @@ def view_filename(
     return f"{_base_name(assembly, style, variant == 'primary')}.{kind}"
 
 
-def _canonical(obj: Any) -> bytes:
-    """RFC 8785 (JCS) form for what seqcol digests: arrays/objects of strings and integers."""
-    return json.dumps(
-        obj, separators=(",", ":"), ensure_ascii=False, sort_keys=True, allow_nan=False
-    ).encode("utf-8")
-
-
 class AssemblyView:
     """One virtual multi-FASTA of an assembly (immutable; cheap to read concurrently)."""
 
@@ -498,14 +491,9 @@ class AssemblyView:
     @cached_property
     def _seqcol(self) -> tuple[str, dict[str, str]]:
         level2 = self.seqcol_level2()
-        level1 = {k: sha512t24u(_canonical(v)) for k, v in level2.items()}
-        pairs = sorted(
-            sha512t24u(_canonical({"length": n, "name": s}))
-            for s, n in zip(level2["names"], level2["lengths"], strict=True)
-        )
-        level1["sorted_name_length_pairs"] = sha512t24u(_canonical(pairs))
-        digest = sha512t24u(_canonical({k: level1[k] for k in ("names", "sequences")}))
-        return digest, dict(sorted(level1.items()))
+        level1 = seqcol.level1(level2)
+        shown = {k: v for k, v in level1.items() if k in level2 or k in seqcol.TRANSIENT}
+        return seqcol.digest_from_level1(level1), shown
 
     @property
     def seqcol_digest(self) -> str:

@@ -1,0 +1,235 @@
+"""GA4GH Sequence Collections 1.0 digests and comparison, computed as the ``refget`` package does.
+
+One definition for every place that needs a seqcol digest (assembly views, stored collections,
+the REST API). Pure: no I/O, no store.
+
+Attributes (what ``refget`` 0.12 serves and digests)
+    level 2 arrays ``names``, ``lengths``, ``sequences`` (``SQ.<sha512t24u>``) and the derived
+    ``sorted_sequences`` and ``name_length_pairs`` (``{"length": n, "name": s}`` objects);
+    level 1 is the sha512t24u of each array's canonical JSON plus the *transient*
+    ``sorted_name_length_pairs`` (digest of the sorted digests of the pairs; it has no level-2
+    value); level 0 digests the level-1 digests of the *inherent* attributes ``names`` and
+    ``sequences`` only (``lengths`` is not inherent in 1.0).
+
+Canonical JSON is ``json.dumps(sort_keys, no spaces, ensure_ascii=False)`` as ``refget`` writes
+it (RFC 8785 for the strings and integers seqcol uses). :class:`ArrayDigest` produces the same
+bytes item by item, so a collection of millions of records is digested without holding its
+arrays.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any
+
+from .digests import sha512t24u
+
+__all__ = [
+    "ARRAY_ATTRIBUTES",
+    "INHERENT",
+    "LEVEL1_ATTRIBUTES",
+    "TRANSIENT",
+    "ArrayDigest",
+    "CollectionDigests",
+    "canonical",
+    "compare",
+    "digest_from_level1",
+    "level1",
+    "level2",
+    "name_length_pair",
+    "pair_digest",
+    "seqcol_digest",
+]
+
+INHERENT = ("names", "sequences")
+TRANSIENT = ("sorted_name_length_pairs",)
+#: Attributes with a level-2 value (what /collection?level=2 and /attribute serve), sorted.
+ARRAY_ATTRIBUTES = ("lengths", "name_length_pairs", "names", "sequences", "sorted_sequences")
+LEVEL1_ATTRIBUTES = tuple(sorted(ARRAY_ATTRIBUTES + TRANSIENT))
+
+
+def canonical(obj: Any) -> bytes:
+    """The canonical JSON bytes seqcol digests (arrays/objects of strings and integers)."""
+    return json.dumps(
+        obj, separators=(",", ":"), ensure_ascii=False, sort_keys=True, allow_nan=False
+    ).encode("utf-8")
+
+
+def name_length_pair(name: str, length: int) -> dict[str, Any]:
+    return {"length": length, "name": name}
+
+
+def pair_digest(name: str, length: int) -> str:
+    """Digest of one name-length pair (the elements of ``sorted_name_length_pairs``)."""
+    return sha512t24u(canonical(name_length_pair(name, length)))
+
+
+class ArrayDigest:
+    """sha512t24u of ``canonical(list_of_items)``, fed one item at a time."""
+
+    __slots__ = ("_h", "_first", "count")
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha512(b"[")
+        self._first = True
+        self.count = 0
+
+    def add(self, item: Any) -> None:
+        self._h.update(canonical(item) if self._first else b"," + canonical(item))
+        self._first = False
+        self.count += 1
+
+    def extend(self, items: Iterable[Any]) -> ArrayDigest:
+        for item in items:
+            self.add(item)
+        return self
+
+    def digest(self) -> str:
+        h = self._h.copy()
+        h.update(b"]")
+        return base64.urlsafe_b64encode(h.digest()[:24]).decode("ascii")
+
+
+def digest_from_level1(level1_digests: Mapping[str, str]) -> str:
+    """Level-0 digest: the canonical object of the inherent attributes' level-1 digests."""
+    return sha512t24u(canonical({k: level1_digests[k] for k in INHERENT}))
+
+
+class CollectionDigests:
+    """Streaming digests of a collection given record by record (name, length, seq_id).
+
+    The three collated arrays and ``name_length_pairs`` are digested as records arrive; the two
+    sorted attributes need every element first, so :meth:`finish` takes them as already sorted
+    iterables (a store sorts them on disk; :func:`level1` sorts in memory).
+    """
+
+    def __init__(self) -> None:
+        self._arrays = {k: ArrayDigest() for k in ("lengths", "name_length_pairs", "names",
+                                                    "sequences")}
+        self.total_length = 0
+
+    @property
+    def count(self) -> int:
+        return self._arrays["names"].count
+
+    def add(self, name: str, length: int, seq_id: str) -> None:
+        a = self._arrays
+        a["names"].add(name)
+        a["lengths"].add(length)
+        a["sequences"].add("SQ." + seq_id)
+        a["name_length_pairs"].add(name_length_pair(name, length))
+        self.total_length += length
+
+    def finish(
+        self, sorted_seq_ids: Iterable[str], sorted_pair_digests: Iterable[str]
+    ) -> dict[str, str]:
+        """Level-1 digests (all six attributes), given ``sorted(seq_ids)`` and
+        ``sorted(pair_digest(name, length) for each record)``."""
+        out = {k: d.digest() for k, d in self._arrays.items()}
+        out["sorted_sequences"] = ArrayDigest().extend(
+            "SQ." + s for s in sorted_seq_ids).digest()
+        out["sorted_name_length_pairs"] = ArrayDigest().extend(sorted_pair_digests).digest()
+        return dict(sorted(out.items()))
+
+
+def level2(
+    names: Sequence[str], lengths: Sequence[int], sequences: Sequence[str]
+) -> dict[str, list[Any]]:
+    """The level-2 object (five arrays) from the collated arrays; ``sequences`` are ``SQ.`` ids."""
+    if not len(names) == len(lengths) == len(sequences):
+        raise ValueError(
+            f"collated arrays differ in length (names {len(names)}, lengths {len(lengths)},"
+            f" sequences {len(sequences)})"
+        )
+    return {
+        "lengths": list(lengths),
+        "name_length_pairs": [
+            name_length_pair(n, ln) for n, ln in zip(names, lengths, strict=True)
+        ],
+        "names": list(names),
+        "sequences": list(sequences),
+        "sorted_sequences": sorted(sequences),
+    }
+
+
+def level1(level2_obj: Mapping[str, Sequence[Any]]) -> dict[str, str]:
+    """Level-1 digests of a level-2 object holding at least names, lengths and sequences.
+
+    Every array attribute given is digested; ``sorted_sequences``, ``name_length_pairs`` and the
+    transient ``sorted_name_length_pairs`` are derived when absent.
+    """
+    names, lengths = level2_obj["names"], level2_obj["lengths"]
+    full: dict[str, Sequence[Any]] = dict(level2(names, lengths, level2_obj["sequences"]))
+    full.update(level2_obj)
+    out = {k: sha512t24u(canonical(v)) for k, v in full.items()}
+    out["sorted_name_length_pairs"] = sha512t24u(
+        canonical(sorted(pair_digest(n, ln) for n, ln in zip(names, lengths, strict=True)))
+    )
+    return dict(sorted(out.items()))
+
+
+def seqcol_digest(level2_obj: Mapping[str, Sequence[Any]]) -> str:
+    """Level-0 digest of a collection (what ``refget.seqcol_digest`` returns)."""
+    return sha512t24u(canonical({k: sha512t24u(canonical(level2_obj[k])) for k in INHERENT}))
+
+
+# ---- comparison ------------------------------------------------------------------------------
+
+
+def _key(item: Any) -> Hashable:
+    """A hashable stand-in equal exactly when the JSON values are (objects: by their items)."""
+    if isinstance(item, dict):
+        return ("{}", tuple(sorted((k, _key(v)) for k, v in item.items())))
+    if isinstance(item, list):
+        return ("[]", tuple(_key(v) for v in item))
+    return item
+
+
+def _compare_arrays(a: Sequence[Any], b: Sequence[Any]) -> tuple[int, bool | None]:
+    """(a_and_b count, a_and_b_same_order) for one attribute, as the seqcol spec defines them.
+
+    Elements of each array found in the other, duplicates kept; the count is the smaller of the
+    two; the order is compared only when both sides match the same number of elements (and at
+    least one), otherwise it is undefined (None). Linear time (set look-ups).
+    """
+    ka = [_key(x) for x in a]
+    kb = [_key(x) for x in b]
+    sa, sb = set(ka), set(kb)
+    fa = [x for x in ka if x in sb]
+    fb = [x for x in kb if x in sa]
+    overlap = min(len(fa), len(fb))
+    if not fa and not fb:
+        return overlap, None
+    if len(fa) != len(fb):
+        return overlap, None
+    return overlap, fa == fb
+
+
+def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """The seqcol comparison of two level-2 objects (``attributes`` and ``array_elements``).
+
+    The caller adds ``digests``; the result equals ``refget.utils.compare_seqcols`` for the
+    same inputs (keys in sorted order, every key of each side counted).
+    """
+    a_keys, b_keys = sorted(a), sorted(b)
+    attributes: dict[str, list[str]] = {"a_only": [], "b_only": [], "a_and_b": []}
+    elements: dict[str, dict[str, Any]] = {
+        "a_count": {k: len(a[k]) for k in a_keys},
+        "b_count": {k: len(b[k]) for k in b_keys},
+        "a_and_b_count": {},
+        "a_and_b_same_order": {},
+    }
+    for k in sorted(set(a_keys) | set(b_keys)):
+        if k not in a:
+            attributes["b_only"].append(k)
+        elif k not in b:
+            attributes["a_only"].append(k)
+        else:
+            attributes["a_and_b"].append(k)
+            count, order = _compare_arrays(a[k], b[k])
+            elements["a_and_b_count"][k] = count
+            elements["a_and_b_same_order"][k] = order
+    return {"attributes": attributes, "array_elements": elements}
