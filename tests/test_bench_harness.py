@@ -8,7 +8,6 @@ correctness checks (mount output == plain FASTA output) held, or it would have e
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,12 +17,10 @@ import pytest
 from fuse_util import fuse_skip_reason
 
 PROJECT = Path(__file__).resolve().parent.parent
-MAKE_DATA = PROJECT.parent / "shared" / "bench" / "make_data.py"
-
-pytestmark = [
-    pytest.mark.skipif(not MAKE_DATA.exists(), reason=f"{MAKE_DATA} (the workload) is absent"),
-    pytest.mark.skipif(shutil.which("seqrepo") is None, reason="biocommons.seqrepo not installed"),
-]
+BENCH = PROJECT / "scripts" / "bench"
+needs_reference = pytest.mark.skipif(
+    shutil.which("seqrepo") is None, reason="biocommons.seqrepo not installed"
+)
 
 
 def _run_bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -31,15 +28,14 @@ def _run_bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     why = fuse_skip_reason()
     if why:
         pytest.skip(why)
-    env = {**os.environ, "SEQREPOFS_SHARED": str(MAKE_DATA.parent.parent)}
     res = subprocess.run(
-        [sys.executable, str(PROJECT / "scripts" / "bench" / script), *args],
-        capture_output=True, text=True, env=env, timeout=600,
+        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=600
     )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res
 
 
+@needs_reference
 def test_harness_on_tiny_data(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     res = _run_bench(
@@ -64,6 +60,7 @@ def test_harness_on_tiny_data(tmp_path: Path) -> None:
     assert "contender/seqrepofs" in res.stdout
 
 
+@needs_reference
 def test_rss_across_sizes_on_tiny_data(tmp_path: Path) -> None:
     """bench_rss.py builds a repository per size, checks the mount's answers against the plain
     genome (or exits non-zero) and reports a peak for each of its three mounts per size."""
@@ -76,3 +73,30 @@ def test_rss_across_sizes_on_tiny_data(tmp_path: Path) -> None:
         assert len(mounts) == 3, size
         assert all(mb > 0 for mb in mounts.values()), (size, mounts)
     assert (tmp_path / "work" / "1mb" / "ours" / "2020-01-01").is_dir()
+
+
+def test_workload_is_deterministic_and_has_its_shape(tmp_path: Path) -> None:
+    """make_workload.py: the same arguments give the same bytes; records, lengths and regions
+    are what the manifest says, every region lies inside its chromosome."""
+    args = ["--total-mb", "2", "--n-transcripts", "300", "--n-regions", "50"]
+    for out in ("a", "b"):
+        subprocess.run([sys.executable, str(BENCH / "make_workload.py"), str(tmp_path / out),
+                        *args], check=True, capture_output=True, timeout=120)  # fmt: skip
+    for name in ("genome.fa", "transcripts.fa", "regions.bed", "regions.txt"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    genome = (tmp_path / "a" / "genome.fa").read_text().split(">")[1:]
+    lengths = {rec.split()[0]: len("".join(rec.splitlines()[1:])) for rec in genome}
+    assert list(lengths) == manifest["genome"]["names"] and len(lengths) == 25
+    assert list(lengths.values()) == manifest["genome"]["lengths"]
+    assert abs(sum(lengths.values()) - 2_000_000) < 25 * 1000
+    transcripts = (tmp_path / "a" / "transcripts.fa").read_text().split(">")[1:]
+    seqs = ["".join(rec.splitlines()[1:]) for rec in transcripts]
+    assert len(seqs) == 300 and all(500 <= len(s) <= 10_000 for s in seqs)
+    assert len({rec.split()[0] for rec in transcripts}) == 300  # accessions are unique
+    assert len(set(seqs)) == 300 - manifest["transcripts"]["n_duplicate_records"] == 294
+    regions = (tmp_path / "a" / "regions.bed").read_text().splitlines()
+    assert len(regions) == 50
+    for line in regions:
+        chrom, start, end = line.split("\t")
+        assert int(end) - int(start) == 100 and 0 <= int(start) and int(end) <= lengths[chrom]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Load throughput: `seqrepofs load` vs the reference `seqrepo load`, in the same run.
 
-Generates genome.fa + transcripts.fa with ../shared/bench/make_data.py, then loads both files
+Generates genome.fa + transcripts.fa with make_workload.py (beside this file), then loads both files
 into a fresh root with each tool, alternating the order every repetition, and reports the median
 wall time, throughput (Mnt/s), the ratio (reference time / seqrepofs time, so above 1 means
 seqrepofs is faster) and the peak RSS of each load (from wait4, per process). Prints a table and
@@ -27,37 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-MAKE_DATA_CANDIDATES = [
-    os.environ.get("SEQREPOFS_MAKE_DATA", ""),
-    str(REPO.parent / "shared" / "bench" / "make_data.py"),
-    "/work/shared/bench/make_data.py",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import make_workload  # noqa: E402  (scripts/bench/make_workload.py, beside this file)
+
 QUICK = {"total_mb": 5, "n_transcripts": 5000, "reps": 1}
-
-
-def make_data_script() -> str:
-    for candidate in MAKE_DATA_CANDIDATES:
-        if candidate and os.path.isfile(candidate):
-            return candidate
-    raise SystemExit("make_data.py not found; set SEQREPOFS_MAKE_DATA")
-
-
-def generate(outdir: Path, total_mb: float, n_transcripts: int, seed: int) -> dict[str, Any]:
-    """Generate (or reuse, if the manifest matches) the workload; returns the manifest."""
-    manifest = outdir / "manifest.json"
-    if manifest.exists():
-        data = json.loads(manifest.read_text())
-        params = data.get("params", data)
-        if (params.get("total_mb") == total_mb and params.get("seed") == seed
-                and params.get("n_transcripts") == n_transcripts):
-            return data
-    subprocess.run(
-        [sys.executable, make_data_script(), str(outdir), "--total-mb", str(total_mb),
-         "--seed", str(seed), "--n-transcripts", str(n_transcripts)],
-        check=True, stdout=subprocess.DEVNULL,
-    )
-    return json.loads(manifest.read_text())
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -107,7 +80,9 @@ def run_benchmark(
     """Measure both loaders on the same data; returns a JSON-able dict of results."""
     work = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="bench_load."))
     data = work / f"data-{total_mb:g}mb-{n_transcripts}-{seed}"
-    manifest = generate(data, total_mb, n_transcripts, seed)
+    manifest, _fresh = make_workload.ensure(
+        data, total_mb=total_mb, n_transcripts=n_transcripts, seed=seed
+    )
     files = [data / "genome.fa", data / "transcripts.fa"]
     env = {**os.environ, "SEQREPO_FD_CACHE_MAXSIZE": os.environ.get("SEQREPO_FD_CACHE_MAXSIZE",
                                                                       "0")}

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Workload 7 across genome sizes: the daemon's peak RSS stays flat as the genome grows.
 
-For each size, generates the workload with ../shared/bench/make_data.py (5,000 transcripts:
-they take no part), loads it with seqrepofs only (this is about our daemon's memory, no
+For each size, generates the workload with make_workload.py (5,000 transcripts: they take
+no part), loads it with seqrepofs only (this is about our daemon's memory, no
 reference tool), snapshots it, and runs workloads 3-5 on fresh mounts: `samtools faidx` of the
 regions then `bedtools getfasta` (one mount), `samtools faidx` cold (another), `cat` of the
 largest chromosome cold (a third). Before anything counts, faidx through the mount must give
@@ -37,13 +37,15 @@ from run import (  # noqa: E402  (scripts/bench/run.py, beside this file)
 MOUNTS = ("faidx + getfasta, warm", "faidx, cold", "cat largest, cold")
 
 
-def build(work: Path, total_mb: str, n_regions: str | None) -> tuple[Path, Path]:
+def build(work: Path, total_mb: float, n_regions: int | None) -> tuple[Path, Path]:
     """Data and a seqrepofs snapshot of it under `work` (reused when already there)."""
     data, root = work / "data", work / "ours"
-    sizes = ["--total-mb", total_mb, "--n-transcripts", "5000"]
-    sizes += ["--n-regions", n_regions] if n_regions else []
-    make_data(data, False, sizes)
+    _manifest, fresh = make_data(data, False, total_mb=total_mb, n_transcripts=5000,
+                                 n_regions=n_regions)
     snapshot = root / "2020-01-01"
+    if fresh:  # new data: the repository and index built from the old are stale
+        shutil.rmtree(root, ignore_errors=True)
+        (data / "genome.fa.fai").unlink(missing_ok=True)
     if not snapshot.exists():
         shutil.rmtree(root, ignore_errors=True)
         run(["seqrepofs", "-r", str(root), "init"])
@@ -96,14 +98,14 @@ def measure(data: Path, snapshot: Path, mnt: Path) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="20,300,900", help="genome sizes in Mb, comma-separated")
-    ap.add_argument("--n-regions", default=None, help="regions (default: make_data's 20,000)")
+    ap.add_argument("--n-regions", type=int, default=None, help="regions [20,000]")
     ap.add_argument("--work", default=str(PROJECT / "bench-out" / "rss"), help="working directory")
     ap.add_argument("--json", default=None, help="results file (default WORK/results.json)")
     args = ap.parse_args(argv)
     work = Path(args.work)
     results: dict[str, dict[str, float]] = {}
     for size in args.sizes.split(","):
-        data, snapshot = build(work / f"{size}mb", size, args.n_regions)
+        data, snapshot = build(work / f"{size}mb", float(size), args.n_regions)
         results[size] = measure(data, snapshot, work / "mnt")
         print(f"{size:>6s} Mb  " + "  ".join(f"{k}: {v:.0f} MB" for k, v in
                                                results[size].items()), flush=True)

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark of seqrepofs against the reference tools, in one run.
 
-Generates the workload with ../shared/bench/make_data.py, builds the same repository with
-seqrepofs and with biocommons.seqrepo, then runs every workload for every contender, alternating,
-several repetitions, and reports medians and the ratio (contender time / seqrepofs time, so a
-ratio above 1 means seqrepofs is faster). Prints a table and writes JSON.
+Generates the workload with make_workload.py (beside this file), builds the same repository
+with seqrepofs and with biocommons.seqrepo, then runs every workload for every contender,
+alternating, several repetitions, and reports medians and the ratio (contender time / seqrepofs
+time, so a ratio above 1 means seqrepofs is faster). Prints a table and writes JSON.
 
     python3 scripts/bench/run.py --quick            # < 2 minutes
     python3 scripts/bench/run.py                    # 300 Mb genome, < 30 minutes on 2 cores
@@ -28,9 +28,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent.parent
 sys.path.insert(0, str(PROJECT))
+sys.path.insert(0, str(HERE))
+import make_workload  # noqa: E402  (scripts/bench/make_workload.py, beside this file)
 
-SHARED = Path(os.environ.get("SEQREPOFS_SHARED", PROJECT.parent / "shared"))
-MAKE_DATA = SHARED / "bench" / "make_data.py"
 PY = sys.executable
 
 # Snippets run in a fresh interpreter so environment variables read at import take effect.
@@ -154,12 +154,12 @@ class Bench:
         return "\n".join([header, "-" * len(header), *rows]), data
 
 
-def make_data(out: Path, quick: bool, sizes: list[str] | None = None) -> dict:
-    args = ["--total-mb", "20", "--n-transcripts", "5000", "--n-regions", "2000"] if quick else []
-    args += sizes or []
-    if not (out / "manifest.json").exists():
-        run([PY, str(MAKE_DATA), str(out), *args])
-    return json.loads((out / "manifest.json").read_text())
+def make_data(out: Path, quick: bool, **sizes: float | None) -> tuple[dict, bool]:
+    """The workload in `out` (make_workload.py: the mode's sizes, overridden by those given)
+    and whether it was written just now, making whatever was built from it before stale."""
+    params = make_workload.defaults(quick)
+    params.update({k: v for k, v in sizes.items() if v is not None})
+    return make_workload.ensure(out, **params)
 
 
 def split_genome(data: Path, per_chrom: Path) -> dict[str, Path]:
@@ -255,9 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=None, help="repetitions per workload")
     ap.add_argument("--json", default=None, help="results file (default WORK/results.json)")
     ap.add_argument("--skip-load", action="store_true", help="reuse repositories built earlier")
-    ap.add_argument("--total-mb", default=None, help="genome size (overrides the mode's)")
-    ap.add_argument("--n-transcripts", default=None, help="transcripts (overrides the mode's)")
-    ap.add_argument("--n-regions", default=None, help="regions (overrides the mode's)")
+    ap.add_argument("--total-mb", type=float, default=None,
+                    help="genome size in Mb (overrides the mode's: 300, --quick 20)")
+    ap.add_argument("--n-transcripts", type=int, default=None,
+                    help="transcripts (overrides the mode's: 50,000, --quick 5,000)")
+    ap.add_argument("--n-regions", type=int, default=None,
+                    help="regions (overrides the mode's: 20,000, --quick 2,000)")
     ap.add_argument("--skip-reference-default", action="store_true",
                     help="workload 1: skip the reference without fd cache (175 slices/s)")
     ap.add_argument("--skip-reference-export", action="store_true",
@@ -268,11 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(work, reps)
     data = work / "data"
-    sizes = [f"--{k.replace('_', '-')}={v}" for k, v in
-             (("total_mb", args.total_mb), ("n_transcripts", args.n_transcripts),
-              ("n_regions", args.n_regions)) if v is not None]
-    manifest = make_data(data, args.quick, sizes)
-    genome_mb = manifest.get("genome", {}).get("total_len", 0) / 1e6
+    manifest, fresh = make_data(data, args.quick, total_mb=args.total_mb,
+                                n_transcripts=args.n_transcripts, n_regions=args.n_regions)
+    genome_mb = manifest["genome"]["total_len"] / 1e6
+    if fresh:  # new data: what was built from the old is stale
+        for stale in ("ours", "ref", "chroms", "regions"):
+            shutil.rmtree(work / stale, ignore_errors=True)
 
     # ---- 8. loading (builds both repositories) ----------------------------------------
     ours_root, ref_root = work / "ours", work / "ref"
