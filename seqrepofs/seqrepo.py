@@ -8,6 +8,7 @@ follow Python's rules, and an ambiguous alias error lists the namespaces involve
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -26,6 +27,7 @@ from .errors import (
 )
 from .store.aliasdb import AliasDB
 from .store.fastadir import FastaDir
+from .store.instances import is_frozen
 from .store.lru import LRU
 from .store.translate import api_namespaces, db_to_api
 
@@ -45,6 +47,9 @@ def split_identifier(identifier: str) -> tuple[str | None, str]:
     return (ns, alias) if sep else (None, identifier)
 
 
+_MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
+# SAM's M5 is the MD5 of the upper-cased sequence without bytes outside '!'..'~'.
+_NOT_SAM_PRINTABLE = bytes(range(0x21)) + bytes(range(0x7F, 0x100))
 _SEQ_SCHEMA = "seqdb"  # the sequence database, attached to read-only alias connections
 FOLLOW_AFTER = 2  # joined lookups in a row in the file read last before _locate follows it
 
@@ -110,6 +115,7 @@ class SeqRepo:
                 raise
         self._pending_aliases = 0
         self._closed = False
+        self.frozen = not writeable and is_frozen(self._root_dir)
 
     # ---- identity and lifecycle ----------------------------------------------------------
     def __str__(self) -> str:
@@ -249,6 +255,47 @@ class SeqRepo:
         info = self.sequences.fetch_seqinfo(seq_id)
         return (seq_id, info["len"], info["relpath"])
 
+    # ---- reads by seq_id (what every layer needs) ------------------------------------------
+    def sequence_length(self, seq_id: str) -> int:
+        """Residues in a stored sequence (from its seqinfo row; KeyError if not stored)."""
+        return int(self.sequences.fetch_seqinfo(seq_id)["len"])
+
+    def iter_bytes(
+        self, seq_id: str, start: int = 0, end: int | None = None, window: int = 1 << 20
+    ) -> Iterator[bytes]:
+        """Residues [start, end) (clipped to the sequence) in pieces of at most `window`
+        bytes, so a chromosome is never held whole."""
+        if window < 1:
+            raise ValueError(f"window must be at least 1, not {window}")
+        length = self.sequence_length(seq_id)
+        stop = length if end is None else min(end, length)
+        for pos in range(start, stop, window):
+            yield self.sequences.fetch_bytes(seq_id, pos, min(pos + window, stop))
+
+    def iter_sequence(
+        self, seq_id: str, start: int = 0, end: int | None = None, window: int = 1 << 20
+    ) -> Iterator[str]:
+        """iter_bytes as text."""
+        for piece in self.iter_bytes(seq_id, start, end, window):
+            yield piece.decode("ascii")
+
+    def sam_m5(self, seq_id: str) -> str:
+        """The SAM @SQ M5 of a stored sequence: lowercase hex MD5 of it upper-cased, with bytes
+        outside '!'..'~' removed.
+
+        The stored MD5 alias is that digest unless the sequence holds `*` (digest aliases are
+        taken without it, SAM keeps it), so it is used when well-formed and the sequence's
+        alphabet has no `*`; otherwise the residues are read and hashed in windows.
+        """
+        if "*" not in (self.sequences.fetch_seqinfo(seq_id)["alpha"] or "*"):
+            for ns, alias in self.aliases.aliases_of(seq_id):
+                if ns == "MD5" and _MD5_HEX.fullmatch(alias):
+                    return alias.lower()
+        h = hashlib.md5()
+        for piece in self.iter_bytes(seq_id, window=8 << 20):
+            h.update(piece.upper().translate(None, _NOT_SAM_PRINTABLE))
+        return h.hexdigest()
+
     def fetch_uri(self, uri: str, start: int | None = None, end: int | None = None) -> str:
         m = _URI_RE.match(uri)
         if m is None:
@@ -359,11 +406,6 @@ class SeqRepo:
         self._pending_aliases = 0
         self._forget_cached_aliases()
 
-    def _update_digest_aliases(self, seq_id: str, seq: str | bytes) -> None:
-        raw = seq.encode("ascii") if isinstance(seq, str) else seq
-        for ns, alias in digests(normalise(raw)).digest_aliases():
-            self.aliases.store_alias(seq_id, ns, alias)
-
 
 class SequenceProxy:
     """A lazy sequence: `len()` without I/O, slices fetch only the residues asked for."""
@@ -373,7 +415,7 @@ class SequenceProxy:
         self.namespace = namespace
         self.alias = alias
         self.seq_id = sr._get_unique_seqid(alias=alias, namespace=namespace)
-        self._len = int(sr.sequences.fetch_seqinfo(self.seq_id)["len"])
+        self._len = sr.sequence_length(self.seq_id)
 
     def __len__(self) -> int:
         return self._len

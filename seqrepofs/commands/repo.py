@@ -47,27 +47,9 @@ def _rw_instance(ctx: click.Context, name: str, write: bool = True) -> str:
     path = os.path.join(_root(ctx), name)
     if not instances.is_instance(path):
         raise UserError(f"{path}: no such SeqRepo instance; create it with `seqrepofs init`")
-    if write and _frozen(path):
-        if name == RW_DEFAULT or not instances.SNAPSHOT_RE.match(name):
-            raise UserError(f"{path}: instance is not writable ({_why_unwritable(path)})")
-        raise UserError(f"{path}: instance is read-only (a snapshot?); write to master instead")
+    if write:
+        instances.check_writable(path)
     return path
-
-
-def _why_unwritable(path: str) -> str:
-    """Say why, in the words a user can act on: a read-only filesystem, or the modes."""
-    try:
-        if os.statvfs(path).f_flag & os.ST_RDONLY:
-            return "read-only file system"
-    except OSError:
-        pass
-    return "no write permission on the directory or its databases"
-
-
-def _frozen(path: str) -> bool:
-    """No write bits (as `snapshot` leaves it): refused even for root, who could write."""
-    parts = (path, os.path.join(path, "sequences"), os.path.join(path, "aliases.sqlite3"))
-    return any(not os.stat(p).st_mode & 0o222 for p in parts) or not os.access(path, os.W_OK)
 
 
 def _ro_instance(ctx: click.Context, name: str | None) -> str:

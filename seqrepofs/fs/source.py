@@ -20,7 +20,7 @@ from cachetools import LRUCache, TTLCache
 from ..assemblies import AssemblyCatalog, catalog_for, invalidate
 from ..fasta_view import encode_name
 from ..seqrepo import SeqRepo
-from ..store.instances import is_instance, list_instances
+from ..store.instances import is_frozen, is_instance, list_instances
 from ..store.translate import api_namespaces, api_to_db, db_to_api
 
 if TYPE_CHECKING:
@@ -80,13 +80,7 @@ class NamespaceMap:
 
 def _frozen(path: str) -> bool:
     """A snapshot has no write bits anywhere (instances.snapshot); master does."""
-    for rel in ("", "aliases.sqlite3", "sequences", os.path.join("sequences", "db.sqlite3")):
-        try:
-            if os.stat(os.path.join(path, rel)).st_mode & 0o222:
-                return False
-        except OSError:
-            return False
-    return True
+    return is_frozen(path)
 
 
 def _db_mtime_ns(path: str) -> int:

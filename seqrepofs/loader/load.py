@@ -26,9 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .. import seqrepo as seqrepo_mod
-from ..errors import NotASeqRepoError, ReadOnlyError
+from ..errors import NotASeqRepoError
 from ..seqrepo import SeqRepo
-from ..store.instances import is_instance
+from ..store.instances import check_writable, is_instance
 from .aliases import AliasWriter, SeqIdLookup
 from .deflines import check_namespace
 from .fasta import CHUNK_SIZE, FastaRecord, read_records
@@ -79,8 +79,7 @@ def load(
         raise NotASeqRepoError(
             f"{instance_dir}: no such SeqRepo instance; create it with `seqrepofs init`"
         )
-    if not os.stat(instance_dir).st_mode & 0o222:  # root could write; a snapshot must not be
-        raise ReadOnlyError(f"{instance_dir}: instance is read-only (a snapshot?)")
+    check_writable(instance_dir)
     if batch_size < 1:
         raise ValueError("batch size must be at least 1")
     for path in paths:  # a missing or unreadable file is reported before the writer lock

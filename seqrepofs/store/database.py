@@ -9,6 +9,7 @@ import weakref
 from collections.abc import Callable, Iterator
 
 from ..errors import CorruptFileError, NotASeqRepoError, ReadOnlyError
+from .instances import is_frozen
 from .schema import check_schema_version, connect, create_database, read_only_uri
 
 
@@ -57,7 +58,7 @@ class Database:
                     create_database(conn, kind)
             self._writer = conn
             self._owns_writer = attach_to is None
-        self.immutable = not writeable and _is_frozen(path)
+        self.immutable = not writeable and is_frozen(_instance_dir(path, kind))
         check_schema_version(self.conn(), path) if schema == "main" else self._check_attached()
 
     def _check_attached(self) -> None:
@@ -176,11 +177,8 @@ def _attach(conn: sqlite3.Connection, path: str, immutable: bool, schema: str) -
     conn.execute(f"attach database ? as {schema}", (read_only_uri(path, immutable),))
 
 
-def _is_frozen(path: str) -> bool:
-    """A snapshot (no write bits on the file or its directory) never changes: skip locking."""
-    try:
-        st_file = os.stat(path)
-        st_dir = os.stat(os.path.dirname(os.path.abspath(path)))
-    except OSError:
-        return False
-    return not (st_file.st_mode & 0o222) and not (st_dir.st_mode & 0o222)
+def _instance_dir(path: str, kind: str) -> str:
+    """The instance directory a database file belongs to (aliases.sqlite3 at its top,
+    sequences/db.sqlite3 one level down)."""
+    top = os.path.dirname(os.path.abspath(path))
+    return os.path.dirname(top) if kind == "fastadir" else top

@@ -10,13 +10,55 @@ import stat
 import tempfile
 from datetime import UTC, datetime
 
-from ..errors import NotASeqRepoError, SeqRepoError
+from ..errors import NotASeqRepoError, ReadOnlyError, SeqRepoError
 from .schema import _quote, connect
 
 # The reference accepts only 201x/202x; we accept every year of this century.
 SNAPSHOT_RE = re.compile(r"^20\d\d-?\d\d-?\d\d$")
 REMOTE_SNAPSHOT_RE = re.compile(r"^20\d\d-\d\d-\d\d$")
 DB_FILES = ("aliases.sqlite3", os.path.join("sequences", "db.sqlite3"))
+# What `snapshot` leaves without write bits, and so what tells a frozen instance.
+_FROZEN_PARTS = ("", "sequences", *DB_FILES)
+
+
+def is_frozen(path: str) -> bool:
+    """True if the instance at `path` is a frozen snapshot: no write bits on the directory,
+    sequences/ or either database (as `snapshot` leaves them).
+
+    Nothing may change a frozen instance, so readers skip SQLite's locking and cache its
+    answers for good. Unreadable parts mean "not frozen": the safe answer for a reader.
+    """
+    try:
+        return not any(os.stat(os.path.join(path, rel)).st_mode & 0o222 for rel in _FROZEN_PARTS)
+    except OSError:
+        return False
+
+
+def check_writable(path: str) -> None:
+    """Raise ReadOnlyError unless the instance at `path` may be written.
+
+    Refused when any part has lost its write bits, even for root, who could write anyway: a
+    snapshot (or an instance a user made read-only) must stay as it is. The message says
+    which: a snapshot, a read-only file system, or missing permissions.
+    """
+    if is_frozen(path) and SNAPSHOT_RE.match(os.path.basename(os.path.normpath(path))):
+        raise ReadOnlyError(f"{path}: instance is read-only (a snapshot?); write to master instead")
+    try:
+        marked = any(not os.stat(os.path.join(path, rel)).st_mode & 0o222 for rel in _FROZEN_PARTS)
+    except FileNotFoundError:
+        raise NotASeqRepoError(f"{path}: no such SeqRepo instance") from None
+    if marked or not os.access(path, os.W_OK):
+        raise ReadOnlyError(f"{path}: instance is read-only ({_why_unwritable(path)})")
+
+
+def _why_unwritable(path: str) -> str:
+    """Why, in words a user can act on: a read-only file system, or the modes."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError:
+        pass
+    return "no write permission on the directory or its databases"
 
 
 def is_instance(path: str) -> bool:
