@@ -1,0 +1,306 @@
+"""A read-only, random-access file over a URL, served from the on-disk range cache.
+
+`pread(offset, size)` answers from cached chunks; missing chunks are fetched with Range
+requests, adjacent ones coalesced into one request, independent runs in parallel, and each
+fetched range checked against what the manifest says of the file (size, ETag, SHA-256 of the
+whole file or of the manifest's chunks, wherever a fetch covers one). A reader that goes on
+where it stopped is read ahead in larger ranges in the background. No reader waits longer
+than `http_timeout`; a fault is logged once per cause, not once per read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .errors import RemoteChangedError, RemoteReadError
+from .range_cache import ChunkKey, RangeCache
+from .transport import Origin, open_origin
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 64 * 1024  # the cache's unit for sequence files: about one BGZF block
+WHOLE_FILE_BYTES = 1 << 20  # smaller files (.fai, .gzi) are fetched whole, checked by SHA-256
+MAX_REQUEST_BYTES = 8 << 20  # a coalesced run is cut into requests of at most this
+READ_AHEAD_BYTES = 4 << 20  # fetched ahead of a sequential reader
+SEQUENTIAL_STREAK = 2  # reads that each start where the previous ended, before reading ahead
+DEFAULT_HTTP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """What the snapshot's manifest says about one published file."""
+
+    url: str
+    size: int
+    sha256: str | None = None
+    chunk_size: int | None = None  # the manifest's database chunks, each with a digest
+    chunk_digests: tuple[str, ...] = ()
+    etag: str | None = None
+    manifest_digest: str | None = None
+    path: str = ""
+
+    @property
+    def file_id(self) -> str:
+        """The cache's name for this version of the file: its content digest when known."""
+        if self.sha256:
+            return f"sha256:{self.sha256.lower()}"
+        if self.manifest_digest:
+            return f"manifest:{self.manifest_digest}/{self.path}"
+        return f"url:{self.url}#{self.size}"
+
+
+@dataclass
+class FetchStats:
+    """Requests made and bytes received by one RemoteFile (for tests and benchmarks)."""
+
+    requests: int = 0
+    bytes: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, nbytes: int) -> None:
+        with self.lock:
+            self.requests += 1
+            self.bytes += nbytes
+
+
+class _FaultLog:
+    """Logs a fault the first time its cause is seen; a success on that host re-arms it, so
+    an outage is logged once however many reads it fails."""
+
+    MAX_CAUSES = 256
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def fault(self, url: str, reason: str) -> None:
+        key = (urlsplit(url).netloc, reason)
+        with self._lock:
+            if key in self._seen:
+                return
+            if len(self._seen) >= self.MAX_CAUSES:
+                self._seen.clear()
+            self._seen.add(key)
+        log.warning("%s: %s (further reads failing the same way are not logged)", url, reason)
+
+    def success(self, url: str) -> None:
+        host = urlsplit(url).netloc
+        with self._lock:
+            if self._seen:
+                self._seen = {k for k in self._seen if k[0] != host}
+
+
+FAULTS = _FaultLog()
+_POOLS: dict[str, tuple[int, ThreadPoolExecutor]] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(kind: str) -> ThreadPoolExecutor:
+    """Fetch threads per process (made again after fork); read-ahead has its own pool so it
+    never delays a reader's own requests."""
+    with _POOLS_LOCK:
+        entry = _POOLS.get(kind)
+        if entry is None or entry[0] != os.getpid():
+            workers = 8 if kind == "demand" else 2
+            entry = _POOLS[kind] = (os.getpid(), ThreadPoolExecutor(workers, f"fetch-{kind}"))
+        return entry[1]
+
+
+class RemoteFile:
+    """Random-access reads of one published file; thread-safe."""
+
+    def __init__(
+        self,
+        spec: FileSpec,
+        cache: RangeCache,
+        *,
+        chunk_size: int = CHUNK_BYTES,
+        http_timeout: float = DEFAULT_HTTP_TIMEOUT,
+        read_ahead: int = READ_AHEAD_BYTES,
+        whole_file_below: int = WHOLE_FILE_BYTES,
+        origin: Origin | None = None,
+    ) -> None:
+        self.spec = spec
+        self.url = spec.url
+        self.size = spec.size
+        self.cache = cache
+        self.http_timeout = http_timeout
+        self.read_ahead = read_ahead
+        small = 0 < spec.size <= whole_file_below
+        self.chunk_size = spec.size if small else chunk_size
+        self.stats = FetchStats()
+        self._origin = origin or open_origin(spec.url)
+        self._file_id = spec.file_id
+        self._etag: str | None = spec.etag
+        self._etag_looked_up = spec.etag is not None
+        self._lock = threading.Lock()
+        self._inflight: dict[int, Future[dict[int, bytes]]] = {}
+        self._last_end = -1
+        self._streak = 0
+        self._ahead_until = -1  # chunk index read ahead up to (exclusive)
+
+    def _key(self, index: int) -> ChunkKey:
+        start = index * self.chunk_size
+        return ChunkKey(self._file_id, start, min(self.chunk_size, self.size - start))
+
+    # ---- reading --------------------------------------------------------------------------
+    def pread(self, offset: int, size: int) -> bytes:
+        """Bytes [offset, offset + size), fewer only past the end of the file."""
+        if offset < 0 or size < 0:
+            raise ValueError(f"{self.url}: negative offset or size ({offset}, {size})")
+        end = min(offset + size, self.size)
+        if offset >= end:
+            return b""
+        deadline = time.monotonic() + self.http_timeout
+        first, last = offset // self.chunk_size, (end - 1) // self.chunk_size
+        have: dict[int, bytes] = {}
+        waits: dict[int, Future[dict[int, bytes]]] = {}
+        missing: list[int] = []
+        for i in range(first, last + 1):
+            with self._lock:
+                fut = self._inflight.get(i)
+            if fut is not None:
+                waits[i] = fut
+                continue
+            data = self.cache.get(self._key(i))
+            if data is not None:
+                have[i] = data
+            else:
+                missing.append(i)
+        waits.update(self._submit(missing, "demand"))
+        self._maybe_read_ahead(offset, end, last)
+        for i, fut in waits.items():
+            if i in have:
+                continue
+            try:
+                got = fut.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                reason = f"timed out after {self.http_timeout:g} s"
+                FAULTS.fault(self.url, reason)
+                raise RemoteReadError(self.url, reason) from None
+            have.update(got)
+        parts = [have[i] for i in range(first, last + 1)]
+        base = first * self.chunk_size
+        return b"".join(parts)[offset - base : end - base]
+
+    def _submit(self, indexes: list[int], kind: str) -> dict[int, Future[dict[int, bytes]]]:
+        """Fetch the chunks `indexes` (sorted), adjacent ones in one request each; returns the
+        future answering each chunk (one already in flight is shared, not fetched twice)."""
+        out: dict[int, Future[dict[int, bytes]]] = {}
+        per_request = max(1, MAX_REQUEST_BYTES // self.chunk_size)
+        runs: list[list[int]] = []
+        with self._lock:
+            for i in indexes:
+                fut = self._inflight.get(i)
+                if fut is not None:
+                    out[i] = fut
+                elif runs and runs[-1][-1] == i - 1 and len(runs[-1]) < per_request:
+                    runs[-1].append(i)
+                else:
+                    runs.append([i])
+            for run in runs:
+                fut = _pool(kind).submit(self._fetch_run, run)
+                for i in run:
+                    self._inflight[i] = fut
+                    out[i] = fut
+        return out
+
+    def _maybe_read_ahead(self, offset: int, end: int, last: int) -> None:
+        """After reads that each start where the previous one ended, fetch the next
+        `read_ahead` bytes in the background (once per window, not once per read)."""
+        with self._lock:
+            self._streak = self._streak + 1 if offset == self._last_end else 0
+            self._last_end = end
+            if self._streak < SEQUENTIAL_STREAK or self.read_ahead <= 0:
+                return
+            n_chunks = -(-self.size // self.chunk_size)
+            window = max(1, self.read_ahead // self.chunk_size)
+            if self._ahead_until - last > window // 2:
+                return  # still well ahead of the reader
+            begin = max(last + 1, self._ahead_until)
+            stop = min(n_chunks, last + 1 + window)
+            self._ahead_until = stop
+        wanted = [i for i in range(begin, stop) if not self.cache.contains(self._key(i))]
+        if wanted:
+            self._submit(wanted, "ahead")
+
+    # ---- fetching -------------------------------------------------------------------------
+    def _fetch_run(self, run: list[int]) -> dict[int, bytes]:
+        try:
+            return self._fetch_run_checked(run)
+        except (RemoteReadError, RemoteChangedError) as exc:
+            FAULTS.fault(self.url, exc.reason)
+            raise
+        finally:
+            with self._lock:
+                for i in run:
+                    self._inflight.pop(i, None)
+
+    def _fetch_run_checked(self, run: list[int]) -> dict[int, bytes]:
+        start = run[0] * self.chunk_size
+        end = min((run[-1] + 1) * self.chunk_size, self.size)
+        deadline = time.monotonic() + self.http_timeout
+        piece = self._origin.fetch(start, end, self._expected_etag(), deadline)
+        self.stats.add(len(piece.data))
+        if piece.total_size is not None and piece.total_size != self.size:
+            raise RemoteChangedError(
+                self.url, f"it is {piece.total_size} bytes where the manifest says {self.size}"
+            )
+        if len(piece.data) != end - start:
+            raise RemoteReadError(self.url, f"got {len(piece.data)} bytes of {end - start}")
+        self._check_etag(piece.etag)
+        self._check_digests(start, piece.data)
+        FAULTS.success(self.url)
+        out: dict[int, bytes] = {}
+        for i in run:
+            a = i * self.chunk_size - start
+            data = piece.data[a : a + self.chunk_size]
+            self.cache.put(self._key(i), data, self.url)
+            out[i] = data
+        return out
+
+    def _expected_etag(self) -> str | None:
+        if not self._etag_looked_up:
+            self._etag = self.cache.pinned_etag(self.url, self._file_id)
+            self._etag_looked_up = True
+        return self._etag
+
+    def _check_etag(self, etag: str | None) -> None:
+        """The first ETag seen is pinned (in the cache index, for every process); a different
+        one later means the file was replaced."""
+        if etag is None:
+            return
+        expected = self._expected_etag()
+        if expected is None:
+            expected = self.cache.pin_etag(self.url, self._file_id, etag)
+            with self._lock:
+                self._etag = expected
+        if etag != expected:
+            raise RemoteChangedError(self.url, f"ETag {etag} where {expected} was expected")
+
+    def _check_digests(self, start: int, data: bytes) -> None:
+        """Check every manifest digest whose range this fetch covers completely."""
+        spec = self.spec
+        end = start + len(data)
+        if spec.sha256 and start == 0 and end == self.size:
+            if hashlib.sha256(data).hexdigest() != spec.sha256.lower():
+                raise RemoteChangedError(self.url, "its SHA-256 differs from the manifest's")
+        cs = spec.chunk_size
+        if not cs or not spec.chunk_digests:
+            return
+        for j in range(-(-start // cs), len(spec.chunk_digests)):
+            a, b = j * cs, min((j + 1) * cs, self.size)
+            if b > end:
+                break
+            if hashlib.sha256(data[a - start : b - start]).hexdigest() != spec.chunk_digests[j]:
+                raise RemoteChangedError(
+                    self.url, f"bytes {a}-{b - 1} differ from the manifest's chunk digest"
+                )
