@@ -7,8 +7,8 @@ instead of mixing bytes of two versions. Transient faults (connection reset, 5xx
 body) are retried with backoff while the deadline allows; then RemoteReadError names the URL
 and the last reason.
 
-HTTP goes through urllib3 (keep-alive pools, timeouts; the library requests and botocore are
-built on), S3 through boto3, which finds credentials, region and endpoint the standard AWS way.
+HTTP goes through httpx (keep-alive pool, redirects, timeouts), the client the HTTP pull uses;
+S3 through boto3, which finds credentials, region and endpoint the standard AWS way.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
-import urllib3
-
+from .. import __version__
 from .errors import RemoteChangedError, RemoteReadError
 
 READ_PIECE = 256 * 1024  # body read in pieces so the deadline is checked while it streams
@@ -86,17 +85,23 @@ def with_retries(url: str, deadline: float, attempt: Any) -> Piece:
 
 
 # ---- HTTP ------------------------------------------------------------------------------------
-_POOLS: tuple[int, urllib3.PoolManager] | None = None
-_POOLS_LOCK = threading.Lock()
+_CLIENT: tuple[int, Any] | None = None
+_CLIENT_LOCK = threading.Lock()
 
 
-def _pool_manager() -> urllib3.PoolManager:
-    """One connection pool per process (made again after fork: sockets are not shareable)."""
-    global _POOLS
-    with _POOLS_LOCK:
-        if _POOLS is None or _POOLS[0] != os.getpid():
-            _POOLS = (os.getpid(), urllib3.PoolManager(num_pools=16, maxsize=16, block=False))
-        return _POOLS[1]
+def _client() -> Any:
+    """One httpx client (keep-alive pool) per process, made again after fork."""
+    global _CLIENT
+    import httpx
+
+    with _CLIENT_LOCK:
+        if _CLIENT is None or _CLIENT[0] != os.getpid():
+            _CLIENT = (os.getpid(), httpx.Client(
+                follow_redirects=True, max_redirects=5,
+                limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+                headers={"User-Agent": f"seqrepofs/{__version__}", "Accept-Encoding": "identity"},
+            ))
+        return _CLIENT[1]
 
 
 def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -112,30 +117,30 @@ class HttpOrigin:
         self.url = url
 
     def fetch(self, start: int, end: int, etag: str | None, deadline: float) -> Piece:
-        return with_retries(self.url, deadline, lambda t: self._attempt(start, end, etag, t,
-                                                                          deadline))
+        return with_retries(
+            self.url, deadline, lambda t: self._attempt(start, end, etag, t, deadline)
+        )
 
     def _attempt(
         self, start: int, end: int, etag: str | None, timeout: float, deadline: float
     ) -> Piece:
-        headers = {"Range": f"bytes={start}-{end - 1}", "Accept-Encoding": "identity"}
+        import httpx
+
+        headers = {"Range": f"bytes={start}-{end - 1}"}
         if etag and not etag.startswith("W/"):  # If-Match compares strong ETags only
             headers["If-Match"] = etag
         try:
-            resp = _pool_manager().request(
-                "GET", self.url, headers=headers, preload_content=False, redirect=True,
-                retries=urllib3.Retry(total=0, redirect=5, raise_on_redirect=True),
-                timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            )
-        except urllib3.exceptions.HTTPError as exc:
+            with _client().stream(
+                "GET", self.url, headers=headers, timeout=httpx.Timeout(timeout)
+            ) as resp:
+                return self._body(resp, start, end, deadline)
+        except httpx.TooManyRedirects:
+            raise RemoteReadError(self.url, "too many redirects") from None
+        except httpx.HTTPError as exc:
             raise _Transient(_describe(exc)) from None
-        try:
-            return self._body(resp, start, end, deadline)
-        finally:
-            resp.release_conn()
 
     def _body(self, resp: Any, start: int, end: int, deadline: float) -> Piece:
-        status = resp.status
+        status = resp.status_code
         got_etag = resp.headers.get("ETag")
         if status == 412:
             raise RemoteChangedError(self.url, "its ETag no longer matches (HTTP 412)")
@@ -143,16 +148,15 @@ class HttpOrigin:
             cr = parse_content_range(resp.headers.get("Content-Range"))
             now = "" if cr is None or cr[2] is None else f": it is {cr[2]} bytes"
             raise RemoteChangedError(self.url, f"bytes {start}-{end - 1} are past its end{now}")
-        if status >= 500 or status == 429:
-            raise _Transient(f"HTTP {status} {resp.reason or ''}".strip())
-        if status == 200:  # a server that ignores Range: read up to `end`, then drop the rest
+        if status >= 500 or status in (408, 429):
+            raise _Transient(f"HTTP {status} {resp.reason_phrase or ''}".strip())
+        if status == 200:  # a server that ignores Range: read up to `end`, drop the rest
             length = resp.headers.get("Content-Length")
             size = int(length) if length and length.isdigit() else None
             data = _read(resp, end, deadline, self.url)
-            resp.drain_conn() if size is not None and size <= end else resp.close()
             return Piece(data[start:end], size, got_etag)
         if status != 206:
-            raise RemoteReadError(self.url, f"HTTP {status} {resp.reason or ''}".strip())
+            raise RemoteReadError(self.url, f"HTTP {status} {resp.reason_phrase or ''}".strip())
         parsed = parse_content_range(resp.headers.get("Content-Range"))
         if parsed is None or parsed[0] != start:
             raise RemoteReadError(self.url, "the server answered a different byte range")
@@ -166,37 +170,28 @@ class HttpOrigin:
 def _read(resp: Any, limit: int, deadline: float, url: str) -> bytes:
     parts: list[bytes] = []
     have = 0
-    try:
-        while have < limit:
-            if time.monotonic() > deadline:
-                resp.close()
-                raise RemoteReadError(url, "timed out while reading the body")
-            part = resp.read(min(READ_PIECE, limit - have))
-            if not part:
-                break
-            parts.append(part)
-            have += len(part)
-    except urllib3.exceptions.HTTPError as exc:
-        raise _Transient(_describe(exc)) from None
-    return b"".join(parts)
+    for part in resp.iter_raw(READ_PIECE):
+        parts.append(part)
+        have += len(part)
+        if have >= limit:
+            break
+        if time.monotonic() > deadline:
+            raise RemoteReadError(url, "timed out while reading the body")
+    return b"".join(parts)[:limit]
 
 
 def _describe(exc: BaseException) -> str:
-    """The root cause of a urllib3 error in a few words (connection refused, timed out, …)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        reason = getattr(seen, "reason", None)
-        if isinstance(reason, BaseException) and reason is not seen:
-            seen = reason
-            continue
-        break
-    if isinstance(seen, ConnectionRefusedError) or "Connection refused" in str(seen):
-        return "connection refused"
-    if isinstance(seen, urllib3.exceptions.TimeoutError) or "timed out" in str(seen):
+    """The cause of an httpx error in a few words (connection refused, timed out, …)."""
+    import httpx
+
+    text = str(exc)
+    if isinstance(exc, httpx.TimeoutException):
         return "timed out"
-    if isinstance(seen, urllib3.exceptions.ProtocolError) or "reset" in str(seen).lower():
-        return f"connection broken ({seen})"
-    return str(seen) or type(seen).__name__
+    if isinstance(exc, httpx.ConnectError):
+        return "connection refused" if "refused" in text.lower() else f"cannot connect ({text})"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return f"connection broken ({text or type(exc).__name__})"
+    return text or type(exc).__name__
 
 
 # ---- S3 --------------------------------------------------------------------------------------
