@@ -150,7 +150,7 @@ def _short(header: str) -> str:
 def read_records(
     chunks: Iterable[bytes],
     path: str,
-    namespace: str,
+    namespace: str | None,
     reserve: Reserve = _no_reserve,
     worker: DigestWorker | None = None,
 ) -> Iterator[FastaRecord]:
@@ -230,7 +230,7 @@ def _start_record(
     path: str,
     index: int,
     line: int,
-    namespace: str,
+    namespace: str | None,
     reserve: Reserve = _no_reserve,
     worker: DigestWorker | None = None,
 ) -> _Builder:
@@ -239,7 +239,8 @@ def _start_record(
         raise LoadError("header has no name ('>' must be followed by a name)", path, index,
                         line=line)
     try:
-        aliases = parse_defline(header, namespace)
+        # no namespace: a load that records collections only; names are not aliases then
+        aliases = parse_defline(header, namespace) if namespace is not None else []
         validate_aliases(aliases)
     except ValueError as exc:
         raise LoadError(str(exc), path, index, _short(header), line) from None

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from .. import seqrepo as seqrepo_mod
 from ..errors import NotASeqRepoError
 from ..seqrepo import SeqRepo
+from ..store.collections import CollectionInfo
 from ..store.instances import check_writable, is_instance
 from .aliases import AliasWriter, SeqIdLookup
+from .collection import CollectionPlan, Recorder
 from .deflines import check_namespace
 from .fasta import CHUNK_SIZE, FastaRecord, read_records
 from .hashing import DigestWorker
@@ -56,6 +58,7 @@ class LoadStats:
     commits: int = 0
     repointed: list[tuple[str, str, str, str]] = field(default_factory=list)
     orphans_removed: int = 0
+    collections: list[CollectionInfo] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -65,14 +68,20 @@ Progress = Callable[[FastaRecord, LoadStats], None]
 def load(
     instance_dir: str,
     paths: Sequence[str],
-    namespace: str,
+    namespace: str | None,
     *,
     progress: Progress | None = None,
     batch_size: int = seqrepo_mod.ct_n_seqs,
     budget_bytes: int = DEFAULT_BUDGET,
+    collections: CollectionPlan | None = None,
 ) -> LoadStats:
-    """Load FASTA `paths` (`-` = stdin) into the instance; returns what was done."""
-    check_namespace(namespace)
+    """Load FASTA `paths` (`-` = stdin) into the instance; returns what was done.
+
+    `collections` (see loader.collection.plan) records the files as sequence collections;
+    then `namespace` may be None (no name aliases, the names live in the collections).
+    """
+    if namespace is not None or collections is None:
+        check_namespace(namespace)
     if not paths:
         raise ValueError("no FASTA files given")
     if not is_instance(instance_dir):
@@ -84,7 +93,9 @@ def load(
         raise ValueError("batch size must be at least 1")
     for path in paths:  # a missing or unreadable file is reported before the writer lock
         check_openable(path)
-    return _Loader(instance_dir, namespace, progress, batch_size).run(paths, budget_bytes)
+    loader = _Loader(instance_dir, namespace, progress, batch_size)
+    loader.collections = collections
+    return loader.run(paths, budget_bytes)
 
 
 class _Loader:
@@ -100,7 +111,8 @@ class _Loader:
     """
 
     def __init__(
-        self, instance_dir: str, namespace: str, progress: Progress | None, batch_size: int
+        self, instance_dir: str, namespace: str | None, progress: Progress | None,
+        batch_size: int
     ) -> None:
         self.instance_dir = instance_dir
         self.namespace = namespace
@@ -114,6 +126,8 @@ class _Loader:
         self._writer: AliasWriter | None = None
         self._lookup: SeqIdLookup | None = None
         self._committed_ids: set[str] | None = None  # of the group being stored
+        self.collections: CollectionPlan | None = None
+        self._recorder: Recorder | None = None
 
     def run(self, paths: Sequence[str], budget_bytes: int) -> LoadStats:
         started = time.monotonic()
@@ -127,6 +141,8 @@ class _Loader:
             self._writer = AliasWriter(sr)
             self._lookup = SeqIdLookup(self.instance_dir)
             self.stats.orphans_removed = remove_orphan_files(self.instance_dir)
+            if self.collections is not None:
+                self._recorder = Recorder(self.instance_dir, self.collections)
             for path in paths:
                 source = open_source(path)
                 try:
@@ -142,7 +158,12 @@ class _Loader:
                 finally:
                     source.close()
             self._store_pending()
+            if self._recorder is not None:
+                self._recorder.finish()  # may refuse: before the last commit
             self._commit("end of input")
+            if self._recorder is not None:
+                self._recorder.commit()
+                self.stats.collections = list(self._recorder.recorded)
             ok = True
         finally:
             worker.close()
@@ -150,6 +171,8 @@ class _Loader:
                 self._lookup.close()
             self._pending.clear()
             if not ok:
+                if self._recorder is not None:
+                    self._recorder.abort()
                 if self._writer is not None:
                     self._writer.rolled_back()
                 sr.rollback()
@@ -190,6 +213,8 @@ class _Loader:
         seq_id = dg.seq_id
         st.seqs_seen += 1
         st.residues_seen += len(rec.seq)
+        if self._recorder is not None:
+            self._recorder.add(rec)
         seqs = sr.sequences
         if len(rec.seq) > seqrepo_mod.ct_n_residues and seqs.pending_sequences:
             self._commit("a sequence longer than a batch")

@@ -1,0 +1,466 @@
+"""Sequence collections of an instance: which sequences, under which names, in which order.
+
+SeqRepo keeps sequences and aliases, but no record of the files they came from. A collection is
+that record (a loaded FASTA, an assembly): its records' names as written, order, lengths and
+seq_ids, with the GA4GH seqcol 1.0 digests (:mod:`seqrepofs.seqcol`). A collection's names are
+its own, never aliases: two collections may give one name to different sequences.
+
+Storage: ``collections.sqlite3`` in the instance directory, beside ``aliases.sqlite3`` and
+``sequences/`` (biocommons.seqrepo never opens it). Records are keyed by (collection,
+ordinal) with a unique (collection, name) index, so a 3-million-record transcriptome is read in
+pages, a record is found by ordinal or name in one index probe, and nothing needs the whole
+collection in memory; the level-1 digests are stored with the collection, so listing and
+filtering by attribute digest are index look-ups. Recording is one SQLite transaction: a failed
+or interrupted load leaves no part of a collection.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .. import seqcol
+from ..errors import ReadOnlyError, SeqRepoError
+from .instances import is_frozen
+
+__all__ = [
+    "FILENAME",
+    "CollectionExistsError",
+    "CollectionInfo",
+    "CollectionStore",
+    "CollectionWriter",
+    "Record",
+    "UnknownCollectionError",
+    "check_collection_name",
+]
+
+FILENAME = "collections.sqlite3"
+SCHEMA_VERSION = "1"
+ATTRS = seqcol.LEVEL1_ATTRIBUTES  # one column each in `collection`, indexed but the transient
+FLUSH_ROWS = 10_000
+NAME_MAX = 200
+
+_SCHEMA = [
+    "create table meta (key text primary key, value text not null)",
+    "create table collection (id integer primary key, name text not null unique,"
+    " digest text, n_records integer not null default 0,"
+    " total_length integer not null default 0, source text, added text not null, "
+    + ", ".join(f"{a} text" for a in ATTRS) + ")",
+    "create index collection_digest on collection(digest)",
+    *(f"create index collection_{a} on collection({a})" for a in seqcol.ARRAY_ATTRIBUTES),
+    "create table record (collection_id integer not null, ordinal integer not null,"
+    " name text not null, length integer not null, seq_id text not null,"
+    " primary key (collection_id, ordinal)) without rowid",
+    "create unique index record_name on record(collection_id, name)",
+]
+
+
+class CollectionExistsError(SeqRepoError, ValueError):
+    """A collection of that name exists and replacing it was not asked for."""
+
+
+class UnknownCollectionError(SeqRepoError, LookupError):
+    """No collection has this name or digest."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def check_collection_name(name: str) -> str:
+    """A collection name is a file name in a mount: printable, no whitespace, no '/'."""
+    if not name:
+        raise ValueError("collection name must not be empty")
+    for ch in name:
+        if ch.isspace():
+            raise ValueError(f"collection name {name!r} contains whitespace")
+        if ch in "/\\" or unicodedata.category(ch).startswith("C"):
+            raise ValueError(f"collection name {name!r} contains the character {ch!r}")
+    if name.startswith("."):
+        raise ValueError(f"collection name {name!r} must not start with '.'")
+    if len(name.encode("utf-8")) > NAME_MAX:
+        raise ValueError(f"collection name {name[:20]!r}… is longer than {NAME_MAX} bytes")
+    return name
+
+
+@dataclass(frozen=True)
+class Record:
+    ordinal: int  # 0-based position in the collection
+    name: str
+    length: int
+    seq_id: str  # sha512t24u; the refget id is "SQ." + seq_id
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """One collection's row: everything but its records."""
+
+    id: int
+    name: str
+    digest: str  # seqcol level 0
+    count: int
+    total_length: int
+    source: str | None
+    added: str
+    level1: dict[str, str]  # every attribute of seqcol.LEVEL1_ATTRIBUTES
+
+    def attribute_digest(self, attribute: str) -> str | None:
+        return self.level1.get(attribute)
+
+
+_INFO_COLUMNS = "id, name, digest, n_records, total_length, source, added, " + ", ".join(ATTRS)
+
+
+def _info(row: tuple[Any, ...]) -> CollectionInfo:
+    return CollectionInfo(
+        id=row[0], name=row[1], digest=row[2], count=row[3], total_length=row[4],
+        source=row[5], added=row[6], level1=dict(zip(ATTRS, row[7:], strict=True)),
+    )
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    with conn:
+        if conn.execute("select 1 from sqlite_master where name = 'meta'").fetchone():
+            version = conn.execute("select value from meta where key = 'schema_version'")
+            got = version.fetchone()
+            if got is None or got[0] != SCHEMA_VERSION:
+                raise SeqRepoError(f"collections database has schema version {got and got[0]}"
+                                   f"; this seqrepofs reads version {SCHEMA_VERSION}")
+            return
+        for stmt in _SCHEMA:
+            conn.execute(stmt)
+        conn.execute("insert into meta values ('schema_version', ?)", (SCHEMA_VERSION,))
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+class CollectionStore:
+    """Read access to an instance's collections; thread-safe (one connection per thread).
+
+    An instance without ``collections.sqlite3`` has no collections (every listing is empty);
+    on a writable instance collections recorded later become visible to the next call.
+    """
+
+    def __init__(self, instance_dir: str) -> None:
+        self.instance_dir = instance_dir
+        self.path = os.path.join(instance_dir, FILENAME)
+        self.frozen = is_frozen(instance_dir)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
+
+    def _conn(self) -> sqlite3.Connection | None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if not os.path.exists(self.path):
+            return None
+        flags = "mode=ro&immutable=1" if self.frozen else "mode=ro"
+        conn = sqlite3.connect(f"file:{self.path}?{flags}", uri=True, check_same_thread=False)
+        conn.execute("pragma busy_timeout = 10000")
+        self._local.conn = conn
+        with self._lock:
+            self._conns.append(conn)
+        return conn
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        conn = self._conn()
+        if conn is None:
+            return []
+        return conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    def __enter__(self) -> CollectionStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- collections ---------------------------------------------------------------------
+
+    def count(self) -> int:
+        rows = self._query("select count(*) from collection where digest is not null")
+        return int(rows[0][0]) if rows else 0
+
+    def page(self, after: str | None = None, limit: int = 1000) -> list[CollectionInfo]:
+        """Collections in name order, a page at a time: those named after ``after``."""
+        rows = self._query(
+            f"select {_INFO_COLUMNS} from collection where digest is not null and name > ?"
+            " order by name limit ?", (after or "", limit))
+        return [_info(r) for r in rows]
+
+    def find(self, name: str) -> CollectionInfo | None:
+        rows = self._query(
+            f"select {_INFO_COLUMNS} from collection where name = ? and digest is not null",
+            (name,))
+        return _info(rows[0]) if rows else None
+
+    def get(self, name: str) -> CollectionInfo:
+        info = self.find(name)
+        if info is None:
+            raise UnknownCollectionError(f"no collection named {name!r}")
+        return info
+
+    def by_digest(self, digest: str) -> CollectionInfo | None:
+        """A collection with this level-0 digest (same digest = same names, sequences, order)."""
+        rows = self._query(
+            f"select {_INFO_COLUMNS} from collection where digest = ? order by name limit 1",
+            (digest,))
+        return _info(rows[0]) if rows else None
+
+    def digests(
+        self, filters: dict[str, str] | None = None, page: int = 0, page_size: int = 100
+    ) -> tuple[list[str], int]:
+        """(one page of distinct level-0 digests in digest order, total) whose level-1
+        digests equal every ``filters`` value (attribute -> digest)."""
+        where, params = ["digest is not null"], []
+        for attr, value in (filters or {}).items():
+            if attr not in seqcol.ARRAY_ATTRIBUTES:
+                raise ValueError(f"cannot filter by {attr!r}; filters: "
+                                 f"{', '.join(seqcol.ARRAY_ATTRIBUTES)}")
+            where.append(f"{attr} = ?")
+            params.append(value)
+        cond = " and ".join(where)
+        total = self._query(f"select count(distinct digest) from collection where {cond}",
+                            tuple(params))
+        rows = self._query(
+            f"select distinct digest from collection where {cond} order by digest"
+            " limit ? offset ?", (*params, page_size, page * page_size))
+        return [r[0] for r in rows], int(total[0][0]) if total else 0
+
+    def attribute_digests(
+        self, attribute: str, page: int = 0, page_size: int = 100
+    ) -> tuple[list[str], int]:
+        """(one page of the distinct level-1 digests of ``attribute``, total)."""
+        if attribute not in seqcol.ARRAY_ATTRIBUTES:
+            raise UnknownCollectionError(f"no attribute {attribute!r}")
+        cond = f"digest is not null and {attribute} is not null"
+        total = self._query(f"select count(distinct {attribute}) from collection where {cond}")
+        rows = self._query(
+            f"select distinct {attribute} from collection where {cond} order by 1"
+            " limit ? offset ?", (page_size, page * page_size))
+        return [r[0] for r in rows], int(total[0][0]) if total else 0
+
+    # ---- records -------------------------------------------------------------------------
+
+    def records(self, coll: CollectionInfo, start: int = 0, limit: int = 1000) -> list[Record]:
+        """Records ``start`` .. ``start + limit - 1`` (by ordinal) of a collection."""
+        rows = self._query(
+            "select ordinal, name, length, seq_id from record where collection_id = ?"
+            " and ordinal >= ? order by ordinal limit ?", (coll.id, start, limit))
+        return [Record(*r) for r in rows]
+
+    def record_at(self, coll: CollectionInfo, ordinal: int) -> Record | None:
+        rows = self._query(
+            "select ordinal, name, length, seq_id from record where collection_id = ?"
+            " and ordinal = ?", (coll.id, ordinal))
+        return Record(*rows[0]) if rows else None
+
+    def record_named(self, coll: CollectionInfo, name: str) -> Record | None:
+        rows = self._query(
+            "select ordinal, name, length, seq_id from record where collection_id = ?"
+            " and name = ?", (coll.id, name))
+        return Record(*rows[0]) if rows else None
+
+    def iter_records(self, coll: CollectionInfo, page: int = 10_000) -> Iterator[Record]:
+        """Every record in order, read a page at a time (memory bounded by the page)."""
+        start = 0
+        while True:
+            recs = self.records(coll, start, page)
+            yield from recs
+            if len(recs) < page:
+                return
+            start = recs[-1].ordinal + 1
+
+    # ---- seqcol objects ------------------------------------------------------------------
+
+    def level2(self, coll: CollectionInfo) -> dict[str, list[Any]]:
+        """The level-2 object (the five array attributes), built from the records."""
+        names: list[str] = []
+        lengths: list[int] = []
+        seqs: list[str] = []
+        for r in self.iter_records(coll):
+            names.append(r.name)
+            lengths.append(r.length)
+            seqs.append("SQ." + r.seq_id)
+        return seqcol.level2(names, lengths, seqs)
+
+    def attribute(self, attribute: str, digest: str) -> list[Any] | None:
+        """The level-2 value of an attribute given its level-1 digest (None if unknown);
+        the transient ``sorted_name_length_pairs`` has none."""
+        if attribute not in seqcol.ARRAY_ATTRIBUTES:
+            return None
+        rows = self._query(
+            f"select {_INFO_COLUMNS} from collection where {attribute} = ?"
+            " and digest is not null limit 1", (digest,))
+        if not rows:
+            return None
+        return self.level2(_info(rows[0]))[attribute]
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+
+class PendingCollection:
+    """A collection being recorded (its row exists with a NULL digest until finished)."""
+
+    def __init__(self, cid: int, name: str) -> None:
+        self.id = cid
+        self.name = name
+        self.digests = seqcol.CollectionDigests()
+        self.rows: list[tuple[int, int, str, int, str]] = []
+        self.pairs: list[tuple[int, str]] = []
+        self.info: CollectionInfo | None = None
+
+
+class CollectionWriter:
+    """Records collections in ONE transaction: nothing is visible until :meth:`commit`, and
+    :meth:`rollback` (or closing without commit) leaves the database as it was.
+
+    The caller holds the instance's writer lock (the loader does) and commits after the
+    sequences the records name are committed, so no committed record names an absent sequence.
+    """
+
+    def __init__(self, instance_dir: str) -> None:
+        if is_frozen(instance_dir):
+            raise ReadOnlyError(f"{instance_dir}: instance is read-only (a snapshot?)")
+        self.path = os.path.join(instance_dir, FILENAME)
+        self._conn = sqlite3.connect(self.path, isolation_level=None)
+        self._conn.execute("pragma busy_timeout = 10000")
+        _create(self._conn)
+        self._conn.execute("create temp table if not exists pair (cid integer, d text)")
+        self._conn.execute("begin immediate")
+        self._open = True
+        self.recorded: list[CollectionInfo] = []
+
+    def exists(self, name: str) -> CollectionInfo | None:
+        row = self._conn.execute(
+            f"select {_INFO_COLUMNS} from collection where name = ?", (name,)).fetchone()
+        return _info(row) if row else None
+
+    def begin(
+        self, name: str, *, replace: bool = False, source: str | None = None
+    ) -> PendingCollection:
+        """Start recording ``name``; an existing collection of that name is refused, or with
+        ``replace`` removed (in this transaction, so it comes back on rollback)."""
+        check_collection_name(name)
+        old = self.exists(name)
+        if old is not None:
+            if not replace:
+                raise CollectionExistsError(
+                    f"collection {name!r} exists (digest {old.digest}); use --replace to"
+                    " replace it or --collection to give another name")
+            self._delete(old.id)
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cur = self._conn.execute(
+            "insert into collection (name, source, added) values (?, ?, ?)", (name, source, now))
+        assert cur.lastrowid is not None
+        return PendingCollection(cur.lastrowid, name)
+
+    def add(self, p: PendingCollection, name: str, length: int, seq_id: str) -> None:
+        """Append one record (ordinal = records so far)."""
+        p.rows.append((p.id, p.digests.count, name, length, seq_id))
+        p.pairs.append((p.id, seqcol.pair_digest(name, length)))
+        p.digests.add(name, length, seq_id)
+        if len(p.rows) >= FLUSH_ROWS:
+            self._flush(p)
+
+    def _flush(self, p: PendingCollection) -> None:
+        if not p.rows:
+            return
+        try:
+            self._conn.executemany("insert into record values (?, ?, ?, ?, ?)", p.rows)
+        except sqlite3.IntegrityError:
+            raise self._duplicate(p) from None
+        self._conn.executemany("insert into temp.pair values (?, ?)", p.pairs)
+        p.rows.clear()
+        p.pairs.clear()
+
+    def _duplicate(self, p: PendingCollection) -> ValueError:
+        """Name the first record whose name an earlier record of the collection has (rows of
+        the failed batch before the clash are in the table, in order)."""
+        for _cid, ordinal, name, _len, _sid in p.rows:
+            row = self._conn.execute(
+                "select min(ordinal) from record where collection_id = ? and name = ?"
+                " and ordinal < ?", (p.id, name, ordinal)).fetchone()
+            if row is not None and row[0] is not None:
+                return ValueError(f"collection {p.name!r}: duplicate record name {name!r}"
+                                  f" (records {row[0] + 1} and {ordinal + 1})")
+        return ValueError(f"collection {p.name!r}: duplicate record names")  # pragma: no cover
+
+    def finish(self, p: PendingCollection) -> CollectionInfo:
+        """Compute the digests (the sorted attributes are sorted by SQLite, on disk)."""
+        self._flush(p)
+        if p.digests.count == 0:
+            raise ValueError(f"collection {p.name!r} has no records")
+        seq_ids = (r[0] for r in self._conn.execute(
+            "select seq_id from record where collection_id = ? order by seq_id", (p.id,)))
+        pairs = (r[0] for r in self._conn.execute(
+            "select d from temp.pair where cid = ? order by d", (p.id,)))
+        level1 = p.digests.finish(seq_ids, pairs)
+        self._conn.execute("delete from temp.pair where cid = ?", (p.id,))
+        digest = seqcol.digest_from_level1(level1)
+        self._conn.execute(
+            "update collection set digest = ?, n_records = ?, total_length = ?, "
+            + ", ".join(f"{a} = ?" for a in ATTRS) + " where id = ?",
+            (digest, p.digests.count, p.digests.total_length,
+             *(level1[a] for a in ATTRS), p.id))
+        row = self._conn.execute(
+            f"select {_INFO_COLUMNS} from collection where id = ?", (p.id,)).fetchone()
+        p.info = _info(row)
+        self.recorded.append(p.info)
+        return p.info
+
+    def record(self, name: str, records: list[tuple[str, int, str]], *, replace: bool = False,
+               source: str | None = None) -> CollectionInfo:
+        """Record a whole collection given as (name, length, seq_id) tuples."""
+        p = self.begin(name, replace=replace, source=source)
+        for rec in records:
+            self.add(p, *rec)
+        return self.finish(p)
+
+    def remove(self, name: str) -> bool:
+        old = self.exists(name)
+        if old is None:
+            return False
+        self._delete(old.id)
+        return True
+
+    def _delete(self, cid: int) -> None:
+        self._conn.execute("delete from record where collection_id = ?", (cid,))
+        self._conn.execute("delete from collection where id = ?", (cid,))
+
+    def commit(self) -> None:
+        if self._open:
+            self._conn.execute("commit")
+            self._open = False
+
+    def rollback(self) -> None:
+        if self._open:
+            self._conn.execute("rollback")
+            self._open = False
+            self.recorded.clear()
+
+    def close(self) -> None:
+        self.rollback()
+        self._conn.close()
+
+    def __enter__(self) -> CollectionWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.commit()
+        self.close()
