@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("repo", "mount", "remote", "serve")
+MODULES = ("repo", "mount", "remote", "serve", "publish")
 
 
 def register_all() -> None:

@@ -1,4 +1,8 @@
-"""CLI: `list-remote-instances`, `pull` and `serve-rsync` (snapshots over rsync)."""
+"""CLI: `list-remote-instances`, `pull` and `serve-rsync` (snapshots over rsync, HTTP(S), S3).
+
+`--remote-host` decides the transport: an http://, https://, s3:// or file:// URL is a root
+published with `seqrepofs publish` (read by `remote.urlpull`); anything else is an rsync server.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ from ..cli import Context, cli
 from ..remote import daemon, find_rsync, list_remote_instances, parse_endpoint, pull
 from ..remote.endpoint import DEFAULT_MODULE
 from ..remote.pull import DEFAULT_IO_TIMEOUT, PullOptions, PullResult
+from ..remote.retry import Retry
+from ..remote.sources import is_url
+from ..remote.urlpull import UrlPullOptions, UrlPullResult, list_instances_at, pull_url
 from ..store.instances import list_instances
 
 remote_module_option = click.option(
@@ -21,13 +28,27 @@ remote_module_option = click.option(
     default=None,
     help="rsync module on the server [default: seqrepo, or the one in --remote-host]",
 )
+endpoint_url_option = click.option(
+    "--endpoint-url",
+    metavar="URL",
+    default=None,
+    help="For s3:// URLs: the S3-compatible service [default: AWS, or $AWS_ENDPOINT_URL].",
+)
 
 
 @cli.command("list-remote-instances")
 @remote_module_option
+@endpoint_url_option
 @click.pass_obj
-def list_remote_instances_cmd(obj: Context, remote_module: str | None) -> None:
-    """List the snapshots an rsync server offers (--remote-host)."""
+def list_remote_instances_cmd(
+    obj: Context, remote_module: str | None, endpoint_url: str | None
+) -> None:
+    """List the snapshots a server offers (--remote-host: rsync server or published URL)."""
+    if is_url(obj.remote_host):
+        click.echo(f"Remote instances ({obj.remote_host})")
+        for name in list_instances_at(obj.remote_host, endpoint_url):
+            click.echo(f"  {name}")
+        return
     endpoint = parse_endpoint(obj.remote_host, remote_module)
     names = list_remote_instances(endpoint, find_rsync(obj.rsync_exe))
     click.echo(f"Remote instances ({endpoint})")
@@ -56,6 +77,15 @@ def list_remote_instances_cmd(obj: Context, remote_module: str | None) -> None:
     show_default=True,
     help="Give up after this many seconds without data.",
 )
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="HTTP/S3: files fetched in parallel.",
+)
+@endpoint_url_option
 @click.pass_obj
 def pull_cmd(
     obj: Context,
@@ -67,12 +97,34 @@ def pull_cmd(
     progress: bool | None,
     show_stats: bool,
     timeout: int,
+    jobs: int,
+    endpoint_url: str | None,
 ) -> None:
-    """Pull a snapshot into ROOT, downloading only files the newest local snapshot lacks.
+    """Pull a snapshot into ROOT, downloading only what local snapshots lack.
 
-    Unchanged sequence files become hardlinks (rsync --link-dest). The transfer goes into
-    ROOT/<name>.<random> and is renamed when complete; an interrupted pull resumes next time.
+    From an rsync server, unchanged sequence files become hardlinks (rsync --link-dest). From
+    an http(s)://, s3:// or file:// URL made by `seqrepofs publish`, every file a local
+    snapshot has (same SHA-256) becomes a hardlink and databases fetch only changed chunks.
+    The transfer goes into ROOT/<name>.<random> and is renamed when complete; an interrupted
+    pull resumes next time.
     """
+    if is_url(obj.remote_host):
+        url_options = UrlPullOptions(
+            jobs=jobs,
+            dry_run=dry_run or obj.dry_run,
+            progress=progress,
+            endpoint_url=endpoint_url,
+            retry=Retry(io_timeout=float(timeout)),
+        )
+        url_result = pull_url(
+            obj.root_dir,
+            obj.remote_host,
+            instance_name,
+            update_latest=update_latest,
+            options=url_options,
+        )
+        report_url_pull(url_result, update_latest)
+        return
     endpoint = parse_endpoint(obj.remote_host, remote_module)
     rsync = find_rsync(obj.rsync_exe)
     if progress is None:
@@ -112,6 +164,34 @@ def report_pull(result: PullResult, update_latest: bool) -> None:
             f"pulled {result.instance} into {result.path}{resumed}: "
             f"{result.stats.regular_files_transferred} files transferred, "
             f"{human(result.stats.total_bytes_received)} received{via}"
+        )
+    if update_latest:
+        click.echo(f"latest -> {result.instance}")
+
+
+def report_url_pull(result: UrlPullResult, update_latest: bool) -> None:
+    """What an HTTP/S3 pull did (or, with --dry-run, would do)."""
+    if result.status == "exists":
+        click.echo(f"{result.path} already exists; left untouched (remove it to pull it again)")
+    elif result.status == "dry-run":
+        assert result.plan is not None
+        plan = result.plan
+        for job in plan.jobs:
+            how = "changed chunks of" if job.is_delta else "fetch"
+            click.echo(f"dry run: {how} {job.entry.path} ({human(job.bytes_to_fetch())})")
+        click.echo(
+            f"dry run: would fetch {len(plan.jobs)} files, {human(plan.bytes_to_fetch)}; "
+            f"hardlink {len(plan.links)} files from local snapshots; nothing was changed"
+        )
+        return
+    else:
+        assert result.plan is not None
+        plan = result.plan
+        resumed = f" (resumed {result.resumed_from})" if result.resumed_from else ""
+        click.echo(
+            f"pulled {result.instance} into {result.path}{resumed}: {len(plan.jobs)} files "
+            f"fetched, {human(result.received)} received, {len(plan.links)} hardlinked "
+            "from local snapshots"
         )
     if update_latest:
         click.echo(f"latest -> {result.instance}")

@@ -1,4 +1,4 @@
-"""Errors of the rsync layer; each is a SeqRepoError so the CLI prints one line and exits 1."""
+"""Errors of the remote layer (rsync, HTTP, S3); each is a SeqRepoError: one line, exit 1."""
 
 from __future__ import annotations
 
@@ -27,3 +27,31 @@ class RsyncFailedError(RemoteError):
 
 class PullBusyError(RemoteError):
     """Another pull of the same instance holds the temporary directory."""
+
+
+class ManifestError(RemoteError):
+    """A published manifest or index does not parse, or has a version we do not read."""
+
+
+class UnreachableError(RemoteError):
+    """The server could not be reached (name lookup, refused connection, timeout)."""
+
+
+class AccessDeniedError(RemoteError):
+    """The server refused access (HTTP 401/403, S3 AccessDenied)."""
+
+
+class RemoteNotFoundError(RemoteError):
+    """The server has no such object (HTTP 404, S3 NoSuchKey/NoSuchBucket)."""
+
+
+class TransferError(RemoteError):
+    """A transfer kept failing (server errors, cut or truncated bodies) after its retries."""
+
+
+class DigestMismatchError(RemoteError):
+    """Downloaded bytes do not match the manifest's SHA-256."""
+
+
+class InterruptedPullError(RemoteError):
+    """The pull was interrupted (Ctrl-C); its partial data is kept for the next pull."""

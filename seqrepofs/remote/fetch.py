@@ -1,0 +1,222 @@
+"""Fetching one file of a snapshot into the pull's temporary directory, resumably.
+
+Two kinds: a whole file, appended to `<path>.part` from where an earlier try stopped (HTTP
+Range), and a database rebuilt chunk by chunk from a local copy plus the changed chunks (Range
+requests, adjacent chunks merged). Every byte is checked against the manifest before the file
+gets its real name; a failure keeps the `.part` for the next pull.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .errors import DigestMismatchError, InterruptedPullError, RemoteError
+from .manifest import FileEntry
+from .retry import Attempts, Retry, Transient
+from .sources import Source
+
+PART = ".part"
+MAX_RUN = 16 << 20  # one Range request covers at most this many bytes of adjacent chunks
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Job:
+    """One file to produce under `dest` (`key` is its object name in the source)."""
+
+    entry: FileEntry
+    key: str
+    dest: str
+    base: str | None = None  # local copy of the same database (delta jobs)
+    base_chunks: dict[str, int] = field(default_factory=dict)  # digest -> chunk index in base
+    chunk_size: int = 0
+
+    @property
+    def is_delta(self) -> bool:
+        return self.base is not None
+
+    def missing_chunks(self) -> list[int]:
+        return [i for i, d in enumerate(self.entry.chunks) if d not in self.base_chunks]
+
+    def bytes_to_fetch(self) -> int:
+        """Bytes this job would download, not counting what a resumed `.part` already has."""
+        if not self.is_delta:
+            return self.entry.size
+        size, cs = self.entry.size, self.chunk_size
+        return sum(min(cs, size - i * cs) for i in self.missing_chunks())
+
+
+def run_job(job: Job, source: Source, retry: Retry, progress: Progress) -> int:
+    """Produce `job.dest`; returns the bytes downloaded."""
+    os.makedirs(os.path.dirname(job.dest), exist_ok=True)
+    with local_io(job.dest):
+        got = (
+            rebuild(job, source, retry, progress)
+            if job.is_delta
+            else whole(job, source, retry, progress)
+        )
+        os.chmod(job.dest + PART, 0o444)
+        os.rename(job.dest + PART, job.dest)
+    return got
+
+
+def whole(job: Job, source: Source, retry: Retry, progress: Progress) -> int:
+    """Download the whole file, appending to what a `.part` already holds."""
+    entry, part = job.entry, job.dest + PART
+    digest = hashlib.sha256()
+    have = _existing(part)
+    if have > entry.size:
+        os.truncate(part, 0)
+        have = 0
+    if have:
+        with open(part, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256")
+    start = have
+    with open(part, "ab") as out:
+
+        def sink(block: bytes) -> None:
+            out.write(block)
+            digest.update(block)
+
+        fetch_span(source, job.key, have, entry.size, sink, retry, progress)
+    if digest.hexdigest() != entry.sha256:
+        os.unlink(part)
+        raise DigestMismatchError(
+            f"{source.where(job.key)}: content does not match the manifest's SHA-256 "
+            "(changed or damaged on the server); the partial file was discarded"
+        )
+    return entry.size - start
+
+
+def rebuild(job: Job, source: Source, retry: Retry, progress: Progress) -> int:
+    """Assemble a database: chunks a resumed `.part` has right, chunks the local copy has,
+    and the rest fetched in merged Range requests; then check the whole file's digest."""
+    entry, part, cs = job.entry, job.dest + PART, job.chunk_size
+    mode = "r+b" if os.path.exists(part) else "w+b"
+    fetched = 0
+    with open(part, mode) as out:
+        out.truncate(entry.size)
+        missing = []
+        with open(job.base or os.devnull, "rb") as base:
+            for i, want in enumerate(entry.chunks):
+                out.seek(i * cs)
+                if hashlib.sha256(out.read(cs)).hexdigest() == want:
+                    continue
+                if want in job.base_chunks:
+                    base.seek(job.base_chunks[want] * cs)
+                    block = base.read(cs)
+                    if hashlib.sha256(block).hexdigest() == want:
+                        out.seek(i * cs)
+                        out.write(block)
+                        continue
+                missing.append(i)
+        for first, last in runs(missing, cs):
+            start, end = first * cs, min(entry.size, (last + 1) * cs)
+            out.seek(start)
+            fetch_span(source, job.key, start, end, out.write, retry, progress)
+            fetched += end - start
+            for i in range(first, last + 1):
+                out.seek(i * cs)
+                if hashlib.sha256(out.read(cs)).hexdigest() != entry.chunks[i]:
+                    raise DigestMismatchError(
+                        f"{source.where(job.key)}: chunk {i} does not match the manifest "
+                        "(changed or damaged on the server)"
+                    )
+        out.flush()
+    with open(part, "rb") as check:
+        if hashlib.file_digest(check, "sha256").hexdigest() != entry.sha256:
+            raise DigestMismatchError(
+                f"{source.where(job.key)}: rebuilt file does not match the manifest's SHA-256"
+            )
+    return fetched
+
+
+def runs(indexes: list[int], chunk_size: int) -> list[tuple[int, int]]:
+    """Consecutive chunk indexes merged into (first, last) runs of at most MAX_RUN bytes."""
+    out: list[tuple[int, int]] = []
+    per_run = max(1, MAX_RUN // chunk_size)
+    for i in indexes:
+        if out and out[-1][1] == i - 1 and i - out[-1][0] < per_run:
+            out[-1] = (out[-1][0], i)
+        else:
+            out.append((i, i))
+    return out
+
+
+def fetch_span(
+    source: Source,
+    key: str,
+    start: int,
+    end: int,
+    sink: Callable[[bytes], object],
+    retry: Retry,
+    progress: Progress,
+) -> None:
+    """Bytes [start, end) of `key` into `sink`, resuming with Range after each failure."""
+    attempts = Attempts(retry, source.where(key))
+    pos = start
+    while pos < end:
+        before = pos
+        try:
+            with source.stream(key, pos, end) as blocks:
+                for block in blocks:
+                    if retry.cancel is not None and retry.cancel.is_set():
+                        raise InterruptedPullError("interrupted")
+                    block = block[: end - pos]
+                    sink(block)
+                    pos += len(block)
+                    progress(len(block))
+                    if pos >= end:
+                        break
+            if pos < end:
+                raise Transient(
+                    f"{source.where(key)}: body cut short ({pos - start} of {end - start} bytes)"
+                )
+        except Transient as exc:
+            attempts.failed(exc, progressed=pos > before)
+
+
+def _existing(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
+class local_io:
+    """Local write failures (full disk above all) as one clear line naming the file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> Literal[False]:
+        if isinstance(exc, OSError) and not isinstance(exc, RemoteError):
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise RemoteError(f"no space left on the device writing {self.path}") from None
+            raise RemoteError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        return False
+
+
+class Counter:
+    """A thread-safe byte counter that also feeds a progress bar."""
+
+    def __init__(self, bar: object | None = None) -> None:
+        self.total = 0
+        self._lock = threading.Lock()
+        self._bar = bar
+
+    def __call__(self, n: int) -> None:
+        with self._lock:
+            self.total += n
+            if self._bar is not None:
+                self._bar.update(n)  # type: ignore[attr-defined]

@@ -1,0 +1,362 @@
+"""Reading a published root: over HTTP(S) (httpx), S3 (boto3) or a local directory (file://).
+
+Each source answers two questions: the bytes of a small object, and a stream of a byte range
+of a large one. Failures are sorted here into the ones worth retrying (`Transient`: server
+errors, cut connections, short bodies, timeouts) and the final ones (403, 404, unreachable),
+which become the project's one-line errors. The retrying itself, with resume, is `retry.py`.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from .. import __version__
+from .errors import (
+    AccessDeniedError,
+    ManifestError,
+    RemoteError,
+    RemoteNotFoundError,
+)
+from .manifest import INDEX_KEY, LATEST_KEY, Index, Manifest, parse, parse_index
+from .retry import Retry, Transient, with_retries
+
+READ_BLOCK = 1 << 20
+URL_SCHEMES = ("http", "https", "s3", "file")
+
+
+def is_url(spec: str) -> bool:
+    """True if `spec` names a published root we read ourselves (not an rsync server)."""
+    return urlsplit(spec.strip()).scheme.lower() in URL_SCHEMES and "://" in spec
+
+
+class Source(ABC):
+    """A published root: `<instance>/...` files plus the `seqrepofs/` metadata objects."""
+
+    def __init__(self, url: str, retry: Retry) -> None:
+        self.url = url.rstrip("/")
+        self.retry = retry
+
+    @abstractmethod
+    def _get(self, key: str) -> bytes:
+        """The whole object (one try)."""
+
+    @abstractmethod
+    @contextmanager
+    def _stream(self, key: str, start: int, end: int) -> Iterator[Iterator[bytes]]:
+        """Bytes [start, end) of an object as blocks (one try; may end short)."""
+
+    def where(self, key: str) -> str:
+        return f"{self.url}/{key}"
+
+    def get(self, key: str) -> bytes:
+        return with_retries(lambda: self._get(key), self.retry, self.where(key))
+
+    @contextmanager
+    def stream(self, key: str, start: int, end: int) -> Iterator[Iterator[bytes]]:
+        with self._stream(key, start, end) as blocks:
+            yield blocks
+
+    def close(self) -> None:  # noqa: B027 - only sources that hold connections override it
+        """Release connections."""
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # the published layout, read
+    def index(self) -> Index:
+        try:
+            data = self.get(INDEX_KEY)
+        except RemoteNotFoundError:
+            raise RemoteNotFoundError(
+                f"{self.url}: no {INDEX_KEY} (not a root published with `seqrepofs publish`)"
+            ) from None
+        return parse_index(data, self.where(INDEX_KEY))
+
+    def latest(self) -> str:
+        try:
+            name = self.get(LATEST_KEY).decode("utf-8", "replace").strip()
+        except RemoteNotFoundError:
+            names = self.index().names
+            if not names:
+                raise RemoteError(f"{self.url} offers no snapshots") from None
+            return names[-1]
+        if not name or "/" in name or name.startswith("."):
+            raise ManifestError(f"{self.where(LATEST_KEY)}: does not name a snapshot")
+        return name
+
+    def manifest(self, instance: str, key: str | None = None) -> Manifest:
+        key = key or f"seqrepofs/manifests/{instance}.json"
+        manifest = parse(self.get(key), self.where(key))
+        if manifest.instance != instance:
+            raise ManifestError(f"{self.where(key)}: describes {manifest.instance}, not {instance}")
+        return manifest
+
+
+def open_source(
+    url: str,
+    *,
+    endpoint_url: str | None = None,
+    retry: Retry | None = None,
+    connections: int = 8,
+) -> Source:
+    """The Source for a URL: http(s)://, s3://BUCKET/PREFIX or file:///PATH."""
+    retry = retry or Retry()
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        return HttpSource(url, retry, connections)
+    if scheme == "s3":
+        return S3Source(url, retry, endpoint_url, connections)
+    if scheme == "file":
+        return FileSource(url, retry)
+    raise ValueError(f"{url!r}: give an http://, https://, s3:// or file:// URL")
+
+
+class HttpSource(Source):
+    """Any static web server or CDN. httpx: keep-alive pool shared by the worker threads,
+    redirects followed, connect/read timeouts; `Accept-Encoding: identity` so ranges and
+    sizes are of the stored bytes."""
+
+    def __init__(self, url: str, retry: Retry, connections: int) -> None:
+        import httpx
+
+        super().__init__(url, retry)
+        self._httpx = httpx
+        self.client = httpx.Client(
+            follow_redirects=True,
+            max_redirects=10,
+            timeout=httpx.Timeout(retry.io_timeout, connect=retry.connect_timeout),
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            headers={"User-Agent": f"seqrepofs/{__version__}", "Accept-Encoding": "identity"},
+        )
+
+    def where(self, key: str) -> str:
+        return f"{self.url}/{quote(key)}"
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _get(self, key: str) -> bytes:
+        with self._request(key, None) as resp:
+            return b"".join(resp.iter_raw(READ_BLOCK))
+
+    @contextmanager
+    def _stream(self, key: str, start: int, end: int) -> Iterator[Iterator[bytes]]:
+        with self._request(key, (start, end)) as resp:
+            skip = 0
+            if resp.status_code == 200 and start > 0:
+                skip = start  # the server ignored Range: drop what we already have
+            yield _skip(self._raw(resp), skip)
+
+    def _raw(self, resp: Any) -> Iterator[bytes]:
+        try:
+            yield from resp.iter_raw(READ_BLOCK)
+        except self._httpx.HTTPError as exc:
+            raise Transient(f"connection broke mid-body ({_short(exc)})") from None
+
+    @contextmanager
+    def _request(self, key: str, span: tuple[int, int] | None) -> Iterator[Any]:
+        httpx = self._httpx
+        where = self.where(key)
+        headers = {} if span is None else {"Range": f"bytes={span[0]}-{span[1] - 1}"}
+        try:
+            with self.client.stream("GET", where, headers=headers) as resp:
+                _check_status(resp.status_code, where, resp.headers.get("retry-after"))
+                if span is not None and resp.status_code == 206:
+                    _check_content_range(resp.headers.get("content-range", ""), span, where)
+                yield resp
+        except httpx.ConnectError as exc:
+            raise Transient(f"cannot reach {where}: {_short(exc)}", unreachable=True) from None
+        except httpx.ConnectTimeout:
+            raise Transient(f"cannot reach {where}: connect timed out", unreachable=True) from None
+        except httpx.TooManyRedirects:
+            raise RemoteError(f"{where}: too many redirects") from None
+        except httpx.HTTPError as exc:
+            raise Transient(f"{where}: {_short(exc)}") from None
+
+
+def _check_status(status: int, where: str, retry_after: str | None = None) -> None:
+    if status in (200, 206):
+        return
+    if status in (401, 403):
+        raise AccessDeniedError(f"{where}: access denied (HTTP {status})")
+    if status in (404, 410):
+        raise RemoteNotFoundError(f"{where}: not found (HTTP {status})")
+    if status in (408, 425, 429) or status >= 500:
+        raise Transient(f"{where}: server error (HTTP {status})")
+    raise RemoteError(f"{where}: unexpected HTTP {status}")
+
+
+def _check_content_range(value: str, span: tuple[int, int], where: str) -> None:
+    """A 206 must start where we asked: anything else would splice wrong bytes into the file."""
+    try:
+        unit, rest = value.split(" ", 1)
+        first = int(rest.split("-", 1)[0])
+    except ValueError:
+        raise Transient(f"{where}: malformed Content-Range {value!r}") from None
+    if unit != "bytes" or first != span[0]:
+        raise Transient(f"{where}: server answered range {value!r}, asked from {span[0]}")
+
+
+def _skip(blocks: Iterator[bytes], n: int) -> Iterator[bytes]:
+    for block in blocks:
+        if n >= len(block):
+            n -= len(block)
+            continue
+        yield block[n:] if n else block
+        n = 0
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__
+
+
+class S3Source(Source):
+    """An S3-compatible bucket (AWS, R2, MinIO, Ceph) via boto3: credentials and region found
+    the standard AWS way; without credentials, unsigned requests (a public bucket)."""
+
+    def __init__(self, url: str, retry: Retry, endpoint_url: str | None, connections: int) -> None:
+        super().__init__(url, retry)
+        self.bucket, self.prefix = split_s3_url(url)
+        self.client = s3_client(endpoint_url, retry, connections)
+
+    def key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def _get(self, key: str) -> bytes:
+        with self._object(key, None) as body:
+            return b"".join(body)
+
+    @contextmanager
+    def _stream(self, key: str, start: int, end: int) -> Iterator[Iterator[bytes]]:
+        with self._object(key, (start, end)) as body:
+            yield body
+
+    @contextmanager
+    def _object(self, key: str, span: tuple[int, int] | None) -> Iterator[Iterator[bytes]]:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(key)}
+        if span is not None:
+            args["Range"] = f"bytes={span[0]}-{span[1] - 1}"
+        where = self.where(key)
+        with s3_errors(where):
+            resp = self.client.get_object(**args)
+        body = resp["Body"]
+        try:
+            yield _s3_blocks(body, where)
+        finally:
+            body.close()
+
+
+def _s3_blocks(body: Any, where: str) -> Iterator[bytes]:
+    with s3_errors(where):
+        yield from body.iter_chunks(READ_BLOCK)
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """(bucket, key prefix ending in '/' or empty) of s3://BUCKET[/PREFIX]."""
+    parts = urlsplit(url)
+    bucket = parts.netloc
+    if not bucket:
+        raise ValueError(f"{url!r}: give s3://BUCKET or s3://BUCKET/PREFIX")
+    prefix = parts.path.strip("/")
+    return bucket, (prefix + "/" if prefix else "")
+
+
+def s3_client(endpoint_url: str | None, retry: Retry, connections: int = 8) -> Any:
+    """A boto3 S3 client; unsigned when no credentials are configured anywhere."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    session = boto3.session.Session()
+    config = Config(
+        connect_timeout=retry.connect_timeout,
+        read_timeout=retry.io_timeout,
+        retries={"max_attempts": 2, "mode": "standard"},
+        max_pool_connections=connections,
+    )
+    if session.get_credentials() is None:
+        config = config.merge(Config(signature_version=UNSIGNED))
+    region = session.region_name or "us-east-1"
+    return session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+
+
+@contextmanager
+def s3_errors(where: str) -> Iterator[None]:
+    """botocore's exceptions as ours (final) or Transient (worth another try)."""
+    from botocore import exceptions as bx
+
+    try:
+        yield
+    except bx.ClientError as exc:
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in ("NoSuchKey", "NoSuchBucket", "404", "NotFound") or status == 404:
+            raise RemoteNotFoundError(f"{where}: not found ({code or status})") from None
+        if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403") or (
+            status in (401, 403)
+        ):
+            raise AccessDeniedError(f"{where}: access denied ({code or status})") from None
+        if status >= 500 or code in ("SlowDown", "InternalError", "ServiceUnavailable"):
+            raise Transient(f"{where}: server error ({code or status})") from None
+        raise RemoteError(f"{where}: {code or status}: {err.get('Message', '')}".rstrip()) from None
+    except (bx.EndpointConnectionError, bx.ConnectTimeoutError) as exc:
+        raise Transient(f"cannot reach {where}: {_short(exc)}", unreachable=True) from None
+    except bx.NoCredentialsError:
+        raise AccessDeniedError(
+            f"{where}: no AWS credentials (environment, ~/.aws files or a profile)"
+        ) from None
+    except (bx.BotoCoreError, OSError) as exc:
+        raise Transient(f"{where}: {_short(exc)}") from None
+
+
+class FileSource(Source):
+    """A published root on a local or network file system (file:///PATH)."""
+
+    def __init__(self, url: str, retry: Retry) -> None:
+        super().__init__(url, retry)
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError(f"{url!r}: file:// URLs name a local path (file:///PATH)")
+        self.root = unquote(parts.path)
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.root, *key.split("/"))
+
+    def _get(self, key: str) -> bytes:
+        with _file_errors(self.where(key)), open(self._path(key), "rb") as fh:
+            return fh.read()
+
+    @contextmanager
+    def _stream(self, key: str, start: int, end: int) -> Iterator[Iterator[bytes]]:
+        with _file_errors(self.where(key)), open(self._path(key), "rb") as fh:
+            fh.seek(start)
+            yield _read_blocks(fh, end - start)
+
+
+def _read_blocks(fh: Any, n: int) -> Iterator[bytes]:
+    while n > 0:
+        block = fh.read(min(READ_BLOCK, n))
+        if not block:
+            return
+        n -= len(block)
+        yield block
+
+
+@contextmanager
+def _file_errors(where: str) -> Iterator[None]:
+    try:
+        yield
+    except FileNotFoundError:
+        raise RemoteNotFoundError(f"{where}: not found") from None
+    except PermissionError:
+        raise AccessDeniedError(f"{where}: permission denied") from None
