@@ -1,96 +1,11 @@
 """Whole-assembly FASTA views: one virtual multi-FASTA per (assembly, naming style, variant).
 
-People who hold reference sequences mostly want "GRCh38 as one indexed FASTA whose names match
-my BED/VCF/BAM". A view answers that without copying anything: its records are sequences the
-repository already stores, renamed per style, and its bytes are computed on demand by
-:class:`~seqrepofs.fasta_view.FastaLayout` (the FUSE layer serves them; ``export --assembly``
-streams them with :func:`write_assembly_fasta`; both produce identical bytes).
-
-Which assemblies
-    An assembly is *known to the repository* when bioutils carries its report
-    (``bioutils.assemblies.get_assembly_names()``) **and** the repository has a namespace of that
-    name (``add-assembly-names`` creates it). Namespaces bioutils does not describe get no views.
-
-How a report entry is found in the repository
-    Through the assembly namespace, not through ``refseq_ac``: the entry's own name
-    (``GRCh38:1``) or else its UCSC-style alias (``GRCh38:chr1``). The namespace is what the
-    repository itself claims about the assembly (it is also what the namespace directory of the
-    mount shows), it works for entries without a RefSeq accession (``refseq_ac == "na"``) that a
-    loader attached by other means, and it does not depend on the NCBI alias still being
-    current. If the name and the alias point to different sequences the entry is left out
-    (reason ``conflicting aliases``) rather than guessed. An alias that points to a sequence the
-    store does not hold is reported too. Stored lengths are *not* required to equal the report's
-    (test repositories use scaled-down sequences); the seqcol digest exposes any difference.
-
-Styles (names come from the bioutils data, never from a chr-prefix rule)
-    ``ncbi``    the report's Sequence-Name (``1``, ``X``, ``MT``, ``HSCHR1_CTG1_UNLOCALIZED``).
-    ``ucsc``    the report's UCSC-style-name column, which bioutils stores as the entry's only
-                alias (``chr1``, ``chrM``, ``chr1_KI270706v1_random``).
-    ``refseq``  the report's RefSeq accession (``NC_000001.11``).
-    An entry without a name in the style (UCSC name or RefSeq accession ``na``, e.g. most GRCh37
-    patches have no UCSC name) is left out of that style's views and listed in ``.missing.txt``.
-
-    chrM caveat: bioutils' GRCh37.pN reports (p2..p13) name MT's UCSC-style alias ``chrM`` on
-    NC_012920.1 (rCRS, 16,569 bp), exactly as NCBI's report does, but UCSC's *hg19* chrM is a
-    different sequence (NC_001807, 16,571 bp). So ``GRCh37.p13.ucsc.fa`` has a ``chrM`` that is
-    the rCRS and does not match an hg19 BAM's chrM (LN and M5 in the ``.dict`` show it); we never
-    substitute hg19's chrM. Base ``GRCh37`` in bioutils has no MT entry at all, so its primary
-    view has 24 records. For GRCh38 chrM and MT are the same sequence (NC_012920.1).
-
-Variants
-    ``full``     every report entry the repository holds, in assembly-report order (for a patch
-                 release this includes fix/novel patches and alt loci).
-    ``primary``  entries with ``sequence_role == "assembled-molecule"`` in the units
-                 ``Primary Assembly`` or ``non-nuclear``: 1-22, X, Y and MT, in report order.
-                 Note this is *chromosomes only*, unlike Ensembl's "primary_assembly" FASTA,
-                 which also carries unlocalized/unplaced scaffolds.
-
-File names (``B`` = ``<assembly>[.<style>][.primary]``, style omitted for ncbi)
-    ``B.fa``, ``B.fa.fai``, ``B.dict`` and ``B.fa.dict`` (GATK wants the first, htsjdk tries both),
-    ``B.chrom.sizes``, ``B.seqcol.json``, ``B.missing.txt``; e.g. ``GRCh38.fa``,
-    ``GRCh38.primary.fa``, ``GRCh38.ucsc.fa``, ``GRCh38.ucsc.primary.dict``,
-    ``GRCh38.p14.refseq.primary.fa.fai``. Every known assembly lists all six views with all seven
-    files, even a view with no records (then the FASTA is empty and ``.missing.txt`` says why),
-    so listings never depend on resolving anything.
-
-Names and duplicates
-    FASTA names are :func:`~seqrepofs.fasta_view.encode_name` of the style name (a no-op for
-    every name in bioutils' data). A name used by an earlier record of the same view is left
-    out (reason ``duplicate name``); an entry whose sequence also appears under another name is
-    kept (two records, same residues, as the report lists them).
-
-``.dict``
-    ``@SQ`` with SN, LN, M5 (the stored MD5 alias; computed from the residues only if absent),
-    AN (the entry's names in the other two styles, when SAM-valid and unique in the view),
-    UR ``ga4gh:SQ.<seq_id>`` (location-independent, so mount and export agree and any refget
-    server can resolve it) and AS ``<assembly>``.
-
-``.seqcol.json``
-    GA4GH sequence collections 1.0 (the version the PyPI ``refget`` package implements):
-    level 2 = ``names`` (FASTA names), ``lengths``, ``sequences`` (``SQ.<seq_id>``); level 1 =
-    sha512t24u of each JCS-canonical attribute plus the transient
-    ``sorted_name_length_pairs``; the level-0 ``digest`` covers the inherent attributes
-    ``names`` and ``sequences`` (in seqcol 1.0 ``lengths`` is not inherent; the 0.1 drafts
-    included it).
-
-``.missing.txt``
-    A comment line (``# GRCh38.ucsc.fa: 3 of the 455 sequences ... are left out of this file``),
-    a ``#`` header, then TSV rows ``sequence_name fasta_name refseq_ac genbank_ac report_length
-    reason`` (``na`` for absent values); reasons: ``not in repository``, ``no <style> name in
-    assembly report``, ``duplicate name``, ``conflicting aliases (...)``, ``alias names unstored
-    sequence <id>``.
-
-Order
-    Report order, so the full GRCh38 ucsc view ends with chrM (after the alts) while the GATK
-    bundle puts chrM after chrY; tools that require identical dictionary order should use the
-    primary view (chr1..chr22, chrX, chrY, chrM) or compare ``sorted_name_length_pairs``.
-
-Caching
-    Views are pure functions of the repository snapshot and the line width. They are cached per
-    SeqRepo object (:func:`catalog_for`); call :func:`invalidate` after writing to a writable
-    instance. Mounted snapshots are read-only, so their cache never goes stale; for a mounted
-    writable instance (master) the FUSE layer invalidates when its databases change
-    (``seqrepofs.fs.source.Instance.assemblies``).
+Which assemblies, styles and variants there are, the seven files of a view and what each holds
+are specified once, in docs/mount.md ("Whole-assembly files"). A view copies nothing: its records
+are sequences the repository already stores, renamed per style, and its bytes are computed on
+demand by :class:`~seqrepofs.fasta_view.FastaLayout`; the FUSE layer serves them and
+``export --assembly`` streams them (:func:`write_assembly_fasta`), the same bytes. Views are
+cached per SeqRepo (:func:`catalog_for`); call :func:`invalidate` after writing to an instance.
 """
 
 from __future__ import annotations
