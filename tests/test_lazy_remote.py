@@ -1,0 +1,374 @@
+"""Lazy reading over HTTP from a real nginx on 127.0.0.1: byte-exact random reads, coalesced and
+read-ahead requests, SQLite lookups through the VFS fetching a few pages, a cache filled by two
+processes at once, warm reads with the server stopped, changed files refused, faults named.
+
+Requests and bytes are counted from nginx's access log ($bytes_sent). nginx is the Debian
+package (scripts/install-deps); without it these tests skip. The nginx helper is local to this
+module until a shared one exists under tests/support.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from seqrepofs.lazy import FileSpec, RangeCache, RemoteChangedError, RemoteFile, RemoteReadError
+from seqrepofs.lazy.sqlite_vfs import open_database
+
+REPO = Path(__file__).resolve().parents[1]
+REAL = REPO / "tests" / "data" / "real" / "seqrepo-instances" / "rest-service-2019"
+NGINX = shutil.which("nginx") or next(
+    (p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None
+)
+pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx not installed (apt-get install nginx)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Nginx:
+    """nginx serving `root` on 127.0.0.1, logging method, path, status, range and bytes sent."""
+
+    def __init__(self, root: Path, workdir: Path) -> None:
+        self.root = root
+        self.workdir = workdir
+        self.port = _free_port()
+        self.log = workdir / "access.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (workdir / d).mkdir(parents=True, exist_ok=True)
+        user = "user root;" if os.geteuid() == 0 else ""
+        (workdir / "nginx.conf").write_text(textwrap.dedent(f"""\
+            {user}
+            worker_processes 1;
+            pid {workdir}/nginx.pid;
+            error_log {workdir}/error.log;
+            events {{ worker_connections 256; }}
+            http {{
+                log_format lazy '$request_method $uri $status $bytes_sent "$http_range"';
+                access_log {workdir}/access.log lazy;
+                client_body_temp_path {workdir}/body;
+                proxy_temp_path {workdir}/proxy;
+                fastcgi_temp_path {workdir}/fastcgi;
+                uwsgi_temp_path {workdir}/uwsgi;
+                scgi_temp_path {workdir}/scgi;
+                server {{
+                    listen 127.0.0.1:{self.port};
+                    root {root};
+                    location /fail/ {{ return 503; }}
+                }}
+            }}
+            """))
+
+    def url(self, rel: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{rel}"
+
+    def start(self) -> Nginx:
+        self.proc = subprocess.Popen(
+            [str(NGINX), "-p", str(self.workdir), "-c", str(self.workdir / "nginx.conf"),
+             "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # bounded: 10 s, 50 ms steps
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("nginx did not start listening within 10 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def entries(self) -> list[tuple[str, str, int, int, str]]:
+        """(method, path, status, bytes sent, Range header) of every request so far."""
+        out = []
+        if self.log.exists():
+            for line in self.log.read_text().splitlines():
+                method, path, status, sent, rng = line.split(" ", 4)
+                out.append((method, path, int(status), int(sent), rng.strip('"')))
+        return out
+
+    def count(self, path_part: str = "") -> tuple[int, int]:
+        """(requests, bytes sent) for paths containing `path_part`."""
+        hits = [e for e in self.entries() if path_part in e[1]]
+        return len(hits), sum(e[3] for e in hits)
+
+
+def _build_aliases_root(dest: Path, n_seqs: int) -> Path:
+    """A SeqRepo instance made by the loader from `n_seqs` generated sequences (5 aliases each)."""
+    rng = random.Random(7)
+    fasta = dest / "gen.fa"
+    with open(fasta, "w") as fh:
+        for i in range(n_seqs):
+            seq = "".join(rng.choice("ACGT") for _ in range(100))
+            fh.write(f">gen{i:06d}\n{seq}\n")
+    root = dest / "root"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    for args in (["init"], ["load", "-n", "GEN", str(fasta)]):
+        subprocess.run([sys.executable, "-m", "seqrepofs", "-r", str(root), *args],
+                       check=True, env=env, timeout=300, capture_output=True)
+    return root / "master"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    """nginx serving a directory holding the real instance and a generated 20,000-alias one."""
+    base = tmp_path_factory.mktemp("lazy-www")
+    www = base / "www"
+    www.mkdir()
+    shutil.copytree(REAL, www / "real")
+    gen = _build_aliases_root(base, 4000)
+    shutil.copytree(gen, www / "gen")
+    server = Nginx(www, base / "nginx").start()
+    yield server
+    server.stop()
+
+
+def _spec(server: Nginx, rel: str, with_digest: bool = True) -> FileSpec:
+    path = server.root / rel
+    data = path.read_bytes()
+    return FileSpec(server.url(rel), len(data),
+                    hashlib.sha256(data).hexdigest() if with_digest else None, path=rel)
+
+
+def _bgz(root: Path) -> str:
+    files = sorted(p for p in root.rglob("*.fa.bgz"))
+    return str(max(files, key=lambda p: p.stat().st_size).relative_to(root.parent))
+
+
+def test_random_preads_equal_local_bytes(served: Nginx, tmp_path: Path) -> None:
+    rel = _bgz(served.root / "real")
+    local = (served.root / rel).read_bytes()
+    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=16384)
+    rng = random.Random(1)
+    for _ in range(300):  # bounded
+        off = rng.randrange(len(local) + 10)
+        n = rng.choice([1, 17, 4096, 16384, 70000, 300000])
+        assert rf.pread(off, n) == local[off : off + n]
+    assert rf.pread(len(local) - 5, 100) == local[-5:]
+    before = served.count(rel)
+    assert rf.pread(0, len(local)) == local  # everything cached now: no request
+    assert served.count(rel) == before
+
+
+def test_small_file_fetched_whole_and_checked(served: Nginx, tmp_path: Path) -> None:
+    rel = _bgz(served.root / "real") + ".fai"
+    local = (served.root / rel).read_bytes()
+    spec = _spec(served, rel)
+    rf = RemoteFile(spec, RangeCache(str(tmp_path / "c")))
+    assert rf.pread(10, 20) == local[10:30]
+    assert served.count(rel)[0] == 1
+    assert rf.pread(0, len(local)) == local
+    assert served.count(rel)[0] == 1
+    wrong = FileSpec(spec.url, spec.size, "0" * 64, path=rel)
+    with pytest.raises(RemoteChangedError, match="SHA-256"):
+        RemoteFile(wrong, RangeCache(str(tmp_path / "c2"))).pread(0, 10)
+
+
+def test_adjacent_chunks_coalesce_into_one_request(served: Nginx, tmp_path: Path) -> None:
+    rel = "gen/aliases.sqlite3"
+    local = (served.root / rel).read_bytes()
+    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=8192,
+                    read_ahead=0, whole_file_below=0)
+    n0 = served.count(rel)[0]
+    assert rf.pread(100_000, 200_000) == local[100_000:300_000]  # 26 chunks
+    assert served.count(rel)[0] - n0 == 1
+    assert rf.stats.requests == 1
+
+
+def test_sequential_reader_is_read_ahead(served: Nginx, tmp_path: Path) -> None:
+    rel = "gen/aliases.sqlite3"
+    local = (served.root / rel).read_bytes()
+    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=16384,
+                    read_ahead=1 << 20, whole_file_below=0)
+    got = bytearray()
+    for off in range(0, len(local), 32768):  # bounded by the file's size
+        got += rf.pread(off, 32768)
+    assert bytes(got) == local
+    chunks = -(-len(local) // 16384)
+    assert rf.stats.requests < chunks / 8, (rf.stats, chunks)
+
+
+def test_vfs_lookup_matches_sqlite_and_fetches_few_pages(served: Nginx, tmp_path: Path) -> None:
+    rel = "gen/aliases.sqlite3"
+    path = served.root / rel
+    size = path.stat().st_size
+    assert size > 2_000_000  # the test means something only on a database much larger than a page
+    sql = "select seq_id, namespace, alias, is_current from seqalias where alias = ? order by 1, 2"
+    local = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    conn = open_database(_spec(served, rel), RangeCache(str(tmp_path / "c")))
+    n0, b0 = served.count(rel)
+    for alias in ("gen000123", "gen003999", "nope"):
+        assert conn.execute(sql, (alias,)).fetchall() == local.execute(sql, (alias,)).fetchall()
+    digest = local.execute("select alias from seqalias where namespace = 'MD5' limit 1").fetchone()
+    assert conn.execute(sql, digest).fetchall() == local.execute(sql, digest).fetchall()
+    assert conn.execute(sql, digest).fetchall()  # found
+    requests, sent = served.count(rel)[0] - n0, served.count(rel)[1] - b0
+    assert requests <= 30, requests  # a few pages per lookup, interior pages shared
+    assert sent < size / 10, (sent, size)
+    count_sql = "select count(*) from seqalias where namespace = 'GEN'"
+    assert conn.execute(count_sql).fetchone() == local.execute(count_sql).fetchone()
+
+
+def test_vfs_errors_are_sqlite_errors(served: Nginx, tmp_path: Path) -> None:
+    conn = open_database(_spec(served, "real/aliases.sqlite3"), RangeCache(str(tmp_path / "c")))
+    with pytest.raises(sqlite3.DatabaseError, match="no such table"):
+        conn.execute("select * from no_such_table")
+    with pytest.raises(sqlite3.DatabaseError):
+        conn.execute("insert into seqalias (seq_id, namespace, alias) values ('a', 'b', 'c')")
+
+
+def test_two_processes_fill_one_cache(served: Nginx, tmp_path: Path) -> None:
+    rel = "gen/aliases.sqlite3"
+    local = (served.root / rel).read_bytes()
+    spec = _spec(served, rel)
+    cache_dir = tmp_path / "shared"
+    script = textwrap.dedent(f"""\
+        import random, sys
+        from seqrepofs.lazy import FileSpec, RangeCache, RemoteFile
+        spec = FileSpec({spec.url!r}, {spec.size}, {spec.sha256!r})
+        rf = RemoteFile(spec, RangeCache({str(cache_dir)!r}, 3 << 20), chunk_size=8192,
+                        read_ahead=0, whole_file_below=0)
+        rng = random.Random(int(sys.argv[1]))
+        out = open(sys.argv[2], "w")
+        for _ in range(400):
+            off = rng.randrange({spec.size}); n = rng.choice([100, 8192, 50000])
+            out.write(f"{{off}} {{n}} {{rf.pread(off, n).hex()}}\\n")
+        """)
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(i), str(tmp_path / f"o{i}")],
+                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+             for i in range(2)]
+    for p in procs:
+        assert p.wait(timeout=240) == 0
+    for i in range(2):
+        lines = (tmp_path / f"o{i}").read_text().splitlines()
+        assert len(lines) == 400
+        for line in lines:
+            off, n, hexdata = line.split(" ")
+            assert bytes.fromhex(hexdata) == local[int(off) : int(off) + int(n)]
+    cache = RangeCache(str(cache_dir), 3 << 20)
+    assert cache.disk_bytes() <= 3 << 20
+    assert cache.stats().bytes == cache.disk_bytes()
+    rf = RemoteFile(spec, cache, chunk_size=8192, read_ahead=0, whole_file_below=0)
+    rng = random.Random(5)
+    for _ in range(100):  # what the two left in the cache reads back right
+        off = rng.randrange(spec.size)
+        assert rf.pread(off, 3000) == local[off : off + 3000]
+
+
+FIRST_ALIASES = "select seq_id, alias from seqalias order by alias limit 7"
+
+
+def test_warm_cache_serves_with_server_stopped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    www = tmp_path / "www"
+    shutil.copytree(REAL, www / "real")
+    server = Nginx(www, tmp_path / "nginx").start()
+    try:
+        rel = _bgz(www / "real")
+        local = (www / rel).read_bytes()
+        cache = RangeCache(str(tmp_path / "c"))
+        spec = _spec(server, rel)
+        rf = RemoteFile(spec, cache, chunk_size=16384, http_timeout=5, whole_file_below=0)
+        assert rf.pread(0, 20_000) == local[:20_000]
+        dbspec = _spec(server, "real/aliases.sqlite3")
+        conn = open_database(dbspec, cache)
+        rows = conn.execute(FIRST_ALIASES).fetchall()
+    finally:
+        server.stop()
+    # a new reader of the same files, in a new connection: all from the cache
+    rf2 = RemoteFile(spec, cache, chunk_size=16384, http_timeout=5, whole_file_below=0)
+    assert rf2.pread(5, 19_000) == local[5:19_005]
+    conn2 = open_database(dbspec, cache, http_timeout=5)
+    assert conn2.execute(FIRST_ALIASES).fetchall() == rows
+    # an uncached read fails, naming the URL and the reason, logged once for many reads
+    caplog.set_level(logging.WARNING, logger="seqrepofs.lazy.remote_file")
+    started = time.monotonic()
+    for _ in range(5):
+        with pytest.raises(RemoteReadError) as info:
+            rf2.pread(60_000, 1000)
+        assert spec.url in str(info.value)
+        assert "connection refused" in str(info.value)
+    assert time.monotonic() - started < 5 * 5 + 5
+    assert sum("connection refused" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_changed_remote_file_is_refused(tmp_path: Path) -> None:
+    www = tmp_path / "www"
+    www.mkdir()
+    target = www / "data.bin"
+    original = os.urandom(300_000)
+    target.write_bytes(original)
+    server = Nginx(www, tmp_path / "nginx").start()
+    try:
+        cache = RangeCache(str(tmp_path / "c"))
+        spec = FileSpec(server.url("data.bin"), len(original), path="data.bin")
+        rf = RemoteFile(spec, cache, chunk_size=8192, read_ahead=0, whole_file_below=0)
+        assert rf.pread(0, 1000) == original[:1000]
+        # same size, new content and mtime: the ETag differs
+        target.write_bytes(os.urandom(len(original)))
+        os.utime(target, (time.time() + 5, time.time() + 5))
+        with pytest.raises(RemoteChangedError, match="data.bin: remote file changed"):
+            rf.pread(200_000, 1000)
+        # another process (another RemoteFile) sees the ETag pinned in the cache index
+        rf2 = RemoteFile(spec, cache, chunk_size=8192, read_ahead=0, whole_file_below=0)
+        with pytest.raises(RemoteChangedError, match="ETag"):
+            rf2.pread(100_000, 1000)
+        assert rf2.pread(0, 1000) == original[:1000]  # cached bytes of the right version
+        # a size that is not the manifest's
+        target.write_bytes(original + b"more")
+        fresh = RemoteFile(spec, RangeCache(str(tmp_path / "c2")), chunk_size=8192)
+        with pytest.raises(RemoteChangedError, match="where the manifest says 300000"):
+            fresh.pread(0, 10)
+    finally:
+        server.stop()
+
+
+def test_server_errors_and_stalls_name_url_and_reason(served: Nginx, tmp_path: Path) -> None:
+    cache = RangeCache(str(tmp_path / "c"))
+    spec = FileSpec(served.url("fail/x.bin"), 100_000)
+    started = time.monotonic()
+    with pytest.raises(RemoteReadError, match=r"fail/x\.bin: cannot read: HTTP 503"):
+        RemoteFile(spec, cache, http_timeout=5).pread(0, 10)
+    assert time.monotonic() - started < 6
+    missing = FileSpec(served.url("real/nope.bin"), 100)
+    with pytest.raises(RemoteReadError, match="HTTP 404"):
+        RemoteFile(missing, cache).pread(0, 10)
+    # a server that accepts connections and never answers: the read gives up in time
+    with socket.socket() as stall:
+        stall.bind(("127.0.0.1", 0))
+        stall.listen(8)
+        url = f"http://127.0.0.1:{stall.getsockname()[1]}/x.bin"
+        started = time.monotonic()
+        with pytest.raises(RemoteReadError, match="timed out"):
+            RemoteFile(FileSpec(url, 1000), cache, http_timeout=1.5).pread(0, 10)
+        assert time.monotonic() - started < 3.0
