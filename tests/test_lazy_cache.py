@@ -1,0 +1,131 @@
+"""The on-disk range cache on its own: size bound, LRU order, prune/clear, several processes,
+and the `seqrepofs cache` command (remote reading over a real server: test_lazy_remote.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from seqrepofs.lazy import FileSpec, RangeCache, RemoteFile, parse_size
+from seqrepofs.lazy.range_cache import ChunkKey
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _key(i: int, n: int = 1000, file_id: str = "sha256:ab") -> ChunkKey:
+    return ChunkKey(file_id, i * n, n)
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [("4096", 4096), ("500M", 500 << 20), ("10G", 10 << 30), ("1.5GiB", 3 << 29), ("2k", 2048)],
+)
+def test_parse_size(text: str, expected: int) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "ten", "5X", "-1G"])
+def test_parse_size_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size(text)
+
+
+def test_put_get_and_keys_keep_versions_apart(tmp_path: Path) -> None:
+    cache = RangeCache(str(tmp_path), 1 << 20)
+    cache.put(_key(0), b"a" * 1000)
+    assert cache.get(_key(0)) == b"a" * 1000
+    assert cache.get(_key(0, file_id="sha256:cd")) is None  # another version of the file
+    assert cache.get(_key(1)) is None
+    with pytest.raises(ValueError):
+        cache.put(_key(2), b"short")
+
+
+def test_size_bound_holds_and_eviction_is_lru(tmp_path: Path) -> None:
+    cache = RangeCache(str(tmp_path), 10_000)
+    for i in range(10):
+        cache.put(_key(i), bytes([i]) * 1000)
+        time.sleep(0.002)
+    assert cache.get(_key(0)) is not None  # used again: now the most recent
+    cache._flush_touches()
+    for i in range(10, 25):
+        cache.put(_key(i), bytes([i % 256]) * 1000)
+        assert cache.disk_bytes() <= 10_000
+        assert cache.stats().bytes <= 10_000
+    present = [i for i in range(25) if cache.get(_key(i)) is not None]
+    assert present == list(range(15, 25)), present
+    assert cache.stats().chunks == 10
+
+
+def test_chunk_larger_than_cache_is_not_kept(tmp_path: Path) -> None:
+    cache = RangeCache(str(tmp_path), 500)
+    cache.put(_key(0), b"x" * 1000)
+    assert cache.get(_key(0)) is None
+    assert cache.disk_bytes() == 0
+
+
+def test_prune_and_clear(tmp_path: Path) -> None:
+    cache = RangeCache(str(tmp_path), 100_000)
+    for i in range(20):
+        cache.put(_key(i), b"y" * 1000)
+    removed, freed = cache.prune(5_000)
+    assert (removed, freed) == (15, 15_000)
+    assert cache.disk_bytes() == cache.stats().bytes == 5_000
+    # a chunk file deleted behind the index's back is dropped from it by prune
+    name = _key(19).name
+    os.unlink(tmp_path / "chunks" / name[:2] / name)
+    cache.prune()
+    assert cache.stats().chunks == 4
+    assert cache.clear() == (4, 4_000)
+    assert cache.disk_bytes() == 0 and cache.stats().chunks == 0
+
+
+def test_pinned_etag_is_shared_and_follows_the_file_version(tmp_path: Path) -> None:
+    a = RangeCache(str(tmp_path))
+    b = RangeCache(str(tmp_path))
+    assert a.pin_etag("http://h/f", "sha256:1", '"e1"') == '"e1"'
+    assert b.pin_etag("http://h/f", "sha256:1", '"e2"') == '"e1"'  # first one wins
+    assert b.pinned_etag("http://h/f", "sha256:1") == '"e1"'
+    assert b.pin_etag("http://h/f", "sha256:2", '"e3"') == '"e3"'  # a new snapshot's file
+
+
+def test_processes_filling_one_small_cache_keep_the_bound(tmp_path: Path) -> None:
+    """Four processes put 300 chunks each into a 64 KB cache at once: every read answers
+    right bytes or a miss, and the chunk files never add up to more than the bound."""
+    script = textwrap.dedent(f"""\
+        import sys
+        from seqrepofs.lazy.range_cache import ChunkKey, RangeCache
+        cache = RangeCache({str(tmp_path)!r}, 64_000)
+        me = int(sys.argv[1])
+        for i in range(300):
+            key = ChunkKey("sha256:same", (i % 120) * 1000, 1000)
+            cache.put(key, bytes([(i % 120) % 251]) * 1000)
+            got = cache.get(ChunkKey("sha256:same", ((i * 7 + me) % 120) * 1000, 1000))
+            assert got is None or got == bytes([((i * 7 + me) % 120) % 251]) * 1000
+        """)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], env=env) for i in range(4)]
+    cache = RangeCache(str(tmp_path), 64_000)
+    deadline = time.monotonic() + 120
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        assert cache.disk_bytes() <= 64_000 + 1000  # one file may be renamed in before its
+        time.sleep(0.01)  # row's eviction by another process is noticed (then unlinked)
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0, 0]
+    assert cache.disk_bytes() <= 64_000
+    assert cache.stats().bytes <= 64_000
+
+
+def test_remote_file_over_file_url(tmp_path: Path) -> None:
+    data = os.urandom(200_000)
+    (tmp_path / "f.bin").write_bytes(data)
+    spec = FileSpec((tmp_path / "f.bin").as_uri(), len(data))
+    rf = RemoteFile(spec, RangeCache(str(tmp_path / "c")), chunk_size=4096, whole_file_below=0)
+    assert rf.pread(123, 50_000) == data[123:50_123]
+    assert rf.pread(199_990, 100) == data[199_990:]
+    assert rf.pread(300_000, 10) == b""
+    assert rf.stats.requests == 2
