@@ -30,6 +30,7 @@ from .negotiation import V1, V2
 from .openapi import openapi_document
 from .refget import Refget
 from .responses import problem
+from .seqcol import SeqcolAPI
 from .seqrepo_api import SeqrepoAPI
 from .service import Backend, Settings
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> ASGIApp:
     root = Refget(backend, default=V2, allowed=(V1, V2))
     v1 = Refget(backend, default=V1, allowed=(V1,))
     srapi = SeqrepoAPI(backend)
+    seqcol = SeqcolAPI(backend)  # GA4GH sequence collections, beside refget
 
     def openapi(request: Request) -> Response:
         return JSONResponse(doc)
@@ -92,6 +94,7 @@ def create_app(settings: Settings) -> ASGIApp:
             "refget": "/sequence/service-info",
             "refget_v1": "/refget/1/sequence/service-info",
             "seqrepo": "/seqrepo/1/ping",
+            "seqcol": "/service-info",
         })
 
     def ep(handler: Callable[[Request], Response]) -> Callable:
@@ -109,6 +112,7 @@ def create_app(settings: Settings) -> ASGIApp:
         Route("/seqrepo/1/ping", ep(srapi.ping), methods=GET),
         Route("/seqrepo/1/sequence/{alias:path}", ep(srapi.sequence), methods=GET),
         Route("/seqrepo/1/metadata/{alias:path}", ep(srapi.metadata), methods=GET),
+        *seqcol.routes(ep),
     ]
 
     @contextlib.asynccontextmanager
@@ -120,6 +124,7 @@ def create_app(settings: Settings) -> ASGIApp:
         try:
             yield
         finally:
+            seqcol.close()
             backend.close()
 
     app = Starlette(
@@ -131,8 +136,8 @@ def create_app(settings: Settings) -> ASGIApp:
     cors = CORSMiddleware(
         app,
         allow_origins=["*"],
-        allow_methods=["GET", "HEAD"],
-        allow_headers=["Range", "If-None-Match", "Accept"],
+        allow_methods=["GET", "HEAD", "POST"],  # POST: /comparison with a local collection
+        allow_headers=["Range", "If-None-Match", "Accept", "Content-Type"],
         expose_headers=["Content-Range", "Content-Length", "ETag", "Accept-Ranges"],
     )
     gz = SelectiveGZip(cors, compresslevel=settings.gzip_level)

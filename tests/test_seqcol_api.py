@@ -1,0 +1,183 @@
+"""The GA4GH Sequence Collections API of `seqrepofs serve`, end to end on 127.0.0.1.
+
+The six FASTA files of the seqcol compliance suite are loaded side by side as collections (one
+each, named by the file's stem). Oracles: the files' known answers (test_fasta_digests.json),
+the compliance suite itself (`refget.compliance.run_compliance`, its own bundled answers) and
+refget's comparison function.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from refget.utils import compare_seqcols
+from support.cli import checkout_env, seqrepofs_cmd, stop_process
+from support.system import free_port
+
+from seqrepofs.loader import load
+from seqrepofs.loader.collection import plan
+from seqrepofs.seqrepo import SeqRepo
+
+DATA = Path(__file__).parent / "data" / "real" / "seqcol-compliance"
+FILES = sorted(DATA.glob("*.fa"))
+KNOWN = json.loads((DATA / "test_fasta_digests.json").read_text())
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen
+    client: httpx.Client
+
+    def get(self, path: str) -> httpx.Response:
+        return self.client.get(self.url + path)
+
+
+def _start(instance: Path, tmp: Path) -> Server:
+    for attempt in range(3):
+        port = free_port()
+        err = tmp / f"stderr-{port}.log"
+        with open(err, "wb") as fh:
+            proc = subprocess.Popen(
+                seqrepofs_cmd("serve", instance, "--port", str(port), "--no-access-log"),
+                stdout=fh, stderr=subprocess.STDOUT, env=checkout_env(),
+            )
+        server = Server(f"http://127.0.0.1:{port}", proc, httpx.Client(timeout=30))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if server.get("/service-info").status_code == 200:
+                    return server
+            except httpx.TransportError:
+                time.sleep(0.1)
+        _stop(server)
+        if "address already in use" not in err.read_text() or attempt == 2:
+            raise RuntimeError(f"server did not start:\n{err.read_text()}")
+    raise AssertionError("unreachable")
+
+
+def _stop(server: Server) -> None:
+    server.client.close()
+    if server.proc.poll() is None:
+        server.proc.terminate()
+        stop_process(server.proc, 15)
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    inst = tmp_path_factory.mktemp("seqcol") / "master"
+    SeqRepo(str(inst), writeable=True).close()
+    paths = [str(f) for f in FILES]
+    stats = load(str(inst), paths, None, collections=plan(paths))
+    assert sorted(c.name for c in stats.collections) == sorted(f.stem for f in FILES)
+    return inst
+
+
+@pytest.fixture(scope="module")
+def server(instance: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = _start(instance, tmp_path_factory.mktemp("srv"))
+    try:
+        yield srv
+    finally:
+        _stop(srv)
+
+
+def test_compliance_suite_passes(server: Server) -> None:
+    from refget.compliance import run_compliance
+
+    report = run_compliance(server.url)
+    failed = [(r["name"], r["error"]) for r in report["results"] if not r["passed"]]
+    assert failed == []
+    assert report["total"] >= 60 and report["passed"] == report["total"]
+
+
+@pytest.mark.parametrize("fa", [f.name for f in FILES])
+def test_each_collection_equals_its_known_answers(server: Server, fa: str) -> None:
+    bundle = KNOWN[fa]
+    digest = bundle["top_level_digest"]
+    assert server.get(f"/collection/{digest}?level=1").json() == bundle["level1"]
+    assert server.get(f"/collection/{digest}").json() == bundle["level2"]
+    for attr, value in bundle["level2"].items():
+        r = server.get(f"/attribute/collection/{attr}/{bundle['level1'][attr]}")
+        assert r.status_code == 200 and r.json() == value
+
+
+def test_comparison_of_every_pair_equals_refgets(server: Server) -> None:
+    level2 = {fa: b["level2"] for fa, b in KNOWN.items()}
+    for a, ba in KNOWN.items():
+        for b, bb in KNOWN.items():
+            got = server.get(f"/comparison/{ba['top_level_digest']}/{bb['top_level_digest']}")
+            assert got.status_code == 200
+            expected = compare_seqcols(level2[a], level2[b])
+            assert got.json() == {"digests": {"a": ba["top_level_digest"],
+                                              "b": bb["top_level_digest"]}, **expected}
+
+
+def test_post_comparison_takes_a_local_collection(server: Server) -> None:
+    base = KNOWN["base.fa"]
+    mine = {"names": ["chr1", "chrZ"], "lengths": [4, 10], "sequences": ["SQ.a", "SQ.b"]}
+    r = server.client.post(f"{server.url}/comparison/{base['top_level_digest']}", json=mine)
+    assert r.status_code == 200
+    assert r.json() == {"digests": {"a": base["top_level_digest"], "b": "POSTed seqcol"},
+                        **compare_seqcols(base["level2"], mine)}
+    bad = server.client.post(f"{server.url}/comparison/{base['top_level_digest']}",
+                             content=b"[1, 2]", headers={"content-type": "application/json"})
+    assert bad.status_code == 400
+    assert server.client.post(f"{server.url}/comparison/nope", json=mine).status_code == 404
+
+
+def test_list_filters_and_pages(server: Server) -> None:
+    everything = server.get("/list/collection?page_size=1000").json()
+    assert sorted(everything["results"]) == sorted(b["top_level_digest"] for b in KNOWN.values())
+    assert everything["pagination"] == {"page": 0, "page_size": 1000, "total": len(KNOWN)}
+    pages = [server.get(f"/list/collection?page={p}&page_size=4").json()["results"]
+             for p in range(3)]
+    assert [len(p) for p in pages] == [4, 2, 0]
+    assert pages[0] + pages[1] == everything["results"]
+    # lengths [8, 4, 4] is shared by several files; AND with names narrows to one
+    base = KNOWN["base.fa"]
+    same_lengths = {b["top_level_digest"] for b in KNOWN.values()
+                    if b["level1"]["lengths"] == base["level1"]["lengths"]}
+    got = server.get(f"/list/collection?lengths={base['level1']['lengths']}").json()
+    assert set(got["results"]) == same_lengths and len(same_lengths) > 1
+    both = server.get(f"/list/collection?lengths={base['level1']['lengths']}"
+                      f"&names={base['level1']['names']}").json()
+    assert both["results"] == [base["top_level_digest"]]
+    attrs = server.get("/list/attributes/names").json()
+    assert sorted(attrs["results"]) == sorted({b["level1"]["names"] for b in KNOWN.values()})
+
+
+def test_errors_are_problem_documents(server: Server) -> None:
+    digest = KNOWN["base.fa"]["top_level_digest"]
+    cases = {
+        "/collection/nope": 404,
+        f"/collection/{digest}?level=3": 400,
+        f"/comparison/{digest}/nope": 404,
+        "/attribute/collection/names/nope": 404,
+        f"/attribute/collection/sorted_name_length_pairs/{digest}": 404,
+        "/attribute/collection/bogus/x": 404,
+        "/list/attributes/bogus": 404,
+        "/list/collection?page=-1": 400,
+        "/list/collection?page_size=0": 400,
+        "/list/collection?page_size=x": 400,
+    }
+    for path, status in cases.items():
+        r = server.get(path)
+        assert r.status_code == status, path
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["status"] == status
+
+
+def test_service_info_advertises_both_apis(server: Server) -> None:
+    info = server.get("/service-info").json()
+    assert set(info["seqcol"]["schema"]["properties"]) >= {"names", "lengths", "sequences"}
+    assert info["seqcol"]["collections"] == len(KNOWN)
+    assert info["refget"]["algorithms"] == ["md5", "ga4gh", "trunc512"]
+    assert server.get(info["refget"]["service_info"]).status_code == 200
