@@ -26,7 +26,7 @@ from .range_cache import RangeCache
 from .remote_file import FileSpec, RemoteFile
 
 VFS_NAME = "seqrepofs-remote"
-DB_CHUNK_BYTES = 8192  # the cache's unit for databases: two 4 KB pages (docs/lazy.md)
+DB_CHUNK_BYTES = 4096  # the cache's unit for databases: one SeqRepo page (docs/lazy.md)
 _IMMUTABLE = int(apsw.mapping_device_characteristics["SQLITE_IOCAP_IMMUTABLE"])
 _READONLY = apsw.SQLITE_OPEN_READONLY
 _names = itertools.count(1)
