@@ -10,7 +10,6 @@ cached per SeqRepo (:func:`catalog_for`); call :func:`invalidate` after writing 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -24,6 +23,7 @@ from bioutils.assemblies import get_assembly, get_assembly_names
 
 from . import seqcol
 from .fasta_view import DictEntry, FastaLayout, dict_text, encode_name
+from .seqrepo import SeqRepo
 
 __all__ = [
     "DEFAULT_LINE_WIDTH",
@@ -150,7 +150,7 @@ class _Resolved:
     problem: str | None  # why seq_id is None
 
 
-def _namespace_map(sr: Any, assembly: str) -> dict[str, str]:
+def _namespace_map(sr: SeqRepo, assembly: str) -> dict[str, str]:
     """Current alias -> seq_id of one assembly namespace, in one query."""
     return {
         r["alias"]: r["seq_id"]
@@ -159,24 +159,8 @@ def _namespace_map(sr: Any, assembly: str) -> dict[str, str]:
     }
 
 
-def _stored_md5(sr: Any, seq_id: str) -> str | None:
-    for r in sr.aliases.find_aliases(seq_id=seq_id, namespace="MD5", current_only=True):
-        if r["namespace"] == "MD5" and re.fullmatch(r"[0-9a-f]{32}", r["alias"]):
-            return str(r["alias"])
-    return None
-
-
-def _computed_md5(sr: Any, seq_id: str, length: int) -> str:
-    """SAM M5 of a stored sequence (upper-cased), read in chunks; only for MD5-less stores."""
-    h = hashlib.md5()
-    step = 1 << 22
-    for start in range(0, length, step):
-        h.update(sr.sequences.fetch_bytes(seq_id, start, min(start + step, length)).upper())
-    return h.hexdigest()
-
-
 def _resolve(
-    sr: Any, assembly: str, info: dict[str, tuple[int, str] | None]
+    sr: SeqRepo, assembly: str, info: dict[str, tuple[int, str] | None]
 ) -> tuple[_Resolved, ...]:
     """Find every report entry; ``info`` caches (length, md5) per seq_id across assemblies."""
     ns = _namespace_map(sr, assembly)
@@ -194,12 +178,11 @@ def _resolve(
         seq_id = ids.pop()
         if seq_id not in info:
             try:
-                length = int(sr.sequences.fetch_seqinfo(seq_id)["len"])
+                length = sr.sequence_length(seq_id)
             except KeyError:
                 info[seq_id] = None
             else:
-                md5 = _stored_md5(sr, seq_id) or _computed_md5(sr, seq_id, length)
-                info[seq_id] = (length, md5)
+                info[seq_id] = (length, sr.sam_m5(seq_id))
         got = info[seq_id]
         if got is None:
             out.append(_Resolved(e, None, None, None, f"alias names unstored sequence {seq_id}"))
@@ -265,7 +248,7 @@ class AssemblyView:
 
     def __init__(
         self,
-        sr: Any,
+        sr: SeqRepo,
         assembly: str,
         style: str,
         primary: bool,
@@ -506,7 +489,7 @@ class ViewFile:
 class AssemblyCatalog:
     """The views of one SeqRepo at one line width, built lazily and cached (thread-safe)."""
 
-    def __init__(self, sr: Any, line_width: int = DEFAULT_LINE_WIDTH) -> None:
+    def __init__(self, sr: SeqRepo, line_width: int = DEFAULT_LINE_WIDTH) -> None:
         if int(line_width) < 1:
             raise ValueError(f"line width must be >= 1, got {line_width}")
         self._sr = sr
@@ -532,13 +515,7 @@ class AssemblyCatalog:
         """Known assemblies, sorted: bioutils reports whose namespace exists."""
         with self._lock:
             if self._assemblies is None:
-                aliases = self._sr.aliases
-                has = getattr(aliases, "has_namespace", None)
-                if has is None:  # a biocommons-style AliasDB
-
-                    def has(ns: str) -> bool:
-                        return next(iter(aliases.find_aliases(namespace=ns)), None) is not None
-
+                has = self._sr.aliases.has_namespace
                 self._assemblies = tuple(sorted(a for a in _assembly_names() if has(a)))
             return self._assemblies
 
@@ -606,23 +583,20 @@ _CACHE_ATTR = "_seqrepofs_assembly_catalogs"
 _catalogs_lock = threading.Lock()
 
 
-def catalog_for(sr: Any, line_width: int = DEFAULT_LINE_WIDTH) -> AssemblyCatalog:
+def catalog_for(sr: SeqRepo, line_width: int = DEFAULT_LINE_WIDTH) -> AssemblyCatalog:
     """The catalog of ``sr`` at ``line_width``, shared by every caller holding the same SeqRepo."""
     with _catalogs_lock:
         per_sr: dict[int, AssemblyCatalog] | None = getattr(sr, _CACHE_ATTR, None)
         if per_sr is None:
             per_sr = {}
-            try:
-                setattr(sr, _CACHE_ATTR, per_sr)
-            except AttributeError:  # an object without __dict__: no caching across calls
-                log.debug("cannot cache assembly views on %r", sr)
+            setattr(sr, _CACHE_ATTR, per_sr)
         cat = per_sr.get(line_width)
         if cat is None:
             cat = per_sr[line_width] = AssemblyCatalog(sr, line_width)
         return cat
 
 
-def invalidate(sr: Any) -> None:
+def invalidate(sr: SeqRepo) -> None:
     """Drop cached views of ``sr`` (call after writing to a writable instance)."""
     with _catalogs_lock:
         per_sr: dict[int, AssemblyCatalog] = getattr(sr, _CACHE_ATTR, None) or {}
@@ -631,12 +605,12 @@ def invalidate(sr: Any) -> None:
         per_sr.clear()
 
 
-def known_assemblies(sr: Any) -> list[str]:
+def known_assemblies(sr: SeqRepo) -> list[str]:
     return list(catalog_for(sr).assemblies)
 
 
 def get_view(
-    sr: Any,
+    sr: SeqRepo,
     assembly: str,
     style: str = "ncbi",
     primary: bool = False,
@@ -645,18 +619,18 @@ def get_view(
     return catalog_for(sr, line_width).view(assembly, style, primary)
 
 
-def list_views(sr: Any, line_width: int = DEFAULT_LINE_WIDTH) -> list[str]:
+def list_views(sr: SeqRepo, line_width: int = DEFAULT_LINE_WIDTH) -> list[str]:
     """Every view file name (FASTA and sidecars) for the top-level directory of a mount."""
     return catalog_for(sr, line_width).filenames()
 
 
-def lookup(sr: Any, filename: str, line_width: int = DEFAULT_LINE_WIDTH) -> ViewFile | None:
+def lookup(sr: SeqRepo, filename: str, line_width: int = DEFAULT_LINE_WIDTH) -> ViewFile | None:
     """What a top-level file name denotes, or None if it is not a view file."""
     return catalog_for(sr, line_width).lookup(filename)
 
 
 def write_assembly_fasta(
-    sr: Any,
+    sr: SeqRepo,
     assembly: str,
     style: str = "ncbi",
     primary: bool = False,

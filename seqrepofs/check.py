@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .digests import StreamingDigester
+from .digests import digests_of_pieces
 from .errors import CorruptFileError
 from .seqrepo import SeqRepo
 from .store.bgzf import EOF_BLOCK, block_size
@@ -292,16 +292,12 @@ def _verify_sequence(
     report: Report,
     progress: Callable[[int], None] | None,
 ) -> None:
-    digester = StreamingDigester()
+    pieces = sr.iter_bytes(seq_id, 0, length, READ_WINDOW)
     try:
-        for piece in _read(sr, seq_id, length):
-            digester.update(piece.replace(b"*", b"") if b"*" in piece else piece)
-            if progress is not None:
-                progress(len(piece))
+        dg = digests_of_pieces(pieces if progress is None else _counted(pieces, progress))
     except (CorruptFileError, OSError, ValueError) as exc:
         report.damage.append(f"{relpath}: cannot read {seq_id}: {exc}")
         return
-    dg = digester.finish()
     if dg.seq_id != seq_id:
         report.damage.append(
             f"{relpath}: {seq_id} reads back with digest {dg.seq_id}: the stored residues changed"
@@ -318,10 +314,7 @@ def _verify_sequence(
     report.verified += 1
 
 
-def _read(sr: SeqRepo, seq_id: str, length: int) -> Iterator[bytes]:
-    """The sequence in windows, upper-cased (as digests are computed), letters and `*` only."""
-    for start in range(0, length, READ_WINDOW):
-        piece = sr.sequences.fetch_bytes(seq_id, start, min(start + READ_WINDOW, length)).upper()
-        if piece.translate(None, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ*"):
-            raise ValueError(f"residues {start}-{start + len(piece)} hold non-letters")
+def _counted(pieces: Iterator[bytes], progress: Callable[[int], None]) -> Iterator[bytes]:
+    for piece in pieces:
+        progress(len(piece))
         yield piece

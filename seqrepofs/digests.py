@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _WHITESPACE_AND_STOP = b" \t\n\r\v\f*"
@@ -124,6 +125,33 @@ class StreamingDigester:
             sha1=sha1.hex(),
             seguid=base64.b64encode(sha1).decode("ascii").rstrip("="),
         )
+
+
+def digests_of_pieces(pieces: Iterable[bytes]) -> Digests:
+    """Digests of a sequence given in consecutive pieces (a stored sequence read in windows),
+    each normalised as `normalise` does; an InvalidSequenceError gives the position in the
+    whole sequence."""
+    d = StreamingDigester()
+    offset = 0
+    for piece in pieces:
+        try:
+            d.update(normalise(piece))
+        except InvalidSequenceError as exc:
+            raise InvalidSequenceError(exc.char, offset + exc.position) from None
+        offset += len(piece)
+    return d.finish()
+
+
+_NOT_SAM_PRINTABLE = bytes(range(0x21)) + bytes(range(0x7F, 0x100))
+
+
+def sam_m5_of_pieces(pieces: Iterable[bytes]) -> str:
+    """SAM's @SQ M5 of a sequence given in consecutive pieces: the lowercase hex MD5 of it
+    upper-cased, bytes outside '!'..'~' removed (unlike the MD5 alias, it keeps `*`)."""
+    h = hashlib.md5()
+    for piece in pieces:
+        h.update(piece.upper().translate(None, _NOT_SAM_PRINTABLE))
+    return h.hexdigest()
 
 
 def digests(normalised: bytes) -> Digests:

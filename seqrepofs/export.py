@@ -49,10 +49,8 @@ def wrap(residues: bytes, width: int) -> bytes:
 
 def write_sequence(sr: SeqRepo, seq_id: str, out: BinaryIO, width: int) -> None:
     """Write a stored sequence wrapped at `width`, fetching a window at a time."""
-    length = int(sr.sequences.fetch_seqinfo(seq_id)["len"])
-    step = width * WINDOW_LINES
-    for start in range(0, length, step):
-        out.write(wrap(sr.sequences.fetch_bytes(seq_id, start, min(start + step, length)), width))
+    for piece in sr.iter_bytes(seq_id, window=width * WINDOW_LINES):
+        out.write(wrap(piece, width))
 
 
 def header_of(records: Iterable[dict[str, Any]]) -> str:
@@ -142,5 +140,28 @@ def export(
     for rec in select(sr, namespace, aliases, header):
         out.write(b">" + rec.header.encode("utf-8") + b"\n")
         write_sequence(sr, rec.seq_id, out, width)
+        n += 1
+    return n
+
+
+def alias_line(records: Iterable[dict[str, Any]]) -> str:
+    """One sequence's line of `export-aliases`: its `ns:alias` tab-separated, VMC first and
+    written as its GA4GH form (`VMC:GS_x` -> `GA4GH:SQ.x`), as the reference writes it."""
+    nsaliases = [f"{r['namespace']}:{r['alias']}" for r in records]
+    nsaliases.sort(key=lambda a: (not a.startswith("VMC:"), a))
+    nsaliases[0] = nsaliases[0].replace("VMC:GS_", "GA4GH:SQ.")
+    return "\t".join(nsaliases)
+
+
+def export_aliases(sr: SeqRepo, out: BinaryIO, namespace: str | None = None) -> int:
+    """Write one alias_line per sequence (those with an alias in `namespace` if given);
+    returns the number of lines."""
+    n = 0
+    rows = sr.aliases.find_aliases()
+    for _seq_id, group in itertools.groupby(rows, key=lambda r: r["seq_id"]):
+        records = list(group)
+        if namespace and not any(r["namespace"] == namespace for r in records):
+            continue
+        out.write((alias_line(records) + "\n").encode("utf-8"))
         n += 1
     return n

@@ -8,7 +8,6 @@ follow Python's rules, and an ambiguous alias error lists the namespaces involve
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -17,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from . import config
-from .digests import Digests, digests, normalise
+from .digests import Digests, digests, digests_of_pieces, normalise, sam_m5_of_pieces
 from .errors import (
     AliasNotFoundError,
     AmbiguousAliasError,
@@ -48,8 +47,6 @@ def split_identifier(identifier: str) -> tuple[str | None, str]:
 
 
 _MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
-# SAM's M5 is the MD5 of the upper-cased sequence without bytes outside '!'..'~'.
-_NOT_SAM_PRINTABLE = bytes(range(0x21)) + bytes(range(0x7F, 0x100))
 _SEQ_SCHEMA = "seqdb"  # the sequence database, attached to read-only alias connections
 FOLLOW_AFTER = 2  # joined lookups in a row in the file read last before _locate follows it
 
@@ -291,10 +288,7 @@ class SeqRepo:
             for ns, alias in self.aliases.aliases_of(seq_id):
                 if ns == "MD5" and _MD5_HEX.fullmatch(alias):
                     return alias.lower()
-        h = hashlib.md5()
-        for piece in self.iter_bytes(seq_id, window=8 << 20):
-            h.update(piece.upper().translate(None, _NOT_SAM_PRINTABLE))
-        return h.hexdigest()
+        return sam_m5_of_pieces(self.iter_bytes(seq_id, window=8 << 20))
 
     def fetch_uri(self, uri: str, start: int | None = None, end: int | None = None) -> str:
         m = _URI_RE.match(uri)
@@ -386,6 +380,22 @@ class SeqRepo:
         ):
             self.commit()
         return n_seqs_added, n_aliases_added
+
+    def update_digests(self, commit_every: int = 10000) -> int:
+        """Recompute and store the digest aliases (VMC, SHA1, MD5, SEGUID) of every stored
+        sequence, each read in windows; idempotent. Returns the number of sequences."""
+        if not self._writeable:
+            raise ReadOnlyError(f"{self._root_dir}: SeqRepo opened read-only; cannot store")
+        rows = self.sequences.seqinfo_rows()
+        for n, (seq_id, _length, _relpath) in enumerate(rows, 1):
+            dg = digests_of_pieces(self.iter_bytes(seq_id, window=8 << 20))
+            for ns, alias in dg.digest_aliases():
+                self.aliases.store_alias(seq_id, ns, alias)
+            if n % commit_every == 0:
+                self.commit()
+        self.commit()
+        self._forget_cached_aliases()
+        return len(rows)
 
     def _forget_cached_aliases(self) -> None:
         self._seqid_cache.clear()

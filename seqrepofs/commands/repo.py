@@ -7,7 +7,6 @@ so `show-status` works right after `init`, unlike the reference's bug #72).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import sys
@@ -193,8 +192,8 @@ def snapshot_cmd(ctx: click.Context, instance: str, destination: str | None) -> 
     """Freeze an instance into a read-only snapshot that hardlinks its sequence files."""
     _rw_instance(ctx, instance, write=False)
     dest = destination or datetime.now(UTC).strftime("%Y-%m-%d")
-    path = instances.snapshot(_root(ctx), instance, dest)
-    log.info("snapshot created in %s", path)
+    result = instances.make_snapshot(_root(ctx), instance, dest)
+    click.echo(result.summary())
 
 
 @cli.command("update-latest")
@@ -305,17 +304,11 @@ def export_cmd(
 @click.pass_context
 def export_aliases_cmd(ctx: click.Context, instance: str | None, namespace: str | None) -> None:
     """Write one tab-separated line of ns:alias per sequence (GA4GH identifier first)."""
+    from ..export import export_aliases
+
     path = _ro_instance(ctx, instance)
     with SeqRepo(path) as sr, _binary_stdout() as out:
-        rows = sr.aliases.find_aliases()
-        for _seq_id, group in itertools.groupby(rows, key=lambda r: r["seq_id"]):
-            records = list(group)
-            if namespace and not any(r["namespace"] == namespace for r in records):
-                continue
-            nsaliases = [f"{r['namespace']}:{r['alias']}" for r in records]
-            nsaliases.sort(key=lambda a: (not a.startswith("VMC:"), a))
-            nsaliases[0] = nsaliases[0].replace("VMC:GS_", "GA4GH:SQ.")
-            out.write(("\t".join(nsaliases) + "\n").encode("utf-8"))
+        export_aliases(sr, out, namespace)
 
 
 # ---- maintenance -----------------------------------------------------------------------------
@@ -326,23 +319,10 @@ def export_aliases_cmd(ctx: click.Context, instance: str | None, namespace: str 
 @click.pass_context
 def update_digests_cmd(ctx: click.Context, instance: str) -> None:
     """Recompute the VMC, SHA1, MD5 and SEGUID aliases of every sequence (idempotent)."""
-    from ..digests import StreamingDigester
-
     path = _rw_instance(ctx, instance)
-    window = 8 << 20
     with SeqRepo(path, writeable=True) as sr:
-        rows = sr.sequences.seqinfo_rows()
-        for n, (seq_id, length, _relpath) in enumerate(rows, 1):
-            digester = StreamingDigester()
-            for start in range(0, length, window):
-                piece = sr.sequences.fetch_bytes(seq_id, start, min(start + window, length))
-                piece = piece.upper()
-                digester.update(piece.replace(b"*", b"") if b"*" in piece else piece)
-            for ns, alias in digester.finish().digest_aliases():
-                sr.aliases.store_alias(seq_id, ns, alias)
-            if n % 10000 == 0:
-                sr.commit()
-        log.info("updated digests of %d sequences", len(rows))
+        n = sr.update_digests()
+    log.info("updated digests of %d sequences", n)
 
 
 @cli.command("add-assembly-names")
@@ -356,43 +336,11 @@ def add_assembly_names_cmd(
     ctx: click.Context, instance: str, partial_load: bool, reload_all: bool
 ) -> None:
     """Add assembly aliases (GRCh38:1, GRCh38:chr1, …) from bioutils to stored RefSeq sequences."""
-    import bioutils.assemblies
+    from ..assembly_names import add_assembly_names
 
     path = _rw_instance(ctx, instance)
-    assemblies = bioutils.assemblies.get_assemblies()
     with SeqRepo(path, writeable=True) as sr:
-        loaded = set(sr.aliases.namespaces())
-        names = sorted(a for a in assemblies if reload_all or a not in loaded)
-        log.info("%d assemblies to load", len(names))
-        ncbi: dict[str, str] = {}  # RefSeq accession -> seq_id; current rows win over history
-        for r in sr.aliases.find_aliases(namespace="NCBI", current_only=False):
-            if r["namespace"] == "NCBI" and not r["is_current"]:
-                ncbi[r["alias"]] = r["seq_id"]
-        for r in sr.aliases.find_aliases(namespace="NCBI"):
-            if r["namespace"] == "NCBI":
-                ncbi[r["alias"]] = r["seq_id"]
-        for name in names:
-            seqs = [s for s in assemblies[name]["sequences"] if s["relationship"] in ("=", "<>")]
-            if not seqs:
-                log.info("no '=' sequences to load for %s; skipping", name)
-                continue
-            missing = [s["refseq_ac"] for s in seqs if s["refseq_ac"] not in ncbi]
-            if missing:
-                log.warning(
-                    "assembly %s references %d accessions not in %s (e.g. %s)",
-                    name, len(missing), path, ", ".join(str(m) for m in missing[:5]),
-                )
-                if not partial_load:
-                    log.warning("skipping %s (-p to load it partially)", name)
-                    continue
-            for s in seqs:
-                seq_id = ncbi.get(s["refseq_ac"])
-                if seq_id is None:
-                    continue
-                for alias in [s["name"], *s["aliases"]]:
-                    sr.aliases.store_alias(seq_id, name, alias)
-            sr.commit()
-            log.info("added names of %s", name)
+        add_assembly_names(sr, partial_load=partial_load, reload_all=reload_all)
 
 
 @cli.command("start-shell")

@@ -141,10 +141,9 @@ class Backend:
         if not _SHA512T24U.fullmatch(seq_id):
             raise NotFound(f"no sequence with digest {seq_id!r}")
         try:
-            info = self.sr.sequences.fetch_seqinfo(seq_id)
+            return Resolved(seq_id, self.sr.sequence_length(seq_id))
         except KeyError:
             raise NotFound(f"no sequence with digest {seq_id!r}") from None
-        return Resolved(seq_id, int(info["len"]))
 
     def _by_alias(self, namespace: str | None, alias: str) -> Resolved:
         for ns in self._namespace_candidates(namespace):
@@ -170,8 +169,7 @@ class Backend:
         if not alias:
             raise AliasNotFoundError(ident)
         seq_id = self.sr.resolve(ident)
-        info = self.sr.sequences.fetch_seqinfo(seq_id)
-        return Resolved(seq_id, int(info["len"]))
+        return Resolved(seq_id, self.sr.sequence_length(seq_id))
 
     # ---- metadata ------------------------------------------------------------------------
     def refget_metadata(self, res: Resolved) -> dict[str, Any]:
@@ -223,11 +221,11 @@ class Backend:
             "added": isoformat(info.get("added")),
             "aliases": aliases,
             "alphabet": info.get("alpha"),
-            "length": int(info["len"]),
+            "length": self.sr.sequence_length(seq_id),
         }
 
     def seqinfo_length(self, seq_id: str) -> int:
-        return int(self.sr.sequences.fetch_seqinfo(seq_id)["len"])
+        return self.sr.sequence_length(seq_id)
 
     # ---- reading -------------------------------------------------------------------------
     def fetch(self, seq_id: str, start: int, end: int) -> bytes:
@@ -235,9 +233,7 @@ class Backend:
 
     def iter_chunks(self, seq_id: str, start: int, end: int) -> Iterator[bytes]:
         """Residues [start, end) in bounded chunks, so a chromosome never sits in memory."""
-        step = self.settings.chunk_residues
-        for pos in range(start, end, step):
-            yield self.sr.sequences.fetch_bytes(seq_id, pos, min(pos + step, end))
+        return self.sr.iter_bytes(seq_id, start, end, self.settings.chunk_residues)
 
     def example_ids(self) -> tuple[str, str] | None:
         """(md5, ga4gh id) of one stored sequence, for the OpenAPI examples; cheap index read."""
