@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from support.files import tree_state
 
 from seqrepofs import SeqRepo
 from seqrepofs.config import parse_cache_size
@@ -21,15 +22,6 @@ from seqrepofs.errors import (
     SchemaVersionError,
     WriterBusyError,
 )
-
-
-def _checksums(root: Path) -> dict[str, str]:
-    out = {}
-    for dirpath, _dirs, files in os.walk(root):
-        for f in files:
-            p = os.path.join(dirpath, f)
-            out[p] = hashlib.md5(Path(p).read_bytes()).hexdigest()
-    return out
 
 
 @pytest.fixture
@@ -133,12 +125,12 @@ def test_other_schema_version_is_refused(toy: Path) -> None:
     conn.execute("update meta set value = '2' where key = 'schema version'")
     conn.commit()
     conn.close()
-    before = _checksums(toy)
+    before = tree_state(toy)
     with pytest.raises(SchemaVersionError, match="schema version 2"):
         SeqRepo(toy)
     with pytest.raises(SchemaVersionError):
         SeqRepo(toy, writeable=True)
-    assert _checksums(toy) == before
+    assert tree_state(toy) == before
 
 
 def test_not_a_database(toy: Path) -> None:
@@ -148,14 +140,14 @@ def test_not_a_database(toy: Path) -> None:
 
 
 def test_read_only_instance_refuses_writes(toy: Path) -> None:
-    before = _checksums(toy)
+    before = tree_state(toy)
     sr = SeqRepo(toy)
     with pytest.raises(ReadOnlyError, match="read-only"):
         sr.store("ACGT", [{"namespace": "x", "alias": "y"}])
     with pytest.raises(ReadOnlyError):
         sr.aliases.store_alias("abc", "x", "y")
     sr.close()
-    assert _checksums(toy) == before
+    assert tree_state(toy) == before
 
 
 def test_one_writer_at_a_time(toy: Path) -> None:

@@ -16,7 +16,6 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,8 +23,17 @@ from pathlib import Path
 
 import pytest
 from bioutils.assemblies import get_assembly, get_assembly_names
-from conftest import add_assembly_names, naive_fasta, read_fasta
 from refget.utils import build_sorted_name_length_pairs, seqcol_dict_to_level1_dict, seqcol_digest
+from support.cli import run_seqrepofs, stdout_of
+from support.data import GRCH38_LEFT_OUT, GRCH38_LENGTHS, grch38_subset, store_report_entries
+from support.oracles import (
+    add_assembly_names,
+    is_primary,
+    naive_fasta,
+    read_fasta,
+    view_missing,
+    view_records,
+)
 
 from seqrepofs import SeqRepo
 from seqrepofs.assemblies import (
@@ -53,7 +61,6 @@ needs_tools = pytest.mark.skipif(
     SAMTOOLS is None or BEDTOOLS is None, reason="samtools and bedtools are the oracles"
 )
 VIEWS = [(style, primary) for style in STYLES for primary in (False, True)]
-RESIDUES = "ACGTACGTACGTNRY"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,6 +77,13 @@ class Repo:
     left_out: set[str]  # report names deliberately not stored
     workdir: Path
     exported: dict[tuple[str, bool], Path] = field(default_factory=dict)
+
+    def records(self, style: str, primary: bool) -> list[tuple[str, str]]:
+        """(FASTA name, residues) of a view, from the bioutils report and the generated seqs."""
+        return view_records(self.assembly, self.seqs, style, primary)
+
+    def missing(self, style: str, primary: bool) -> set[str]:
+        return view_missing(self.assembly, self.seqs, style, primary)
 
     def seq_of(self, e: ReportEntry) -> str:
         assert e.refseq_ac is not None
@@ -90,22 +104,14 @@ class Repo:
 def make_repo(
     root: Path,
     assembly: str,
-    picked: list[ReportEntry],
+    picked: list[dict],
     left_out: set[str],
     lengths: dict[str, int],
     name_assemblies: Iterable[str],
     seed: int,
 ) -> Repo:
-    rng = random.Random(seed)
-    seqs: dict[str, str] = {}
     with SeqRepo(root / "instance", writeable=True) as sr:
-        for e in picked:
-            if e.refseq_ac is None or e.name in left_out:
-                continue
-            n = lengths.get(e.name, rng.randint(1000, 3000))
-            seq = "".join(rng.choices(RESIDUES, k=n))
-            seqs[e.refseq_ac] = seq
-            sr.store(seq, [{"namespace": "refseq", "alias": e.refseq_ac}])
+        seqs = store_report_entries(sr, picked, left_out, lengths, seed)
         sr.commit()
         add_assembly_names(sr, name_assemblies)
     work = root / "work"
@@ -116,27 +122,19 @@ def make_repo(
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     """(a) GRCh38 chromosomes + 2 unlocalized, 2 unplaced, 2 alt; Y and 2 scaffolds left out."""
-    entries = report_entries("GRCh38")
-    by_name = {e.name: e for e in entries}
-    extra = ["HSCHR1_CTG1_UNLOCALIZED", "HSCHR1_CTG2_UNLOCALIZED", "HSCHRUN_RANDOM_CTG1",
-             "HSCHRUN_RANDOM_CTG2", "HSCHR1_1_CTG31", "HSCHR1_2_CTG31"]
-    picked = [e for e in entries if e.is_primary] + [by_name[n] for n in extra]
-    # edge lengths: one residue, one line exactly, one short of / one past a line, rCRS size
-    lengths = {"20": 1, "21": 60, "22": 59, "X": 61, "19": 120, "MT": 16569}
     return make_repo(
-        tmp_path_factory.mktemp("small"), "GRCh38", picked,
-        {"Y", "HSCHR1_CTG2_UNLOCALIZED", "HSCHR1_2_CTG31"}, lengths,
-        get_assembly_names(), seed=6,
+        tmp_path_factory.mktemp("small"), "GRCh38", grch38_subset(), set(GRCH38_LEFT_OUT),
+        GRCH38_LENGTHS, get_assembly_names(), seed=6,
     )
 
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     """(b) the whole GRCh38.p14 report; 6 entries left out, 4 have no RefSeq accession."""
-    entries = list(report_entries("GRCh38.p14"))
+    entries = get_assembly("GRCh38.p14")["sequences"]
     rng = random.Random(38)
     left_out = {"21", "HSCHR1_CTG3_UNLOCALIZED"} | {
-        e.name for e in rng.sample([e for e in entries if not e.is_primary], 4)
+        s["name"] for s in rng.sample([s for s in entries if not is_primary(s)], 4)
     }
     return make_repo(
         tmp_path_factory.mktemp("full"), "GRCh38.p14", entries, left_out, {},
@@ -150,51 +148,6 @@ def repo(request: pytest.FixtureRequest) -> Repo:
 
 
 # ---------------------------------------------------------------------------------------------
-# Independent expectations
-# ---------------------------------------------------------------------------------------------
-
-
-def expected_records(repo: Repo, style: str, primary: bool) -> list[tuple[str, str]]:
-    """(fasta name, residues) straight from the bioutils JSON and the generated sequences."""
-    out = []
-    for s in get_assembly(repo.assembly)["sequences"]:
-        if primary and not (
-            s["sequence_role"] == "assembled-molecule"
-            and s["assembly_unit"] in ("Primary Assembly", "non-nuclear")
-        ):
-            continue
-        if s["refseq_ac"] not in repo.seqs:
-            continue
-        name = {"ncbi": s["name"], "ucsc": (s["aliases"] or [None])[0],
-                "refseq": s["refseq_ac"]}[style]
-        if name is not None:
-            out.append((name, repo.seqs[s["refseq_ac"]]))
-    return out
-
-
-def expected_missing(repo: Repo, style: str, primary: bool) -> set[str]:
-    kept = {name for name, _ in expected_records(repo, style, primary)}
-    out = set()
-    for s in get_assembly(repo.assembly)["sequences"]:
-        if primary and not (
-            s["sequence_role"] == "assembled-molecule"
-            and s["assembly_unit"] in ("Primary Assembly", "non-nuclear")
-        ):
-            continue
-        name = {"ncbi": s["name"], "ucsc": (s["aliases"] or [None])[0],
-                "refseq": s["refseq_ac"]}[style]
-        if name not in kept:
-            out.add(s["name"])
-    return out
-
-
-def run(*args: str | Path) -> str:
-    return subprocess.run(
-        [str(a) for a in args], check=True, capture_output=True, text=True
-    ).stdout
-
-
-# ---------------------------------------------------------------------------------------------
 # The views against the tools
 # ---------------------------------------------------------------------------------------------
 
@@ -203,7 +156,7 @@ def run(*args: str | Path) -> str:
 @pytest.mark.parametrize(("style", "primary"), VIEWS)
 def test_view_bytes_index_and_regions(repo: Repo, style: str, primary: bool) -> None:
     view = get_view(repo.sr, repo.assembly, style, primary)
-    records = expected_records(repo, style, primary)
+    records = repo.records(style, primary)
     assert [(r.name, r.length) for r in view.records] == [(n, len(s)) for n, s in records]
     path = repo.export(style, primary)
     data = path.read_bytes()
@@ -216,7 +169,7 @@ def test_view_bytes_index_and_regions(repo: Repo, style: str, primary: bool) -> 
     # samtools indexes the exported bytes into exactly our .fai
     fai = Path(str(path) + ".fai")
     fai.unlink(missing_ok=True)
-    run(SAMTOOLS, "faidx", path)
+    stdout_of(SAMTOOLS, "faidx", path)
     assert fai.read_bytes() == view.fai_text() == view.file_bytes("fa.fai")
 
     # samtools faidx regions in every record: ends, whole record, line boundaries, random
@@ -243,7 +196,7 @@ def test_view_bytes_index_and_regions(repo: Repo, style: str, primary: bool) -> 
     sam_keys = ("SN", "LN", "M5")
     theirs = [
         {k: v for k, v in (f.split(":", 1) for f in line.split("\t")[1:]) if k in sam_keys}
-        for line in run(SAMTOOLS, "dict", path).splitlines()
+        for line in stdout_of(SAMTOOLS, "dict", path).splitlines()
         if line.startswith("@SQ")
     ]
     ours = [
@@ -256,7 +209,7 @@ def test_view_bytes_index_and_regions(repo: Repo, style: str, primary: bool) -> 
     assert [d["UR"] for d in ours] == [f"ga4gh:SQ.{r.seq_id}" for r in view.records]
     assert view.file_bytes("dict") == view.file_bytes("fa.dict") == view.dict_text()
     # with one URI on every record (as samtools sets it) the bytes are samtools' own, bar AN
-    sam = run(SAMTOOLS, "dict", "-a", repo.assembly, "-u", "file:///m/x.fa", path)
+    sam = stdout_of(SAMTOOLS, "dict", "-a", repo.assembly, "-u", "file:///m/x.fa", path)
     ours_u = view.dict_text(uri="file:///m/x.fa").decode()
     assert re.sub(r"\tAN:[^\t\n]*", "", ours_u) == sam
     assert ours_u.count("\tAN:") == sum(1 for r in view.records if r.alt_names)
@@ -267,7 +220,7 @@ def test_view_bytes_index_and_regions(repo: Repo, style: str, primary: bool) -> 
 
 def _faidx(path: Path, reg_file: Path) -> str:
     out = reg_file.with_suffix(".out.fa")
-    run(SAMTOOLS, "faidx", path, "-r", reg_file, "-o", out)
+    stdout_of(SAMTOOLS, "faidx", path, "-r", reg_file, "-o", out)
     return str(out)
 
 
@@ -296,7 +249,7 @@ def test_bedtools_with_ucsc_and_ncbi_beds(repo: Repo) -> None:
         path = repo.export(style, False)
         fai = Path(str(path) + ".fai")
         fai.write_bytes(get_view(repo.sr, repo.assembly, style).fai_text())  # what a mount serves
-        records = expected_records(repo, style, False)
+        records = repo.records(style, False)
         bed = []
         for name, seq in records[:: max(1, len(records) // 150)]:
             a = rng.randrange(0, len(seq))
@@ -304,7 +257,7 @@ def test_bedtools_with_ucsc_and_ncbi_beds(repo: Repo) -> None:
             bed.append((name, 0, len(seq)))
         bed_path = repo.workdir / f"{style}.bed"
         bed_path.write_text("".join(f"{n}\t{a}\t{b}\n" for n, a, b in bed))
-        out = run(BEDTOOLS, "getfasta", "-fi", path, "-bed", bed_path, "-tab").splitlines()
+        out = stdout_of(BEDTOOLS, "getfasta", "-fi", path, "-bed", bed_path, "-tab").splitlines()
         seq_by_name = dict(records)
         assert out == [f"{n}:{a}-{b}\t{seq_by_name[n][a:b]}" for n, a, b in bed]
         if style == "ucsc":
@@ -337,7 +290,7 @@ def test_seqcol_digest_matches_refget(repo: Repo, style: str, primary: bool) -> 
 @pytest.mark.parametrize(("style", "primary"), VIEWS)
 def test_missing_list_names_exactly_the_left_out(repo: Repo, style: str, primary: bool) -> None:
     view = get_view(repo.sr, repo.assembly, style, primary)
-    want = expected_missing(repo, style, primary)
+    want = repo.missing(style, primary)
     assert {m.entry.name for m in view.missing} == want
     lines = view.missing_text().decode().splitlines()
     assert lines[0].startswith(f"# {view.filename()}: {len(want)} of the {view.n_entries} ")
@@ -494,7 +447,7 @@ def test_export_streams_in_bounded_chunks(small: Repo) -> None:
 
 def test_line_width_is_part_of_the_view(small: Repo) -> None:
     v80 = get_view(small.sr, "GRCh38", "ncbi", True, line_width=80)
-    records = expected_records(small, "ncbi", True)
+    records = small.records("ncbi", True)
     assert v80.read(0, v80.size) == naive_fasta(records, 80)
     assert catalog_for(small.sr, 80) is catalog_for(small.sr, 80)
     assert get_view(small.sr, "GRCh38", "ncbi", True) is not v80
@@ -583,23 +536,20 @@ def test_duplicate_names_and_empty_views(small: Repo) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _cli(*args: str | Path, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "seqrepofs", *map(str, args)], check=False,
-                          stdout=stdout, stderr=subprocess.PIPE)
-
-
 @pytest.mark.parametrize("style,primary", [("ucsc", True), ("ncbi", False), ("refseq", False)])
 def test_cli_export_assembly_equals_the_view(small: Repo, style: str, primary: bool) -> None:
     args = ["-r", small.path.parent, "export", "-i", small.path.name, "--assembly", "GRCh38",
             "--style", style] + (["--primary"] if primary else [])
-    res = _cli(*args)
+    res = run_seqrepofs(*args, text=False)
     assert res.returncode == 0, res.stderr
     assert res.stdout == small.export(style, primary).read_bytes()
-    if expected_missing(small, style, primary):
+    if small.missing(style, primary):
         assert b"left out" in res.stderr
-    bad = _cli("-r", small.path.parent, "export", "-i", small.path.name, "--assembly", "GRCh99")
+    bad = run_seqrepofs("export", "-i", small.path.name, "--assembly", "GRCh99",
+                        root=small.path.parent, text=False)
     assert bad.returncode == 1 and b"GRCh99" in bad.stderr and b"Traceback" not in bad.stderr
-    usage = _cli("-r", small.path.parent, "export", "-i", small.path.name, "--primary")
+    usage = run_seqrepofs("export", "-i", small.path.name, "--primary", root=small.path.parent,
+                          text=False)
     assert usage.returncode == 2 and b"--assembly" in usage.stderr
 
 
@@ -610,7 +560,7 @@ def test_cli_add_assembly_names_matches_the_reference_rule(tmp_path: Path, small
     with SeqRepo(root / "master", writeable=True) as sr:
         for refseq_ac, seq in small.seqs.items():
             sr.store(seq, [{"namespace": "refseq", "alias": refseq_ac}])
-    res = _cli("-r", root, "add-assembly-names", "-p", stdout=subprocess.DEVNULL)
+    res = run_seqrepofs("add-assembly-names", "-p", root=root, stdout=subprocess.DEVNULL)
     assert res.returncode == 0, res.stderr
     ours = SeqRepo(root / "master")
 

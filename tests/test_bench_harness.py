@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fuse_util import fuse_skip_reason
+from support.fuse import fuse_skip_reason
 
 PROJECT = Path(__file__).resolve().parent.parent
 BENCH = PROJECT / "scripts" / "bench"

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import shutil
 import sqlite3
 import stat
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
 import pytest
-from conftest import REAL, read_fasta
+from support.cli import checkout_env, run_seqrepofs, seqrepofs_cmd
+from support.data import REAL
+from support.files import tree_state
+from support.oracles import naive_fasta, read_fasta
 
 from seqrepofs import SeqRepo
 from seqrepofs.digests import seq_id_of
@@ -34,13 +35,8 @@ LOADS = [  # (namespace, file): real sequences, plain and gzip, NCBI gi|…|ref|
 
 def run(*args: str, root: Path | None = None, input: bytes | None = None,
         check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    cmd = [sys.executable, "-m", "seqrepofs"]
-    if root is not None:
-        cmd += ["-r", str(root)]
-    proc = subprocess.run(cmd + list(args), input=input, capture_output=True, timeout=300)
-    if check:
-        assert proc.returncode == 0, proc.stderr.decode()
-    return proc
+    """`seqrepofs [-r ROOT] ARGS` with bytes output; by default it must succeed."""
+    return run_seqrepofs(*args, root=root, input=input, check=check, text=False)
 
 
 def expected_records() -> dict[tuple[str, str], str]:
@@ -51,15 +47,6 @@ def expected_records() -> dict[tuple[str, str], str]:
             for a in parse_defline(header, ns):
                 out[(a["namespace"], a["alias"])] = seq.upper()
     return out
-
-
-def wrap_naive(seq: str, width: int) -> str:
-    return "".join(seq[i : i + width] + "\n" for i in range(0, len(seq), width))
-
-
-def tree_digest(path: Path) -> dict[str, str]:
-    return {str(p.relative_to(path)): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -204,14 +191,14 @@ def test_bad_inputs_exit_1_with_one_line_and_change_nothing(tmp_path: Path) -> N
     root = tmp_path / "root"
     run("init", root=root)
     run("load", "-n", "insdc", str(REAL / "refget-compliance" / "NC.faa"), root=root)
-    before = tree_digest(root)
+    before = tree_state(root)
     for name, (args, message) in bad_cases(tmp_path).items():
         proc = run(*args, root=root, check=False)
         err = proc.stderr.decode()
         assert proc.returncode == 1, (name, err)
         assert err.count("\n") == 1 and err.startswith("seqrepofs: error: "), (name, err)
         assert message in err, (name, err)
-        assert tree_digest(root) == before, name
+        assert tree_state(root) == before, name
 
 
 def test_help_everywhere() -> None:
@@ -244,7 +231,7 @@ def test_export_equals_naive_wrapping(loaded: Path, width: int) -> None:
               for ns, path in LOADS[:5] for h, seq in read_fasta(path)]
     out = run("export", "-i", "master", "--line-width", str(width), "--header", "name",
               *[f"{ns}:{acc}" for ns, acc, _ in wanted], root=loaded).stdout.decode()
-    assert out == "".join(f">{acc}\n" + wrap_naive(seq, width) for _ns, acc, seq in wanted)
+    assert out == naive_fasta([(acc, seq) for _ns, acc, seq in wanted], width).decode()
 
 
 @pytest.mark.parametrize("index", range(5))
@@ -342,13 +329,13 @@ def test_snapshot_hardlinks_read_only_latest(loaded: Path, tmp_path: Path) -> No
     assert exported == run("export", "-i", "master", "-n", "insdc", root=root).stdout
     again = run("snapshot", "-d", "2024-01-02", root=root, check=False)
     assert again.returncode == 1 and again.stderr.count(b"\n") == 1
-    before = tree_digest(snap)
+    before = tree_state(snap)
     into_snapshot = run("load", "-i", "2024-01-02", "-n", "test",
                         str(REAL / "seqrepo-tests" / "test.fa"), root=root, check=False)
     assert into_snapshot.returncode == 1
     assert into_snapshot.stderr == (f"seqrepofs: error: {snap}: instance is read-only (a"
                                     " snapshot?); write to master instead\n").encode()
-    assert tree_digest(snap) == before
+    assert tree_state(snap) == before
 
 
 # ---- maintenance ------------------------------------------------------------------------------
@@ -434,9 +421,10 @@ def test_add_assembly_names(tmp_path: Path) -> None:
 
 def test_start_shell_without_ipython(loaded: Path, tmp_path: Path) -> None:
     (tmp_path / "IPython.py").write_text("raise ImportError('no IPython here')\n")
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    proc = subprocess.run([sys.executable, "-m", "seqrepofs", "-r", str(loaded), "start-shell",
-                           "-i", "master"], capture_output=True, env=env, timeout=120)
+    env = checkout_env()
+    env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
+    proc = run_seqrepofs("start-shell", "-i", "master", root=loaded, env=env, text=False,
+                         timeout=120)
     assert proc.returncode == 1
     assert proc.stderr == b"seqrepofs: error: start-shell needs IPython: pip install ipython\n"
 
@@ -461,8 +449,8 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     assert quiet.stderr == b""
     main, sub = pty.openpty()
     fcntl.ioctl(sub, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "seqrepofs", "-r", str(root), "load", "-n",
-                             "test", fasta, str(REAL / "refget-compliance" / "VI.faa")],
+    proc = subprocess.Popen(seqrepofs_cmd("-r", root, "load", "-n", "test", fasta,
+                                          REAL / "refget-compliance" / "VI.faa"),
                             stdout=subprocess.DEVNULL, stderr=sub)
     os.close(sub)
     out = b""

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import REAL
+from support.cli import run_seqrepofs
+from support.data import REAL
+from support.oracles import SEQREPO, reference_cli
 
 from seqrepofs.check import check
 
-SEQREPO = shutil.which("seqrepo")
 pytestmark = pytest.mark.skipif(SEQREPO is None, reason="the reference `seqrepo` command")
 
 LOADS = [
@@ -26,17 +25,8 @@ LOADS = [
 
 
 def ours(root: Path, *args: str) -> bytes:
-    proc = subprocess.run([sys.executable, "-m", "seqrepofs", "-r", str(root), *args],
-                          capture_output=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr.decode()
-    return proc.stdout
-
-
-def reference(root: Path, *args: str) -> bytes:
-    assert SEQREPO is not None
-    proc = subprocess.run([SEQREPO, "-r", str(root), *args], capture_output=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr.decode()
-    return proc.stdout
+    """The standard output of `seqrepofs -r ROOT ARGS`, which must succeed."""
+    return run_seqrepofs(*args, root=root, check=True, text=False).stdout
 
 
 def content(instance: Path) -> tuple[set, set]:
@@ -57,10 +47,10 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp = tmp_path_factory.mktemp("compat")
     a, b = tmp / "ours", tmp / "ref"
     ours(a, "init")
-    reference(b, "init")
+    reference_cli(b, "init")
     for ns, files in LOADS:
         ours(a, "load", "-n", ns, *map(str, files))
-        reference(b, "load", "-n", ns, *map(str, files))
+        reference_cli(b, "load", "-n", ns, *map(str, files))
     return a, b
 
 
@@ -72,19 +62,19 @@ def test_same_content(both: tuple[Path, Path]) -> None:
 def test_exports_identical_both_ways(both: tuple[Path, Path]) -> None:
     """Each tool exports each repository identically (at the reference's 100 columns)."""
     a, b = both
-    expected = reference(b, "export", "-i", "master")
+    expected = reference_cli(b, "export", "-i", "master")
     assert expected.count(b">") == len(content(b / "master")[0])
     for root in (a, b):
-        assert reference(root, "export", "-i", "master") == expected
+        assert reference_cli(root, "export", "-i", "master") == expected
         assert ours(root, "export", "-i", "master", "--line-width", "100") == expected
         for ns in ("refseq", "test"):
             assert (ours(root, "export", "-i", "master", "-n", ns, "--line-width", "100")
-                    == reference(root, "export", "-i", "master", "-n", ns))
+                    == reference_cli(root, "export", "-i", "master", "-n", ns))
 
 
 def test_export_aliases_identical(both: tuple[Path, Path]) -> None:
     a, b = both
-    assert ours(a, "export-aliases", "-i", "master") == reference(b, "export-aliases", "-i",
+    assert ours(a, "export-aliases", "-i", "master") == reference_cli(b, "export-aliases", "-i",
                                                                      "master")
 
 
@@ -95,7 +85,7 @@ def test_each_tool_loads_into_the_others_instance(both: tuple[Path, Path], tmp_p
     shutil.copytree(b, b2)
     extra = [str(REAL / "refget-compliance" / "I.faa"),
              str(REAL / "seqrepo-instances" / "NM_001304430.2.fasta")]
-    reference(a2, "load", "-n", "more", *extra)  # the reference writes into ours
+    reference_cli(a2, "load", "-n", "more", *extra)  # the reference writes into ours
     ours(b2, "load", "-n", "more", *extra)  # and we write into the reference's
     assert content(a2 / "master") == content(b2 / "master")
     for inst in (a2 / "master", b2 / "master"):

@@ -10,9 +10,10 @@ import random
 from pathlib import Path
 
 import pytest
-from conftest import REAL, read_fasta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.data import REAL
+from support.oracles import read_fasta
 
 from seqrepofs import SeqRepo
 from seqrepofs.digests import seq_id_of

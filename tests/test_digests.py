@@ -6,7 +6,8 @@ import json
 import re
 
 import pytest
-from conftest import REAL, read_fasta
+from support.data import REAL
+from support.oracles import read_fasta
 
 from seqrepofs import digests as dg
 

@@ -49,7 +49,8 @@ class Reference:
     seq_offsets: list[int]
 
 
-def naive_fasta(records: list[tuple[str, str]], width: int) -> Reference:
+def reference_fasta(records: list[tuple[str, str]], width: int) -> Reference:
+    """The FASTA a naive line-by-line writer produces, with the owner of each byte."""
     data = bytearray()
     owner: list[tuple[int, int | None]] = []
     record_offsets, seq_offsets = [], []
@@ -319,7 +320,7 @@ def test_layout_matches_naive(case: tuple[int, list[tuple[str, str]]], data: st.
     width, records = case
     seqs = [s for _, s in records]
     layout = layout_of(records, width)
-    ref = naive_fasta(records, width)
+    ref = reference_fasta(records, width)
 
     assert layout.size == len(ref.data)
     assert layout.width == width
@@ -480,7 +481,7 @@ def test_many_records_lookup() -> None:
     first = layout.record_at(mid)
     last = layout.record_at(min(layout.size - 1, mid + 128 * 1024))
     sub = [(f"chrUn_{i}", random_seq(random.Random(i), lengths[i])) for i in range(first, last + 1)]
-    ref = naive_fasta(sub, 60)
+    ref = reference_fasta(sub, 60)
     base = offsets[first]
     assert layout.render(mid, 128 * 1024, fetch) == ref.data[mid - base : mid - base + 128 * 1024]
 
@@ -508,7 +509,7 @@ def test_one_mebibyte_render_is_not_per_line() -> None:
     layout = layout_of(records, 60)
     fetcher = Fetcher(seqs)
     got = layout.render(50_000, 1 << 20, fetcher)
-    assert got == naive_fasta(records, 60).data[50_000 : 50_000 + (1 << 20)]
+    assert got == reference_fasta(records, 60).data[50_000 : 50_000 + (1 << 20)]
     assert [c[0] for c in fetcher.calls] == [0, 1, 3, 4]
 
 
@@ -540,12 +541,12 @@ def fixed_records(case: tuple[int, list[tuple[str, int]]]) -> tuple[int, list[tu
     return width, [(name, random_seq(rng, n)) for name, n in spec]
 
 
-def write_fasta(
+def write_view_fasta(
     directory: Path, records: list[tuple[str, str]], width: int, filename: str = "view.fa"
 ) -> Path:
     """Write the file exactly as the filesystem would serve it (checked against the naive one)."""
     data = layout_of(records, width).render(0, 1 << 62, Fetcher([s for _, s in records]))
-    assert data == naive_fasta(records, width).data
+    assert data == reference_fasta(records, width).data
     path = directory / filename
     path.write_bytes(data)
     return path
@@ -560,7 +561,7 @@ def check_fai_against_samtools(records: list[tuple[str, str]], width: int) -> No
     layout = layout_of(records, width)
     assert layout.htslib_indexable == bool(records and records[-1][1])
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_fasta(Path(tmp), records, width)
+        path = write_view_fasta(Path(tmp), records, width)
         result = samtools("faidx", str(path), check=False)
         if layout.htslib_indexable:
             assert result.returncode == 0, result.stderr
@@ -573,7 +574,7 @@ def check_fai_against_samtools(records: list[tuple[str, str]], width: int) -> No
             while records and not records[-1][1]:
                 records = records[:-1]
             if records:
-                trimmed = write_fasta(Path(tmp), records, width, "trimmed.fa")
+                trimmed = write_view_fasta(Path(tmp), records, width, "trimmed.fa")
                 samtools("faidx", str(trimmed))
                 assert Path(f"{trimmed}.fai").read_bytes() == layout.fai_text()
 
@@ -593,17 +594,24 @@ def test_fai_matches_samtools_random(case: tuple[int, list[tuple[str, str]]]) ->
     check_fai_against_samtools(records, width)
 
 
+def with_our_fai(
+    case: tuple[int, list[tuple[str, int]]], tmp_path: Path
+) -> tuple[Path, list[tuple[str, str]]]:
+    """The view FASTA of a fixed case with the .fai we compute beside it, and its non-empty
+    records (what a reader lists)."""
+    width, records = fixed_records(case)
+    path = write_view_fasta(tmp_path, records, width)
+    Path(f"{path}.fai").write_bytes(layout_of(records, width).fai_text())
+    return path, [(n, s) for n, s in records if s]
+
+
 @pytest.mark.parametrize("case", FIXED_CASES, ids=lambda c: f"W{c[0]}")
 def test_pysam_reads_through_computed_fai(
     case: tuple[int, list[tuple[str, int]]], tmp_path: Path
 ) -> None:
     """pysam (htslib) with *our* .fai (no samtools involved) returns the right residues."""
     pysam = pytest.importorskip("pysam")
-    width, records = fixed_records(case)
-    layout = layout_of(records, width)
-    path = write_fasta(tmp_path, records, width)
-    Path(f"{path}.fai").write_bytes(layout.fai_text())
-    non_empty = [(n, s) for n, s in records if s]
+    path, non_empty = with_our_fai(case, tmp_path)
     rng = random.Random(11)
     with pysam.FastaFile(str(path)) as fa:
         assert list(fa.references) == [n for n, _ in non_empty]
@@ -622,10 +630,7 @@ def test_pyfaidx_reads_through_computed_fai(
 ) -> None:
     """pyfaidx (pure Python, its own offset arithmetic) agrees with our .fai too."""
     pyfaidx = pytest.importorskip("pyfaidx")
-    width, records = fixed_records(case)
-    path = write_fasta(tmp_path, records, width)
-    Path(f"{path}.fai").write_bytes(layout_of(records, width).fai_text())
-    non_empty = [(n, s) for n, s in records if s]
+    path, non_empty = with_our_fai(case, tmp_path)
     rng = random.Random(12)
     with pyfaidx.Fasta(str(path), as_raw=True, sequence_always_upper=False) as fa:
         assert list(fa.keys()) == [n for n, _ in non_empty]
@@ -651,7 +656,7 @@ def dict_entries(
 @pytest.mark.parametrize("case", FIXED_CASES, ids=lambda c: f"W{c[0]}")
 def test_dict_matches_samtools(case: tuple[int, list[tuple[str, int]]], tmp_path: Path) -> None:
     width, records = fixed_records(case)
-    path = write_fasta(tmp_path, records, width)
+    path = write_view_fasta(tmp_path, records, width)
 
     expected = samtools(
         "dict", "-a", "GRCh38", "-s", "Homo sapiens", "-u", "URI:x", str(path)
@@ -670,7 +675,7 @@ def test_dict_matches_samtools(case: tuple[int, list[tuple[str, int]]], tmp_path
 @needs_samtools
 def test_dict_alt_names_position_matches_samtools(tmp_path: Path) -> None:
     records = [("chr1", "ACGTN"), ("2", "acgt"), ("MT", "A")]
-    path = write_fasta(tmp_path, records, 60)
+    path = write_view_fasta(tmp_path, records, 60)
     expected = samtools("dict", "-A", "-s", "S", "-u", "U", str(path)).stdout
     # AN values as `samtools dict -A` documents them: toggle "chr", plus M/MT variants
     alt = {"chr1": "1", "2": "chr2", "MT": "chrMT,chrM,M"}
@@ -686,7 +691,7 @@ def test_dict_alt_names_position_matches_samtools(tmp_path: Path) -> None:
 def test_dict_matches_samtools_random(case: tuple[int, list[tuple[str, str]]]) -> None:
     width, records = case
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_fasta(Path(tmp), records, width)
+        path = write_view_fasta(Path(tmp), records, width)
         expected = samtools("dict", "-a", "asm", "-u", "u", str(path)).stdout
     assert dict_text(dict_entries(records, "u", assembly="asm")) == expected
 
@@ -718,4 +723,4 @@ def test_render_accepts_any_fetch_callable() -> None:
         lambda r, a, b: memoryview(records[r][1][a:b].encode()),  # type: ignore[return-value,misc]
     ]
     for fetch in variants:
-        assert layout.render(1, 9, fetch) == naive_fasta(records, 3).data[1:10]
+        assert layout.render(1, 9, fetch) == reference_fasta(records, 3).data[1:10]

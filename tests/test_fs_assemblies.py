@@ -21,17 +21,31 @@ import random
 import re
 import shutil
 import stat
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from bioutils.assemblies import get_assembly, get_assembly_names
-from conftest import add_assembly_names, naive_fasta, read_fasta
-from fuse_util import Mounted, current_aliases, encode, needs_fuse
+from support.cli import stdout_of
+from support.data import (
+    GRCH38_LEFT_OUT,
+    GRCH38_LENGTHS,
+    current_aliases,
+    grch38_subset,
+    store_report_entries,
+)
+from support.fuse import Mounted, errno_of, eventually, fuse_errno, needs_fuse
+from support.oracles import (
+    add_assembly_names,
+    encode,
+    is_primary,
+    naive_fasta,
+    read_fasta,
+    view_missing,
+    view_records,
+)
 
 from seqrepofs.assemblies import write_assembly_fasta
 from seqrepofs.seqrepo import SeqRepo
@@ -50,38 +64,19 @@ STYLES = ("ncbi", "ucsc", "refseq")
 VIEWS = [(style, primary) for style in STYLES for primary in (False, True)]
 VIEW_IDS = [f"{s}-{'primary' if p else 'full'}" for s, p in VIEWS]
 KINDS = ("fa", "fa.fai", "dict", "fa.dict", "chrom.sizes", "seqcol.json", "missing.txt")
-PRIMARY_UNITS = ("Primary Assembly", "non-nuclear")
-EXTRA = ["HSCHR1_CTG1_UNLOCALIZED", "HSCHR1_CTG2_UNLOCALIZED", "HSCHRUN_RANDOM_CTG1",
-         "HSCHRUN_RANDOM_CTG2", "HSCHR1_1_CTG31", "HSCHR1_2_CTG31"]  # fmt: skip
-LEFT_OUT = {"Y", "HSCHR1_CTG2_UNLOCALIZED", "HSCHR1_2_CTG31"}
-# edge lengths: one residue, exactly one line, one short of / one past a line, the rCRS size
-LENGTHS = {"20": 1, "21": 60, "22": 59, "X": 61, "19": 120, "MT": 16569}
-RESIDUES = "ACGTACGTACGTNRY"
 # a namespace whose directory name is also a view file's: the directory wins
 CLASH = "GRCh38.p14.chrom.sizes"
 
 
 # ---- building ------------------------------------------------------------------------------------
-def is_primary(s: dict) -> bool:
-    return s["sequence_role"] == "assembled-molecule" and s["assembly_unit"] in PRIMARY_UNITS
-
-
 def report() -> list[dict]:
     return list(get_assembly(ASSEMBLY)["sequences"])
 
 
-def build_root(root: Path, seed: int = 6) -> dict[str, str]:
+def build_grch38_root(root: Path, seed: int = 6) -> dict[str, str]:
     """`master` with the GRCh38 subset, frozen into SNAPSHOT; returns refseq_ac -> residues."""
-    rng = random.Random(seed)
-    picked = [s for s in report() if is_primary(s) or s["name"] in EXTRA]
-    seqs: dict[str, str] = {}
     with SeqRepo(root / "master", writeable=True) as sr:
-        for s in picked:
-            if s["name"] in LEFT_OUT:
-                continue
-            n = LENGTHS.get(s["name"], rng.randint(1000, 3000))
-            seqs[s["refseq_ac"]] = "".join(rng.choices(RESIDUES, k=n))
-            sr.store(seqs[s["refseq_ac"]], [{"namespace": "refseq", "alias": s["refseq_ac"]}])
+        seqs = store_report_entries(sr, grch38_subset(), GRCH38_LEFT_OUT, GRCH38_LENGTHS, seed)
         sr.store("ACGTN" * 30, [{"namespace": CLASH, "alias": "clash"}])
         sr.commit()
         add_assembly_names(sr, get_assembly_names())
@@ -111,24 +106,6 @@ def sha512t24u(data: bytes) -> str:
     return base64.urlsafe_b64encode(hashlib.sha512(data).digest()[:24]).decode()
 
 
-def run(*args: str | os.PathLike[str]) -> str:
-    return subprocess.run(
-        [os.fspath(a) for a in args], check=True, capture_output=True, text=True
-    ).stdout
-
-
-def eventually(check: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return True
-        except OSError:
-            pass
-        time.sleep(0.2)
-    return False
-
-
 @dataclass
 class Asm:
     """The mounted snapshot and what it should show."""
@@ -144,28 +121,10 @@ class Asm:
 
     def records(self, style: str, primary: bool) -> list[tuple[str, str]]:
         """(FASTA name, residues) in report order, straight from the bioutils JSON."""
-        out = []
-        for s in report():
-            if primary and not is_primary(s):
-                continue
-            name = {"ncbi": s["name"], "ucsc": (s["aliases"] or [None])[0],
-                    "refseq": s["refseq_ac"]}[style]  # fmt: skip
-            if s["refseq_ac"] in self.seqs and name not in (None, "na"):
-                out.append((name, self.seqs[s["refseq_ac"]]))
-        return out
+        return view_records(ASSEMBLY, self.seqs, style, primary)
 
     def missing(self, style: str, primary: bool) -> set[str]:
-        """Report names of the variant that the view cannot carry."""
-        kept = {n for n, _ in self.records(style, primary)}
-        out = set()
-        for s in report():
-            if primary and not is_primary(s):
-                continue
-            name = {"ncbi": s["name"], "ucsc": (s["aliases"] or [None])[0],
-                    "refseq": s["refseq_ac"]}[style]  # fmt: skip
-            if name not in kept:
-                out.add(s["name"])
-        return out
+        return view_missing(ASSEMBLY, self.seqs, style, primary)
 
     def export(self, style: str, primary: bool) -> bytes:
         """What `seqrepofs export --assembly` writes (write_assembly_fasta), computed once."""
@@ -181,7 +140,7 @@ class Asm:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     root = tmp_path_factory.mktemp("asmroot")
-    return root, build_root(root)
+    return root, build_grch38_root(root)
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +169,7 @@ def test_ls_shows_views_next_to_namespaces(asm: Asm) -> None:
     listed = os.listdir(asm.mnt)
     assert len(listed) == len(set(listed))
     assert set(listed) == ns_dirs | views  # CLASH once, as the directory
-    ls = run("ls", "-1", asm.mnt).splitlines()
+    ls = stdout_of("ls", "-1", asm.mnt).splitlines()
     assert sorted(ls) == sorted(listed)
     # every view file: a read-only regular file, exact size, the instance's one mtime
     mtime = (asm.mnt / "refseq" / "NC_000001.11.fa").stat().st_mtime_ns
@@ -248,7 +207,7 @@ def test_fasta_equals_export_index_and_dict(
     # the served .fai is what samtools writes for the exported bytes
     copy = tmp_path / fa.name
     copy.write_bytes(asm.export(style, primary))
-    run(SAMTOOLS, "faidx", copy)
+    stdout_of(SAMTOOLS, "faidx", copy)
     assert asm.path(style, primary, "fa.fai").read_bytes() == Path(f"{copy}.fai").read_bytes()
     sizes = asm.path(style, primary, "chrom.sizes").read_text()
     assert sizes == "".join(f"{n}\t{len(s)}\n" for n, s in records)
@@ -261,7 +220,7 @@ def test_fasta_equals_export_index_and_dict(
             if line.startswith("@SQ")
         ]
 
-    theirs = sq(run(SAMTOOLS, "dict", fa))
+    theirs = sq(stdout_of(SAMTOOLS, "dict", fa))
     ours = sq(asm.path(style, primary, "dict").read_text())
     keys = ("SN", "LN", "M5")
     assert [{k: d[k] for k in keys} for d in ours] == [{k: d[k] for k in keys} for d in theirs]
@@ -294,7 +253,7 @@ def test_samtools_faidx_regions(asm: Asm, style: str, primary: bool, tmp_path: P
     reg_file = tmp_path / "regions.txt"
     reg_file.write_text("".join(f"{n}:{a}-{b}\n" for n, a, b in regions))
     out = tmp_path / "out.fa"
-    run(SAMTOOLS, "faidx", asm.path(style, primary), "-r", reg_file, "-o", out)
+    stdout_of(SAMTOOLS, "faidx", asm.path(style, primary), "-r", reg_file, "-o", out)
     got = read_fasta(out)
     by_name = dict(records)
     assert [h for h, _ in got] == [f"{n}:{a}-{b}" for n, a, b in regions]
@@ -322,7 +281,7 @@ def test_bedtools_getfasta_with_matching_bed(asm: Asm, style: str, tmp_path: Pat
             bed.append((name, 59, 121))  # across two line breaks
     bed_path = tmp_path / f"{style}.bed"
     bed_path.write_text("".join(f"{n}\t{a}\t{b}\n" for n, a, b in bed))
-    out = run(BEDTOOLS, "getfasta", "-fi", asm.path(style, False), "-bed", bed_path, "-tab")
+    out = stdout_of(BEDTOOLS, "getfasta", "-fi", asm.path(style, False), "-bed", bed_path, "-tab")
     by_name = dict(records)
     assert out.splitlines() == [f"{n}:{a}-{b}\t{by_name[n][a:b]}" for n, a, b in bed]
 
@@ -389,7 +348,7 @@ def test_missing_txt_lists_the_left_out(asm: Asm, style: str, primary: bool) -> 
     assert {r[0] for r in rows} == want
     variant = {s["name"] for s in report() if is_primary(s) or not primary}
     left_out = {r[0] for r in rows if r[5] == "not in repository"}
-    assert LEFT_OUT & variant <= left_out
+    assert GRCH38_LEFT_OUT & variant <= left_out
     if primary:  # chrY is the one chromosome we did not store
         assert want == {"Y"}
 
@@ -413,29 +372,24 @@ def test_seqcol_json_digest_is_refgets(asm: Asm, style: str, primary: bool) -> N
 
 
 # ---- read-only, same errnos ----------------------------------------------------------------------
-def _errno(fn: Callable[..., object], *args: object) -> int:
-    with pytest.raises(OSError) as info:
-        fn(*args)
-    return info.value.errno
-
-
 def test_views_are_read_only_with_the_same_errnos(asm: Asm) -> None:
     fa = asm.mnt / "GRCh38.ucsc.fa"
     for flags in (os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_TRUNC, os.O_WRONLY | os.O_APPEND):
-        assert _errno(os.open, fa, flags) == errno.EROFS
-    assert _errno(os.open, asm.mnt / "GRCh38.x.fa", os.O_WRONLY | os.O_CREAT, 0o644) == errno.EROFS
-    assert _errno(os.unlink, fa) == errno.EROFS
-    assert _errno(os.rename, fa, asm.mnt / "x.fa") == errno.EROFS
-    assert _errno(os.chmod, fa, 0o644) == errno.EROFS
-    assert _errno(os.utime, fa, None) == errno.EROFS
-    assert _errno(os.truncate, fa, 0) == errno.EROFS
+        assert errno_of(os.open, fa, flags) == errno.EROFS
+    create = os.O_WRONLY | os.O_CREAT
+    assert errno_of(os.open, asm.mnt / "GRCh38.x.fa", create, 0o644) == errno.EROFS
+    assert errno_of(os.unlink, fa) == errno.EROFS
+    assert errno_of(os.rename, fa, asm.mnt / "x.fa") == errno.EROFS
+    assert errno_of(os.chmod, fa, 0o644) == errno.EROFS
+    assert errno_of(os.utime, fa, None) == errno.EROFS
+    assert errno_of(os.truncate, fa, 0) == errno.EROFS
     for name in ("GRCh38.ensembl.fa", "GRCh38.primary.ucsc.fa", "GRCh38.fasta", "grch38.fa",
                  "T2T-CHM13v2.0.fa", "hg38.fa", "GRCh38.ucsc.fa.gzi", "GRCh38.fa.fai.fai",
                  "GRCh38%2Efa", "GRCh38.ucsc"):  # fmt: skip
-        assert _errno(os.stat, asm.mnt / name) == errno.ENOENT, name
-    assert _errno(os.stat, fa / "x") == errno.ENOTDIR
-    assert _errno(os.listdir, fa) == errno.ENOTDIR
-    assert _errno(os.readlink, fa) == errno.EINVAL
+        assert errno_of(os.stat, asm.mnt / name) == errno.ENOENT, name
+    assert errno_of(os.stat, fa / "x") == errno.ENOTDIR
+    assert errno_of(os.listdir, fa) == errno.ENOTDIR
+    assert errno_of(os.readlink, fa) == errno.EINVAL
     assert fa.read_bytes()[:6] == b">chr1\n"
 
 
@@ -449,12 +403,12 @@ def test_line_width_option_applies_to_views(asm: Asm, tmp_path: Path) -> None:
         with SeqRepo(asm.src) as sr, open(tmp_path / "x.fa", "wb") as fh:
             write_assembly_fasta(sr, ASSEMBLY, "ucsc", True, 70, fh)
         assert data == (tmp_path / "x.fa").read_bytes() == naive_fasta(records, 70)
-        run(SAMTOOLS, "faidx", tmp_path / "x.fa")
+        stdout_of(SAMTOOLS, "faidx", tmp_path / "x.fa")
         assert (mnt / "GRCh38.ucsc.primary.fa.fai").read_bytes() == (
             tmp_path / "x.fa.fai"
         ).read_bytes()
         name, seq = records[0]
-        out = run(SAMTOOLS, "faidx", mnt / "GRCh38.ucsc.primary.fa", f"{name}:65-140")
+        out = stdout_of(SAMTOOLS, "faidx", mnt / "GRCh38.ucsc.primary.fa", f"{name}:65-140")
         assert "".join(out.splitlines()[1:]) == seq[64:140]
 
 
@@ -462,7 +416,7 @@ def test_line_width_option_applies_to_views(asm: Asm, tmp_path: Path) -> None:
 def fresh_root(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     root = tmp_path / "root"
     root.mkdir()
-    yield root, build_root(root, seed=9)
+    yield root, build_grch38_root(root, seed=9)
 
 
 def test_root_mount_views_per_instance_and_master_changes(
@@ -496,10 +450,10 @@ def test_root_mount_views_per_instance_and_master_changes(
         after = export("master", "ucsc", True)
         assert b">chrY\n" in after and after != before
         fa = mnt / "master" / "GRCh38.ucsc.primary.fa"
-        assert eventually(lambda: fa.read_bytes() == after), m.log
-        assert eventually(lambda: fa.stat().st_size == len(after))
+        assert eventually(lambda: fa.read_bytes() == after, 15), m.log
+        assert eventually(lambda: fa.stat().st_size == len(after), 15)
         missing = mnt / "master" / "GRCh38.primary.missing.txt"
-        assert eventually(lambda: "NC_000024.10" not in missing.read_text())
+        assert eventually(lambda: "NC_000024.10" not in missing.read_text(), 15)
         fai = (mnt / "master" / "GRCh38.ucsc.primary.fa.fai").read_text()
         assert "chrY\t777\t" in fai
         snap = mnt / SNAPSHOT / "GRCh38.ucsc.primary.fa"
@@ -513,9 +467,6 @@ def test_an_assembly_that_fails_is_not_listed_and_is_eio(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    import pyfuse3
-    import trio
-
     from seqrepofs.assemblies import AssemblyCatalog
     from seqrepofs.fs.ops import ROOT_INODE, Operations
     from seqrepofs.fs.source import open_source
@@ -540,19 +491,12 @@ def test_an_assembly_that_fails_is_not_listed_and_is_eio(
         assert "GRCh37.p13.fa" in names  # only the failing assembly is left out
         assert "assembly GRCh37: cannot build its views" in caplog.text
 
-        async def lookup(name: bytes) -> int:
-            try:
-                await ops.lookup(ROOT_INODE, name, None)
-            except pyfuse3.FUSEError as exc:
-                return exc.errno
-            return 0
-
         caplog.clear()
         with caplog.at_level(logging.ERROR, logger="seqrepofs.fs"):
-            assert trio.run(lookup, b"GRCh37.fa") == errno.EIO
+            assert fuse_errno(ops.lookup, ROOT_INODE, b"GRCh37.fa", None) == errno.EIO
         assert "/GRCh37.fa" in caplog.text and "damaged GRCh37" in caplog.text
-        assert trio.run(lookup, b"GRCh38.fa") == 0
-        assert trio.run(lookup, b"GRCh36.fa") == errno.ENOENT
+        assert fuse_errno(ops.lookup, ROOT_INODE, b"GRCh38.fa", None) == 0
+        assert fuse_errno(ops.lookup, ROOT_INODE, b"GRCh36.fa", None) == errno.ENOENT
     finally:
         ops.close()
 

@@ -2,7 +2,7 @@
 
 Sources: both real instances (aliases with spaces, commas, slashes) and a generated repository
 of 300 sequences including an empty one and a 3 Mb one. Expected bytes come from the Python
-API's sequences and the independent oracles in fuse_util, never from seqrepofs.fs.
+API's sequences and the independent oracles in support.oracles, never from seqrepofs.fs.
 """
 
 from __future__ import annotations
@@ -19,20 +19,17 @@ from pathlib import Path
 import pyfaidx
 import pysam
 import pytest
-from fuse_util import (
+from support.cli import run_seqrepofs
+from support.data import (
     BIG_LENGTH,
     REAL_NAMES,
-    Mounted,
     build_root,
     current_aliases,
-    encode,
-    fai,
-    needs_fuse,
     random_regions,
     real_instance,
-    sam_dict,
-    wrap,
 )
+from support.fuse import Mounted, needs_fuse
+from support.oracles import encode, fai, naive_fasta_record, sam_dict
 
 from seqrepofs.seqrepo import SeqRepo
 
@@ -55,11 +52,24 @@ class Source:
     def fasta(self, ns: str, alias: str) -> Path:
         return self.mnt / encode(ns) / (encode(alias) + ".fa")
 
+    def fasta_bytes(self, ns: str, alias: str) -> bytes:
+        """What the .fa of `alias` in `ns` holds, by the naive writer."""
+        return naive_fasta_record(encode(alias), self.seqs[self.aliases[ns, alias]])
+
     def by_namespace(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = defaultdict(list)
         for ns, alias in self.aliases:
             out[ns].append(alias)
         return out
+
+    def sample(self, rng: random.Random, k: int) -> list[tuple[str, str]]:
+        """(alias, sequence) of the main namespace: every one of 100 kb or more, then `k` of the
+        non-empty ones at random."""
+        ns = self.main_namespace()
+        aliases = [a for a in self.by_namespace()[ns] if self.seqs[self.aliases[ns, a]]]
+        big = [a for a in aliases if len(self.seqs[self.aliases[ns, a]]) >= 100_000]
+        picked = big + rng.sample(aliases, min(k, len(aliases)))
+        return [(a, self.seqs[self.aliases[ns, a]]) for a in picked]
 
     def main_namespace(self) -> str:
         """The namespace naming every sequence once (refseq, or the first that does)."""
@@ -111,7 +121,7 @@ def test_every_file_byte_for_byte(source: Source) -> None:
         fa = source.fasta(ns, alias)
         ur_path = f"{source.real_mnt}/{encode(ns)}/{name}.fa"
         expected = {
-            fa: wrap(name, seq),
+            fa: naive_fasta_record(name, seq),
             Path(f"{fa}.fai"): fai(name, seq),
             Path(f"{fa}.dict"): sam_dict(name, seq, ur_path),
         }
@@ -133,7 +143,7 @@ def test_md5sum_of_main_namespace(source: Source) -> None:
     out = subprocess.run(["md5sum", *paths], capture_output=True, text=True, check=True).stdout
     got = dict(reversed(line.split("  ", 1)) for line in out.splitlines())
     for alias, path in zip(aliases, paths, strict=True):
-        want = hashlib.md5(wrap(encode(alias), source.seqs[source.aliases[ns, alias]])).hexdigest()
+        want = hashlib.md5(source.fasta_bytes(ns, alias)).hexdigest()
         assert got[path] == want
 
 
@@ -213,10 +223,7 @@ def test_special_names_through_samtools_and_pysam(source: Source) -> None:
 def test_bedtools_getfasta(source: Source, tmp_path: Path) -> None:
     rng = random.Random(7)
     ns = source.main_namespace()
-    aliases = [a for a in source.by_namespace()[ns] if source.seqs[source.aliases[ns, a]]]
-    big = [a for a in aliases if len(source.seqs[source.aliases[ns, a]]) >= 100_000]
-    for alias in big + rng.sample(aliases, min(10, len(aliases))):
-        seq = source.seqs[source.aliases[ns, alias]]
+    for alias, seq in source.sample(rng, 10):
         name = encode(alias)
         regions = [(a - 1, b) for a, b in random_regions(rng, len(seq), 200)]
         bed = tmp_path / "r.bed"
@@ -249,10 +256,7 @@ def test_pyfaidx_read_only(source: Source) -> None:
     """pyfaidx must take the served .fai as is (same mtime): no rebuild, no write attempt."""
     rng = random.Random(9)
     ns = source.main_namespace()
-    aliases = [a for a in source.by_namespace()[ns] if source.seqs[source.aliases[ns, a]]]
-    big = [a for a in aliases if len(source.seqs[source.aliases[ns, a]]) >= 100_000]
-    for alias in big + rng.sample(aliases, min(20, len(aliases))):
-        seq = source.seqs[source.aliases[ns, alias]]
+    for alias, seq in source.sample(rng, 20):
         name = encode(alias)
         with pyfaidx.Fasta(
             str(source.fasta(ns, alias)), rebuild=False, build_index=False, as_raw=True
@@ -266,7 +270,7 @@ def test_pyfaidx_read_only(source: Source) -> None:
 def test_mmap_of_a_fasta(source: Source) -> None:
     ns = source.main_namespace()
     alias = max(source.by_namespace()[ns], key=lambda a: len(source.seqs[source.aliases[ns, a]]))
-    expected = wrap(encode(alias), source.seqs[source.aliases[ns, alias]])
+    expected = source.fasta_bytes(ns, alias)
     with (
         open(source.fasta(ns, alias), "rb") as fh,
         mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m,
@@ -303,7 +307,7 @@ def test_eight_processes_read_random_ranges(source: Source, tmp_path: Path) -> N
     files = []
     for alias in aliases[:4]:
         plain = tmp_path / f"{len(files)}.fa"
-        plain.write_bytes(wrap(encode(alias), source.seqs[source.aliases[ns, alias]]))
+        plain.write_bytes(source.fasta_bytes(ns, alias))
         files.append((plain, source.fasta(ns, alias)))
     if source.name == "generated":
         assert os.path.getsize(files[0][0]) > BIG_LENGTH  # the multi-megabase sequence
@@ -334,34 +338,14 @@ def test_statfs_and_stat(source: Source) -> None:
     assert os.stat(source.fasta(ns, alias)).st_mode & 0o777 == 0o444
 
 
-def _export_command_missing() -> str | None:
-    from seqrepofs.cli import cli
-    from seqrepofs.commands import register_all
-
-    register_all()
-    if "export" not in cli.commands:
-        return "seqrepofs export (seqrepofs/commands/repo.py) does not exist yet"
-    params = {p.name for p in cli.commands["export"].params}
-    if not {"namespace", "header"} <= params:
-        return "seqrepofs export has no --namespace/--header name options yet"
-    return None
-
-
 def test_fasta_files_equal_seqrepofs_export(source: Source) -> None:
     """Each mounted .fa is byte-identical to `seqrepofs export -n NS --header name` output."""
-    reason = _export_command_missing()
-    if reason:
-        pytest.skip(reason)
     per_ns = source.by_namespace()
     namespaces = [source.main_namespace()] + [ns for ns in per_ns if " " in ns]
     for ns in namespaces:
-        proc = subprocess.run(
-            [sys.executable, "-m", "seqrepofs", "-r", str(source.src.parent), "export",
-             "-i", source.src.name, "-n", ns, "--header", "name", "--line-width", "60"],
-            capture_output=True,
-            check=True,
-            timeout=120,
-        )  # fmt: skip
+        proc = run_seqrepofs("export", "-i", source.src.name, "-n", ns, "--header", "name",
+                             "--line-width", "60", root=source.src.parent, check=True,
+                             text=False, timeout=120)
         parts: dict[str, list[bytes]] = {}
         name = ""
         for line in proc.stdout.splitlines(keepends=True):

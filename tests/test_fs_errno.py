@@ -21,7 +21,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from fuse_util import Mounted, build_repo, needs_fuse, real_instance
+from support.data import build_repo, real_instance
+from support.fuse import Mounted, errno_of, needs_fuse
 
 from seqrepofs.seqrepo import SeqRepo
 
@@ -39,29 +40,23 @@ def mnt(tmp_path_factory: pytest.TempPathFactory):
         assert os.listdir(path), "the daemon must survive every refused request"
 
 
-def _errno(fn, *args) -> int:
-    with pytest.raises(OSError) as info:
-        fn(*args)
-    return info.value.errno
-
-
 def test_writes_are_erofs(mnt: Path) -> None:
     fa = mnt / NS / f"{NAME}.fa"
     assert fa.exists()
     for flags in (os.O_WRONLY, os.O_RDWR, os.O_WRONLY | os.O_TRUNC, os.O_WRONLY | os.O_APPEND):
-        assert _errno(os.open, fa, flags) == errno.EROFS
-    assert _errno(os.open, mnt / NS / "new.fa", os.O_WRONLY | os.O_CREAT, 0o644) == errno.EROFS
-    assert _errno(os.mkdir, mnt / "newdir") == errno.EROFS
-    assert _errno(os.mknod, mnt / NS / "fifo", 0o600 | 0o010000) == errno.EROFS
-    assert _errno(os.unlink, fa) == errno.EROFS
-    assert _errno(os.rmdir, mnt / NS) == errno.EROFS
-    assert _errno(os.rename, fa, mnt / NS / "x.fa") == errno.EROFS
-    assert _errno(os.link, fa, mnt / NS / "x.fa") == errno.EROFS
-    assert _errno(os.symlink, "x", mnt / NS / "link") == errno.EROFS
-    assert _errno(os.chmod, fa, 0o644) == errno.EROFS
-    assert _errno(os.utime, fa, None) == errno.EROFS
-    assert _errno(os.truncate, fa, 0) == errno.EROFS
-    assert _errno(os.setxattr, fa, "user.x", b"1") == errno.EROFS
+        assert errno_of(os.open, fa, flags) == errno.EROFS
+    assert errno_of(os.open, mnt / NS / "new.fa", os.O_WRONLY | os.O_CREAT, 0o644) == errno.EROFS
+    assert errno_of(os.mkdir, mnt / "newdir") == errno.EROFS
+    assert errno_of(os.mknod, mnt / NS / "fifo", 0o600 | 0o010000) == errno.EROFS
+    assert errno_of(os.unlink, fa) == errno.EROFS
+    assert errno_of(os.rmdir, mnt / NS) == errno.EROFS
+    assert errno_of(os.rename, fa, mnt / NS / "x.fa") == errno.EROFS
+    assert errno_of(os.link, fa, mnt / NS / "x.fa") == errno.EROFS
+    assert errno_of(os.symlink, "x", mnt / NS / "link") == errno.EROFS
+    assert errno_of(os.chmod, fa, 0o644) == errno.EROFS
+    assert errno_of(os.utime, fa, None) == errno.EROFS
+    assert errno_of(os.truncate, fa, 0) == errno.EROFS
+    assert errno_of(os.setxattr, fa, "user.x", b"1") == errno.EROFS
     assert fa.read_bytes().startswith(b">NC_001422.1%20")
 
 
@@ -81,29 +76,29 @@ def test_unknown_names_are_enoent(mnt: Path) -> None:
         "ga4gh/XX.lZyxiD_ByprhOUzrR1o1bq0ezO_1gkrn.fa",
         "refseq",  # NCBI is not stored in this instance
     ):
-        assert _errno(os.stat, mnt / rel) == errno.ENOENT, rel
+        assert errno_of(os.stat, mnt / rel) == errno.ENOENT, rel
     assert (mnt / "ga4gh" / "SQ.lZyxiD_ByprhOUzrR1o1bq0ezO_1gkrn.fa").exists()
 
 
 def test_directories_and_files_confused(mnt: Path) -> None:
     fa = mnt / NS / f"{NAME}.fa"
-    assert _errno(os.stat, Path(f"{fa}/x")) == errno.ENOTDIR
-    assert _errno(os.listdir, fa) == errno.ENOTDIR
-    assert _errno(os.open, mnt / NS, os.O_WRONLY) == errno.EISDIR
+    assert errno_of(os.stat, Path(f"{fa}/x")) == errno.ENOTDIR
+    assert errno_of(os.listdir, fa) == errno.ENOTDIR
+    assert errno_of(os.open, mnt / NS, os.O_WRONLY) == errno.EISDIR
     fd = os.open(mnt / NS, os.O_RDONLY)
     try:
-        assert _errno(os.read, fd, 10) == errno.EISDIR
+        assert errno_of(os.read, fd, 10) == errno.EISDIR
     finally:
         os.close(fd)
-    assert _errno(os.readlink, fa) == errno.EINVAL
-    assert _errno(os.readlink, mnt / NS) == errno.EINVAL
+    assert errno_of(os.readlink, fa) == errno.EINVAL
+    assert errno_of(os.readlink, mnt / NS) == errno.EINVAL
 
 
 def test_xattrs_are_not_supported(mnt: Path) -> None:
     """No xattr handlers: the kernel learns that once (ENOSYS) and answers EOPNOTSUPP itself."""
     fa = mnt / NS / f"{NAME}.fa"
-    assert _errno(os.getxattr, fa, "user.x") == errno.EOPNOTSUPP
-    assert _errno(os.listxattr, fa) == errno.EOPNOTSUPP
+    assert errno_of(os.getxattr, fa, "user.x") == errno.EOPNOTSUPP
+    assert errno_of(os.listxattr, fa) == errno.EOPNOTSUPP
 
 
 def test_damaged_file_is_eio_for_that_file_only(tmp_path: Path) -> None:

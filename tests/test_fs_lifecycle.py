@@ -8,20 +8,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from fuse_util import (
-    SNAPSHOT,
-    Mounted,
-    build_root,
-    force_unmount,
-    needs_fuse,
-    real_instance,
-    run_cli,
-    wait_mounted,
-)
+from support.cli import run_seqrepofs
+from support.data import SNAPSHOT, build_root, real_instance
+from support.fuse import Mounted, eventually, force_unmount, needs_fuse, wait_mounted
 
 from seqrepofs.seqrepo import SeqRepo
 from seqrepofs.store.instances import snapshot, update_latest
@@ -64,28 +56,19 @@ def _daemon_pids(mnt: Path) -> list[int]:
     return pids
 
 
-def _wait_gone(mnt: Path, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _daemon_pids(mnt):
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_daemon_mount_then_umount(src: Path, mnt: Path) -> None:
-    proc = run_cli("mount", str(src), str(mnt))
+    proc = run_seqrepofs("mount", str(src), str(mnt))
     assert proc.returncode == 0, proc.stderr
     assert os.path.ismount(mnt)  # the parent returned only once the mount was live
     line = _mount_line(mnt)
     assert line.split()[:3] == [str(src.resolve()), str(mnt), "fuse.seqrepofs"]
     assert "ro" in line.split()[3].split(",")
     assert (mnt / FASTA).read_bytes().startswith(b">NM_001304430.2\n")
-    proc = run_cli("umount", str(mnt))
+    proc = run_seqrepofs("umount", str(mnt))
     assert proc.returncode == 0, proc.stderr
     assert not os.path.ismount(mnt)
-    assert _wait_gone(mnt), "the daemon did not exit after umount"
-    again = run_cli("umount", str(mnt))
+    assert eventually(lambda: not _daemon_pids(mnt), 10), "the daemon did not exit after umount"
+    again = run_seqrepofs("umount", str(mnt))
     assert again.returncode == 1 and "not mounted" in again.stderr
 
 
@@ -112,7 +95,7 @@ def test_fusermount_unmount_ends_foreground_daemon_with_0(src: Path, mnt: Path) 
 
 def test_second_mount_on_busy_mountpoint(src: Path, mnt: Path) -> None:
     with Mounted(src, mnt):
-        proc = run_cli("mount", str(src), str(mnt))
+        proc = run_seqrepofs("mount", str(src), str(mnt))
         assert proc.returncode == 1
         assert "already a mount point" in proc.stderr and "fuse.seqrepofs" in proc.stderr
         assert proc.stderr.count("\n") == 1  # one line, no traceback
@@ -120,17 +103,17 @@ def test_second_mount_on_busy_mountpoint(src: Path, mnt: Path) -> None:
 
 
 def test_missing_or_bad_source(tmp_path: Path, mnt: Path) -> None:
-    proc = run_cli("mount", str(tmp_path / "nope"), str(mnt))
+    proc = run_seqrepofs("mount", str(tmp_path / "nope"), str(mnt))
     assert proc.returncode == 1 and "source does not exist" in proc.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    proc = run_cli("mount", str(empty), str(mnt))
+    proc = run_seqrepofs("mount", str(empty), str(mnt))
     assert proc.returncode == 1 and "not a SeqRepo instance" in proc.stderr
     assert not os.path.ismount(mnt)
 
 
 def test_missing_mountpoint(src: Path, tmp_path: Path) -> None:
-    proc = run_cli("mount", str(src), str(tmp_path / "nope"))
+    proc = run_seqrepofs("mount", str(src), str(tmp_path / "nope"))
     assert proc.returncode == 1 and "mount point does not exist" in proc.stderr
 
 
@@ -140,20 +123,20 @@ def test_stale_mountpoint_detected_and_forced(src: Path, mnt: Path) -> None:
     m.proc.wait(10)
     with pytest.raises(OSError):
         os.listdir(mnt)
-    proc = run_cli("mount", str(src), str(mnt))
+    proc = run_seqrepofs("mount", str(src), str(mnt))
     assert proc.returncode == 1
     assert "stale mount point" in proc.stderr and "--force" in proc.stderr
-    proc = run_cli("mount", "--force", str(src), str(mnt))
+    proc = run_seqrepofs("mount", "--force", str(src), str(mnt))
     assert proc.returncode == 0, proc.stderr
     assert (mnt / FASTA).read_bytes().startswith(b">NM_")
-    assert run_cli("umount", str(mnt)).returncode == 0
+    assert run_seqrepofs("umount", str(mnt)).returncode == 0
 
 
 def test_umount_of_a_stale_mountpoint(src: Path, mnt: Path) -> None:
     m = Mounted(src, mnt).start()
     m.proc.kill()
     m.proc.wait(10)
-    proc = run_cli("umount", str(mnt))
+    proc = run_seqrepofs("umount", str(mnt))
     assert proc.returncode == 0, proc.stderr
     assert os.listdir(mnt) == []
 
@@ -176,11 +159,11 @@ def test_line_width_option(src: Path, mnt: Path) -> None:
 # ---- the mount(8) / fstab conventions ---------------------------------------------------------
 def test_helper_form_seqrepofs_src_mnt_o(src: Path, mnt: Path) -> None:
     """What /sbin/mount.fuse3 runs for `mount -t fuse.seqrepofs SRC MNT -o ro,allow_other`."""
-    proc = run_cli(str(src), str(mnt), "-o", "ro,allow_other,dev,suid,nofail,line_width=70")
+    proc = run_seqrepofs(str(src), str(mnt), "-o", "ro,allow_other,dev,suid,nofail,line_width=70")
     assert proc.returncode == 0, proc.stderr
     assert "allow_other" in _mount_line(mnt)
     assert len((mnt / FASTA).read_text().splitlines()[1]) == 70
-    assert run_cli("umount", str(mnt)).returncode == 0
+    assert run_seqrepofs("umount", str(mnt)).returncode == 0
 
 
 def test_fstab_main_helper(src: Path, mnt: Path) -> None:
@@ -190,7 +173,7 @@ def test_fstab_main_helper(src: Path, mnt: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
     assert proc.returncode == 0, proc.stderr
     assert _mount_line(mnt).split()[2] == "fuse.seqrepofs"
-    assert run_cli("umount", str(mnt)).returncode == 0
+    assert run_seqrepofs("umount", str(mnt)).returncode == 0
     bad = subprocess.run(
         [sys.executable, "-c", code, "/nonexistent", str(mnt)], capture_output=True, text=True
     )
@@ -300,24 +283,12 @@ def test_root_mount_latest_and_new_snapshots(root: Path, mnt: Path) -> None:
         sr = SeqRepo(root / "master", writeable=True)
         sr.store("ACGTACGTTT", [{"namespace": "refseq", "alias": "NEW_1.1"}])
         sr.close()
-        assert _eventually(lambda: (mnt / "master" / "refseq" / "NEW_1.1.fa").exists())
+        assert eventually(lambda: (mnt / "master" / "refseq" / "NEW_1.1.fa").exists(), 5)
         snapshot(str(root), "master", "2025-06-01")
         update_latest(str(root))
-        assert _eventually(lambda: "2025-06-01" in os.listdir(mnt))
-        assert _eventually(lambda: os.readlink(mnt / "latest") == "2025-06-01")
+        assert eventually(lambda: "2025-06-01" in os.listdir(mnt), 5)
+        assert eventually(lambda: os.readlink(mnt / "latest") == "2025-06-01", 5)
         new = mnt / "latest" / "refseq" / "NEW_1.1.fa"
-        assert _eventually(new.exists)
+        assert eventually(new.exists, 5)
         assert new.read_bytes() == b">NEW_1.1\nACGTACGTTT\n"
         assert not (mnt / SNAPSHOT / "refseq" / "NEW_1.1.fa").exists()
-
-
-def _eventually(check, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return False

@@ -11,10 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyfuse3
 import pytest
 import trio
-from fuse_util import SNAPSHOT, build_root, encode, fai, sam_dict, wrap
+from support.data import SNAPSHOT, build_root
+from support.fuse import fuse_errno
+from support.oracles import encode, fai, naive_fasta_record, sam_dict
 
 from seqrepofs.commands import register_all
 from seqrepofs.fs import lifecycle, mount_options
@@ -96,8 +97,8 @@ def test_files_and_their_bytes(tree: Tree, root: Path) -> None:
     fa = _file(tree, "refseq", "NC_000005.1.fa")
     assert (fa.kind, fa.file_kind, fa.length) == (NodeKind.FILE, FileKind.FASTA, len(seq))
     content = tree.open(fa)
-    assert bytes(content.read(tree, 0, fa.size + 100)) == wrap("NC_000005.1", seq)
-    assert bytes(content.read(tree, 61, 70)) == wrap("NC_000005.1", seq)[61:131]
+    assert bytes(content.read(tree, 0, fa.size + 100)) == naive_fasta_record("NC_000005.1", seq)
+    assert bytes(content.read(tree, 61, 70)) == naive_fasta_record("NC_000005.1", seq)[61:131]
     fai_node = _file(tree, "refseq", "NC_000005.1.fa.fai")
     assert tree.open(fai_node).read(tree, 0, 1000) == fai("NC_000005.1", seq)
     for name in ("NC_000005.1.dict", "NC_000005.1.fa.dict"):
@@ -197,17 +198,6 @@ def test_root_tree(root: Path) -> None:
 
 
 # ---- Operations, called directly ----------------------------------------------------------------
-def _fuse_errno(coro_fn, *args) -> int:
-    async def run() -> int:
-        try:
-            await coro_fn(*args)
-        except pyfuse3.FUSEError as exc:
-            return exc.errno
-        return 0
-
-    return trio.run(run)
-
-
 def test_operations_in_process(root: Path, caplog: pytest.LogCaptureFixture) -> None:
     ops = Operations(Tree(open_source(str(root / SNAPSHOT)), MNT), threads=2)
 
@@ -234,25 +224,25 @@ def test_operations_in_process(root: Path, caplog: pytest.LogCaptureFixture) -> 
 
     trio.run(scenario)
     ns_ino = trio.run(ops.lookup, ROOT_INODE, b"refseq", None).st_ino
-    assert _fuse_errno(ops.lookup, ns_ino, b"missing.fa", None) == errno.ENOENT
-    assert _fuse_errno(ops.lookup, ns_ino, b"\xff\xfe.fa", None) == errno.ENOENT
-    assert _fuse_errno(ops.getattr, 999_999, None) == errno.ESTALE
+    assert fuse_errno(ops.lookup, ns_ino, b"missing.fa", None) == errno.ENOENT
+    assert fuse_errno(ops.lookup, ns_ino, b"\xff\xfe.fa", None) == errno.ENOENT
+    assert fuse_errno(ops.getattr, 999_999, None) == errno.ESTALE
     fa_ino = trio.run(ops.lookup, ns_ino, b"NC_000007.1.fa", None).st_ino
-    assert _fuse_errno(ops.open, fa_ino, os.O_WRONLY, None) == errno.EROFS
-    assert _fuse_errno(ops.open, ns_ino, os.O_RDONLY, None) == errno.EISDIR
-    assert _fuse_errno(ops.opendir, fa_ino, None) == errno.ENOTDIR
-    assert _fuse_errno(ops.readlink, fa_ino, None) == errno.EINVAL
-    assert _fuse_errno(ops.access, fa_ino, os.W_OK, None) == errno.EROFS
+    assert fuse_errno(ops.open, fa_ino, os.O_WRONLY, None) == errno.EROFS
+    assert fuse_errno(ops.open, ns_ino, os.O_RDONLY, None) == errno.EISDIR
+    assert fuse_errno(ops.opendir, fa_ino, None) == errno.ENOTDIR
+    assert fuse_errno(ops.readlink, fa_ino, None) == errno.EINVAL
+    assert fuse_errno(ops.access, fa_ino, os.W_OK, None) == errno.EROFS
     for handler in (ops.mkdir, ops.unlink, ops.rmdir, ops.symlink, ops.rename, ops.create,
                     ops.setattr, ops.write, ops.mknod, ops.link, ops.setxattr):  # fmt: skip
-        assert _fuse_errno(handler, ns_ino, b"x", None) == errno.EROFS
+        assert fuse_errno(handler, ns_ino, b"x", None) == errno.EROFS
 
     def broken(*args: object) -> None:
         raise RuntimeError("boom")
 
     ops.tree.lookup = broken  # type: ignore[method-assign]
     with caplog.at_level(logging.ERROR, logger="seqrepofs.fs"):
-        assert _fuse_errno(ops.lookup, ns_ino, b"NC_000001.1.fa", None) == errno.EIO
+        assert fuse_errno(ops.lookup, ns_ino, b"NC_000001.1.fa", None) == errno.EIO
     assert "/refseq/NC_000001.1.fa" in caplog.text and "boom" in caplog.text
     ops.close()
 

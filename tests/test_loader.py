@@ -12,7 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REAL, read_fasta
+from support.data import REAL
+from support.oracles import read_fasta
 
 from seqrepofs import SeqRepo
 from seqrepofs.digests import digests, normalise

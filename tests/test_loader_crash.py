@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.cli import run_seqrepofs, seqrepofs_cmd
 
 from seqrepofs import SeqRepo
 from seqrepofs.check import check
@@ -47,8 +48,7 @@ def make_fasta(path: Path, seed: int = 11) -> tuple[int, int]:
 
 
 def load_cmd(root: Path, fasta: Path) -> list[str]:
-    return [sys.executable, "-m", "seqrepofs", "-v", "-r", str(root), "load", "-n", "test",
-            "--batch-size", str(BATCH), str(fasta)]
+    return seqrepofs_cmd("-v", "-r", root, "load", "-n", "test", "--batch-size", str(BATCH), fasta)
 
 
 def assert_consistent(instance: Path) -> tuple[int, int]:
@@ -107,7 +107,7 @@ def crash_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int
 def test_kill_at_many_points_then_rerun_completes(tmp_path: Path, crash_data) -> None:
     fasta, unique, names = crash_data
     root = tmp_path / "root"
-    subprocess.run([sys.executable, "-m", "seqrepofs", "-r", str(root), "init"], check=True)
+    run_seqrepofs("init", root=root, check=True)
     instance = root / "master"
     cmd = load_cmd(root, fasta)
     counts = []

@@ -13,7 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from reliability_util import can_mount_tmpfs, cli, small_tmpfs, tree_state
+from support.cli import one_error_line, run_seqrepofs
+from support.files import tree_state
+from support.system import small_tmpfs, tmpfs_skip_reason
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -26,7 +28,7 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     fa.write_text(">x.1 a record\nACGT\n>y.1\nGGCC\n")
     for args in (("init",), ("load", "-n", "t", str(fa)), ("snapshot", "-d", "2020-01-01"),
                  ("update-latest",)):
-        proc = cli("-r", str(good), *args)
+        proc = run_seqrepofs("-r", str(good), *args)
         assert proc.returncode == 0, proc.stderr
     (tmp / "notrepo").mkdir()
     (tmp / "notrepo" / "junk.txt").write_text("not a seqrepo\n")
@@ -128,29 +130,22 @@ def _cases(p: dict[str, Path]) -> list[tuple[str, list[str], int, str]]:
     ]
 
 
-def _run(case: tuple[str, list[str], int, str]) -> tuple[str, subprocess.CompletedProcess[str]]:
-    return case[0], cli(*case[1], timeout=60, stdin=subprocess.DEVNULL)
-
-
-def _assert_one_clean_line(name: str, proc: subprocess.CompletedProcess[str], code: int,
-                           fragment: str) -> None:
-    lines = proc.stderr.splitlines()
-    assert "Traceback" not in proc.stderr, (name, proc.stderr)
-    assert proc.returncode == code, (name, proc.returncode, proc.stderr)
-    assert len(lines) == 1, (name, proc.stderr)
-    assert "error" in lines[0] and fragment in lines[0], (name, lines[0])
+def _run_case(case: tuple[str, list[str], int, str]
+              ) -> tuple[str, subprocess.CompletedProcess[str]]:
+    return case[0], run_seqrepofs(*case[1], timeout=60, stdin=subprocess.DEVNULL)
 
 
 def _failures(cases: list, workers: int) -> list[str]:
     """Run the cases in parallel; one message per case that is not one clean error line."""
     with ThreadPoolExecutor(workers) as pool:
-        results = dict(pool.map(_run, cases))
+        results = dict(pool.map(_run_case, cases))
     failures = []
     for name, _argv, code, fragment in cases:
         try:
-            _assert_one_clean_line(name, results[name], code, fragment)
+            line = one_error_line(results[name], code)
+            assert fragment in line, line
         except AssertionError as exc:
-            failures.append(str(exc))
+            failures.append(f"{name}: {exc}")
     return failures
 
 
@@ -175,14 +170,14 @@ def test_bad_input_to_every_command(places: dict[str, Path]) -> None:
 
 def test_unwritable_root(places: dict[str, Path]) -> None:
     """A SeqRepo on a read-only filesystem: every write command fails in one line."""
-    reason = can_mount_tmpfs()
+    reason = tmpfs_skip_reason()
     if reason:
         pytest.skip(reason)
     fa = str(places["fa"])
     with small_tmpfs("16m") as disk:
         root = disk / "root"
         for args in (("init",), ("load", "-n", "t", fa), ("snapshot", "-d", "2020-01-01")):
-            assert cli("-r", str(root), *args).returncode == 0
+            assert run_seqrepofs("-r", str(root), *args).returncode == 0
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         before = tree_state(root)
         r = ["-r", str(root)]
@@ -196,7 +191,7 @@ def test_unwritable_root(places: dict[str, Path]) -> None:
         ]
         failures = _failures(cases, workers=3)
         # reading still works
-        status = cli(*r, "show-status")
+        status = run_seqrepofs(*r, "show-status")
         assert status.returncode == 0, status.stderr
         assert tree_state(root) == before
         assert failures == [], "\n".join(failures)
@@ -204,14 +199,14 @@ def test_unwritable_root(places: dict[str, Path]) -> None:
 
 
 def test_unwritable_master_is_not_called_a_snapshot(places: dict[str, Path]) -> None:
-    reason = can_mount_tmpfs()
+    reason = tmpfs_skip_reason()
     if reason:
         pytest.skip(reason)
     with small_tmpfs("16m") as disk:
         root = disk / "root"
-        assert cli("-r", str(root), "init").returncode == 0
+        assert run_seqrepofs("-r", str(root), "init").returncode == 0
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
-        proc = cli("-r", str(root), "load", "-n", "u", str(places["fa"]))
+        proc = run_seqrepofs("-r", str(root), "load", "-n", "u", str(places["fa"]))
         assert proc.returncode == 1
         assert "write to master instead" not in proc.stderr, proc.stderr
         assert "Read-only file system" in proc.stderr or "read-only file system" in proc.stderr

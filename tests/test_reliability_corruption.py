@@ -18,14 +18,14 @@ import struct
 from pathlib import Path
 
 import pytest
-from fuse_util import Mounted, fuse_skip_reason
-from reliability_util import NS, cli
+from support.cli import run_seqrepofs
+from support.data import NS
+from support.fuse import Mounted, needs_fuse
 
 from seqrepofs.errors import CorruptFileError, NotASeqRepoError
 from seqrepofs.seqrepo import SeqRepo
 
 pytestmark = pytest.mark.timeout(120)
-needs_fuse = pytest.mark.skipif(fuse_skip_reason() is not None, reason=str(fuse_skip_reason()))
 
 VICTIM, OTHER, NEIGHBOUR = "VICTIM.1", "OTHER.1", "NEIGHBOUR.1"
 
@@ -193,7 +193,7 @@ def test_mount_eio_for_the_damaged_file_only(damaged, tmp_path: Path) -> None:
 
 
 def _check_damage(instance: Path, quick: bool) -> tuple[int, list[str], str]:
-    proc = cli("-r", str(instance.parent), "check", *(["--quick"] if quick else []))
+    proc = run_seqrepofs("-r", str(instance.parent), "check", *(["--quick"] if quick else []))
     assert "Traceback" not in proc.stderr, proc.stderr
     damage = [ln for ln in proc.stdout.splitlines() if ln.startswith("DAMAGED")]
     return proc.returncode, damage, proc.stdout + proc.stderr
@@ -300,7 +300,7 @@ def test_mount_of_a_root_serves_the_other_instances(template, tmp_path: Path, ki
             (mnt / "2020-01-01" / NS / f"{OTHER}.fa").read_bytes()
         assert info.value.errno == errno.EIO
         assert m.proc is not None and m.proc.poll() is None
-        proc = cli("umount", str(mnt))
+        proc = run_seqrepofs("umount", str(mnt))
         assert proc.returncode == 0, proc.stderr
     assert "2020-01-01" in m.log and "Traceback" not in m.log, m.log
 
@@ -313,7 +313,7 @@ def test_check_reports_a_damaged_database(template, tmp_path: Path, kind: str) -
     rel, _table = SQLITE_DAMAGE[kind]
     _damage_db(instance, kind)
     for quick in (True, False):
-        proc = cli("-r", str(instance.parent), "check", *(["--quick"] if quick else []))
+        proc = run_seqrepofs("-r", str(instance.parent), "check", *(["--quick"] if quick else []))
         assert "Traceback" not in proc.stderr
         assert proc.returncode == 1
         damage = [ln for ln in proc.stdout.splitlines() if ln.startswith("DAMAGED")]

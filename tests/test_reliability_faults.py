@@ -23,17 +23,11 @@ import time
 from pathlib import Path
 
 import pytest
-from fuse_util import Mounted, fuse_skip_reason
-from reliability_util import (
-    NS,
-    can_mount_tmpfs,
-    cli,
-    cli_cmd,
-    resize_tmpfs,
-    small_tmpfs,
-    verify_instance,
-    write_fasta,
-)
+from support.cli import run_seqrepofs, seqrepofs_cmd
+from support.data import NS, verify_instance, write_random_fasta
+from support.files import remove_tree
+from support.fuse import Mounted, fuse_skip_reason, needs_fuse
+from support.system import resize_tmpfs, small_tmpfs, tmpfs_skip_reason
 
 from seqrepofs.seqrepo import SeqRepo
 from seqrepofs.store.instances import list_instances
@@ -48,12 +42,12 @@ def _no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in proc.stderr, proc.stderr
 
 
-def _load_cmd(root: Path, fasta: Path, batch: int = BATCH) -> list[str]:
-    return cli_cmd("-r", str(root), "load", "-n", NS, "--batch-size", str(batch), str(fasta))
+def _load_args(root: Path, fasta: Path, batch: int = BATCH) -> list[str]:
+    return ["-r", str(root), "load", "-n", NS, "--batch-size", str(batch), str(fasta)]
 
 
 def _check_passes(root: Path, instance: str = "master", quick: bool = False) -> str:
-    proc = cli("-r", str(root), "check", "-i", instance, *(["--quick"] if quick else []))
+    proc = run_seqrepofs("-r", str(root), "check", "-i", instance, *(["--quick"] if quick else []))
     _no_traceback(proc)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "DAMAGED" not in proc.stdout
@@ -82,11 +76,11 @@ def load_input(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     """3000 records (6 Mb, a few of 300 kb) and how long an uninterrupted load takes."""
     tmp = tmp_path_factory.mktemp("faults-input")
     fasta = tmp / "input.fa"
-    expected = write_fasta(fasta, 3000, SEED, big_every=700)
+    expected = write_random_fasta(fasta, 3000, SEED, big_every=700)
     root = tmp / "timing"
-    assert cli("-r", str(root), "init").returncode == 0
+    assert run_seqrepofs("-r", str(root), "init").returncode == 0
     started = time.monotonic()
-    proc = subprocess.run(_load_cmd(root, fasta), capture_output=True, text=True)
+    proc = run_seqrepofs(*_load_args(root, fasta))
     assert proc.returncode == 0, proc.stderr
     duration = time.monotonic() - started
     shutil.rmtree(root)
@@ -98,7 +92,7 @@ def _kill_loads(root: Path, fasta: Path, expected: dict[str, bytes], moments: li
     instance = root / "master"
     found = []
     for delay in moments:
-        code = _kill_at(_load_cmd(root, fasta), delay)
+        code = _kill_at(seqrepofs_cmd(*_load_args(root, fasta)), delay)
         if not full_disk:
             assert code in (None, 0), f"load failed on its own after {delay:.2f} s"
         # the instance opens as it is (no check/repair first) and holds only input data
@@ -109,7 +103,7 @@ def _kill_loads(root: Path, fasta: Path, expected: dict[str, bytes], moments: li
 
 
 def _finish_and_verify(root: Path, fasta: Path, expected: dict[str, bytes]) -> None:
-    proc = subprocess.run(_load_cmd(root, fasta), capture_output=True, text=True)
+    proc = run_seqrepofs(*_load_args(root, fasta))
     assert proc.returncode == 0, proc.stderr
     assert verify_instance(root / "master", expected) == len(expected)
     out = _check_passes(root)
@@ -128,7 +122,7 @@ def _moments(rng: random.Random, n: int, duration: float) -> list[float]:
 def test_sigkill_load_at_random_moments(tmp_path: Path, load_input, kills: int) -> None:
     fasta, expected, duration = load_input
     root = tmp_path / "root"
-    assert cli("-r", str(root), "init").returncode == 0
+    assert run_seqrepofs("-r", str(root), "init").returncode == 0
     rng = random.Random(SEED * 1000 + kills)
     moments = _moments(rng, kills, duration)
     print(f"load takes {duration:.2f} s; kills at {[round(m, 2) for m in moments]}")
@@ -204,14 +198,14 @@ def test_snapshot_of_an_instance_whose_writer_died_in_a_commit(tmp_path: Path) -
     expected = _small_repo(root / "master")
     _spill_then_die(root / "master")
     assert _hot_journals(root / "master")
-    proc = cli("-r", str(root), "snapshot", "-d", "2024-04-04")
+    proc = run_seqrepofs("-r", str(root), "snapshot", "-d", "2024-04-04")
     assert proc.returncode == 0, proc.stderr
     assert verify_instance(root / "2024-04-04", expected) == len(expected)
     _check_passes(root, "2024-04-04")
 
 
 @pytest.mark.fuse
-@pytest.mark.skipif(fuse_skip_reason() is not None, reason=str(fuse_skip_reason()))
+@needs_fuse
 def test_live_mount_of_master_survives_a_writer_killed_in_a_commit(tmp_path: Path) -> None:
     """The daemon's long-lived read connections meet the hot journal on their next query."""
     root = tmp_path / "root"
@@ -235,7 +229,7 @@ def big_input(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     """17 Mb of residues: about 5 MB of BGZF, more than the 3 MB tmpfs holds."""
     tmp = tmp_path_factory.mktemp("full-input")
     fasta = tmp / "big.fa"
-    expected = write_fasta(fasta, 400, SEED + 1, big_every=40, big_len=1_000_000,
+    expected = write_random_fasta(fasta, 400, SEED + 1, big_every=40, big_len=1_000_000,
                            lengths=(1000, 30000))
     return fasta, expected
 
@@ -243,14 +237,14 @@ def big_input(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 @pytest.mark.parametrize("kills", [pytest.param(2, id="2-kills"),
                                    pytest.param(20, id="20-kills", marks=pytest.mark.slow)])
 def test_disk_full_load_and_kills_then_rerun_after_freeing_space(big_input, kills: int) -> None:
-    reason = can_mount_tmpfs()
+    reason = tmpfs_skip_reason()
     if reason:
         pytest.skip(reason)
     fasta, expected = big_input
     with small_tmpfs("3m") as disk:
         root = disk / "root"
-        assert cli("-r", str(root), "init").returncode == 0
-        proc = subprocess.run(_load_cmd(root, fasta, batch=50), capture_output=True, text=True)
+        assert run_seqrepofs("-r", str(root), "init").returncode == 0
+        proc = run_seqrepofs(*_load_args(root, fasta, batch=50))
         # the disk fills up: one clear line, exit 1, no traceback
         assert proc.returncode == 1, proc.stderr
         _no_traceback(proc)
@@ -278,8 +272,8 @@ def snapshot_root(tmp_path_factory: pytest.TempPathFactory, load_input) -> tuple
     long `snapshot` works after it has created its temporary directory."""
     fasta, expected, _ = load_input
     root = tmp_path_factory.mktemp("snap") / "root"
-    assert cli("-r", str(root), "init").returncode == 0
-    proc = subprocess.run(_load_cmd(root, fasta, batch=10), capture_output=True, text=True)
+    assert run_seqrepofs("-r", str(root), "init").returncode == 0
+    proc = run_seqrepofs(*_load_args(root, fasta, batch=10))
     assert proc.returncode == 0, proc.stderr
     # pad the alias database so copying it takes a while too
     conn = sqlite3.connect(root / "master" / "aliases.sqlite3")
@@ -290,7 +284,7 @@ def snapshot_root(tmp_path_factory: pytest.TempPathFactory, load_input) -> tuple
     conn.close()
     timings = [_snapshot_until_exit(root, f"2001-01-0{i}") for i in (1, 2)]
     for name in ("2001-01-01", "2001-01-02"):
-        _remove_snapshot(root / name)
+        remove_tree(root / name)
     return root, min(timings)
 
 
@@ -300,18 +294,12 @@ def _tmp_dirs(root: Path, name: str) -> list[str]:
 
 def _snapshot_until_exit(root: Path, name: str) -> float:
     """Run a snapshot; seconds from its temporary directory appearing to its exit."""
-    proc = subprocess.Popen(cli_cmd("-r", str(root), "snapshot", "-d", name))
+    proc = subprocess.Popen(seqrepofs_cmd("-r", str(root), "snapshot", "-d", name))
     while not _tmp_dirs(root, name) and proc.poll() is None:
         time.sleep(0.001)
     started = time.monotonic()
     assert proc.wait() == 0
     return time.monotonic() - started
-
-
-def _remove_snapshot(path: Path) -> None:
-    for dirpath, _dirs, _files in os.walk(path):
-        os.chmod(dirpath, 0o755)
-    shutil.rmtree(path)
 
 
 def _db_rows(instance: Path) -> tuple[list[tuple], list[tuple]]:
@@ -344,7 +332,7 @@ def _assert_complete_snapshot(root: Path, name: str, expected: dict[str, bytes] 
 
 
 def _visible(root: Path, name: str) -> bool:
-    listed = cli("-r", str(root), "list-local-instances").stdout.split()
+    listed = run_seqrepofs("-r", str(root), "list-local-instances").stdout.split()
     return name in listed or name in list_instances(str(root)) or (root / name).exists()
 
 
@@ -360,7 +348,7 @@ def test_snapshot_killed_midway_is_never_visible_and_a_retry_succeeds(
     for k in range(kills):
         name = f"2002-02-{k + 1:02d}"
         delay = rng.uniform(0, work)
-        proc = subprocess.Popen(cli_cmd("-r", str(root), "snapshot", "-d", name))
+        proc = subprocess.Popen(seqrepofs_cmd("-r", str(root), "snapshot", "-d", name))
         while not _tmp_dirs(root, name) and proc.poll() is None:
             time.sleep(0.0005)
         time.sleep(delay)
@@ -373,7 +361,7 @@ def test_snapshot_killed_midway_is_never_visible_and_a_retry_succeeds(
             assert code != 0
             assert not _visible(root, name), f"half snapshot {name} visible (kill at {delay:.3f})"
         # a retry under the same name succeeds (or says it exists, if the first finished)
-        retry = cli("-r", str(root), "snapshot", "-d", name)
+        retry = run_seqrepofs("-r", str(root), "snapshot", "-d", name)
         _no_traceback(retry)
         if finished:
             assert retry.returncode == 1 and "already exists" in retry.stderr
@@ -388,7 +376,7 @@ def test_snapshot_stopped_midway_shows_nothing_under_its_name(snapshot_root, loa
     root, _work = snapshot_root
     _, expected, _ = load_input
     name = "2003-03-03"
-    proc = subprocess.Popen(cli_cmd("-r", str(root), "snapshot", "-d", name))
+    proc = subprocess.Popen(seqrepofs_cmd("-r", str(root), "snapshot", "-d", name))
     try:
         while not _tmp_dirs(root, name):
             assert proc.poll() is None, "snapshot ended before it could be stopped"
@@ -405,6 +393,6 @@ def test_snapshot_stopped_midway_shows_nothing_under_its_name(snapshot_root, loa
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert not _visible(root, name)
-    retry = cli("-r", str(root), "snapshot", "-d", name)
+    retry = run_seqrepofs("-r", str(root), "snapshot", "-d", name)
     assert retry.returncode == 0, retry.stderr
     _assert_complete_snapshot(root, name, expected)

@@ -21,26 +21,19 @@ import stat
 from pathlib import Path
 
 import pytest
-from fuse_util import (
-    SNAPSHOT,
-    Mounted,
-    build_root,
-    encode,
-    fai,
-    fuse_skip_reason,
-    sam_dict,
-    wrap,
-)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_util import tree_state
+from support.data import SNAPSHOT, build_root
+from support.files import tree_state
+from support.fuse import Mounted, errno_name, needs_fuse
+from support.oracles import encode, fai, naive_fasta_record, sam_dict
 
 from seqrepofs.seqrepo import SeqRepo
 
 pytestmark = [
     pytest.mark.fuse,
     pytest.mark.timeout(600),
-    pytest.mark.skipif(fuse_skip_reason() is not None, reason=str(fuse_skip_reason())),
+    needs_fuse,
 ]
 
 CI = settings(max_examples=200, deadline=None, derandomize=True, database=None,
@@ -141,18 +134,10 @@ def _expect(env: Env, parts: list[bytes]) -> tuple[str, bytes]:
     return "ok", cur
 
 
-def _errno_name(fn, *args) -> str:
-    try:
-        fn(*args)
-    except OSError as exc:
-        return errno.errorcode[exc.errno]
-    return "ok"
-
-
 def _check_path(env: Env, parts: list[bytes]) -> None:
     path = os.path.join(os.fsencode(env.mnt), *parts)
     want, real = _expect(env, parts)
-    got = _errno_name(os.stat, path)
+    got = errno_name(os.stat, path)
     if want == "outside":
         # `..` at the mount root leaves the mount for the mount point's parent (the kernel's
         # doing, as on any mount), which holds nothing of the store: never a way into it
@@ -190,7 +175,7 @@ def test_dotdot_and_latest_stay_inside(env: Env) -> None:
     assert set(os.listdir(mnt / "..")) <= {"mnt", "mnt.log"}  # nothing of the store out there
     assert os.stat(mnt / SNAPSHOT / "refseq" / ".." / "..").st_ino == os.stat(mnt).st_ino
     for rel in (SNAPSHOT, f"{SNAPSHOT}/refseq", f"{SNAPSHOT}/refseq/NC_000002.1.fa", "master"):
-        assert _errno_name(os.readlink, mnt / rel) == "EINVAL"
+        assert errno_name(os.readlink, mnt / rel) == "EINVAL"
 
 
 # ---- requests that would write ----------------------------------------------------------------
@@ -380,7 +365,7 @@ def _check_write(env: Env, op: str, target: str) -> None:
     path = _targets(env)[target]
     want = table[KINDS[target]]
     want_no = errno.EOPNOTSUPP if want == "EOPNOTSUPP" else getattr(errno, want)
-    got = _errno_name(fn, path)
+    got = errno_name(fn, path)
     if want == "ENOENT" and target == "long":
         assert got in ("ENOENT", "ENAMETOOLONG"), (op, target, got)
     elif want_no == errno.EOPNOTSUPP:
@@ -414,12 +399,12 @@ def oracle(env: Env) -> dict[str, bytes]:
         for alias in ("NC_000002.1", "NC_000008.1", "NC_000009.1", "NC_000000.1"):
             seq = sr.fetch(alias, namespace="refseq")
             base = f"{SNAPSHOT}/refseq/{encode(alias)}"
-            out[f"{base}.fa"] = wrap(encode(alias), seq)
+            out[f"{base}.fa"] = naive_fasta_record(encode(alias), seq)
             out[f"{base}.fa.fai"] = fai(encode(alias), seq)
             out[f"{base}.dict"] = sam_dict(encode(alias), seq, f"{env.mnt}/{base}.fa")
         for alias in ("%41", "100%", "with space"):
             seq = sr.fetch(alias, namespace="odd ns")
-            out[f"{SNAPSHOT}/odd%20ns/{encode(alias)}.fa"] = wrap(encode(alias), seq)
+            out[f"{SNAPSHOT}/odd%20ns/{encode(alias)}.fa"] = naive_fasta_record(encode(alias), seq)
     finally:
         sr.close()
     return out
@@ -436,7 +421,7 @@ def _check_read(env: Env, oracle: dict[str, bytes], rel: str, offset: int, size:
     try:
         assert os.fstat(fd).st_size == len(expected)
         if offset + size > (1 << 63) - 1 and size:
-            assert _errno_name(os.pread, fd, size, offset) == "EINVAL"
+            assert errno_name(os.pread, fd, size, offset) == "EINVAL"
             return
         got = os.pread(fd, size, offset)
         assert got == expected[offset : offset + size], (rel, offset, size)
@@ -466,15 +451,15 @@ def test_read_edge_cases(env: Env, oracle) -> None:
         size = os.fstat(fd).st_size
         assert os.pread(fd, 0, 0) == b"" and os.pread(fd, 0, size + 5) == b""
         assert os.pread(fd, 10, size) == b"" and os.pread(fd, 10, size - 3) == oracle[rel][-3:]
-        assert _errno_name(os.pread, fd, 10, -1) == "EINVAL"
-        assert _errno_name(os.write, fd, b"x") == "EBADF"  # opened read-only
-        assert _errno_name(os.lseek, fd, -5, os.SEEK_SET) == "EINVAL"
+        assert errno_name(os.pread, fd, 10, -1) == "EINVAL"
+        assert errno_name(os.write, fd, b"x") == "EBADF"  # opened read-only
+        assert errno_name(os.lseek, fd, -5, os.SEEK_SET) == "EINVAL"
         assert os.lseek(fd, 1 << 50, os.SEEK_SET) == 1 << 50 and os.read(fd, 100) == b""
     finally:
         os.close(fd)
     dfd = os.open(env.mnt / SNAPSHOT, os.O_RDONLY)
     try:
-        assert _errno_name(os.read, dfd, 10) == "EISDIR"
+        assert errno_name(os.read, dfd, 10) == "EISDIR"
     finally:
         os.close(dfd)
     # a request that asks for everything at once

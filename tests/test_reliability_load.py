@@ -20,8 +20,11 @@ import types
 from pathlib import Path
 
 import pytest
-from fuse_util import Mounted, fuse_skip_reason
-from reliability_util import NS, cli, cli_cmd, verify_instance, vm_rss_kib, write_fasta
+from support import load_reader
+from support.cli import checkout_env, run_seqrepofs, seqrepofs_cmd
+from support.data import NS, verify_instance, write_random_fasta
+from support.fuse import Mounted, needs_fuse
+from support.system import vm_rss_kib
 
 from seqrepofs.seqrepo import SeqRepo
 from seqrepofs.store import instances
@@ -29,7 +32,6 @@ from seqrepofs.store import instances
 pytestmark = pytest.mark.timeout(900)
 
 RSS_LIMIT_MIB = 300
-READER = Path(__file__).with_name("reliability_reader.py")
 
 
 # ---- a snapshot racing a commit (deterministic) -------------------------------------------------
@@ -107,7 +109,7 @@ def test_snapshot_racing_a_commit_copies_one_consistent_state(
     assert (bare, dangling) == (0, 0), (
         f"snapshot holds {n} sequences, {bare} without their digest aliases and {dangling}"
         " aliases of missing sequences: half of a commit")
-    proc = cli("-r", str(root), "check", "-i", "2021-01-01")
+    proc = run_seqrepofs("-r", str(root), "check", "-i", "2021-01-01")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -119,19 +121,19 @@ def load_env(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("load")
     root = tmp / "root"
     fa = tmp / "a.fa"
-    expected = write_fasta(fa, 1500, 21, prefix="A", big_every=300, big_len=400_000)
+    expected = write_random_fasta(fa, 1500, 21, prefix="A", big_every=300, big_len=400_000)
     later = []
     for k in range(1, 4):
         path = tmp / f"b{k}.fa"
-        expected_b = write_fasta(path, 2500, 30 + k, prefix=f"B{k}_", big_every=500,
+        expected_b = write_random_fasta(path, 2500, 30 + k, prefix=f"B{k}_", big_every=500,
                                  big_len=300_000)
         expected.update(expected_b)
         later.append(path)
-    assert cli("-r", str(root), "init").returncode == 0
-    proc = cli("-r", str(root), "load", "-n", NS, str(fa))
+    assert run_seqrepofs("-r", str(root), "init").returncode == 0
+    proc = run_seqrepofs("-r", str(root), "load", "-n", NS, str(fa))
     assert proc.returncode == 0, proc.stderr
-    assert cli("-r", str(root), "snapshot", "-d", "2020-01-01").returncode == 0
-    assert cli("-r", str(root), "update-latest").returncode == 0
+    assert run_seqrepofs("-r", str(root), "snapshot", "-d", "2020-01-01").returncode == 0
+    assert run_seqrepofs("-r", str(root), "update-latest").returncode == 0
     expected_path = tmp / "expected.pickle"
     expected_path.write_bytes(pickle.dumps(expected))
     return root, expected, expected_path, later
@@ -143,9 +145,6 @@ def _run_load_scenario(
     root, expected, expected_path, later = load_env
     mnt = tmp_path / "mnt"
     deadline = time.time() + seconds
-    sys.path.insert(0, str(READER.parent))
-    import reliability_reader  # noqa: E402 - the same loop the reader processes run
-
     with Mounted(root, mnt) as m:
         assert m.proc is not None
         daemon_pid = m.proc.pid
@@ -161,10 +160,10 @@ def _run_load_scenario(
         sampler.start()
         procs = [
             subprocess.Popen(
-                [sys.executable, str(READER), json.dumps({
+                [sys.executable, "-m", "support.load_reader", json.dumps({
                     "mode": "mount" if i % 2 else "api", "mnt": str(mnt), "root": str(root),
                     "expected": str(expected_path), "seed": 100 + i, "deadline": deadline})],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=checkout_env(),
             )
             for i in range(8)
         ]
@@ -172,7 +171,7 @@ def _run_load_scenario(
         lock = threading.Lock()
 
         def thread_reader(i: int) -> None:
-            res = reliability_reader.read_loop(
+            res = load_reader.read_loop(  # the loop the reader processes run
                 "mount" if i % 2 else "api", mnt, root, expected, 200 + i, deadline)
             with lock:
                 results.append(res)
@@ -185,12 +184,12 @@ def _run_load_scenario(
         time.sleep(min(2.0, seconds / 10))
         snapshots = []
         for k in range(loads):
-            load = subprocess.Popen(cli_cmd("-r", str(root), "load", "-n", NS,
+            load = subprocess.Popen(seqrepofs_cmd("-r", str(root), "load", "-n", NS,
                                             "--batch-size", "200", str(later[k % len(later)])),
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
             time.sleep(0.8)
             name = f"2020-{month:02d}-{k + 1:02d}"
-            snap = cli("-r", str(root), "snapshot", "-d", name)
+            snap = run_seqrepofs("-r", str(root), "snapshot", "-d", name)
             assert snap.returncode == 0, snap.stderr
             snapshots.append(name)
             _out, err = load.communicate(timeout=600)
@@ -221,18 +220,18 @@ def _run_load_scenario(
     assert verify_instance(root / "master", expected) >= 1500 + 2500 * min(loads, len(later))
     for name in snapshots:
         assert verify_instance(root / name, expected) >= 1500
-        proc = cli("-r", str(root), "check", "-i", name, "--quick")
+        proc = run_seqrepofs("-r", str(root), "check", "-i", name, "--quick")
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 @pytest.mark.fuse
-@pytest.mark.skipif(fuse_skip_reason() is not None, reason=str(fuse_skip_reason()))
+@needs_fuse
 def test_sixteen_readers_while_loading_and_snapshotting(tmp_path: Path, load_env) -> None:
     _run_load_scenario(tmp_path, load_env, seconds=20, loads=1, month=2)
 
 
 @pytest.mark.slow
 @pytest.mark.fuse
-@pytest.mark.skipif(fuse_skip_reason() is not None, reason=str(fuse_skip_reason()))
+@needs_fuse
 def test_sixteen_readers_for_minutes(tmp_path: Path, load_env) -> None:
     _run_load_scenario(tmp_path, load_env, seconds=180, loads=3, month=3)

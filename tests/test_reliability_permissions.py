@@ -27,8 +27,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fuse_util import SNAPSHOT, Mounted, build_root, fuse_skip_reason
-from reliability_util import REPO, tree_state
+from support.cli import REPO, stop_process
+from support.data import SNAPSHOT, build_root
+from support.files import tree_state
+from support.fuse import Mounted, needs_fuse
+from support.oracles import naive_fasta_record
 
 from seqrepofs.seqrepo import SeqRepo
 
@@ -38,7 +41,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 pytestmark = [
     pytest.mark.fuse,
     pytest.mark.timeout(180),
-    pytest.mark.skipif(fuse_skip_reason() is not None, reason=str(fuse_skip_reason())),
+    needs_fuse,
     pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root"),
     pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is missing"),
     pytest.mark.skipif(not os.access(SYSTEM_PYTHON, os.X_OK),
@@ -139,8 +142,7 @@ def expected_md5(shared_root: Path) -> str:
         seq = sr.fetch("NC_000005.1", namespace="refseq")
     finally:
         sr.close()
-    text = ">NC_000005.1\n" + "".join(seq[i : i + 60] + "\n" for i in range(0, len(seq), 60))
-    return hashlib.md5(text.encode()).hexdigest()
+    return hashlib.md5(naive_fasta_record("NC_000005.1", seq)).hexdigest()
 
 
 FA = f"{SNAPSHOT}/refseq/NC_000005.1.fa"
@@ -296,11 +298,7 @@ def test_daemon_runs_as_a_non_root_user(shared_root: Path, other_user, expected_
                 if not _in_mountinfo(mnt):
                     break
                 time.sleep(0.05)
-            try:
-                daemon.wait(10)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-                daemon.wait()
+            stop_process(daemon)
     text = log.read_text(errors="replace")
     assert "Traceback" not in text, text
     assert tree_state(shared_root) == before

@@ -15,15 +15,16 @@ import pwd
 import random
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.cli import checkout_env, one_error_line, run_seqrepofs, seqrepofs_cmd
+from support.fuse import Mounted, needs_fuse
+from support.system import free_port
 
 from seqrepofs import SeqRepo
 from seqrepofs.remote import daemon, parse_stats, tempdir
@@ -43,34 +44,14 @@ class Server:
     pid_file: str
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def ok(*args: str) -> str:
+    """The standard output of `seqrepofs ARGS`, which must succeed."""
+    return run_seqrepofs(*args, check=True).stdout
 
 
-def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "seqrepofs", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def ok(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    """Exit 1, nothing on stdout but what came before, and exactly one line on stderr."""
-    assert proc.returncode == 1, (proc.stdout, proc.stderr)
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("seqrepofs: error: ")
-    return lines[0]
+def fails(*args: str) -> str:
+    """The one error line of `seqrepofs ARGS`, which must fail cleanly with exit 1."""
+    return one_error_line(run_seqrepofs(*args))
 
 
 def store_random(sr: SeqRepo, rng: random.Random, first: int, count: int) -> None:
@@ -107,7 +88,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if os.geteuid() == 0:  # as root rsync drops to `nobody`, who cannot read pytest's tmp dirs
         args += ["--user", pwd.getpwuid(os.getuid()).pw_name]
         args += ["--group", grp.getgrgid(os.getgid()).gr_name]
-    started = cli(*args)
+    started = run_seqrepofs(*args)
     pid_file = str(state / "rsyncd.pid")
     try:
         assert started.returncode == 0, started.stderr
@@ -129,7 +110,8 @@ def files_under(top: Path) -> dict[str, os.stat_result]:
     return out
 
 
-def tree_state(top: Path) -> dict[str, tuple[int, int, int, int]]:
+def stat_state(top: Path) -> dict[str, tuple[int, int, int, int]]:
+    """relpath -> (inode, size, mtime, mode): what a dry run or a no-op pull must not touch."""
     return {
         rel: (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
         for rel, st in files_under(top).items()
@@ -162,12 +144,12 @@ def assert_reads_like(local: Path, remote: Path) -> None:
 
 
 def test_list_remote_instances(server: Server) -> None:
-    out = ok(cli("--remote-host", server.url, "list-remote-instances"))
+    out = ok("--remote-host", server.url, "list-remote-instances")
     assert out == f"Remote instances ({server.url}/seqrepo)\n  {A}\n  {B}\n"
     # the module can be named either way
-    assert ok(cli("--remote-host", f"{server.url}/seqrepo", "list-remote-instances")) == out
-    named = cli("--remote-host", server.url, "list-remote-instances", "--remote-module", "seqrepo")
-    assert ok(named) == out
+    assert ok("--remote-host", f"{server.url}/seqrepo", "list-remote-instances") == out
+    assert ok("--remote-host", server.url, "list-remote-instances", "--remote-module",
+              "seqrepo") == out
     # master and the temporary directory on the server are not even visible to a raw listing
     raw = subprocess.run(
         ["rsync", "--no-motd", f"{server.url}/seqrepo/"], capture_output=True, text=True
@@ -179,7 +161,7 @@ def test_list_remote_instances(server: Server) -> None:
 def test_pull_a_then_b_transfers_only_new_files(server: Server, tmp_path: Path) -> None:
     root = tmp_path / "local"
     remote_a, remote_b = server.root / A, server.root / B
-    out_a = ok(cli("-r", str(root), "--remote-host", server.url, "pull", "-i", A, "--stats"))
+    out_a = ok("-r", str(root), "--remote-host", server.url, "pull", "-i", A, "--stats")
     stats_a = parse_stats(out_a)
     files_a = regular_files(remote_a)
     assert stats_a.regular_files_transferred == len(files_a)
@@ -187,7 +169,7 @@ def test_pull_a_then_b_transfers_only_new_files(server: Server, tmp_path: Path) 
     assert sum(files_a.values()) <= stats_a.total_bytes_received
     assert stats_a.total_bytes_received <= sum(files_a.values()) + OVERHEAD
 
-    out_b = ok(cli("-r", str(root), "--remote-host", server.url, "pull", "--stats"))
+    out_b = ok("-r", str(root), "--remote-host", server.url, "pull", "--stats")
     assert f"pulled {B} into {root / B}" in out_b
     assert f"hardlinked from {root / A}" in out_b
     stats_b = parse_stats(out_b)
@@ -221,47 +203,15 @@ def test_pull_a_then_b_transfers_only_new_files(server: Server, tmp_path: Path) 
     assert sorted(os.listdir(root)) == [A, B]  # no temporary directory left behind
 
 
-def fuse_skip_reason() -> str | None:
-    """Why `seqrepofs mount` cannot be exercised here, or None."""
-    try:
-        import seqrepofs.fs  # noqa: F401
-    except ImportError:
-        return "seqrepofs.fs (the FUSE layer behind `seqrepofs mount`) does not exist yet"
-    if shutil.which("fusermount3") is None:
-        return "fusermount3 is not installed"
-    try:
-        os.close(os.open("/dev/fuse", os.O_RDWR))
-    except OSError as exc:
-        return f"/dev/fuse cannot be opened: {exc.strerror}"
-    return None
-
-
+@needs_fuse
 def test_mounted_b_matches_server(server: Server, tmp_path: Path) -> None:
-    reason = fuse_skip_reason()
-    if reason:
-        pytest.skip(reason)
     root = tmp_path / "local"
-    ok(cli("-r", str(root), "--remote-host", server.url, "pull", "-i", B))
+    ok("-r", str(root), "--remote-host", server.url, "pull", "-i", B)
     mounts = {
         "local": (root / B, tmp_path / "m-local"),
         "server": (server.root / B, tmp_path / "m-srv"),
     }
-    procs = []
-    try:
-        for source, mnt in mounts.values():
-            mnt.mkdir()
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "seqrepofs", "mount", "-f", str(source), str(mnt)],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        deadline = time.monotonic() + 30
-        while not all(os.path.ismount(m) for _s, m in mounts.values()):
-            assert all(p.poll() is None for p in procs), "a mount daemon exited"
-            assert time.monotonic() < deadline, "mounts did not appear"
-            time.sleep(0.1)
+    with Mounted(*mounts["local"]), Mounted(*mounts["server"]):
         local_mnt, server_mnt = mounts["local"][1], mounts["server"][1]
         assert sorted(os.listdir(local_mnt)) == sorted(os.listdir(server_mnt))
         names = sorted(os.listdir(server_mnt / "refseq"))
@@ -272,15 +222,6 @@ def test_mounted_b_matches_server(server: Server, tmp_path: Path) -> None:
             # .dict files name their own path (UR:file://<mount point>/...)
             mine = mine.replace(bytes(local_mnt), b"MNT")
             assert mine == theirs.replace(bytes(server_mnt), b"MNT"), name
-    finally:
-        for _source, mnt in mounts.values():
-            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True, check=False)
-        for proc in procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def _pulled_data_bytes(path: Path) -> int:
@@ -297,10 +238,11 @@ def test_killed_pull_leaves_nothing_final_and_resumes(server: Server, tmp_path: 
     root = tmp_path / "local"
     args = ["-r", str(root), "--remote-host", server.url, "pull", "-i", A]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "seqrepofs", *args, "--bwlimit", "64"],
+        seqrepofs_cmd(*args, "--bwlimit", "64"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        env=checkout_env(),
     )
     try:
         deadline = time.monotonic() + 30
@@ -321,7 +263,7 @@ def test_killed_pull_leaves_nothing_final_and_resumes(server: Server, tmp_path: 
     total = sum(regular_files(server.root / A).values())
     assert 200_000 < partial < total
 
-    out = ok(cli(*args, "--stats"))
+    out = ok(*args, "--stats")
     assert f"(resumed {leftover})" in out
     stats = parse_stats(out)
     assert stats.total_bytes_received < total - 150_000  # what had arrived was not fetched again
@@ -332,38 +274,38 @@ def test_killed_pull_leaves_nothing_final_and_resumes(server: Server, tmp_path: 
 
 def test_dry_run_changes_nothing(server: Server, tmp_path: Path) -> None:
     empty = tmp_path / "not-yet"
-    out = ok(cli("-r", str(empty), "--remote-host", server.url, "-n", "pull"))
+    out = ok("-r", str(empty), "--remote-host", server.url, "-n", "pull")
     assert "nothing was changed" in out and "would transfer" in out
     assert not empty.exists()
 
     root = tmp_path / "local"
-    ok(cli("-r", str(root), "--remote-host", server.url, "pull", "-i", A))
-    before = tree_state(root)
-    out = ok(cli("-r", str(root), "--remote-host", server.url, "pull", "--dry-run", "--stats"))
+    ok("-r", str(root), "--remote-host", server.url, "pull", "-i", A)
+    before = stat_state(root)
+    out = ok("-r", str(root), "--remote-host", server.url, "pull", "--dry-run", "--stats")
     assert f"--link-dest={root / A}/" in out
     assert "dry run: would transfer 5 files" in out  # 3 new sequence files + 2 databases
     assert parse_stats(out).regular_files_transferred == 5
-    assert tree_state(root) == before
+    assert stat_state(root) == before
 
 
 def test_existing_instance_is_left_untouched(server: Server, tmp_path: Path) -> None:
     root = tmp_path / "local"
-    ok(cli("-r", str(root), "--remote-host", server.url, "pull", "-i", A))
-    before = tree_state(root)
-    proc = cli("-r", str(root), "--remote-host", server.url, "pull", "-i", A)
+    ok("-r", str(root), "--remote-host", server.url, "pull", "-i", A)
+    before = stat_state(root)
+    proc = run_seqrepofs("-r", str(root), "--remote-host", server.url, "pull", "-i", A)
     assert proc.returncode == 0
     assert (
         proc.stdout == f"{root / A} already exists; left untouched (remove it to pull it again)\n"
     )
-    assert tree_state(root) == before
+    assert stat_state(root) == before
 
 
 def test_update_latest(server: Server, tmp_path: Path) -> None:
     root = tmp_path / "local"
-    out = ok(cli("-r", str(root), "--remote-host", server.url, "pull", "-i", A, "-l"))
+    out = ok("-r", str(root), "--remote-host", server.url, "pull", "-i", A, "-l")
     assert out.endswith(f"latest -> {A}\n")
     assert os.readlink(root / "latest") == A
-    ok(cli("-r", str(root), "--remote-host", server.url, "pull", "--update-latest"))
+    ok("-r", str(root), "--remote-host", server.url, "pull", "--update-latest")
     assert os.readlink(root / "latest") == B
     with SeqRepo(root / "latest") as sr:
         assert len(sr["refseq:NM_000363.1"]) >= 2000  # one of B's new sequences
@@ -372,7 +314,7 @@ def test_update_latest(server: Server, tmp_path: Path) -> None:
 def test_missing_rsync(tmp_path: Path) -> None:
     missing = str(tmp_path / "no" / "rsync")
     for command in (["pull"], ["list-remote-instances"]):
-        line = one_line_error(cli("-r", str(tmp_path), "--rsync-exe", missing, *command))
+        line = fails("-r", str(tmp_path), "--rsync-exe", missing, *command)
         assert "rsync program not found" in line and missing in line
     assert not os.listdir(tmp_path)
 
@@ -382,66 +324,57 @@ def test_openrsync_is_refused(tmp_path: Path) -> None:
     fake.write_text('#!/bin/sh\necho "openrsync: protocol version 29"\n')
     fake.chmod(0o755)
     for command in (["pull"], ["list-remote-instances"]):
-        line = one_line_error(cli("-r", str(tmp_path), "--rsync-exe", str(fake), *command))
+        line = fails("-r", str(tmp_path), "--rsync-exe", str(fake), *command)
         assert "openrsync" in line and "install rsync" in line
 
 
 def test_nothing_listening(tmp_path: Path) -> None:
     url = f"rsync://127.0.0.1:{free_port()}"
-    line = one_line_error(cli("-r", str(tmp_path / "r"), "--remote-host", url, "pull"))
+    line = fails("-r", str(tmp_path / "r"), "--remote-host", url, "pull")
     assert "cannot connect to the rsync server" in line and "Connection refused" in line
     assert not (tmp_path / "r").exists()
 
 
 def test_server_side_errors(server: Server, tmp_path: Path) -> None:
     root = ["-r", str(tmp_path / "r"), "--remote-host", server.url]
-    line = one_line_error(cli(*root, "list-remote-instances", "--remote-module", "nope"))
+    line = fails(*root, "list-remote-instances", "--remote-module", "nope")
     assert "refused the session" in line and "Unknown module 'nope'" in line
-    line = one_line_error(cli(*root, "pull", "-i", "2023-12-31"))
+    line = fails(*root, "pull", "-i", "2023-12-31")
     assert f"'2023-12-31' is not a snapshot on {server.url}/seqrepo" in line
-    line = one_line_error(cli(*root, "pull", "--bwlimit", "fast"))
+    line = fails(*root, "pull", "--bwlimit", "fast")
     assert "--bwlimit" in line
-    line = one_line_error(cli("--remote-host", "--rsh=evil", "list-remote-instances"))
+    line = fails("--remote-host", "--rsh=evil", "list-remote-instances")
     assert "not a host name" in line
 
 
 def test_serve_rsync_print_config(tmp_path: Path) -> None:
-    out = ok(cli("serve-rsync", str(tmp_path), "--port", "8873", "--print-config"))
+    out = ok("serve-rsync", str(tmp_path), "--port", "8873", "--print-config")
     assert "read only = yes" in out and f"path = {tmp_path.resolve()}" in out
     assert "port = 8873" in out and "[seqrepo]" in out
     assert f"use chroot = {'yes' if os.geteuid() == 0 else 'no'}" in out
     assert "pid file = " in out and "log file = " in out
     assert not list(tmp_path.iterdir())  # printing the config starts nothing, writes nothing
-    line = one_line_error(cli("serve-rsync", str(tmp_path), "--module", "a b", "--print-config"))
+    line = fails("serve-rsync", str(tmp_path), "--module", "a b", "--print-config")
     assert "not a valid module name" in line
 
 
 def test_serve_rsync_foreground_and_port_in_use(server: Server, tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / A).mkdir(parents=True)
-    busy = cli(
+    busy = run_seqrepofs(
         "serve-rsync", str(root), "--port", str(server.port), "--state-dir", str(tmp_path / "s1")
     )
-    line = one_line_error(busy)
+    line = one_error_line(busy)
     assert f"cannot listen on 127.0.0.1 port {server.port}: Address already in use" in line
 
     port = free_port()
     state = tmp_path / "s2"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "seqrepofs",
-            "serve-rsync",
-            str(root),
-            "--port",
-            str(port),
-            "--state-dir",
-            str(state),
-            "--foreground",
-        ],
+        seqrepofs_cmd("serve-rsync", root, "--port", str(port), "--state-dir", state,
+                      "--foreground"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env=checkout_env(),
     )
     try:
         deadline = time.monotonic() + 15
@@ -450,7 +383,7 @@ def test_serve_rsync_foreground_and_port_in_use(server: Server, tmp_path: Path) 
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert daemon.read_pid(str(state / "rsyncd.pid")) == proc.pid  # rsync itself, exec'd
-        listed = ok(cli("--remote-host", f"rsync://127.0.0.1:{port}", "list-remote-instances"))
+        listed = ok("--remote-host", f"rsync://127.0.0.1:{port}", "list-remote-instances")
         assert listed.splitlines()[1:] == [f"  {A}"]
     finally:
         proc.terminate()

@@ -7,7 +7,7 @@ streaming chunk. It is served through a root's `latest` link.
 
 Oracles: the compliance suite's CLI, biocommons.seqrepo's own data proxies (HTTP against this
 server versus its local reader on the same files), schemathesis against /openapi.json, and the
-FASTA files read independently (conftest.read_fasta).
+FASTA files read independently (support.oracles.read_fasta).
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ import json
 import os
 import random
 import re
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +25,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import REAL, read_fasta
+from support.cli import checkout_env, run_seqrepofs, seqrepofs_cmd, stop_process
+from support.data import REAL
+from support.oracles import read_fasta
+from support.system import free_port
 
 from seqrepofs import SeqRepo
 from seqrepofs.digests import seq_id_of, trunc512_hex
@@ -107,23 +108,16 @@ class Server:
         return self.client.head(self.url + path, **kw)  # type: ignore[arg-type]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(src: Path, tmp: Path, *args: str) -> Server:
     """Start `python -m seqrepofs serve`, wait until it answers; retry if the port was taken."""
     for attempt in range(3):
-        port = _free_port()
+        port = free_port()
         log_file = tmp / f"access-{port}.log"
         err = tmp / f"stderr-{port}.log"
         with open(err, "wb") as fh:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "seqrepofs", "serve", str(src), "--port", str(port),
-                 "--log-file", str(log_file), *args],
-                stdout=fh, stderr=subprocess.STDOUT,
+                seqrepofs_cmd("serve", src, "--port", str(port), "--log-file", log_file, *args),
+                stdout=fh, stderr=subprocess.STDOUT, env=checkout_env(),
             )
         client = httpx.Client(timeout=60)
         server = Server(f"http://127.0.0.1:{port}", proc, log_file, err, client)
@@ -144,11 +138,7 @@ def _stop(server: Server) -> None:
     server.client.close()
     if server.proc.poll() is None:
         server.proc.terminate()
-        try:
-            server.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
-            server.proc.wait()
+        stop_process(server.proc, 15)
 
 
 @pytest.fixture(scope="module")
@@ -569,8 +559,7 @@ def _cmdline(pid: str) -> bytes:
 
 
 def test_serve_refuses_a_directory_that_is_not_an_instance(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "seqrepofs", "serve", str(tmp_path)],
-                         capture_output=True, text=True, timeout=30)
+    run = run_seqrepofs("serve", tmp_path, timeout=30)
     assert run.returncode == 1
     assert run.stderr.strip().count("\n") == 0 and "neither a SeqRepo instance" in run.stderr
 

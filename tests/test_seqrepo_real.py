@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 import random
 from pathlib import Path
 
 import pytest
-from conftest import INSTANCES, REAL, read_fasta
+from support.data import INSTANCES, REAL
+from support.files import tree_state
+from support.oracles import read_fasta
 
 from seqrepofs import SeqRepo
 from seqrepofs.digests import digests, normalise
 
 
-def _tree_checksums(root: Path) -> dict[str, str]:
-    out = {}
-    for dirpath, _dirs, files in os.walk(root):
-        for f in files:
-            p = os.path.join(dirpath, f)
-            out[os.path.relpath(p, root)] = hashlib.md5(Path(p).read_bytes()).hexdigest()
-    return out
-
-
 def test_rest_service_instance_matches_refget_sources(real_instances: dict[str, Path]) -> None:
     root = real_instances["rest-service-2019"]
-    before = _tree_checksums(root)
+    before = tree_state(root)
     sources = {}
     for fname in ("I.faa", "VI.faa", "NC.faa"):
         [(header, seq)] = read_fasta(REAL / "refget-compliance" / fname)
@@ -54,7 +45,7 @@ def test_rest_service_instance_matches_refget_sources(real_instances: dict[str, 
             ]
             assert len(test_aliases) == 1 and test_aliases[0].startswith(f"test:{name}")
             assert sr[test_aliases[0]].seq_id == d.sha512t24u
-    assert _tree_checksums(root) == before, "a read-only open modified the instance"
+    assert tree_state(root) == before, "a read-only open modified the instance"
 
 
 def test_seqrepo_rs_instance() -> None:

@@ -10,17 +10,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def _python_m(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True)
 
 
 def test_ruff_finds_nothing() -> None:
-    result = _run("ruff", "check", "--no-cache", ".")
+    result = _python_m("ruff", "check", "--no-cache", ".")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_finds_nothing(tmp_path: Path) -> None:
-    result = _run("mypy", "seqrepofs", "--cache-dir", str(tmp_path / "cache"))
+    result = _python_m("mypy", "seqrepofs", "--cache-dir", str(tmp_path / "cache"))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -30,6 +30,6 @@ def test_mypy_would_notice_a_wrong_annotation(tmp_path: Path) -> None:
     bad = tmp_path / "seqrepofs_probe.py"
     bad.write_text("def width() -> int:\n    return 'sixty'\n")
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    result = _run("mypy", bad.name, "--cache-dir", str(tmp_path / "cache"), cwd=tmp_path)
+    result = _python_m("mypy", bad.name, "--cache-dir", str(tmp_path / "cache"), cwd=tmp_path)
     assert result.returncode == 1
     assert "Incompatible return value type" in result.stdout

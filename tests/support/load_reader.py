@@ -1,8 +1,8 @@
 """A reader of the load test (tests/test_reliability_load.py): random ranges of random aliases of
 random instances, over a mount or the API, each compared with the input sequence.
 
-Used as a module (threads of the test process) and as a script (reader processes):
-``python3 reliability_reader.py '{"mode": "mount"|"api", "mnt": ..., "root": ..., "expected":
+Used as a module (threads of the test process) and run as one (reader processes):
+``python3 -m support.load_reader '{"mode": "mount"|"api", "mnt": ..., "root": ..., "expected":
 <pickle of alias -> bytes>, "seed": N, "deadline": <time.time()>}'`` prints one JSON line.
 
 An alias of the inputs loaded during the test may be absent (not loaded yet, or not in an older
@@ -22,16 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-NS = "test"
-WIDTH = 60
+from support.data import NS
+from support.oracles import naive_fasta_record
+
 SNAPSHOT_RE = re.compile(r"^20\d\d-\d\d-\d\d$")
 BASE_INSTANCES = ("2020-01-01", "latest", "master")  # hold every alias of input A
-
-
-def _fasta(name: str, seq: bytes) -> bytes:
-    """The documented .fa layout: header, residues at 60 per line, last line shorter."""
-    lines = [seq[i : i + WIDTH] + b"\n" for i in range(0, len(seq), WIDTH)]
-    return b">" + name.encode() + b"\n" + b"".join(lines)
 
 
 def _instances(listing: list[str]) -> list[str]:
@@ -61,7 +56,7 @@ def read_loop(mode: str, mnt: Path, root: Path, expected: dict[str, bytes], seed
                 if mode == "mount":
                     data = files.get(alias)
                     if data is None:
-                        data = files[alias] = _fasta(alias, seq)
+                        data = files[alias] = naive_fasta_record(alias, seq.decode())
                     off = rng.randrange(0, len(data) + 10)
                     size = rng.choice((1, 60, 61, 4096, 65536, 300_000))
                     try:
