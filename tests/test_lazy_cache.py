@@ -3,17 +3,20 @@ and the `seqrepofs cache` command (remote reading over a real server: test_lazy_
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from seqrepofs.lazy import FileSpec, RangeCache, RemoteFile, parse_size
+from seqrepofs.lazy import FileSpec, RangeCache, RemoteChangedError, RemoteFile, parse_size
 from seqrepofs.lazy.range_cache import ChunkKey
+from seqrepofs.lazy.specs import file_specs, manifest_digest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -129,3 +132,38 @@ def test_remote_file_over_file_url(tmp_path: Path) -> None:
     assert rf.pread(199_990, 100) == data[199_990:]
     assert rf.pread(300_000, 10) == b""
     assert rf.stats.requests == 2
+
+
+def test_file_specs_from_a_manifest_verify_chunks(tmp_path: Path) -> None:
+    """FileSpecs built from a manifest's fields: a fetch that covers a manifest chunk is
+    checked against its digest, so a file whose bytes differ is refused."""
+    @dataclass(frozen=True)
+    class Entry:
+        path: str
+        size: int
+        sha256: str
+        chunks: tuple[str, ...]
+
+    @dataclass(frozen=True)
+    class Manifest:
+        files: tuple[Entry, ...]
+        chunk_size: int
+
+    data = os.urandom(50_000)
+    (tmp_path / "snap" / "sub dir").mkdir(parents=True)
+    (tmp_path / "snap" / "sub dir" / "a.sqlite3").write_bytes(data)
+    chunks = tuple(hashlib.sha256(data[i : i + 16384]).hexdigest() for i in range(0, 50_000, 16384))
+    manifest = Manifest((Entry("sub dir/a.sqlite3", 50_000, hashlib.sha256(data).hexdigest(),
+                               chunks),), 16384)
+    specs = file_specs((tmp_path / "snap").as_uri() + "/", manifest, manifest_digest(b"{}"))
+    spec = specs["sub dir/a.sqlite3"]
+    assert spec.url.endswith("/snap/sub%20dir/a.sqlite3")
+    rf = RemoteFile(spec, RangeCache(str(tmp_path / "c")), chunk_size=4096, whole_file_below=0)
+    assert rf.pread(0, 20_000) == data[:20_000]  # covers chunk 0 (checked), part of chunk 1
+    bad = Manifest((Entry("sub dir/a.sqlite3", 50_000, "0" * 64, ("0" * 64,) * 4),), 16384)
+    bad_spec = file_specs((tmp_path / "snap").as_uri(), bad, "x")["sub dir/a.sqlite3"]
+    bad_rf = RemoteFile(bad_spec, RangeCache(str(tmp_path / "c2")), chunk_size=4096,
+                        whole_file_below=0)
+    assert bad_rf.pread(100, 1000) == data[100:1100]  # covers no whole manifest chunk
+    with pytest.raises(RemoteChangedError, match="bytes 16384-32767 differ"):
+        bad_rf.pread(16384, 16384)

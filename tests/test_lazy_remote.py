@@ -20,6 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -202,6 +203,32 @@ def test_adjacent_chunks_coalesce_into_one_request(served: Nginx, tmp_path: Path
     assert rf.pread(100_000, 200_000) == local[100_000:300_000]  # 26 chunks
     assert served.count(rel)[0] - n0 == 1
     assert rf.stats.requests == 1
+
+
+def test_threads_share_fetches(served: Nginx, tmp_path: Path) -> None:
+    """Eight threads reading overlapping ranges get the right bytes, and no chunk is fetched
+    twice (a chunk in flight is waited for, not fetched again)."""
+    rel = "gen/aliases.sqlite3"
+    local = (served.root / rel).read_bytes()
+    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=8192,
+                    read_ahead=0, whole_file_below=0)
+    errors: list[str] = []
+
+    def reader(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(60):  # bounded
+            off = rng.randrange(0, 1_000_000)
+            n = rng.choice([100, 20_000, 90_000])
+            if rf.pread(off, n) != local[off : off + n]:
+                errors.append(f"{off} {n}")
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors
+    assert rf.stats.bytes <= 1_000_000 + 100_000  # each chunk of the first MB at most once
 
 
 def test_sequential_reader_is_read_ahead(served: Nginx, tmp_path: Path) -> None:

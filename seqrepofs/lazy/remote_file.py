@@ -162,39 +162,51 @@ class RemoteFile:
         deadline = time.monotonic() + self.http_timeout
         first, last = offset // self.chunk_size, (end - 1) // self.chunk_size
         have: dict[int, bytes] = {}
-        waits: dict[int, Future[dict[int, bytes]]] = {}
         missing: list[int] = []
         for i in range(first, last + 1):
-            with self._lock:
-                fut = self._inflight.get(i)
-            if fut is not None:
-                waits[i] = fut
-                continue
             data = self.cache.get(self._key(i))
             if data is not None:
                 have[i] = data
             else:
                 missing.append(i)
-        waits.update(self._submit(missing, "demand"))
+        for _attempt in range(3):  # a chunk evicted between two looks is looked up again
+            waits, cached = self._submit(missing, "demand")
+            missing = []
+            for i in cached:
+                data = self.cache.get(self._key(i))
+                if data is None:
+                    missing.append(i)
+                else:
+                    have[i] = data
+            for i, fut in waits.items():
+                if i not in have:
+                    have.update(self._wait(fut, deadline))
+            if not missing:
+                break
+        else:
+            raise RemoteReadError(self.url, "the cache evicts chunks faster than they are read"
+                                            " (is --cache-size far too small?)")
         self._maybe_read_ahead(offset, end, last)
-        for i, fut in waits.items():
-            if i in have:
-                continue
-            try:
-                got = fut.result(timeout=max(0.0, deadline - time.monotonic()))
-            except FutureTimeout:
-                reason = f"timed out after {self.http_timeout:g} s"
-                FAULTS.fault(self.url, reason)
-                raise RemoteReadError(self.url, reason) from None
-            have.update(got)
         parts = [have[i] for i in range(first, last + 1)]
         base = first * self.chunk_size
         return b"".join(parts)[offset - base : end - base]
 
-    def _submit(self, indexes: list[int], kind: str) -> dict[int, Future[dict[int, bytes]]]:
-        """Fetch the chunks `indexes` (sorted), adjacent ones in one request each; returns the
-        future answering each chunk (one already in flight is shared, not fetched twice)."""
+    def _wait(self, fut: Future[dict[int, bytes]], deadline: float) -> dict[int, bytes]:
+        try:
+            return fut.result(timeout=max(0.0, deadline - time.monotonic()))
+        except FutureTimeout:
+            reason = f"timed out after {self.http_timeout:g} s"
+            FAULTS.fault(self.url, reason)
+            raise RemoteReadError(self.url, reason) from None
+
+    def _submit(
+        self, indexes: list[int], kind: str
+    ) -> tuple[dict[int, Future[dict[int, bytes]]], list[int]]:
+        """Fetch the chunks `indexes` (sorted), adjacent ones in one request each. Returns the
+        future answering each chunk (one already in flight is shared, not fetched twice) and
+        the chunks another thread cached since the caller looked."""
         out: dict[int, Future[dict[int, bytes]]] = {}
+        cached: list[int] = []
         per_request = max(1, MAX_REQUEST_BYTES // self.chunk_size)
         runs: list[list[int]] = []
         with self._lock:
@@ -202,6 +214,8 @@ class RemoteFile:
                 fut = self._inflight.get(i)
                 if fut is not None:
                     out[i] = fut
+                elif self.cache.contains(self._key(i)):
+                    cached.append(i)
                 elif runs and runs[-1][-1] == i - 1 and len(runs[-1]) < per_request:
                     runs[-1].append(i)
                 else:
@@ -211,7 +225,7 @@ class RemoteFile:
                 for i in run:
                     self._inflight[i] = fut
                     out[i] = fut
-        return out
+        return out, cached
 
     def _maybe_read_ahead(self, offset: int, end: int, last: int) -> None:
         """After reads that each start where the previous one ended, fetch the next
@@ -228,9 +242,7 @@ class RemoteFile:
             begin = max(last + 1, self._ahead_until)
             stop = min(n_chunks, last + 1 + window)
             self._ahead_until = stop
-        wanted = [i for i in range(begin, stop) if not self.cache.contains(self._key(i))]
-        if wanted:
-            self._submit(wanted, "ahead")
+        self._submit(list(range(begin, stop)), "ahead")
 
     # ---- fetching -------------------------------------------------------------------------
     def _fetch_run(self, run: list[int]) -> dict[int, bytes]:
