@@ -23,12 +23,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-from support.cli import checkout_env, run_seqrepofs, seqrepofs_cmd, stop_process
+from support.cli import run_seqrepofs
 from support.data import REAL
 from support.oracles import read_fasta
-from support.system import free_port
+from support.rest import RestServer, start_rest_server
 
 from seqrepofs import SeqRepo
 from seqrepofs.digests import seq_id_of, trunc512_hex
@@ -93,72 +92,24 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
     return Data(root, inst, seqs, checksums)
 
 
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen
-    log_file: Path
-    stderr_file: Path
-    client: httpx.Client  # one client: creating one per request costs ~0.1 s (TLS context)
-
-    def get(self, path: str, **kw: object) -> httpx.Response:
-        return self.client.get(self.url + path, **kw)  # type: ignore[arg-type]
-
-    def head(self, path: str, **kw: object) -> httpx.Response:
-        return self.client.head(self.url + path, **kw)  # type: ignore[arg-type]
-
-
-def _start(src: Path, tmp: Path, *args: str) -> Server:
-    """Start `python -m seqrepofs serve`, wait until it answers; retry if the port was taken."""
-    for attempt in range(3):
-        port = free_port()
-        log_file = tmp / f"access-{port}.log"
-        err = tmp / f"stderr-{port}.log"
-        with open(err, "wb") as fh:
-            proc = subprocess.Popen(
-                seqrepofs_cmd("serve", src, "--port", str(port), "--log-file", log_file, *args),
-                stdout=fh, stderr=subprocess.STDOUT, env=checkout_env(),
-            )
-        client = httpx.Client(timeout=60)
-        server = Server(f"http://127.0.0.1:{port}", proc, log_file, err, client)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if server.get("/sequence/service-info").status_code == 200:
-                    return server
-            except httpx.TransportError:
-                time.sleep(0.1)
-        _stop(server)
-        if "address already in use" not in err.read_text() or attempt == 2:
-            raise RuntimeError(f"server did not start:\n{err.read_text()}")
-    raise AssertionError("unreachable")
-
-
-def _stop(server: Server) -> None:
-    server.client.close()
-    if server.proc.poll() is None:
-        server.proc.terminate()
-        stop_process(server.proc, 15)
-
-
 @pytest.fixture(scope="module")
-def server(data: Data, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = _start(data.root, tmp_path_factory.mktemp("srv"))
+def server(data: Data, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestServer]:
+    srv = start_rest_server(data.root, tmp_path_factory.mktemp("srv"))
     try:
         yield srv
     finally:
-        _stop(srv)
+        srv.stop()
 
 
 @pytest.fixture(scope="module")
-def limited(data: Data, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def limited(data: Data, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestServer]:
     """Two worker processes, a subsequence limit of 100, the inline read mode."""
-    srv = _start(data.instance, tmp_path_factory.mktemp("lim"), "--workers", "2",
+    srv = start_rest_server(data.instance, tmp_path_factory.mktemp("lim"), "--workers", "2",
                  "--subsequence-limit", "100", "--inline-reads")
     try:
         yield srv
     finally:
-        _stop(srv)
+        srv.stop()
 
 
 def _seq_id(data: Data, acc: str) -> str:
@@ -167,7 +118,7 @@ def _seq_id(data: Data, acc: str) -> str:
 
 # ---- the GA4GH refget compliance suite ----------------------------------------------------------
 @pytest.mark.parametrize("base", ["/", "/refget/1/"])
-def test_refget_compliance_suite(server: Server, tmp_path: Path, base: str) -> None:
+def test_refget_compliance_suite(server: RestServer, tmp_path: Path, base: str) -> None:
     """Every applicable test passes; only the three circular-only tests are skipped."""
     out = tmp_path / "report.json"
     run = subprocess.run(
@@ -188,7 +139,7 @@ def test_refget_compliance_suite(server: Server, tmp_path: Path, base: str) -> N
 
 
 # ---- biocommons.seqrepo's HTTP data proxy against its local one --------------------------------
-def test_biocommons_http_dataproxy_matches_local(server: Server, data: Data) -> None:
+def test_biocommons_http_dataproxy_matches_local(server: RestServer, data: Data) -> None:
     dataproxy = pytest.importorskip("biocommons.seqrepo.dataproxy")
     remote = dataproxy.create_dataproxy(f"seqrepo+{server.url}/seqrepo")
     local = dataproxy.create_dataproxy(f"seqrepo+file://{data.instance}")
@@ -214,7 +165,7 @@ def test_biocommons_http_dataproxy_matches_local(server: Server, data: Data) -> 
 
 
 # ---- schema fuzzing ------------------------------------------------------------------------------
-def test_schemathesis_finds_no_5xx_or_schema_violation(server: Server, tmp_path: Path) -> None:
+def test_schemathesis_finds_no_5xx_or_schema_violation(server: RestServer, tmp_path: Path) -> None:
     """All checks, bounded at 50 examples per operation, with two allowances.
 
     501 is not a server error here: refget requires it for start > end when circular sequences
@@ -241,7 +192,7 @@ def test_schemathesis_finds_no_5xx_or_schema_violation(server: Server, tmp_path:
 
 
 # ---- identifiers --------------------------------------------------------------------------------
-def test_every_identifier_form_names_the_sequence(server: Server, data: Data) -> None:
+def test_every_identifier_form_names_the_sequence(server: RestServer, data: Data) -> None:
     seq = data.seqs["BK006935.2"]
     sid = _seq_id(data, "BK006935.2")
     trunc = trunc512_hex(sid)
@@ -257,7 +208,7 @@ def test_every_identifier_form_names_the_sequence(server: Server, data: Data) ->
         assert r.status_code == 200 and r.json()["metadata"]["ga4gh"] == f"ga4gh:SQ.{sid}"
 
 
-def test_metadata_bodies_by_version(server: Server, data: Data) -> None:
+def test_metadata_bodies_by_version(server: RestServer, data: Data) -> None:
     sid = _seq_id(data, "BK006935.2")
     v2 = server.get(f"/sequence/{MD5_I}/metadata")
     assert v2.headers["content-type"] == f"{V2_JSON}; charset=us-ascii"
@@ -275,7 +226,7 @@ def test_metadata_bodies_by_version(server: Server, data: Data) -> None:
     assert server.get(f"/refget/1/sequence/{MD5_I}/metadata").json() == v1.json()
 
 
-def test_service_info_by_version(server: Server) -> None:
+def test_service_info_by_version(server: RestServer) -> None:
     v2 = server.get("/sequence/service-info").json()
     assert v2["type"] == {"group": "org.ga4gh", "artifact": "refget", "version": "2.0.0"}
     assert v2["refget"]["circular_supported"] is False
@@ -312,7 +263,7 @@ STATUS_CASES = [
 
 
 @pytest.mark.parametrize(("path", "v2", "v1"), STATUS_CASES)
-def test_status_codes(server: Server, path: str, v2: int, v1: int) -> None:
+def test_status_codes(server: RestServer, path: str, v2: int, v1: int) -> None:
     assert server.get(path).status_code == v2
     headers = V1J if path.endswith("/metadata") else V1
     assert server.get(path, headers=headers).status_code == v1
@@ -332,13 +283,13 @@ def test_status_codes(server: Server, path: str, v2: int, v1: int) -> None:
         ("bytes=-0", 416, 416),
     ],
 )
-def test_range_status_codes(server: Server, range_header: str, v2: int, v1: int) -> None:
+def test_range_status_codes(server: RestServer, range_header: str, v2: int, v1: int) -> None:
     path = f"/sequence/{MD5_I}"
     assert server.get(path, headers={"Range": range_header}).status_code == v2
     assert server.get(path, headers={**V1, "Range": range_header}).status_code == v1
 
 
-def test_errors_are_problem_documents(server: Server) -> None:
+def test_errors_are_problem_documents(server: RestServer) -> None:
     r = server.get("/sequence/chrAmb")
     assert r.headers["content-type"] == "application/problem+json"
     body = r.json()
@@ -367,11 +318,11 @@ def test_errors_are_problem_documents(server: Server) -> None:
         ("/refget/1/sequence/service-info", V2_JSON),
     ],
 )
-def test_unacceptable_media_types_get_406(server: Server, path: str, accept: str) -> None:
+def test_unacceptable_media_types_get_406(server: RestServer, path: str, accept: str) -> None:
     assert server.get(path, headers={"Accept": accept}).status_code == 406
 
 
-def test_content_types_follow_accept(server: Server) -> None:
+def test_content_types_follow_accept(server: RestServer) -> None:
     path = f"/sequence/{MD5_I}?start=0&end=4"
     cases = [({}, V2_TEXT), (V1, V1_TEXT), ({"Accept": V2_TEXT}, V2_TEXT),
              ({"Accept": "text/plain"}, V2_TEXT), ({"Accept": "*/*"}, V2_TEXT)]
@@ -382,7 +333,7 @@ def test_content_types_follow_accept(server: Server) -> None:
 
 
 # ---- Range, streaming, HEAD, caching, gzip, CORS ------------------------------------------------
-def test_ranges_and_subsequences(server: Server, data: Data) -> None:
+def test_ranges_and_subsequences(server: RestServer, data: Data) -> None:
     seq = data.seqs["BK006935.2"]
     path = f"/sequence/{MD5_I}"
     for header, (a, b) in [("bytes=10-19", (10, 20)), ("bytes=0-0", (0, 1)),
@@ -399,7 +350,7 @@ def test_ranges_and_subsequences(server: Server, data: Data) -> None:
     assert r.status_code == 200 and r.content == b"" and r.headers["content-length"] == "0"
 
 
-def test_large_sequences_stream_whole_and_in_part(server: Server, data: Data) -> None:
+def test_large_sequences_stream_whole_and_in_part(server: RestServer, data: Data) -> None:
     """3 Mbp is three streaming chunks; every route returns it intact with a Content-Length."""
     big = data.seqs["big"]
     sid = seq_id_of(big)
@@ -415,7 +366,7 @@ def test_large_sequences_stream_whole_and_in_part(server: Server, data: Data) ->
     assert r.headers["content-encoding"] == "gzip" and r.text == big
 
 
-def test_head_sends_headers_only(server: Server) -> None:
+def test_head_sends_headers_only(server: RestServer) -> None:
     r = server.head("/sequence/test:big")
     assert r.status_code == 200 and r.content == b""
     assert r.headers["content-length"] == str(BIG_LEN)
@@ -423,7 +374,7 @@ def test_head_sends_headers_only(server: Server) -> None:
     assert r.status_code == 206 and r.headers["content-length"] == "10"
 
 
-def test_etag_and_caching(server: Server, data: Data) -> None:
+def test_etag_and_caching(server: RestServer, data: Data) -> None:
     sid = _seq_id(data, "BK006935.2")
     path = f"/sequence/{MD5_I}?start=0&end=100"
     r = server.get(path)
@@ -444,7 +395,7 @@ def test_etag_and_caching(server: Server, data: Data) -> None:
     assert r.headers["etag"] == f'"SQ.{sid}"'
 
 
-def test_gzip_only_outside_refget(server: Server, data: Data) -> None:
+def test_gzip_only_outside_refget(server: RestServer, data: Data) -> None:
     """refget forbids content-coding (and the compliance suite counts Content-Length)."""
     seq = data.seqs["BK006935.2"]
     gz = {"Accept-Encoding": "gzip"}
@@ -460,13 +411,13 @@ def test_gzip_only_outside_refget(server: Server, data: Data) -> None:
         assert "content-encoding" not in r.headers and r.headers["content-length"] == str(LEN_I)
 
 
-def test_cors(server: Server) -> None:
+def test_cors(server: RestServer) -> None:
     r = server.get(f"/sequence/{MD5_I}?start=0&end=1", headers={"Origin": "https://x.example"})
     assert r.headers["access-control-allow-origin"] == "*"
 
 
 # ---- the seqrepo REST API -----------------------------------------------------------------------
-def test_seqrepo_api_statuses_and_bodies(server: Server, data: Data) -> None:
+def test_seqrepo_api_statuses_and_bodies(server: RestServer, data: Data) -> None:
     seq = data.seqs["BK006935.2"]
     get = server.get
     assert get("/seqrepo/1/sequence/BK006935.2?start=10&end=20").text == seq[10:20]
@@ -492,7 +443,7 @@ def test_seqrepo_api_statuses_and_bodies(server: Server, data: Data) -> None:
 
 
 # ---- the service as a whole ---------------------------------------------------------------------
-def test_openapi_document_is_served(server: Server, data: Data) -> None:
+def test_openapi_document_is_served(server: RestServer, data: Data) -> None:
     doc = server.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     assert {"/sequence/{id}", "/sequence/{id}/metadata", "/sequence/service-info",
@@ -503,7 +454,7 @@ def test_openapi_document_is_served(server: Server, data: Data) -> None:
         assert server.get(f"/sequence/{ex['value']}?start=0&end=1").status_code == 200
 
 
-def test_request_log(server: Server) -> None:
+def test_request_log(server: RestServer) -> None:
     server.get(f"/sequence/{MD5_I}?start=3&end=13")
     server.get("/sequence/nothing-here")
     deadline = time.monotonic() + 5
@@ -516,7 +467,7 @@ def test_request_log(server: Server) -> None:
     assert re.search(r'"GET /sequence/nothing-here HTTP/1.1" 404 \d+ ', text)
 
 
-def test_limit_workers_and_inline_mode(limited: Server, data: Data) -> None:
+def test_limit_workers_and_inline_mode(limited: RestServer, data: Data) -> None:
     seq = data.seqs["BK006935.2"]
     assert limited.get("/sequence/service-info").json()["refget"]["subsequence_limit"] == 100
     v1 = limited.get("/sequence/service-info", headers=V1J).json()
@@ -573,7 +524,7 @@ def test_damaged_sequence_file_gives_500_problem_and_server_survives(tmp_path: P
     with open(bgz, "r+b") as fh:  # overwrite the middle of the compressed data
         fh.seek(bgz.stat().st_size // 2)
         fh.write(b"\x00" * 64)
-    srv = _start(inst, tmp_path, "--no-access-log")
+    srv = start_rest_server(inst, tmp_path, "--no-access-log")
     try:
         for path in ("/sequence/test:bad", "/seqrepo/1/sequence/test:bad"):
             r = srv.get(path)
@@ -584,4 +535,4 @@ def test_damaged_sequence_file_gives_500_problem_and_server_survives(tmp_path: P
         assert srv.get("/sequence/test:bad?start=0&end=4").text == "ACGT"  # first block intact
         assert srv.proc.poll() is None
     finally:
-        _stop(srv)
+        srv.stop()
