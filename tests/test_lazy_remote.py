@@ -175,6 +175,7 @@ def test_random_preads_equal_local_bytes(served: Nginx, tmp_path: Path) -> None:
         n = rng.choice([1, 17, 4096, 16384, 70000, 300000])
         assert rf.pread(off, n) == local[off : off + n]
     assert rf.pread(len(local) - 5, 100) == local[-5:]
+    assert rf.wait_idle(10)
     before = served.count(rel)
     assert rf.pread(0, len(local)) == local  # everything cached now: no request
     assert served.count(rel) == before
@@ -330,6 +331,7 @@ def test_warm_cache_serves_with_server_stopped(
         dbspec = _spec(server, "real/aliases.sqlite3")
         conn = open_database(dbspec, cache)
         rows = conn.execute(FIRST_ALIASES).fetchall()
+        assert rf.wait_idle(10) and conn.remote.wait_idle(10)
     finally:
         server.stop()
     # a new reader of the same files, in a new connection: all from the cache
@@ -361,6 +363,7 @@ def test_changed_remote_file_is_refused(tmp_path: Path) -> None:
         spec = FileSpec(server.url("data.bin"), len(original), path="data.bin")
         rf = RemoteFile(spec, cache, chunk_size=8192, read_ahead=0, whole_file_below=0)
         assert rf.pread(0, 1000) == original[:1000]
+        assert rf.wait_idle(10)
         # same size, new content and mtime: the ETag differs
         target.write_bytes(os.urandom(len(original)))
         os.utime(target, (time.time() + 5, time.time() + 5))

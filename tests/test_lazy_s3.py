@@ -81,6 +81,7 @@ def test_s3_ranges_equal_local_bytes_and_overwrite_is_refused(s3, tmp_path: Path
     for _ in range(40):  # bounded
         off, n = rng.randrange(len(data)), rng.choice([1, 5000, 40_000])
         assert rf.pread(off, n) == data[off : off + n]
+    assert rf.wait_idle(10)
     before = rf.stats.requests
     span = range(300_000 // 8192, 400_000 // 8192 + 1)
     missing = [i for i in span if not rf.cache.contains(rf._key(i))]
@@ -88,6 +89,7 @@ def test_s3_ranges_equal_local_bytes_and_overwrite_is_refused(s3, tmp_path: Path
     assert runs < len(missing)  # some adjacent chunks to coalesce
     assert rf.pread(300_000, 100_000) == data[300_000:400_000]
     assert rf.stats.requests - before == runs  # one request per run of adjacent chunks
+    assert rf.wait_idle(10)
     s3.put_object(Bucket="snapshots", Key="root/2026-01-01/big.bin", Body=os.urandom(len(data)))
     uncached = next(o for o in range(0, len(data), 8192)
                     if not rf.cache.contains(rf._key(o // 8192)))

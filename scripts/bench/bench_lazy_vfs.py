@@ -66,6 +66,7 @@ def main() -> None:
                 ms = (time.perf_counter() - t) * 1000
                 n1, b1 = server.count("aliases")
                 assert got == expected
+                assert conn.remote.wait_idle(30)
                 print(f"{chunk:>6} {run:>5} {n1 - n0:>8} {b1 - b0:>10} "
                       f"{(b1 - b0) / args.lookups:>9.0f} {ms:>8.1f}")
                 conn.close()

@@ -184,51 +184,75 @@ class RangeCache:
 
     # ---- writing --------------------------------------------------------------------------
     def put(self, key: ChunkKey, data: bytes, label: str = "") -> None:
-        """Store a chunk. Space is reserved (evicting the least recently used chunks) before
-        the file is written, so the total never passes `max_bytes`; a chunk larger than the
-        whole cache is not stored."""
-        if len(data) != key.length:
-            raise ValueError(f"chunk of {len(data)} bytes for a key of {key.length}")
-        if key.length > self.max_bytes:
-            return
-        name = key.name
-        path = self._path(name)
+        """Store one chunk (see `put_many`)."""
+        self.put_many([(key, data)], label)
+
+    def put_many(self, items: list[tuple[ChunkKey, bytes]], label: str = "") -> None:
+        """Store chunks (those of one fetch) in one index transaction. Space is reserved,
+        evicting the least recently used chunks, before the files are written, so the total
+        never passes `max_bytes`; a chunk larger than the whole cache is not stored."""
+        for key, data in items:
+            if len(data) != key.length:
+                raise ValueError(f"chunk of {len(data)} bytes for a key of {key.length}")
+        todo: list[tuple[ChunkKey, bytes]] = []
         with self._lock:
             self._flush_touches()
             with self._transaction():
-                if self._db.execute("select 1 from chunks where name = ?", (name,)).fetchone():
-                    if os.path.exists(path):
-                        return
-                    self._remove_rows([name], [key.length])
-                victims = self._victims(key.length, self.max_bytes)
-                for vname, _size in victims:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(self._path(vname))
-                self._remove_rows([v for v, _ in victims], [s for _, s in victims])
-                self._db.execute(
-                    "insert into chunks values (?, ?, ?, ?, ?, ?)",
-                    (name, key.file_id, key.offset, key.length, time.time(), label),
-                )
-                self._db.execute(
-                    "update totals set bytes = bytes + ?, count = count + 1", (key.length,)
-                )
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+                for key, data in items:
+                    if key.length > self.max_bytes or self._reserve(key, label):
+                        continue
+                    todo.append((key, data))
+        for key, data in todo:
+            self._write(key.name, data)
+        if not todo:
+            return
+        # Another process may have evicted a row while its file was being written: a file
+        # must not outlive its row, or the disk would hold more than the index says.
+        names = [k.name for k, _ in todo]
+        with self._lock:
+            kept = {n for (n,) in self._db.execute(
+                f"select name from chunks where name in ({','.join('?' * len(names))})", names
+            )}
+        for name in set(names) - kept:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path(name))
+
+    def _reserve(self, key: ChunkKey, label: str) -> bool:
+        """Add the chunk's row, evicting to make room; True if it was there already (the
+        caller holds the lock, in a transaction)."""
+        name = key.name
+        if self._db.execute("select 1 from chunks where name = ?", (name,)).fetchone():
+            if os.path.exists(self._path(name)):
+                return True
+            self._remove_rows([name], [key.length])
+        victims = self._victims(key.length, self.max_bytes)
+        for vname, _size in victims:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path(vname))
+        self._remove_rows([v for v, _ in victims], [s for _, s in victims])
+        self._db.execute(
+            "insert into chunks values (?, ?, ?, ?, ?, ?)",
+            (name, key.file_id, key.offset, key.length, time.time(), label),
+        )
+        self._db.execute("update totals set bytes = bytes + ?, count = count + 1", (key.length,))
+        return False
+
+    def _write(self, name: str, data: bytes) -> None:
+        """Write a chunk file under a temporary name and rename it: all of it or nothing."""
+        path = self._path(name)
         fd, tmp = tempfile.mkstemp(dir=self._tmp_dir, prefix=name[:16] + ".")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.replace(tmp, path)
+            try:
+                os.replace(tmp, path)
+            except FileNotFoundError:  # first chunk in its subdirectory
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        # Another process may have evicted the row while the file was being written: the file
-        # must not outlive its row, or the disk would hold more than the index says.
-        with self._lock:
-            row = self._db.execute("select 1 from chunks where name = ?", (name,)).fetchone()
-        if row is None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
 
     def _victims(self, need: int, limit: int) -> list[tuple[str, int]]:
         """Least recently used chunks to evict so that `need` more bytes fit under `limit`."""

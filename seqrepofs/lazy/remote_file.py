@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sqlite3
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -191,6 +192,17 @@ class RemoteFile:
         base = first * self.chunk_size
         return b"".join(parts)[offset - base : end - base]
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no fetch (nor its cache write) is in flight; False on timeout. For a
+        caller about to hand the cache to another reader (another process, a test)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._inflight:
+                    return True
+            time.sleep(0.005)
+        return False
+
     def _wait(self, fut: Future[dict[int, bytes]], deadline: float) -> dict[int, bytes]:
         try:
             return fut.result(timeout=max(0.0, deadline - time.monotonic()))
@@ -221,7 +233,8 @@ class RemoteFile:
                 else:
                     runs.append([i])
             for run in runs:
-                fut = _pool(kind).submit(self._fetch_run, run)
+                fut = Future()
+                _pool(kind).submit(self._fetch_run, run, fut)
                 for i in run:
                     self._inflight[i] = fut
                     out[i] = fut
@@ -245,12 +258,25 @@ class RemoteFile:
         self._submit(list(range(begin, stop)), "ahead")
 
     # ---- fetching -------------------------------------------------------------------------
-    def _fetch_run(self, run: list[int]) -> dict[int, bytes]:
+    def _fetch_run(self, run: list[int], fut: Future[dict[int, bytes]]) -> None:
+        """Fetch and check a run; its readers get the bytes as soon as they are checked, and
+        only then are they written to the cache (file creation costs milliseconds on a busy
+        disk; a cache that cannot be written, e.g. a full disk, is logged, reads go on)."""
         try:
-            return self._fetch_run_checked(run)
-        except (RemoteReadError, RemoteChangedError) as exc:
-            FAULTS.fault(self.url, exc.reason)
-            raise
+            try:
+                out = self._fetch_run_checked(run)
+            except (RemoteReadError, RemoteChangedError) as exc:
+                FAULTS.fault(self.url, exc.reason)
+                fut.set_exception(exc)
+                return
+            except BaseException as exc:  # a bug must reach the reader, not a dead thread
+                fut.set_exception(exc)
+                return
+            fut.set_result(out)
+            try:
+                self.cache.put_many([(self._key(i), out[i]) for i in run], self.url)
+            except (OSError, sqlite3.Error) as exc:
+                FAULTS.fault(self.cache.directory, f"cannot write the cache: {exc}")
         finally:
             with self._lock:
                 for i in run:
@@ -274,9 +300,7 @@ class RemoteFile:
         out: dict[int, bytes] = {}
         for i in run:
             a = i * self.chunk_size - start
-            data = piece.data[a : a + self.chunk_size]
-            self.cache.put(self._key(i), data, self.url)
-            out[i] = data
+            out[i] = piece.data[a : a + self.chunk_size]
         return out
 
     def _expected_etag(self) -> str | None:
