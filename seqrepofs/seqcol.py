@@ -78,7 +78,11 @@ class ArrayDigest:
         self.count = 0
 
     def add(self, item: Any) -> None:
-        self._h.update(canonical(item) if self._first else b"," + canonical(item))
+        self.add_canonical(canonical(item))
+
+    def add_canonical(self, data: bytes) -> None:
+        """Add an item given as its canonical JSON bytes."""
+        self._h.update(data if self._first else b"," + data)
         self._first = False
         self.count += 1
 
@@ -91,6 +95,10 @@ class ArrayDigest:
         h = self._h.copy()
         h.update(b"]")
         return base64.urlsafe_b64encode(h.digest()[:24]).decode("ascii")
+
+
+#: json.dumps(str, ensure_ascii=False) without the call overhead (the same C encoder).
+_json_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
 
 
 def digest_from_level1(level1_digests: Mapping[str, str]) -> str:
@@ -115,13 +123,24 @@ class CollectionDigests:
     def count(self) -> int:
         return self._arrays["names"].count
 
-    def add(self, name: str, length: int, seq_id: str) -> None:
+    def add(self, name: str, length: int, seq_id: str) -> str:
+        """Add one record; returns its name-length pair digest (for the sorted attribute).
+
+        The canonical JSON of each element is written directly (a JSON string and an integer
+        each; the pair's keys in sorted order): json.dumps per element costs 4x as much.
+        """
+        if type(length) is not int or length < 0:
+            raise ValueError(f"length of {name!r} must be a non-negative integer, not {length!r}")
         a = self._arrays
-        a["names"].add(name)
-        a["lengths"].add(length)
-        a["sequences"].add("SQ." + seq_id)
-        a["name_length_pairs"].add(name_length_pair(name, length))
+        name_json = _json_string(name)
+        length_json = str(length)
+        pair = f'{{"length":{length_json},"name":{name_json}}}'.encode()
+        a["names"].add_canonical(name_json.encode())
+        a["lengths"].add_canonical(length_json.encode())
+        a["sequences"].add_canonical(_json_string("SQ." + seq_id).encode())
+        a["name_length_pairs"].add_canonical(pair)
         self.total_length += length
+        return base64.urlsafe_b64encode(hashlib.sha512(pair).digest()[:24]).decode("ascii")
 
     def finish(
         self, sorted_seq_ids: Iterable[str], sorted_pair_digests: Iterable[str]
@@ -129,9 +148,13 @@ class CollectionDigests:
         """Level-1 digests (all six attributes), given ``sorted(seq_ids)`` and
         ``sorted(pair_digest(name, length) for each record)``."""
         out = {k: d.digest() for k, d in self._arrays.items()}
-        out["sorted_sequences"] = ArrayDigest().extend(
-            "SQ." + s for s in sorted_seq_ids).digest()
-        out["sorted_name_length_pairs"] = ArrayDigest().extend(sorted_pair_digests).digest()
+        seqs, pairs = ArrayDigest(), ArrayDigest()
+        for s in sorted_seq_ids:
+            seqs.add_canonical(_json_string("SQ." + s).encode())
+        for d in sorted_pair_digests:
+            pairs.add_canonical(_json_string(d).encode())
+        out["sorted_sequences"] = seqs.digest()
+        out["sorted_name_length_pairs"] = pairs.digest()
         return dict(sorted(out.items()))
 
 

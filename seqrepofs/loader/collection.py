@@ -82,6 +82,7 @@ class Recorder:
         self._file = -1
         self._pending: PendingCollection | None = None
         self._existing: CollectionInfo | None = None
+        self._source: str | None = None
         self.recorded: list[CollectionInfo] = []
 
     def add(self, rec: FastaRecord) -> None:
@@ -92,6 +93,7 @@ class Recorder:
                 self._finish_pending()
                 self._existing = self._writer.exists(name)
                 self._pending = self._writer.begin(name, replace=True, source=rec.path)
+                self._source = rec.path
         assert self._pending is not None
         try:
             self._writer.add(self._pending, rec.name, len(rec.seq), rec.digests.seq_id)
@@ -101,7 +103,10 @@ class Recorder:
     def _finish_pending(self) -> None:
         if self._pending is None:
             return
-        info = self._writer.finish(self._pending)
+        try:
+            info = self._writer.finish(self._pending)
+        except ValueError as exc:  # a duplicate name in the last rows
+            raise LoadError(str(exc), self._source) from None
         old, self._existing = self._existing, None
         self._pending = None
         if old is not None and not self.plan.replace and old.digest != info.digest:

@@ -227,9 +227,9 @@ class CollectionStore:
         digests equal every ``filters`` value (attribute -> digest)."""
         where, params = ["digest is not null"], []
         for attr, value in (filters or {}).items():
-            if attr not in seqcol.ARRAY_ATTRIBUTES:
+            if attr not in seqcol.LEVEL1_ATTRIBUTES:
                 raise ValueError(f"cannot filter by {attr!r}; filters: "
-                                 f"{', '.join(seqcol.ARRAY_ATTRIBUTES)}")
+                                 f"{', '.join(seqcol.LEVEL1_ATTRIBUTES)}")
             where.append(f"{attr} = ?")
             params.append(value)
         cond = " and ".join(where)
@@ -372,8 +372,7 @@ class CollectionWriter:
     def add(self, p: PendingCollection, name: str, length: int, seq_id: str) -> None:
         """Append one record (ordinal = records so far)."""
         p.rows.append((p.id, p.digests.count, name, length, seq_id))
-        p.pairs.append((p.id, seqcol.pair_digest(name, length)))
-        p.digests.add(name, length, seq_id)
+        p.pairs.append((p.id, p.digests.add(name, length, seq_id)))
         if len(p.rows) >= FLUSH_ROWS:
             self._flush(p)
 
