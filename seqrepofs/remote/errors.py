@@ -55,3 +55,7 @@ class DigestMismatchError(RemoteError):
 
 class InterruptedPullError(RemoteError):
     """The pull was interrupted (Ctrl-C); its partial data is kept for the next pull."""
+
+
+class RemoteInputError(RemoteError, ValueError):
+    """A URL, snapshot name or option given to publish/pull is not acceptable."""

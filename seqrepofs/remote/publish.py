@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..errors import NotASeqRepoError
 from ..store import instances
-from .errors import ManifestError, RemoteError
+from .errors import ManifestError, RemoteError, RemoteInputError
 from .localfiles import save_local_manifest
 from .manifest import (
     CHUNK_SIZE,
@@ -49,7 +49,7 @@ def snapshots_to_publish(src: str, instance: str | None) -> tuple[str, list[str]
     if instances.is_instance(src):
         name = os.path.basename(src)
         if instance and instance != name:
-            raise ValueError(f"{src} is one instance ({name}); -i {instance} does not apply")
+            raise RemoteInputError(f"{src} is one instance ({name}); -i {instance} does not apply")
         names = [name]
         root = os.path.dirname(src)
     else:
@@ -64,7 +64,7 @@ def snapshots_to_publish(src: str, instance: str | None) -> tuple[str, list[str]
             raise NotASeqRepoError(f"{src}: holds no YYYY-MM-DD snapshots to publish")
     for name in names:
         if not instances.REMOTE_SNAPSHOT_RE.match(name):
-            raise ValueError(
+            raise RemoteInputError(
                 f"{name!r}: only snapshots named YYYY-MM-DD are published "
                 "(make one with `seqrepofs snapshot`)"
             )
@@ -84,7 +84,7 @@ def publish(
     root, names = snapshots_to_publish(src, instance)
     target = open_target(dest, endpoint_url)
     if ":" not in dest.split("/")[0] and os.path.realpath(dest) == os.path.realpath(root):
-        raise ValueError(f"{dest}: publish to another directory than the source root")
+        raise RemoteInputError(f"{dest}: publish to another directory than the source root")
     try:
         return _publish_all(root, names, target, chunk_size, report)
     except Transient as exc:

@@ -56,11 +56,8 @@ class Attempts:
         self.total += 1
         self.failures = 1 if progressed else self.failures + 1
         out_of_time = time.monotonic() - self.started > self.policy.deadline
-        if (
-            self.failures >= self.policy.attempts
-            or self.total >= self.policy.max_total
-            or (out_of_time)
-        ):
+        limit = min(3, self.policy.attempts) if exc.unreachable else self.policy.attempts
+        if self.failures >= limit or self.total >= self.policy.max_total or out_of_time:
             kind = UnreachableError if exc.unreachable else TransferError
             raise kind(f"{exc} (gave up after {self.total} tries)") from None
         wait = self.policy.delay(self.failures)

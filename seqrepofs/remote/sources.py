@@ -20,6 +20,7 @@ from .errors import (
     AccessDeniedError,
     ManifestError,
     RemoteError,
+    RemoteInputError,
     RemoteNotFoundError,
 )
 from .manifest import INDEX_KEY, LATEST_KEY, Index, Manifest, parse, parse_index
@@ -116,7 +117,7 @@ def open_source(
         return S3Source(url, retry, endpoint_url, connections)
     if scheme == "file":
         return FileSource(url, retry)
-    raise ValueError(f"{url!r}: give an http://, https://, s3:// or file:// URL")
+    raise RemoteInputError(f"{url!r}: give an http://, https://, s3:// or file:// URL")
 
 
 class HttpSource(Source):
@@ -157,7 +158,7 @@ class HttpSource(Source):
 
     def _raw(self, resp: Any) -> Iterator[bytes]:
         try:
-            yield from resp.iter_raw(READ_BLOCK)
+            yield from resp.iter_raw()  # as received: a stall or cut loses nothing read
         except self._httpx.HTTPError as exc:
             raise Transient(f"connection broke mid-body ({_short(exc)})") from None
 
@@ -265,7 +266,7 @@ def split_s3_url(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     bucket = parts.netloc
     if not bucket:
-        raise ValueError(f"{url!r}: give s3://BUCKET or s3://BUCKET/PREFIX")
+        raise RemoteInputError(f"{url!r}: give s3://BUCKET or s3://BUCKET/PREFIX")
     prefix = parts.path.strip("/")
     return bucket, (prefix + "/" if prefix else "")
 
@@ -326,7 +327,7 @@ class FileSource(Source):
         super().__init__(url, retry)
         parts = urlsplit(url)
         if parts.netloc not in ("", "localhost"):
-            raise ValueError(f"{url!r}: file:// URLs name a local path (file:///PATH)")
+            raise RemoteInputError(f"{url!r}: file:// URLs name a local path (file:///PATH)")
         self.root = unquote(parts.path)
 
     def _path(self, key: str) -> str:

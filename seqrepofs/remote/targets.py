@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import RemoteError, RemoteNotFoundError
+from .errors import RemoteError, RemoteInputError, RemoteNotFoundError
 from .retry import Retry
 from .sources import s3_client, s3_errors, split_s3_url
 
@@ -52,7 +52,7 @@ def open_target(dest: str, endpoint_url: str | None = None) -> Target:
     if scheme == "file":
         return DirTarget(urlsplit(dest).path)
     if scheme:
-        raise ValueError(f"{dest!r}: publish to a local directory or s3://BUCKET/PREFIX")
+        raise RemoteInputError(f"{dest!r}: publish to a local directory or s3://BUCKET/PREFIX")
     return DirTarget(dest)
 
 

@@ -9,6 +9,7 @@ byte has been checked; the manifest is then kept beside the snapshot for the nex
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import stat
@@ -19,7 +20,7 @@ from typing import Any
 
 from ..store import instances
 from . import tempdir
-from .errors import InterruptedPullError, RemoteError
+from .errors import InterruptedPullError, RemoteError, RemoteInputError
 from .fetch import PART, Counter, Job, local_io, run_job
 from .localfiles import LocalFiles, save_local_manifest
 from .manifest import Manifest
@@ -76,7 +77,7 @@ def pull_url(
     """Pull `instance` (default: the one the root's `latest` names) from `url` into `root`."""
     opts = options or UrlPullOptions()
     if opts.jobs < 1:
-        raise ValueError("--jobs must be at least 1")
+        raise RemoteInputError("--jobs must be at least 1")
     root = os.path.abspath(root)
     cancel = threading.Event()
     retry = Retry(**{**opts.retry.__dict__, "cancel": cancel})
@@ -102,7 +103,7 @@ def pull_url(
             plan = make_plan(manifest, local, leftover[-1] if leftover else final)
             return UrlPullResult(name, final, "dry-run", plan)
         os.makedirs(root, exist_ok=True)
-        with tempdir.claim(root, name, src.url) as pull_dir:
+        with tempdir.claim(root, name, content_id(manifest)) as pull_dir:
             plan = make_plan(manifest, local, pull_dir.path)
             received = execute(plan, src, pull_dir.path, opts, retry, cancel)
             _freeze(pull_dir.path)
@@ -113,6 +114,13 @@ def pull_url(
         instances.update_latest(root, name)
     resumed = pull_dir.path if pull_dir.resumed else None
     return UrlPullResult(name, final, "pulled", plan, received, resumed)
+
+
+def content_id(manifest: Manifest) -> str:
+    """What a leftover temporary directory is resumable for: this snapshot's exact content,
+    from whichever server or mirror (every byte is checked against the manifest anyway)."""
+    listing = "\n".join(f"{f.path}\t{f.size}\t{f.sha256}" for f in manifest.files)
+    return f"manifest:{manifest.instance}:{hashlib.sha256(listing.encode()).hexdigest()}"
 
 
 def make_plan(manifest: Manifest, local: LocalFiles, dest: str) -> Plan:

@@ -1,0 +1,392 @@
+"""Pulling published snapshots over HTTP (nginx), S3 (moto's server) and through a proxy that
+injects faults, all real processes on 127.0.0.1; every CLI call is a `seqrepofs` subprocess.
+
+The source root holds A and B = A + 5 new sequences (one new sequence file) + a re-pointed
+alias; it is published with `seqrepofs publish` and served by nginx from a directory that also
+holds damaged copies (bad JSON, unknown version, a tampered file) and a location answering 403.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from support.cli import checkout_env, one_error_line, run_seqrepofs, seqrepofs_cmd, stop_process
+from support.fault_proxy import FAULTS, FaultProxy, every
+from support.http_servers import NGINX, S3_ENV, MotoS3, Nginx
+from support.snapshots import A, B, build_two_snapshots, files_of
+from support.system import free_port, resize_tmpfs, small_tmpfs, tmpfs_skip_reason
+
+from seqrepofs.remote import manifest as mf
+
+pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
+
+
+@dataclass(frozen=True)
+class Site:
+    src: Path
+    www: Path
+    nginx: Nginx
+
+    @property
+    def url(self) -> str:
+        return f"{self.nginx.url}/pub"
+
+    def manifest(self, name: str) -> mf.Manifest:
+        return mf.parse(
+            (self.www / "pub" / "seqrepofs" / "manifests" / f"{name}.json").read_bytes()
+        )
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    base = tmp_path_factory.mktemp("http-site")
+    src, www = base / "src", base / "www"
+    build_two_snapshots(src)
+    www.mkdir()
+    # 4 KiB chunks (one SQLite page): these databases are only ~0.5 MB, so the default 64 KiB
+    # chunks would nearly all differ; the mechanism is the same at any size
+    proc = run_seqrepofs("publish", src, www / "pub", "--chunk-size", "4096")
+    assert proc.returncode == 0, proc.stderr
+    make_damaged_copies(www)
+    with Nginx(www, base / "nginx", extra="        location /denied/ { return 403; }") as nginx:
+        yield Site(src, www, nginx)
+
+
+def make_damaged_copies(www: Path) -> None:
+    meta = Path("seqrepofs") / "manifests" / f"{B}.json"
+    for name in ("badjson", "badversion", "tampered"):
+        shutil.copytree(www / "pub", www / name, copy_function=os.link, symlinks=True)
+        os.unlink(www / name / meta)
+    (www / "badjson" / meta).write_bytes(b'{"format": "seqrepofs-manifest", "files": [')
+    good = (www / "pub" / meta).read_bytes()
+    (www / "badversion" / meta).write_bytes(good.replace(b'"version": 1', b'"version": 7'))
+    (www / "tampered" / meta).write_bytes(good)
+    victim = new_files(www / "pub", ".fa.bgz")[0]
+    target = www / "tampered" / B / victim
+    os.chmod(target.parent, 0o755)
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.unlink()
+    target.write_bytes(bytes(data))
+
+
+def new_files(pub: Path, suffix: str = "") -> list[str]:
+    """Paths in B that A does not have (the new sequence file and its indexes)."""
+    return sorted(p for p in files_of(pub / B) if not (pub / A / p).exists() and p.endswith(suffix))
+
+
+def pull(
+    root: Path, url: str, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    env = checkout_env(**S3_ENV)
+    return run_seqrepofs("--remote-host", url, "pull", *args, root=root, env=env, timeout=timeout)
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def changed_chunk_bytes(old: mf.Manifest, new: mf.Manifest) -> int:
+    """Bytes of B's database chunks whose digest A's copy does not have."""
+    total = 0
+    before = old.by_path()
+    for f in new.files:
+        if f.chunks and f.path in before:
+            have = set(before[f.path].chunks)
+            for i, d in enumerate(f.chunks):
+                if d not in have:
+                    total += min(new.chunk_size, f.size - i * new.chunk_size)
+    return total
+
+
+def assert_identical(local: Path, remote: Path) -> None:
+    assert files_of(local) == files_of(remote)
+
+
+def tree_state(top: Path) -> dict[Path, tuple[int, int, int, int]]:
+    """path -> (inode, size, mtime, mode) of everything below `top`."""
+    return {
+        p: (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
+        for p in top.rglob("*")
+        for st in [os.lstat(p)]
+    }
+
+
+def test_list_remote_instances(site: Site) -> None:
+    proc = run_seqrepofs("--remote-host", site.url, "list-remote-instances")
+    assert ok(proc).split()[-2:] == [A, B]
+
+
+def test_pull_a_then_b_moves_only_new_files_and_changed_chunks(site: Site, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    site.nginx.clear_log()
+    out = ok(pull(root, site.url, "-i", A))
+    assert f"pulled {A}" in out
+    assert_identical(root / A, site.src / A)
+    first = site.nginx.log()
+    assert {ln.path for ln in first if ln.path.startswith(f"/pub/{A}/")} == {
+        f"/pub/{A}/{p}" for p in files_of(site.src / A)
+    }
+    site.nginx.clear_log()
+    out = ok(pull(root, site.url, "-l"))  # newest: B, named by `latest`
+    assert f"pulled {B}" in out and f"latest -> {B}" in out
+    assert_identical(root / B, site.src / B)
+    assert os.readlink(root / "latest") == B
+    fresh = new_files(site.www / "pub")
+    for rel in files_of(root / B):  # unchanged sequence files are hardlinks of A's
+        if rel not in fresh and not rel.endswith(".sqlite3"):
+            assert os.stat(root / B / rel).st_ino == os.stat(root / A / rel).st_ino, rel
+    log = site.nginx.log()
+    data = [ln for ln in log if ln.path.startswith(f"/pub/{B}/")]
+    fetched = {ln.path.removeprefix(f"/pub/{B}/") for ln in data}
+    assert fetched == set(fresh) | {"aliases.sqlite3", "sequences/db.sqlite3"}
+    assert all(ln.range for ln in data if ln.path.endswith(".sqlite3"))  # chunks, not the file
+    new_bytes = sum((site.src / B / p).stat().st_size for p in fresh)
+    delta = changed_chunk_bytes(site.manifest(A), site.manifest(B))
+    db_size = sum(
+        (site.src / B / p).stat().st_size for p in ("aliases.sqlite3", "sequences/db.sqlite3")
+    )
+    assert delta < db_size / 2  # the case this is about: most of each database is unchanged
+    body = sum(ln.body_bytes for ln in data)
+    assert new_bytes + delta <= body <= 1.2 * (new_bytes + delta)
+    # the manifest is kept beside the snapshot; the snapshot is read-only like any other
+    assert mf.parse((root / ".seqrepofs" / "manifests" / f"{B}.json").read_bytes()).instance == B
+    assert not os.stat(root / B).st_mode & 0o222
+    assert not os.stat(root / B / "sequences").st_mode & 0o222
+    assert not [p for p in os.listdir(root) if p.startswith(B + ".")]
+
+
+def test_pulled_snapshot_reads_with_biocommons(site: Site, tmp_path: Path) -> None:
+    from biocommons.seqrepo import SeqRepo as Reference
+
+    root = tmp_path / "root"
+    ok(pull(root, site.url, "-i", B))
+    pulled, original = Reference(str(root / B)), Reference(str(site.src / B))
+    aliases = list(original.aliases.find_aliases(namespace="refseq"))
+    assert len(aliases) > 360
+    checked = 0
+    for rec in aliases[::17] + [{"alias": "NM_000000.1", "namespace": "refseq"}]:
+        got = pulled.fetch(rec["alias"], namespace=rec["namespace"])
+        assert got == original.fetch(rec["alias"], namespace=rec["namespace"])
+        checked += len(got) > 1000
+    assert checked == len(aliases[::17]) + 1
+
+
+def test_hardlinks_by_digest_not_by_name(site: Site, tmp_path: Path) -> None:
+    """A local file with B's new content under another name (and known by its local manifest)
+    is hardlinked instead of fetched."""
+    root = tmp_path / "root"
+    ok(pull(root, site.url, "-i", A))
+    new_bgz = new_files(site.www / "pub", ".fa.bgz")[0]
+    other = root / "2023-06-01"
+    (other / "sequences").mkdir(parents=True)
+    for db in ("aliases.sqlite3", "sequences/db.sqlite3"):
+        shutil.copyfile(site.src / A / db, other / db)
+    renamed = other / "sequences" / "elsewhere.fa.bgz"
+    shutil.copyfile(site.src / B / new_bgz, renamed)
+    from seqrepofs.remote.localfiles import save_local_manifest
+
+    save_local_manifest(str(root), mf.build(str(other), "2023-06-01"))
+    site.nginx.clear_log()
+    ok(pull(root, site.url, "-i", B))
+    assert os.stat(root / B / new_bgz).st_ino == renamed.stat().st_ino
+    assert not [ln for ln in site.nginx.log() if ln.path == f"/pub/{B}/{new_bgz}"]
+    assert_identical(root / B, site.src / B)
+
+
+def test_dry_run_changes_nothing(site: Site, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    ok(pull(root, site.url, "-i", A))
+    before = tree_state(root)
+    site.nginx.clear_log()
+    out = ok(pull(root, site.url, "--dry-run"))
+    fresh = new_files(site.www / "pub")
+    for rel in fresh:
+        assert f"fetch {rel} (" in out
+    assert "changed chunks of aliases.sqlite3" in out
+    assert f"would fetch {len(fresh) + 2} files" in out and "nothing was changed" in out
+    assert tree_state(root) == before
+    assert not [ln for ln in site.nginx.log() if ln.path.startswith(f"/pub/{B}/")]
+
+
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [
+        ("/nothing-here", "not a root published"),
+        ("/denied/pub", "access denied (HTTP 403)"),
+        ("/badjson", "not valid JSON"),
+        ("/badversion", "format version 7 is not supported"),
+    ],
+)
+def test_server_errors_are_one_line(site: Site, tmp_path: Path, where: str, words: str) -> None:
+    root = tmp_path / "root"
+    line = one_error_line(pull(root, site.nginx.url + where, "-i", B))
+    assert words in line
+    assert not (root / B).exists()
+
+
+def test_unreachable_host(tmp_path: Path) -> None:
+    started = time.monotonic()
+    line = one_error_line(pull(tmp_path / "root", f"http://127.0.0.1:{free_port()}/pub"))
+    assert "cannot reach" in line and "gave up after" in line
+    assert time.monotonic() - started < 60
+
+
+def test_digest_mismatch_then_good_pull_completes(site: Site, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    ok(pull(root, site.url, "-i", A))
+    line = one_error_line(pull(root, f"{site.nginx.url}/tampered", "-i", B))
+    assert "does not match the manifest" in line and "pull again to resume" in line
+    assert not (root / B).exists()
+    ok(pull(root, site.url, "-i", B))
+    assert_identical(root / B, site.src / B)
+
+
+def test_full_disk_then_resume(site: Site) -> None:
+    reason = tmpfs_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    need = sum(f.size for f in site.manifest(A).files)
+    with small_tmpfs(f"{need // 2 // 1024}k") as mnt:
+        root = mnt / "root"
+        line = one_error_line(pull(root, site.url, "-i", A, "--jobs", "1"))
+        assert "no space left" in line
+        assert not (root / A).exists()
+        leftovers = [p for p in os.listdir(root) if p.startswith(A + ".")]
+        assert len(leftovers) == 1
+        resize_tmpfs(mnt, f"{need * 3 // 1024}k")
+        site.nginx.clear_log()
+        out = ok(pull(root, site.url, "-i", A))
+        assert "resumed" in out
+        assert_identical(root / A, site.src / A)
+        fetched = sum(ln.body_bytes for ln in site.nginx.log() if ln.path.startswith(f"/pub/{A}/"))
+        assert fetched < need  # what the first try wrote was kept
+
+
+def test_faults_are_retried_and_the_pull_is_exact(site: Site, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with FaultProxy(site.nginx.port, every(2, budget=15), stall=4) as proxy:
+        out = ok(pull(root, f"{proxy.url}/pub", "-i", A, "--timeout", "2"))
+        assert f"pulled {A}" in out
+        ok(pull(root, f"{proxy.url}/pub", "-i", B, "--timeout", "2"))
+    assert {fault for fault, _ in proxy.applied} == set(FAULTS)
+    assert_identical(root / A, site.src / A)
+    assert_identical(root / B, site.src / B)
+
+
+def test_persistent_faults_fail_cleanly_then_resume(site: Site, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with FaultProxy(site.nginx.port, every(1, ("503",), budget=10_000)) as proxy:
+        line = one_error_line(pull(root, f"{proxy.url}/pub", "-i", A, "--jobs", "2"))
+    assert "HTTP 503" in line and "gave up after" in line
+    assert not (root / A).exists()
+    ok(pull(root, site.url, "-i", A))
+    assert_identical(root / A, site.src / A)
+
+
+def test_ctrl_c_leaves_nothing_final_and_resumes(site: Site, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with FaultProxy(site.nginx.port, every(1, ("stall",), budget=10_000), stall=60) as proxy:
+        argv = seqrepofs_cmd("-r", root, "--remote-host", f"{proxy.url}/pub", "pull", "-i", A)
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=checkout_env()
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not any(p.stat().st_size for p in root.glob(f"{A}.*/**/*.part")):
+                assert time.monotonic() < deadline, "no partial file appeared"
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGINT)
+            code = stop_process(proc, grace=20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        err = proc.stderr.read() if proc.stderr else ""
+    assert code == 1, err
+    assert err.splitlines() == [err.splitlines()[0]] and "interrupted" in err, err
+    assert not (root / A).exists()
+    site.nginx.clear_log()
+    out = ok(pull(root, site.url, "-i", A))
+    assert "resumed" in out
+    assert any(ln.range and not ln.range.startswith("bytes=0-") for ln in site.nginx.log())
+    assert_identical(root / A, site.src / A)
+
+
+# ---- S3 (moto's server), and through nginx as a logging proxy ---------------------------------
+@dataclass(frozen=True)
+class Bucket:
+    s3: MotoS3
+    url: str
+    publish_out: str
+
+
+@pytest.fixture(scope="module")
+def bucket(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bucket]:
+    with MotoS3(tmp_path_factory.mktemp("moto")) as s3:
+        s3.create_bucket("refs")
+        url = "s3://refs/seqrepo"
+        env = checkout_env(**S3_ENV)
+        proc = run_seqrepofs("publish", site.src, url, "--endpoint-url", s3.url, env=env)
+        assert proc.returncode == 0, proc.stderr
+        yield Bucket(s3, url, proc.stdout)
+
+
+def test_s3_publish_copies_server_side_and_pulls_exactly(
+    site: Site, bucket: Bucket, tmp_path: Path
+) -> None:
+    fresh = new_files(site.www / "pub")
+    shared = len(files_of(site.src / B)) - len(fresh) - 2
+    assert f"{B}: {len(fresh) + 2} files uploaded" in bucket.publish_out
+    assert f"{shared} linked from earlier snapshots" in bucket.publish_out
+    env = checkout_env(**S3_ENV)
+    listed = run_seqrepofs(
+        "--remote-host",
+        bucket.url,
+        "list-remote-instances",
+        "--endpoint-url",
+        bucket.s3.url,
+        env=env,
+    )
+    assert ok(listed).split()[-2:] == [A, B]
+    root = tmp_path / "root"
+    ok(pull(root, bucket.url, "-i", A, "--endpoint-url", bucket.s3.url))
+    out = ok(pull(root, bucket.url, "--endpoint-url", bucket.s3.url))
+    assert f"pulled {B}" in out and f"{len(fresh) + 2} files fetched" in out
+    assert_identical(root / A, site.src / A)
+    assert_identical(root / B, site.src / B)
+    rerun = run_seqrepofs("publish", site.src, bucket.url, "--endpoint-url", bucket.s3.url, env=env)
+    assert ok(rerun).count("already published") == 2
+
+
+def test_s3_through_faults(site: Site, bucket: Bucket, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    with FaultProxy(bucket.s3.port, every(2, budget=10), stall=4) as proxy:
+        ok(pull(root, bucket.url, "-i", B, "--endpoint-url", proxy.url, "--timeout", "2"))
+    assert proxy.applied
+    assert_identical(root / B, site.src / B)
+
+
+def test_s3_missing_bucket(bucket: Bucket, tmp_path: Path) -> None:
+    line = one_error_line(
+        pull(tmp_path / "r", "s3://no-such-bucket/x", "--endpoint-url", bucket.s3.url)
+    )
+    assert "not a root published" in line or "not found" in line
+
+
+def test_chunk_digests_match_files(site: Site) -> None:
+    """The manifest's chunk digests are what a puller checks each rebuilt chunk against."""
+    m = site.manifest(B)
+    for f in m.files:
+        if f.chunks:
+            data = (site.src / B / f.path).read_bytes()
+            assert hashlib.sha256(data[: m.chunk_size]).hexdigest() == f.chunks[0]
