@@ -266,6 +266,26 @@ def test_vfs_lookup_matches_sqlite_and_fetches_few_pages(served: Nginx, tmp_path
     assert conn.execute(count_sql).fetchone() == local.execute(count_sql).fetchone()
 
 
+def test_vfs_attach_joins_two_remote_databases(served: Nginx, tmp_path: Path) -> None:
+    """The alias and sequence databases joined in one query, both read over HTTP (as the
+    store's AliasDB joins them), give what sqlite3 gives on the local files."""
+    cache = RangeCache(str(tmp_path / "c"))
+    conn = open_database(_spec(served, "real/aliases.sqlite3"), cache)
+    seq_db = RemoteFile(_spec(served, "real/sequences/db.sqlite3"), cache, chunk_size=4096,
+                        read_ahead=0, whole_file_below=0)
+    conn.attach(seq_db, "fd")
+    sql = ("select a.namespace, a.alias, s.len, s.relpath from seqalias a"
+           " join fd.seqinfo s on s.seq_id = a.seq_id where a.is_current = 1 order by 1, 2")
+    local = sqlite3.connect(f"file:{served.root / 'real/aliases.sqlite3'}?mode=ro", uri=True)
+    local.execute("attach database ? as fd",
+                  (f"file:{served.root / 'real/sequences/db.sqlite3'}?mode=ro",))
+    rows = conn.execute(sql).fetchall()
+    assert rows and rows == local.execute(sql).fetchall()
+    assert served.count("real/sequences/db.sqlite3")[0] > 0
+    with pytest.raises(ValueError):
+        conn.attach(seq_db, "x; drop")
+
+
 def test_vfs_errors_are_sqlite_errors(served: Nginx, tmp_path: Path) -> None:
     conn = open_database(_spec(served, "real/aliases.sqlite3"), RangeCache(str(tmp_path / "c")))
     with pytest.raises(sqlite3.DatabaseError, match="no such table"):
@@ -312,7 +332,10 @@ def test_two_processes_fill_one_cache(served: Nginx, tmp_path: Path) -> None:
         assert rf.pread(off, 3000) == local[off : off + 3000]
 
 
-FIRST_ALIASES = "select seq_id, alias from seqalias order by alias limit 7"
+FIRST_ALIASES = (  # one row through the unique index: a few of the database's pages
+    "select seq_id, alias from seqalias where namespace = 'MD5'"
+    " and alias = '6681ac2f62509cfc220d78751b8dc524'"
+)
 
 
 def test_warm_cache_serves_with_server_stopped(
@@ -331,6 +354,7 @@ def test_warm_cache_serves_with_server_stopped(
         dbspec = _spec(server, "real/aliases.sqlite3")
         conn = open_database(dbspec, cache)
         rows = conn.execute(FIRST_ALIASES).fetchall()
+        assert rows
         assert rf.wait_idle(10) and conn.remote.wait_idle(10)
     finally:
         server.stop()
@@ -339,6 +363,9 @@ def test_warm_cache_serves_with_server_stopped(
     assert rf2.pread(5, 19_000) == local[5:19_005]
     conn2 = open_database(dbspec, cache, http_timeout=5)
     assert conn2.execute(FIRST_ALIASES).fetchall() == rows
+    # pages not cached: the VFS gives the reader the remote error, not SQLite's I/O error
+    with pytest.raises(RemoteReadError, match="aliases.sqlite3: cannot read: connection refused"):
+        conn2.execute("select * from log").fetchall()  # a table on pages not read yet
     # an uncached read fails, naming the URL and the reason, logged once for many reads
     caplog.set_level(logging.WARNING, logger="seqrepofs.lazy.remote_file")
     started = time.monotonic()
