@@ -9,6 +9,7 @@ refget's comparison function.
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,10 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from refget.utils import compare_seqcols
+from refget.utils import compare_seqcols, seqcol_digest
 from support.cli import checkout_env, seqrepofs_cmd, stop_process
+from support.oracles import read_fasta
 from support.system import free_port
 
+from seqrepofs.digests import seq_id_of
 from seqrepofs.loader import load
 from seqrepofs.loader.collection import plan
 from seqrepofs.seqrepo import SeqRepo
@@ -28,6 +31,7 @@ from seqrepofs.seqrepo import SeqRepo
 DATA = Path(__file__).parent / "data" / "real" / "seqcol-compliance"
 FILES = sorted(DATA.glob("*.fa"))
 KNOWN = json.loads((DATA / "test_fasta_digests.json").read_text())
+BIG_RECORDS = 12_345
 
 
 @dataclass
@@ -77,6 +81,12 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
     paths = [str(f) for f in FILES]
     stats = load(str(inst), paths, None, collections=plan(paths))
     assert sorted(c.name for c in stats.collections) == sorted(f.stem for f in FILES)
+    big = inst.parent / "big.fa"  # more records than one streamed page (10,000)
+    rng = random.Random(5)
+    big.write_text("".join(f">t{i}.{rng.randint(1, 9)}\n"
+                           f"{''.join(rng.choices('ACGT', k=rng.randint(1, 30)))}\n"
+                           for i in range(BIG_RECORDS)))
+    load(str(inst), [str(big)], None, collections=plan([str(big)]))
     return inst
 
 
@@ -135,11 +145,12 @@ def test_post_comparison_takes_a_local_collection(server: Server) -> None:
 
 def test_list_filters_and_pages(server: Server) -> None:
     everything = server.get("/list/collection?page_size=1000").json()
-    assert sorted(everything["results"]) == sorted(b["top_level_digest"] for b in KNOWN.values())
-    assert everything["pagination"] == {"page": 0, "page_size": 1000, "total": len(KNOWN)}
+    known = sorted(b["top_level_digest"] for b in KNOWN.values())
+    assert set(known) < set(everything["results"]) and len(everything["results"]) == 7
+    assert everything["pagination"] == {"page": 0, "page_size": 1000, "total": len(KNOWN) + 1}
     pages = [server.get(f"/list/collection?page={p}&page_size=4").json()["results"]
              for p in range(3)]
-    assert [len(p) for p in pages] == [4, 2, 0]
+    assert [len(p) for p in pages] == [4, 3, 0]
     assert pages[0] + pages[1] == everything["results"]
     # lengths [8, 4, 4] is shared by several files; AND with names narrows to one
     base = KNOWN["base.fa"]
@@ -151,7 +162,8 @@ def test_list_filters_and_pages(server: Server) -> None:
                       f"&names={base['level1']['names']}").json()
     assert both["results"] == [base["top_level_digest"]]
     attrs = server.get("/list/attributes/names").json()
-    assert sorted(attrs["results"]) == sorted({b["level1"]["names"] for b in KNOWN.values()})
+    assert set(attrs["results"]) > {b["level1"]["names"] for b in KNOWN.values()}
+    assert attrs["pagination"]["total"] == len(attrs["results"])
 
 
 def test_errors_are_problem_documents(server: Server) -> None:
@@ -178,6 +190,30 @@ def test_errors_are_problem_documents(server: Server) -> None:
 def test_service_info_advertises_both_apis(server: Server) -> None:
     info = server.get("/service-info").json()
     assert set(info["seqcol"]["schema"]["properties"]) >= {"names", "lengths", "sequences"}
-    assert info["seqcol"]["collections"] == len(KNOWN)
+    assert info["seqcol"]["collections"] == len(KNOWN) + 1
     assert info["refget"]["algorithms"] == ["md5", "ga4gh", "trunc512"]
     assert server.get(info["refget"]["service_info"]).status_code == 200
+
+
+def test_a_large_collection_streams_whole_and_caches(server: Server, instance: Path) -> None:
+    recs = read_fasta(instance.parent / "big.fa")
+    core = {"names": [h for h, _ in recs], "lengths": [len(s) for _, s in recs],
+            "sequences": ["SQ." + seq_id_of(s) for _, s in recs]}
+    digest = seqcol_digest(core)
+    r = server.get(f"/collection/{digest}")
+    assert r.status_code == 200
+    got = r.json()
+    assert {k: got[k] for k in core} == core
+    assert got["sorted_sequences"] == sorted(core["sequences"])
+    assert got["name_length_pairs"] == [{"length": n, "name": s}
+                                        for s, n in zip(core["names"], core["lengths"],
+                                                        strict=True)]
+    level1 = server.get(f"/collection/{digest}?level=1").json()
+    for attr in ("sorted_sequences", "names"):
+        r2 = server.get(f"/attribute/collection/{attr}/{level1[attr]}")
+        assert r2.json() == got[attr]
+    again = server.client.get(f"{server.url}/collection/{digest}",
+                              headers={"if-none-match": r.headers["etag"]})
+    assert again.status_code == 304
+    head = server.client.head(f"{server.url}/collection/{digest}")
+    assert head.status_code == 200 and head.content == b""

@@ -9,18 +9,18 @@ refget block of ``/sequence/service-info`` plus the seqcol block with its schema
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from .. import __version__, seqcol
 from ..store.collections import CollectionInfo, CollectionStore
 from .refget import ALGORITHMS, API_VERSIONS
-from .responses import json_response, problem
+from .responses import etag_matches, json_bytes, json_response, not_modified, problem
 from .service import Backend
 
 JSON = "application/json"
@@ -144,8 +144,10 @@ class SeqcolAPI:
         info = self._collection(request.path_params["digest"])
         if isinstance(info, Response):
             return info
-        body = dict(info.level1) if level == "1" else self.store.level2(info)
-        return self._json(request, body, self.backend.settings.metadata_max_age)
+        if level == "1":
+            return self._json(request, dict(info.level1), self.backend.settings.metadata_max_age)
+        return self._stream(request, f'"{info.digest}.2"',
+                            self._level2_json(info, seqcol.ARRAY_ATTRIBUTES))
 
     # ---- GET /comparison/{digest1}/{digest2}, POST /comparison/{digest1} -----------------
 
@@ -228,7 +230,35 @@ class SeqcolAPI:
         if attribute not in seqcol.ARRAY_ATTRIBUTES:
             return problem(404, f"no attribute {attribute!r}; attributes: "
                                 f"{', '.join(seqcol.ARRAY_ATTRIBUTES)}")
-        value = self.store.attribute(attribute, digest)
-        if value is None:
+        owner = self.store.attribute_owner(attribute, digest)
+        if owner is None:
             return problem(404, f"no {attribute} with digest {digest!r}")
-        return self._json(request, value, self.backend.settings.metadata_max_age)
+        return self._stream(request, f'"{attribute}.{digest}"', self._array_json(owner, attribute))
+
+    # ---- streamed level-2 values (a collection may have millions of records) -------------
+
+    def _array_json(self, info: CollectionInfo, attribute: str) -> Iterator[bytes]:
+        yield b"["
+        first = True
+        for page in self.store.iter_attribute(info, attribute):
+            chunk = json_bytes(page)[1:-1]
+            if chunk:
+                yield chunk if first else b"," + chunk
+                first = False
+        yield b"]"
+
+    def _level2_json(self, info: CollectionInfo, attributes: Sequence[str]) -> Iterator[bytes]:
+        for i, attribute in enumerate(attributes):
+            yield (b"{" if i == 0 else b",") + json_bytes(attribute) + b":"
+            yield from self._array_json(info, attribute)
+        yield b"}"
+
+    def _stream(self, request: Request, etag: str, body: Iterator[bytes]) -> Response:
+        """A streamed JSON body; its ETag names the content (a digest fixes it for good)."""
+        headers = {"etag": etag,
+                   "cache-control": f"public, max-age={self.backend.settings.metadata_max_age}"}
+        if etag_matches(request, etag):
+            return not_modified(headers)
+        if request.method == "HEAD":
+            return Response(b"", media_type=JSON, headers=headers)
+        return StreamingResponse(body, media_type=JSON, headers=headers)

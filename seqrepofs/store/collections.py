@@ -161,12 +161,16 @@ class CollectionStore:
             return conn
         if not os.path.exists(self.path):
             return None
-        flags = "mode=ro&immutable=1" if self.frozen else "mode=ro"
-        conn = sqlite3.connect(f"file:{self.path}?{flags}", uri=True, check_same_thread=False)
-        conn.execute("pragma busy_timeout = 10000")
+        conn = self._connect()
         self._local.conn = conn
         with self._lock:
             self._conns.append(conn)
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        flags = "mode=ro&immutable=1" if self.frozen else "mode=ro"
+        conn = sqlite3.connect(f"file:{self.path}?{flags}", uri=True, check_same_thread=False)
+        conn.execute("pragma busy_timeout = 10000")
         return conn
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -297,17 +301,52 @@ class CollectionStore:
             seqs.append("SQ." + r.seq_id)
         return seqcol.level2(names, lengths, seqs)
 
-    def attribute(self, attribute: str, digest: str) -> list[Any] | None:
-        """The level-2 value of an attribute given its level-1 digest (None if unknown);
-        the transient ``sorted_name_length_pairs`` has none."""
+    def iter_attribute(
+        self, coll: CollectionInfo, attribute: str, page: int = 10_000
+    ) -> Iterator[list[Any]]:
+        """The level-2 value of one array attribute, in pages of elements (bounded memory:
+        a 3-million-record collection is streamed, never built)."""
         if attribute not in seqcol.ARRAY_ATTRIBUTES:
+            raise UnknownCollectionError(f"no attribute {attribute!r}")
+        if attribute == "sorted_sequences":
+            # one sorted scan (no index by seq_id), on a connection of its own: a streamed
+            # response may be iterated from several threads
+            conn = self._connect()
+            try:
+                cur = conn.execute("select seq_id from record where collection_id = ?"
+                                   " order by seq_id", (coll.id,))
+                while rows := cur.fetchmany(page):
+                    yield ["SQ." + r[0] for r in rows]
+            finally:
+                conn.close()
+            return
+        pick = {
+            "names": lambda r: r.name,
+            "lengths": lambda r: r.length,
+            "sequences": lambda r: "SQ." + r.seq_id,
+            "name_length_pairs": lambda r: seqcol.name_length_pair(r.name, r.length),
+        }[attribute]
+        start = 0
+        while recs := self.records(coll, start, page):
+            yield [pick(r) for r in recs]
+            start = recs[-1].ordinal + 1
+
+    def attribute_owner(self, attribute: str, digest: str) -> CollectionInfo | None:
+        """A collection whose ``attribute`` has this level-1 digest (any: they are equal)."""
+        if attribute not in seqcol.LEVEL1_ATTRIBUTES:
             return None
         rows = self._query(
             f"select {_INFO_COLUMNS} from collection where {attribute} = ?"
             " and digest is not null limit 1", (digest,))
-        if not rows:
+        return _info(rows[0]) if rows else None
+
+    def attribute(self, attribute: str, digest: str) -> list[Any] | None:
+        """The level-2 value of an attribute given its level-1 digest (None if unknown);
+        the transient ``sorted_name_length_pairs`` has none."""
+        owner = self.attribute_owner(attribute, digest)
+        if owner is None or attribute not in seqcol.ARRAY_ATTRIBUTES:
             return None
-        return self.level2(_info(rows[0]))[attribute]
+        return [x for page in self.iter_attribute(owner, attribute) for x in page]
 
 
 # ---- writing ---------------------------------------------------------------------------------
