@@ -36,6 +36,7 @@ __all__ = [
     "CollectionDigests",
     "canonical",
     "compare",
+    "compare_counts",
     "digest_from_level1",
     "level1",
     "level2",
@@ -231,28 +232,35 @@ def _compare_arrays(a: Sequence[Any], b: Sequence[Any]) -> tuple[int, bool | Non
     return overlap, fa == fb
 
 
+def compare_counts(a_count: Mapping[str, int], b_count: Mapping[str, int]) -> dict[str, Any]:
+    """The comparison's skeleton from each side's attribute lengths: ``attributes`` and the
+    counts; the caller fills ``a_and_b_count`` and ``a_and_b_same_order`` of ``a_and_b``."""
+    attributes: dict[str, list[str]] = {"a_only": [], "b_only": [], "a_and_b": []}
+    for k in sorted(set(a_count) | set(b_count)):
+        side = "a_and_b" if k in a_count and k in b_count else "a_only" if k in a_count \
+            else "b_only"
+        attributes[side].append(k)
+    return {
+        "attributes": attributes,
+        "array_elements": {
+            "a_count": {k: a_count[k] for k in sorted(a_count)},
+            "b_count": {k: b_count[k] for k in sorted(b_count)},
+            "a_and_b_count": {},
+            "a_and_b_same_order": {},
+        },
+    }
+
+
 def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     """The seqcol comparison of two level-2 objects (``attributes`` and ``array_elements``).
 
     The caller adds ``digests``; the result equals ``refget.utils.compare_seqcols`` for the
     same inputs (keys in sorted order, every key of each side counted).
     """
-    a_keys, b_keys = sorted(a), sorted(b)
-    attributes: dict[str, list[str]] = {"a_only": [], "b_only": [], "a_and_b": []}
-    elements: dict[str, dict[str, Any]] = {
-        "a_count": {k: len(a[k]) for k in a_keys},
-        "b_count": {k: len(b[k]) for k in b_keys},
-        "a_and_b_count": {},
-        "a_and_b_same_order": {},
-    }
-    for k in sorted(set(a_keys) | set(b_keys)):
-        if k not in a:
-            attributes["b_only"].append(k)
-        elif k not in b:
-            attributes["a_only"].append(k)
-        else:
-            attributes["a_and_b"].append(k)
-            count, order = _compare_arrays(a[k], b[k])
-            elements["a_and_b_count"][k] = count
-            elements["a_and_b_same_order"][k] = order
-    return {"attributes": attributes, "array_elements": elements}
+    result = compare_counts({k: len(v) for k, v in a.items()}, {k: len(v) for k, v in b.items()})
+    elements = result["array_elements"]
+    for k in result["attributes"]["a_and_b"]:
+        count, order = _compare_arrays(a[k], b[k])
+        elements["a_and_b_count"][k] = count
+        elements["a_and_b_same_order"][k] = order
+    return result

@@ -347,3 +347,35 @@ def test_biocommons_seqrepo_reads_loads_into_and_snapshots(tmp_path: Path) -> No
     assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
     conn.close()
     assert os.listdir(root / "2026-01-01")  # the reference made its snapshot
+
+
+# ---- comparison in the store (bounded memory) equals the in-memory comparison ----------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_store_comparison_equals_in_memory_comparison(tmp_path: Path, seed: int) -> None:
+    from refget.utils import compare_seqcols
+
+    from seqrepofs import seqcol
+
+    rng = random.Random(seed)
+    inst = new_instance(tmp_path)
+    pool = [(f"chr{i}", rng.randint(1, 5), f"{rng.randint(0, 4):032d}") for i in range(12)]
+    with CollectionWriter(str(inst)) as w:
+        for name in ("a", "b", "c"):
+            recs = rng.sample(pool, rng.randint(0, 8))
+            recs += [(f"x{i}", r[1], r[2]) for i, r in enumerate(rng.sample(pool, 2))]
+            w.record(name, recs)
+        w.record("single", [("q", 1, "0" * 32)])
+    with CollectionStore(str(inst)) as store:
+        infos = {n: store.get(n) for n in ("a", "b", "c", "single")}
+        for x in infos.values():
+            for y in infos.values():
+                expected = compare_seqcols(store.level2(x), store.level2(y))
+                assert store.compare(x, y) == expected == seqcol.compare(
+                    store.level2(x), store.level2(y))
+            posted = {k: list(v) for k, v in store.level2(infos["b"]).items()}
+            posted["names"] = list(reversed(posted["names"]))
+            posted["accessions"] = ["acc"] * len(posted["names"])
+            del posted["sorted_sequences"]
+            assert store.compare(x, posted) == compare_seqcols(store.level2(x), posted)

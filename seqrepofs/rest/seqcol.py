@@ -157,8 +157,8 @@ class SeqcolAPI:
         for info in infos:
             if isinstance(info, Response):
                 return info
-        la, lb = (self.store.level2(i) for i in infos if isinstance(i, CollectionInfo))
-        body = {"digests": {"a": a, "b": b}, **seqcol.compare(la, lb)}
+        ia, ib = (i for i in infos if isinstance(i, CollectionInfo))
+        body = {"digests": {"a": a, "b": b}, **self.store.compare(ia, ib)}
         return self._json(request, body, self.backend.settings.metadata_max_age)
 
     def _compare_posted(self, request: Request, raw: bytes) -> Response:
@@ -174,7 +174,7 @@ class SeqcolAPI:
         if isinstance(info, Response):
             return info
         body = {"digests": {"a": a, "b": "POSTed seqcol"},
-                **seqcol.compare(self.store.level2(info), posted)}
+                **self.store.compare(info, posted)}
         return self._json(request, body, 0)
 
     async def comparison_posted(self, request: Request) -> Response:

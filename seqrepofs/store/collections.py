@@ -20,7 +20,7 @@ import os
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -340,6 +340,63 @@ class CollectionStore:
             " and digest is not null limit 1", (digest,))
         return _info(rows[0]) if rows else None
 
+    def compare(
+        self, a: CollectionInfo, b: CollectionInfo | Mapping[str, Sequence[Any]]
+    ) -> dict[str, Any]:
+        """The seqcol comparison of stored ``a`` with stored or given (level-2) ``b``.
+
+        Equal to :func:`seqcol.compare` of the two level-2 objects, in bounded memory:
+        attributes with equal level-1 digests are equal arrays (answered from the digests);
+        the others are compared in SQLite temporary tables keyed by each element's canonical
+        JSON, filtered and walked in order on disk.
+        """
+        b_info = b if isinstance(b, CollectionInfo) else None
+        a_keys = list(seqcol.ARRAY_ATTRIBUTES)
+        b_keys = list(seqcol.ARRAY_ATTRIBUTES) if b_info else list(b)  # type: ignore[arg-type]
+        b_count = ({k: b_info.count for k in b_keys} if b_info
+                   else {k: len(b[k]) for k in sorted(b_keys)})  # type: ignore[index]
+        result = seqcol.compare_counts(
+            {k: a.count for k in a_keys}, b_count)
+        common = result["attributes"]["a_and_b"]
+        todo = []
+        for k in common:
+            if b_info is not None and a.level1[k] == b_info.level1[k]:
+                result["array_elements"]["a_and_b_count"][k] = a.count
+                result["array_elements"]["a_and_b_same_order"][k] = True if a.count else None
+            else:
+                todo.append(k)
+        if not todo:
+            return result
+        conn = self._connect()
+        try:
+            for side in ("a", "b"):
+                conn.execute(f"create temp table k{side} (attr text, ord integer, k text)")
+            for k in todo:
+                self._fill_keys(conn, "ka", k, self.iter_attribute(a, k))
+                source = (self.iter_attribute(b_info, k) if b_info is not None
+                          else _pages(b[k]))  # type: ignore[index]
+                self._fill_keys(conn, "kb", k, source)
+            conn.execute("create index temp.ka_k on ka(attr, k)")
+            conn.execute("create index temp.kb_k on kb(attr, k)")
+            for k in todo:
+                count, order = _compare_on_disk(conn, k)
+                result["array_elements"]["a_and_b_count"][k] = count
+                result["array_elements"]["a_and_b_same_order"][k] = order
+        finally:
+            conn.close()
+        return result
+
+    @staticmethod
+    def _fill_keys(
+        conn: sqlite3.Connection, table: str, attr: str, pages: Iterable[Sequence[Any]]
+    ) -> None:
+        ordinal = 0
+        for page in pages:
+            conn.executemany(
+                f"insert into temp.{table} values (?, ?, ?)",
+                [(attr, ordinal + i, seqcol.canonical(x)) for i, x in enumerate(page)])
+            ordinal += len(page)
+
     def attribute(self, attribute: str, digest: str) -> list[Any] | None:
         """The level-2 value of an attribute given its level-1 digest (None if unknown);
         the transient ``sorted_name_length_pairs`` has none."""
@@ -347,6 +404,33 @@ class CollectionStore:
         if owner is None or attribute not in seqcol.ARRAY_ATTRIBUTES:
             return None
         return [x for page in self.iter_attribute(owner, attribute) for x in page]
+
+
+def _pages(items: Sequence[Any], size: int = 10_000) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _compare_on_disk(conn: sqlite3.Connection, attr: str) -> tuple[int, bool | None]:
+    """(a_and_b count, same order) of one attribute held in temp tables ka and kb."""
+    filtered = {
+        side: f"select k from {side} where attr = ? and exists (select 1 from {other}"
+              f" where {other}.attr = ? and {other}.k = {side}.k) order by ord"
+        for side, other in (("ka", "kb"), ("kb", "ka"))
+    }
+    n = {side: conn.execute(f"select count(*) from ({sql})", (attr, attr)).fetchone()[0]
+         for side, sql in filtered.items()}
+    overlap = min(n.values())
+    if n["ka"] + n["kb"] == 0 or n["ka"] != n["kb"]:
+        return overlap, None
+    walk_a = conn.execute(filtered["ka"], (attr, attr))
+    walk_b = conn.execute(filtered["kb"], (attr, attr))
+    while True:
+        ra, rb = walk_a.fetchmany(FLUSH_ROWS), walk_b.fetchmany(FLUSH_ROWS)
+        if ra != rb:
+            return overlap, False
+        if not ra:
+            return overlap, True
 
 
 # ---- writing ---------------------------------------------------------------------------------
