@@ -21,10 +21,11 @@ from seqrepofs.commands import register_all
 from seqrepofs.fs import lifecycle, mount_options
 from seqrepofs.fs import tree as tree_mod
 from seqrepofs.fs.content import FileKind, split_file_name
-from seqrepofs.fs.inodes import ROOT_INODE, InodeTable, Node, NodeKind
+from seqrepofs.fs.identity import ROOT_INODE
+from seqrepofs.fs.nodes import AliasFile, Node, NodeKind
 from seqrepofs.fs.ops import SLOW_READ_BACKOFF, SLOW_READ_WAIT, Operations, ReadPlacement
 from seqrepofs.fs.source import Instance, Root, open_source
-from seqrepofs.fs.tree import FsError, Listing, Tree
+from seqrepofs.fs.tree import FsError, Tree
 from seqrepofs.seqrepo import SeqRepo
 
 MNT = "/mnt/seqrepo"
@@ -48,37 +49,31 @@ def _file(tree: Tree, ns: str, name: str) -> Node:
     return tree.lookup(tree.lookup(tree.root(), encode(ns)), name)
 
 
-# ---- inode table --------------------------------------------------------------------------------
-def test_inode_table_counts_and_forget() -> None:
-    root = Node(NodeKind.INSTANCE, "/")
-    table = InodeTable(root)
-    a = Node(NodeKind.NAMESPACE, "/a", nsdir="a")
-    ino = table.remember(a)
-    assert ino != ROOT_INODE and table.remember(a) == ino and table.get(ino) == a
-    assert table.inode_for(a) == ino
-    table.forget(ino, 1)
-    assert table.get(ino) == a
-    table.forget(ino, 1)
-    assert table.get(ino) is None and len(table) == 1
-    assert table.remember(a) == ino  # same key, same number: stable across forget/remount
-    table.forget(ROOT_INODE, 5)
-    assert table.get(ROOT_INODE) == root
-
-
-def test_inode_collisions_are_probed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from seqrepofs.fs import inodes
-
-    monkeypatch.setattr(inodes, "key_inode", lambda key: 42)
-    table = InodeTable(Node(NodeKind.INSTANCE, "/"))
-    a = table.remember(Node(NodeKind.NAMESPACE, "/a", nsdir="a"))
-    b = table.remember(Node(NodeKind.NAMESPACE, "/b", nsdir="b"))
-    assert (a, b) == (42, 43)
-    assert table.get(43).nsdir == "b"
-    table.forget(42, 1)  # the hash's first owner goes; "b" keeps its probed number
-    assert table.inode_for(Node(NodeKind.NAMESPACE, "/b", nsdir="b")) == 43
-    assert table.remember(Node(NodeKind.NAMESPACE, "/a", nsdir="a")) == 42
-    table.forget(43, 1)
-    assert table.inode_for(Node(NodeKind.NAMESPACE, "/b", nsdir="b")) == 43  # 42 is taken
+# ---- inode numbers -----------------------------------------------------------------------------
+def test_inode_numbers_name_nodes_for_good(tree: Tree, root: Path) -> None:
+    """A node is rebuilt from its number alone, equal to the one the lookup made; numbers are
+    distinct per file and directory, the same in another daemon, and never negative."""
+    ns = tree.lookup(tree.root(), "refseq")
+    nodes = [ns, tree.lookup(tree.root(), "NCBI"), tree.lookup(tree.root(), "ga4gh")]
+    for name in ("NC_000005.1.fa", "NC_000005.1.fa.fai", "NC_000005.1.dict",
+                 "NC_000005.1.fa.dict", "NC_000006.1.fa"):  # fmt: skip
+        nodes.append(tree.lookup(ns, name))
+    nodes.append(tree.lookup(tree.lookup(tree.root(), "NCBI"), "NC_000005.1.fa"))
+    numbers = [tree.ino(n) for n in nodes]
+    assert len(set(numbers)) == len(numbers) and all(0 < n < 1 << 63 for n in numbers)
+    fresh = Tree(open_source(str(root / SNAPSHOT)), MNT)  # nothing cached, nothing interned
+    try:
+        for node, ino in zip(nodes, numbers, strict=True):
+            if isinstance(node, AliasFile):
+                assert fresh.node(ino) == node and fresh.ino(node) == ino
+            assert tree.node(ino) == node
+    finally:
+        fresh.close()
+    assert tree.ino(tree.root()) == ROOT_INODE
+    for bad in (0, 2, 999_999, 1 << 63, numbers[3] ^ (7 << 43), (1 << 62) | 123_456_789):
+        with pytest.raises(FsError) as info:
+            tree.node(bad)
+        assert info.value.errno == errno.ESTALE, bad
 
 
 # ---- names --------------------------------------------------------------------------------------
@@ -142,8 +137,7 @@ def test_dict_name_collision_rule(tree: Tree) -> None:
     node = tree.lookup(ns, "foo.fa.dict")
     assert (node.alias, node.file_kind) == ("foo", FileKind.FA_DICT)
     assert tree.lookup(ns, "foo.fa.fa.dict").alias == "foo.fa"
-    listing = Listing(lambda after: tree.alias_page(ns, after))
-    names = [n.name for row in listing.rows_from(0) for n in row.files if n is not None]
+    names = [n.name for row in tree.alias_page(ns, 0) for n in row.files if n is not None]
     assert len(names) == len(set(names))
     assert "foo.fa.dict" in names and "foo.fa.fa.dict" in names
 
@@ -155,26 +149,33 @@ def test_namespaces_stored_and_api(tree: Tree) -> None:
 
 
 def test_listing_pages_resume_and_seek(tree: Tree, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages follow the row ids: any row id resumes a listing (seekdir), one query a page."""
     monkeypatch.setattr(tree_mod, "PAGE_SIZE", 7)
     ns = tree.lookup(tree.root(), "ga4gh")
-    calls: list[str | None] = []
-
-    def fetch(after: str | None) -> list:
-        calls.append(after)
-        return tree.alias_page(ns, after)
-
-    full = Listing(fetch)
-    rows, ordinal = [], 0
-    while chunk := full.rows_from(ordinal):
-        rows.extend(chunk[:3])  # consume part of each page, as readdir does
-        ordinal += len(chunk[:3])
-    assert len(rows) == 40
-    assert [r.stored_alias for r in rows] == sorted(r.stored_alias for r in rows)
+    rows, after, pages = [], 0, 0
+    while page := tree.alias_page(ns, after):
+        assert len(page) <= 7
+        rows.extend(page)
+        after, pages = page[-1].rowid, pages + 1
+    assert len(rows) == 40 and pages == -(-40 // 7)
+    ids = [r.rowid for r in rows]
+    assert ids == sorted(set(ids))
     assert all(r.files[0].name.startswith("SQ.") for r in rows)
-    assert len(calls) == 40 // 7 + 2  # one query per page (+ the empty one at the end)
-    for ordinal in (0, 6, 7, 8, 20, 39):  # seekdir to any position
-        assert Listing(fetch).rows_from(ordinal)[0].stored_alias == rows[ordinal].stored_alias
-    assert Listing(fetch).rows_from(40) == []
+    for i in (0, 6, 7, 8, 20, 39):  # resume after any row
+        assert tree.alias_page(ns, ids[i] - 1)[0].rowid == ids[i]
+    assert tree.alias_page(ns, ids[-1]) == []
+
+
+def test_listing_the_fasta_files_only(root: Path) -> None:
+    """list=fa: one entry per alias; its index files still open by name."""
+    t = Tree(open_source(str(root / SNAPSHOT)), MNT, list_index_files=False)
+    try:
+        ns = t.lookup(t.root(), "refseq")
+        listed = [f for row in t.alias_page(ns, 0) for f in row.files if f is not None]
+        assert listed and all(f.name.endswith(".fa") and f.name.count(".fa") == 1 for f in listed)
+        assert t.lookup(ns, listed[0].name + ".fai").file_kind is FileKind.FAI
+    finally:
+        t.close()
 
 
 # ---- a root -------------------------------------------------------------------------------------
@@ -220,7 +221,8 @@ def test_operations_in_process(root: Path, caplog: pytest.LogCaptureFixture) -> 
         stat = await ops.statfs(None)
         assert stat.f_blocks > 0
         await ops.forget([(attr.st_ino, 1)])
-        assert ops.inodes.get(attr.st_ino) is None
+        ops.tree._recent.clear()  # nothing kept: the number alone answers
+        assert (await ops.getattr(attr.st_ino, None)).st_size == attr.st_size
 
     trio.run(scenario)
     ns_ino = trio.run(ops.lookup, ROOT_INODE, b"refseq", None).st_ino

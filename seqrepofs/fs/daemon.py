@@ -25,7 +25,7 @@ from .lifecycle import (
     watch_signals,
 )
 from .mount_options import FSTYPE, MountError, MountOptions
-from .tuning import cap_malloc_arenas
+from .tuning import bound_store_caches, cap_malloc_arenas
 
 log = logging.getLogger("seqrepofs.fs")
 
@@ -48,7 +48,9 @@ def serve(
     from .tree import Tree
 
     cap_malloc_arenas()  # before the daemon starts its threads
-    ops = Operations(Tree(open_source(source), mountpoint, opts.line_width), opts.threads)
+    bound_store_caches()  # before the store opens
+    tree = Tree(open_source(source), mountpoint, opts.line_width, opts.list_index_files)
+    ops = Operations(tree, opts.threads)
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:
         try:

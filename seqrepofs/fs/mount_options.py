@@ -37,6 +37,7 @@ class MountOptions:
     threads: int = 4
     force: bool = False
     log_file: str | None = None
+    list_index_files: bool = True  # list=all (default) or list=fa: see Tree
     fuse: list[str] = field(default_factory=list)  # passed to libfuse unchanged
 
     def parse(self, option_lists: Iterable[str]) -> MountOptions:
@@ -50,6 +51,10 @@ class MountOptions:
                     self.threads = _positive_int(opt, value)
                 elif name == "log_file":
                     self.log_file = value or None
+                elif name == "list":
+                    if value not in ("all", "fa"):
+                        raise MountError(f"option {opt!r}: expected list=all or list=fa")
+                    self.list_index_files = value == "all"
                 elif opt == "allow_other":
                     self.allow_other = True
                 elif opt == "allow_root":

@@ -15,12 +15,12 @@ other exception into EIO, logged with the path.
 
 from __future__ import annotations
 
+import bisect
 import errno
 import functools
 import itertools
 import logging
 import os
-import stat
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,8 +34,9 @@ import pyfuse3
 import trio
 
 from ..errors import SeqRepoError
-from .inodes import ROOT_INODE, InodeTable, Node, NodeKind
-from .tree import SHORT_TIMEOUT, BytesContent, Content, FsError, Listing, Tree
+from .identity import MAX_ROWID, ROOT_INODE
+from .nodes import NamespaceDir, Node
+from .tree import AliasEntries, BytesContent, Content, FsError, Tree
 
 log = logging.getLogger("seqrepofs.fs")
 
@@ -53,19 +54,20 @@ WAIT_WEIGHT = 1 / 16  # weight of the latest read in that average
 CACHED_FIRST_BYTES = 128 * 1024
 BLKSIZE = 16 * 1024  # st_blksize; htslib's hFILE sizes its buffer by it (capped at 32 KB)
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND | os.O_CREAT
-_MODES = {
-    NodeKind.FILE: stat.S_IFREG | 0o444,
-    NodeKind.VIEW: stat.S_IFREG | 0o444,
-    NodeKind.LATEST: stat.S_IFLNK | 0o777,
-}
-_DIR_MODE = stat.S_IFDIR | 0o555
+# readdir positions: 0 ".", 1 "..", small listings from 3; an alias file's entry is at
+# FIRST_ENTRY + (row id << 2 | file kind), so one position names the place to resume.
+FIRST_ENTRY = 3
 
 
 @dataclass
 class DirHandle:
+    """An open directory. A namespace listing holds the last page it read (one page per
+    open directory, whatever the listing's length), as the kernel asks in small pieces."""
+
     node: Node
     small: list[Node] | None = None  # root/instance listings, fixed at opendir
-    listing: Listing | None = None  # namespace listings, paged
+    page: list[AliasEntries] = field(default_factory=list)
+    page_after: int = -1  # the page holds the rows with ids above this, up to its last
     lock: trio.Lock = field(default_factory=trio.Lock)
 
 
@@ -164,7 +166,6 @@ class Operations(pyfuse3.Operations):
     def __init__(self, tree: Tree, threads: int = 4) -> None:
         super().__init__()
         self.tree = tree
-        self.inodes = InodeTable(tree.root())
         self._pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="seqrepofs-io")
         self._files: dict[int, FileHandle] = {}
         self._dirs: dict[int, DirHandle] = {}
@@ -195,17 +196,18 @@ class Operations(pyfuse3.Operations):
             lambda _raise_cancel: trio.lowlevel.Abort.FAILED
         )
 
-    def _node(self, inode: int) -> Node:
-        node = self.inodes.get(inode)
-        if node is None:  # the kernel never sends an inode it has forgotten
-            raise FsError(errno.ESTALE, f"unknown inode {inode}")
+    async def _node(self, inode: int) -> Node:
+        """The node an inode number names: from the bounded cache, else rebuilt from the
+        number in a worker (it may read the alias row)."""
+        node = self.tree.cached(inode)
+        if node is None:
+            node = await self._io(self.tree.node, inode)
         return node
 
     def _describe(self, kind: str, args: Sequence[Any]) -> str:
         try:
             if kind == "inode":
-                node = self.inodes.get(args[0])
-                return node.path if node else f"inode {args[0]}"
+                return self.tree.describe(args[0])
             if kind == "fh":
                 fh = self._files.get(args[0])
                 return fh.node.path if fh else f"fh {args[0]}"
@@ -215,8 +217,7 @@ class Operations(pyfuse3.Operations):
             if kind == "none":
                 return "/"
             if kind == "parent":
-                node = self.inodes.get(args[0])
-                parent = node.path.rstrip("/") if node else f"inode {args[0]}"
+                parent = self.tree.describe(args[0]).rstrip("/")
                 return f"{parent}/{os.fsdecode(args[1])}"
         except Exception:  # noqa: BLE001 - describing must never fail
             pass
@@ -226,9 +227,9 @@ class Operations(pyfuse3.Operations):
         a = pyfuse3.EntryAttributes()
         a.st_ino = ino
         a.generation = 0
-        a.entry_timeout = node.timeout
-        a.attr_timeout = node.timeout
-        a.st_mode = _MODES.get(node.kind, _DIR_MODE)
+        a.entry_timeout = node.entry_timeout
+        a.attr_timeout = node.attr_timeout
+        a.st_mode = node.mode
         a.st_nlink = node.nlink
         a.st_uid = self._uid
         a.st_gid = self._gid
@@ -244,37 +245,32 @@ class Operations(pyfuse3.Operations):
     async def lookup(
         self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
-        parent = self._node(parent_inode)
+        parent = await self._node(parent_inode)
         try:
             text = name.decode("utf-8")
         except UnicodeDecodeError:
             raise FsError(errno.ENOENT) from None
         node = await self._io(self.tree.lookup, parent, text)
-        return self.attrs(node, self.inodes.remember(node))
+        ino = self.tree.ino(node)
+        self.tree.remember(ino, node)
+        return self.attrs(node, ino)
 
     async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
-        for ino, nlookup in inode_list:
-            try:
-                self.inodes.forget(ino, nlookup)
-            except Exception:  # noqa: BLE001 - forget has no reply; never let it escape
-                log.exception("forget inode %s", ino)
+        """Nothing to free: a node is rebuilt from its inode number whenever it is asked
+        about (identity), so the daemon keeps no per-inode state for the kernel's counts."""
 
     @_guarded("inode")
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
-        node = self._node(inode)
-        if node.kind in (NodeKind.ROOT, NodeKind.LATEST):
-            node = await self._io(self.tree.refresh, node)
-            self.inodes.update(inode, node)
-        return self.attrs(node, inode)
+        return self.attrs(await self._node(inode), inode)
 
     @_guarded("inode")
     async def readlink(self, inode: int, ctx: pyfuse3.RequestContext) -> bytes:
-        node = self._node(inode)
+        node = await self._node(inode)
         return os.fsencode(await self._io(self.tree.readlink, node))
 
     @_guarded("inode")
     async def access(self, inode: int, mode: int, ctx: pyfuse3.RequestContext) -> bool:
-        self._node(inode)
+        await self._node(inode)
         if mode & os.W_OK:
             raise FsError(errno.EROFS)
         return True
@@ -282,11 +278,11 @@ class Operations(pyfuse3.Operations):
     # ---- directories ------------------------------------------------------------------------
     @_guarded("inode")
     async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
-        node = self._node(inode)
+        node = await self._node(inode)
         if not node.is_dir:
             raise FsError(errno.ENOTDIR)
-        if node.kind is NodeKind.NAMESPACE:
-            handle = DirHandle(node, listing=Listing(functools.partial(self.tree.alias_page, node)))
+        if isinstance(node, NamespaceDir):
+            handle = DirHandle(node)
         else:
             handle = DirHandle(node, small=await self._io(self.tree.small_listing, node))
         fh = next(self._fh)
@@ -295,7 +291,7 @@ class Operations(pyfuse3.Operations):
 
     @_guarded("dir")
     async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
-        """Positions: 0 ".", 1 "..", then children (4 per alias in a namespace)."""
+        """Positions: 0 ".", 1 "..", then children (see FIRST_ENTRY)."""
         handle = self._dirs.get(fh)
         if handle is None:
             raise FsError(errno.EBADF)
@@ -303,54 +299,61 @@ class Operations(pyfuse3.Operations):
             for pos in range(start_id, 2):
                 if not self._reply_dot(token, handle.node, "." * (pos + 1), pos + 1):
                     return
-            start = max(start_id, 2) - 2
             if handle.small is not None:
-                for i in range(start, len(handle.small)):
-                    if not self._reply(token, handle.small[i], i + 3):
+                for i in range(max(start_id, FIRST_ENTRY) - FIRST_ENTRY, len(handle.small)):
+                    if not self._reply(token, handle.small[i], i + FIRST_ENTRY + 1):
                         return
                 return
-            assert handle.listing is not None
-            await self._readdir_paged(handle.listing, start, token)
+            await self._readdir_paged(handle, start_id, token)
 
-    async def _readdir_paged(self, listing: Listing, start: int, token: Any) -> None:
-        ordinal, sub = divmod(start, 4)
+    async def _readdir_paged(self, handle: DirHandle, start_id: int, token: Any) -> None:
+        """A namespace listing from the entry at `start_id` on, a page of rows at a time."""
+        key = max(start_id, FIRST_ENTRY) - FIRST_ENTRY
+        row_min, kind_min = key >> 2, key & 3
         replied = 0
-        while True:
-            rows = listing.cached(ordinal)
-            if rows is None:
-                try:
-                    rows = await self._io(listing.rows_from, ordinal)
-                except Exception:
-                    if not replied:
-                        raise
-                    # entries already sit in the kernel's buffer: deliver them, fail next call
-                    log.exception("readdir: fetching a page failed after %d entries", replied)
-                    return
-            if not rows:
+        while row_min <= MAX_ROWID:
+            try:
+                entries = await self._rows_from(handle, row_min)
+            except Exception:
+                if not replied:
+                    raise
+                # entries already sit in the kernel's buffer: deliver them, fail next call
+                log.exception("readdir: fetching a page failed after %d entries", replied)
                 return
-            for row in rows:
-                for kind in range(sub, 4):
-                    node = row.files[kind]
+            if not entries:
+                return
+            for entry in entries:
+                first = kind_min if entry.rowid == row_min else 0
+                for kind in range(first, 4):
+                    node = entry.files[kind]
                     if node is None:
                         continue
-                    if not self._reply(token, node, 2 + ordinal * 4 + kind + 1):
+                    pos = FIRST_ENTRY + (entry.rowid << 2 | kind)
+                    if not self._reply(token, node, pos + 1):
                         return
                     replied += 1
-                sub = 0
-                ordinal += 1
+            row_min, kind_min = entries[-1].rowid + 1, 0
+
+    async def _rows_from(self, handle: DirHandle, row_min: int) -> list[AliasEntries]:
+        """The listed aliases with row ids from `row_min` on: the held page's tail if it
+        covers `row_min`, else the next page read from the index (and held)."""
+        page = handle.page
+        if page and handle.page_after < row_min <= page[-1].rowid:
+            return page[bisect.bisect_left(page, row_min, key=lambda e: e.rowid) :]
+        assert isinstance(handle.node, NamespaceDir)
+        after = row_min - 1
+        page = await self._io(self.tree.alias_page, handle.node, after)
+        handle.page, handle.page_after = page, after
+        return page
 
     def _reply(self, token: Any, node: Node, next_id: int) -> bool:
-        """Offer one entry; only an accepted entry counts as a kernel reference."""
-        ino = self.inodes.inode_for(node)
-        attrs = self.attrs(node, ino)
-        if not pyfuse3.readdir_reply(token, node.name.encode("utf-8"), attrs, next_id):
-            return False
-        self.inodes.remember(node, ino)
-        return True
+        """Offer one entry (the kernel's reference to it needs no bookkeeping here)."""
+        attrs = self.attrs(node, self.tree.ino(node))
+        return bool(pyfuse3.readdir_reply(token, node.name.encode("utf-8"), attrs, next_id))
 
     def _reply_dot(self, token: Any, node: Node, name: str, next_id: int) -> bool:
-        """Offer "." or ".." (the kernel takes no reference for them, so none is counted)."""
-        attrs = self.attrs(node, self.inodes.inode_for(node))
+        """Offer "." or ".." (the kernel takes no reference for them)."""
+        attrs = self.attrs(node, self.tree.ino(node))
         return bool(pyfuse3.readdir_reply(token, name.encode(), attrs, next_id))
 
     async def releasedir(self, fh: int) -> None:
@@ -359,7 +362,7 @@ class Operations(pyfuse3.Operations):
     # ---- files ------------------------------------------------------------------------------
     @_guarded("inode")
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
-        node = self._node(inode)
+        node = await self._node(inode)
         if node.is_dir:
             raise FsError(errno.EISDIR)
         if flags & WRITE_FLAGS:
@@ -370,7 +373,9 @@ class Operations(pyfuse3.Operations):
         fh = next(self._fh)
         self._files[fh] = FileHandle(node, content)
         # keep_cache: a snapshot's files never change; never direct_io, so mmap works
-        return pyfuse3.FileInfo(fh=fh, keep_cache=node.timeout > SHORT_TIMEOUT, direct_io=False)
+        # keep_cache: an alias file's bytes never change, nor do a snapshot's; never
+        # direct_io, so mmap works
+        return pyfuse3.FileInfo(fh=fh, keep_cache=node.immutable, direct_io=False)
 
     @_guarded("fh")
     async def read(  # type: ignore[override]  # any buffer will do: pyfuse3 copies it
@@ -381,8 +386,7 @@ class Operations(pyfuse3.Operations):
             raise FsError(errno.EBADF)
         if isinstance(handle.content, BytesContent):
             return handle.content.read(self.tree, off, size)
-        frozen = handle.node.timeout > SHORT_TIMEOUT  # a snapshot, as for keep_cache
-        inline = frozen and self.placement.inline()
+        inline = handle.node.frozen and self.placement.inline()
         # Blocks the prefetcher already inflated are served from memory alone, without a hop
         # to a worker; other reads go where ReadPlacement says.
         if not inline or size >= CACHED_FIRST_BYTES:
@@ -410,7 +414,7 @@ class Operations(pyfuse3.Operations):
             s.f_frsize = 4096
             s.f_blocks = max(1, (total * 61 // 60 + 4095) // 4096)  # about the FASTA bytes
             s.f_bfree = s.f_bavail = 0
-            s.f_files = max(1, len(self.inodes))
+            s.f_files = 0  # unknown without counting every alias
             s.f_ffree = s.f_favail = 0
             s.f_namemax = 255
             self._statfs = s

@@ -7,18 +7,20 @@ only adapts the store API to directory-shaped questions; it knows nothing about 
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from cachetools import LRUCache, TTLCache
 
 from ..assemblies import AssemblyCatalog, catalog_for, invalidate
 from ..fasta_view import encode_name
+from ..seqrepo import _SEQ_SCHEMA as SEQ_SCHEMA
 from ..seqrepo import SeqRepo
 from ..store.instances import is_frozen, is_instance, list_instances
 from ..store.translate import api_namespaces, api_to_db, db_to_api
@@ -28,24 +30,37 @@ if TYPE_CHECKING:
 
 # Mutable instances (master) are re-read this often; snapshots are cached for good.
 MUTABLE_TTL = 1.0
-ALIAS_CACHE_SIZE = 65536
+ALIAS_CACHE_SIZE = 65536  # name -> current row, per instance
+ROW_CACHE_SIZE = 65536  # row id -> row, per instance (rows never change)
 # A database changed less than this long before we looked may change again within the same
 # mtime tick (coarse kernel clocks), so assembly views built then are rebuilt once it settles.
 RACY_NS = 2_000_000_000
 _DB_FILES = ("aliases.sqlite3", os.path.join("sequences", "db.sqlite3"))
 _MISSING = object()
 T = TypeVar("T")
-_SAM_MD5_DELETE = bytes(range(0x21)) + bytes(range(0x7F, 0x100))
 
 
 @dataclass(frozen=True, slots=True)
 class AliasRow:
-    """One listed alias of a namespace directory."""
+    """One alias row as a namespace directory shows it."""
 
+    rowid: int  # seqalias_id: the row, for good (the readdir cursor and the inode number)
     alias: str  # as the directory shows it (API form in API namespaces)
-    stored_alias: str  # as stored: the readdir cursor
+    stored_alias: str
     seq_id: str
     length: int
+    added_ns: int  # when the row was written (a master's file mtime)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRow:
+    """One alias row as stored (current or not)."""
+
+    namespace: str
+    alias: str
+    seq_id: str
+    length: int
+    added_ns: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +93,6 @@ class NamespaceMap:
         return stored
 
 
-def _frozen(path: str) -> bool:
-    """A snapshot has no write bits anywhere (instances.snapshot); master does."""
-    return is_frozen(path)
-
-
 def _db_mtime_ns(path: str) -> int:
     return max(os.stat(os.path.join(path, rel)).st_mtime_ns for rel in _DB_FILES)
 
@@ -105,12 +115,13 @@ class Instance:
 
     def __init__(self, path: str) -> None:
         self.path = os.path.realpath(path)
-        self.frozen = _frozen(self.path)
+        self.frozen = is_frozen(self.path)
         self.sr = SeqRepo(self.path)
         self._lock = threading.Lock()
         self._aliases: LRUCache | TTLCache = (
             LRUCache(ALIAS_CACHE_SIZE) if self.frozen else TTLCache(ALIAS_CACHE_SIZE, MUTABLE_TTL)
         )
+        self._rows: LRUCache = LRUCache(ROW_CACHE_SIZE)
         self._meta: dict[str, object] | TTLCache = {} if self.frozen else TTLCache(8, MUTABLE_TTL)
         self._views_signature: object = None
 
@@ -157,7 +168,7 @@ class Instance:
         return NamespaceMap(dirname, ns) if ns in stored else None
 
     def lookup(self, nsmap: NamespaceMap, alias: str) -> AliasRow | None:
-        """The current sequence an alias of a directory names (one indexed query, cached)."""
+        """The current row an alias of a directory names (one indexed query, cached)."""
         key = (nsmap.dirname, alias)
         with self._lock:
             if key in self._aliases:
@@ -165,42 +176,59 @@ class Instance:
         row = None
         stored = nsmap.to_stored(alias)
         if stored is not None:
-            seq_id = self.sr.aliases.current_alias(nsmap.stored, stored)
-            if seq_id is not None:
-                row = AliasRow(alias, stored, seq_id, self.length(seq_id))
+            found = self.sr.aliases.current_row(nsmap.stored, stored, SEQ_SCHEMA)
+            if found is not None:
+                rowid, seq_id, length, added = found
+                row = AliasRow(rowid, alias, stored, seq_id, length, self._added_ns(added))
         with self._lock:
             self._aliases[key] = row
         return row
 
-    def page(self, nsmap: NamespaceMap, after: str | None, limit: int) -> list[AliasRow]:
-        """Up to `limit` aliases of a directory after the stored alias `after` (keyset paged).
+    def row(self, rowid: int) -> StoredRow | None:
+        """Alias row `rowid`, current or not (rows never change: cached for good)."""
+        with self._lock:
+            if rowid in self._rows:
+                return self._rows[rowid]
+        found = self.sr.aliases.row_by_id(rowid, SEQ_SCHEMA)
+        row = None
+        if found is not None:
+            ns, alias, seq_id, length, added = found
+            row = StoredRow(ns, alias, seq_id, length, self._added_ns(added))
+        with self._lock:
+            self._rows[rowid] = row
+        return row
+
+    def page(self, nsmap: NamespaceMap, after: int, limit: int) -> list[AliasRow]:
+        """Up to `limit` current aliases of a directory with row ids above `after`, in row
+        order (keyset paged on the row id: one integer resumes a listing anywhere).
 
         Aliases that do not belong to the directory (a VMC alias without GS_ in ga4gh/) or
         cannot be a file name (empty) are skipped, so a page is short only at the end.
         """
         out: list[AliasRow] = []
         while len(out) < limit:
-            rows = self.sr.aliases.aliases_page(nsmap.stored, after, limit)
-            for stored_alias, seq_id in rows:
+            rows = self.sr.aliases.current_rows_after(nsmap.stored, after, limit, SEQ_SCHEMA)
+            for rowid, stored_alias, seq_id, length, added in rows:
                 alias = nsmap.to_dir(stored_alias)
                 if alias is None or not _encodable(alias):
                     continue
-                out.append(AliasRow(alias, stored_alias, seq_id, self.length(seq_id)))
+                out.append(
+                    AliasRow(rowid, alias, stored_alias, seq_id, length, self._added_ns(added))
+                )
             if len(rows) < limit:
                 break
             after = rows[-1][0]
         return out
 
-    def length(self, seq_id: str) -> int:
-        return int(self.sr.sequences.fetch_seqinfo(seq_id)["len"])
+    def _added_ns(self, added: object) -> int:
+        """A row's `added` timestamp (UTC text, as SQLite writes it) in ns; the instance's
+        mtime if unreadable."""
+        ns = _timestamp_ns(added) if isinstance(added, str) else None
+        return self.mtime_ns if ns is None else ns
 
     def md5(self, seq_id: str) -> str:
-        """The stored MD5 alias (SAM M5); hashed only if an instance lacks it."""
-        for ns, alias in self.sr.aliases.aliases_of(seq_id):
-            if ns == "MD5" and len(alias) == 32:
-                return alias.lower()
-        residues = self.sr.sequences.fetch_bytes(seq_id)
-        return hashlib.md5(residues.translate(None, _SAM_MD5_DELETE).upper()).hexdigest()
+        """The SAM M5 of a sequence (the store's one definition)."""
+        return self.sr.sam_m5(seq_id)
 
     def fetch(self, seq_id: str, start: int, end: int) -> bytes:
         return self.sr.sequences.fetch_bytes(seq_id, start, end)
@@ -230,6 +258,18 @@ class Instance:
 
     def close(self) -> None:
         self.sr.close()
+
+
+@functools.lru_cache(maxsize=1024)
+def _timestamp_ns(text: str) -> int | None:
+    """Rows of one load share a few timestamps: parsed once each (bounded cache)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
 
 
 def _encodable(alias: str) -> bool:

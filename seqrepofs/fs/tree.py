@@ -17,10 +17,10 @@ from __future__ import annotations
 import errno
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from cachetools import LRUCache
 
 from ..assemblies import AssemblyCatalog, UnknownAssemblyError, ViewFile
 from ..errors import SeqRepoError
@@ -34,14 +34,24 @@ from .content import (
     layout,
     split_file_name,
 )
-from .inodes import Node, NodeKind
+from .identity import MAX_ROWID, VARIANTS, Inodes, Key
+from .nodes import (
+    SHORT_TIMEOUT,
+    AliasFile,
+    Directory,
+    InstanceDir,
+    LatestLink,
+    NamespaceDir,
+    Node,
+    RootDir,
+    ViewNode,
+)
 from .source import AliasRow, Instance, NamespaceMap, Root
 
 log = logging.getLogger("seqrepofs.fs")
 
-LONG_TIMEOUT = 30 * 86400.0  # snapshots never change: let the kernel cache for good
-SHORT_TIMEOUT = 1.0  # root listings and a mutable master change under us
-PAGE_SIZE = 128
+PAGE_SIZE = 128  # alias rows per listing query
+NODE_CACHE_SIZE = 4096  # recently answered immutable nodes, so getattr/open skip the database
 
 
 class FsError(Exception):
@@ -63,7 +73,7 @@ class FastaContent:
 
     layout: FastaLayout
     instance: Instance | None
-    node: Node
+    node: AliasFile | ViewNode
     seq_ids: tuple[str, ...]
 
     def read(self, tree: Tree, offset: int, size: int) -> bytes | np.ndarray:
@@ -109,117 +119,214 @@ Content = FastaContent | BytesContent
 
 
 class Tree:
-    """The mounted source seen as a tree of nodes."""
+    """The mounted source seen as a tree of nodes, each named by its inode number."""
 
-    def __init__(self, source: Instance | Root, mountpoint: str, width: int = 60) -> None:
+    def __init__(
+        self,
+        source: Instance | Root,
+        mountpoint: str,
+        width: int = 60,
+        list_index_files: bool = True,
+    ) -> None:
         if width < 1:
             raise ValueError(f"line width must be >= 1, got {width}")
         self.source = source
         self.width = width
+        self.list_index_files = list_index_files
         self.mountpoint = os.path.realpath(mountpoint).rstrip("/")
+        self.inodes = Inodes()
+        self._recent: LRUCache = LRUCache(NODE_CACHE_SIZE)  # ino -> immutable node
+
+    # ---- inode numbers <-> nodes -----------------------------------------------------------
+    def ino(self, node: Node) -> int:
+        return self.inodes.number(node)
+
+    def cached(self, ino: int) -> Node | None:
+        """The node of `ino` if it is immutable and was answered lately (no I/O)."""
+        return self._recent.get(ino)  # type: ignore[no-any-return]
+
+    def remember(self, ino: int, node: Node) -> None:
+        """Keep an immutable node in the bounded cache (a lookup is usually followed by a
+        getattr or an open of the same inode)."""
+        if node.immutable:
+            self._recent[ino] = node
+
+    def node(self, ino: int) -> Node:
+        """The node an inode number names, rebuilt from the number (FsError ESTALE if none)."""
+        node = self.cached(ino)
+        if node is not None:
+            return node
+        key = self.inodes.key(ino)
+        if key is None:
+            raise FsError(errno.ESTALE, f"unknown inode {ino}")
+        node = self._node_of(key)
+        self.remember(ino, node)
+        return node
+
+    def describe(self, ino: int) -> str:
+        """A path for the log, without I/O (the key when the node is not at hand)."""
+        node = self.cached(ino)
+        if node is not None:
+            return node.path
+        key = self.inodes.key(ino)
+        return f"inode {ino}" if key is None else "/".join(str(k) for k in key)
+
+    def _node_of(self, key: Key) -> Node:
+        what = key[0]
+        if what == "root":
+            return self.root()
+        if what == "latest":
+            return self._latest_node()
+        inst = str(key[1])
+        if what == "instance":
+            if not isinstance(self.source, Root) or not self.source.has(inst):
+                raise FsError(errno.ENOENT, f"instance {inst} is gone")
+            return self._instance_dir(inst)
+        parent = self._instance_node(inst)
+        if what == "namespace":
+            nsdir = str(key[2])
+            if self.instance(parent).namespace(nsdir) is None:
+                raise FsError(errno.ENOENT, f"namespace {nsdir} is gone")
+            return self._namespace_node(parent, nsdir)
+        if what == "view":
+            instance = self.instance(parent)
+            catalog = instance.assemblies(self.width)
+            vf = catalog.lookup(str(key[2]))
+            if vf is None:
+                raise FsError(errno.ENOENT, f"view {key[2]} is gone")
+            return self._view_node(parent, instance, catalog, vf)
+        _what, _inst, variant, kind, rowid = key
+        assert isinstance(variant, int) and isinstance(kind, FileKind) and isinstance(rowid, int)
+        return self._file_of_row(parent, variant, kind, rowid)
+
+    def _file_of_row(
+        self, parent: InstanceDir, variant: int, kind: FileKind, rowid: int
+    ) -> AliasFile:
+        inst = self.instance(parent)
+        stored = inst.row(rowid)
+        if stored is None:
+            raise FsError(errno.ESTALE, f"alias row {rowid} does not exist")
+        nsdir = VARIANTS[variant] or stored.namespace
+        nsmap = inst.namespace(nsdir)
+        alias = None
+        if nsmap is not None and nsmap.stored == stored.namespace:
+            alias = nsmap.to_dir(stored.alias)
+        if nsmap is None or alias is None:
+            raise FsError(errno.ESTALE, f"alias row {rowid} is not shown in {nsdir}")
+        row = AliasRow(rowid, alias, stored.alias, stored.seq_id, stored.length, stored.added_ns)
+        return self._alias_files(self._namespace_node(parent, nsdir), inst, nsmap, row)[kind]
 
     # ---- nodes ------------------------------------------------------------------------------
-    def root(self) -> Node:
+    def root(self) -> Directory:
         if isinstance(self.source, Root):
-            return self._root_node()
+            return RootDir(
+                path="/",
+                mtime_ns=self.source.mtime_ns(),
+                frozen=False,
+                instances=len(self.source.names()),
+            )
         inst = self.source
-        return Node(
-            NodeKind.INSTANCE,
-            "/",
-            nlink=2 + len(inst.namespace_dirs()),
+        return InstanceDir(
+            path="/",
             mtime_ns=inst.mtime_ns,
-            timeout=_timeout(inst),
-        )
-
-    def _root_node(self) -> Node:
-        assert isinstance(self.source, Root)
-        return Node(
-            NodeKind.ROOT,
-            "/",
-            nlink=2 + len(self.source.names()),
-            mtime_ns=self.source.mtime_ns(),
-            timeout=SHORT_TIMEOUT,
+            frozen=inst.frozen,
+            namespaces=len(inst.namespace_dirs()),
         )
 
     def instance(self, node: Node) -> Instance:
         if isinstance(self.source, Instance):
             return self.source
-        if not self.source.has(node.inst):
-            raise FsError(errno.ENOENT, f"instance {node.inst} is gone")
-        return self.source.instance(node.inst)
+        name = getattr(node, "inst", "")
+        if not self.source.has(name):
+            raise FsError(errno.ENOENT, f"instance {name} is gone")
+        return self.source.instance(name)
+
+    def _instance_node(self, inst: str) -> InstanceDir:
+        """The instance directory `inst` ("" for a mounted instance)."""
+        if not inst:
+            root = self.root()
+            assert isinstance(root, InstanceDir)
+            return root
+        assert isinstance(self.source, Root)
+        if not self.source.has(inst):
+            raise FsError(errno.ENOENT, f"instance {inst} is gone")
+        return self._instance_dir(inst)
 
     def refresh(self, node: Node) -> Node:
         """Attributes that may change while mounted (root listing, `latest`)."""
-        if node.kind is NodeKind.ROOT:
-            return self._root_node()
-        if node.kind is NodeKind.LATEST:
+        if isinstance(node, RootDir):
+            return self.root()
+        if isinstance(node, LatestLink):
             return self._latest_node()
         return node
 
-    def _instance_dir(self, name: str) -> Node:
+    def _instance_dir(self, name: str) -> InstanceDir:
         assert isinstance(self.source, Root)
         st = os.stat(os.path.join(self.source.path, name))
-        return Node(
-            NodeKind.INSTANCE,
-            "/" + name,
-            nlink=2 + len(self.source.instance(name).namespace_dirs()),
+        inst = self.source.instance(name)
+        return InstanceDir(
+            path="/" + name,
             mtime_ns=st.st_mtime_ns,
-            timeout=SHORT_TIMEOUT,
+            frozen=False,  # a root's listing changes: its instance directories are re-read
             inst=name,
+            namespaces=len(inst.namespace_dirs()),
         )
 
-    def _latest_node(self) -> Node:
+    def _latest_node(self) -> LatestLink:
         assert isinstance(self.source, Root)
         target = self.source.latest()
         if target is None:
             raise FsError(errno.ENOENT, "latest names no instance")
-        return Node(
-            NodeKind.LATEST,
-            "/latest",
-            size=len(target.encode()),
-            mtime_ns=self.source.mtime_ns(),
-            timeout=SHORT_TIMEOUT,
+        return LatestLink(
+            path="/latest", mtime_ns=self.source.mtime_ns(), frozen=False, target=target
         )
 
-    def _namespace_node(self, parent: Node, nsdir: str) -> Node:
+    def _namespace_node(self, parent: InstanceDir, nsdir: str) -> NamespaceDir:
         inst = self.instance(parent)
-        return Node(
-            NodeKind.NAMESPACE,
-            _join(parent.path, encode_name(nsdir)),
-            nlink=2,
+        return NamespaceDir(
+            path=_join(parent.path, encode_name(nsdir)),
             mtime_ns=inst.mtime_ns,
-            timeout=_timeout(inst),
+            frozen=inst.frozen,
             inst=parent.inst,
             nsdir=nsdir,
         )
 
-    def _file_nodes(self, ns_node: Node, inst: Instance, row: AliasRow) -> list[Node]:
-        """The four files of an alias, in FileKind order."""
+    def _alias_files(
+        self, ns_node: NamespaceDir, inst: Instance, nsmap: NamespaceMap, row: AliasRow
+    ) -> list[AliasFile]:
+        """The four files of an alias row, in FileKind order.
+
+        A snapshot's files share the instance's one mtime; a master's carry their row's
+        `added` time, which never changes, so a re-pointed alias's new file has a new mtime
+        and the kernel never sees an inode's attributes change.
+        """
         stem = encode_name(row.alias)
         base = _join(ns_node.path, stem)
         fa, fai, dct = file_sizes(
             stem, row.length, self.width, file_uri(self.mountpoint + base + ".fa")
         )
-        sizes = {FileKind.FASTA: fa, FileKind.FAI: fai, FileKind.DICT: dct, FileKind.FA_DICT: dct}
-        mtime, timeout = inst.mtime_ns, _timeout(inst)
+        sizes = (fa, fai, dct, dct)
+        mtime = inst.mtime_ns if inst.frozen else row.added_ns
+        variant = 0 if nsmap.identity else VARIANTS.index(nsmap.dirname)
         return [
-            Node(
-                NodeKind.FILE,
-                base + kind.suffix,
-                size=sizes[kind],
+            AliasFile(
+                path=base + kind.suffix,
                 mtime_ns=mtime,
-                timeout=timeout,
+                frozen=inst.frozen,
                 inst=ns_node.inst,
                 nsdir=ns_node.nsdir,
+                variant=variant,
+                rowid=row.rowid,
                 alias=row.alias,
-                file_kind=kind,
                 seq_id=row.seq_id,
                 length=row.length,
+                file_kind=kind,
+                file_size=sizes[kind],
             )
             for kind in FileKind
         ]
 
-    def _nsmap(self, ns_node: Node) -> tuple[Instance, NamespaceMap]:
+    def _nsmap(self, ns_node: NamespaceDir) -> tuple[Instance, NamespaceMap]:
         inst = self.instance(ns_node)
         nsmap = inst.namespace(ns_node.nsdir)
         if nsmap is None:
@@ -233,14 +340,14 @@ class Tree:
             raise FsError(errno.ENOTDIR)
         if name in (".", ".."):
             raise FsError(errno.ENOENT)  # the kernel resolves these itself
-        if parent.kind is NodeKind.ROOT:
+        if isinstance(parent, RootDir):
             assert isinstance(self.source, Root)
             if name == "latest":
                 return self._latest_node()
             if not self.source.has(name):
                 raise FsError(errno.ENOENT)
             return self._instance_dir(name)
-        if parent.kind is NodeKind.INSTANCE:
+        if isinstance(parent, InstanceDir):
             inst = self.instance(parent)
             try:
                 nsdir: str | None = decode_name(name)
@@ -253,6 +360,7 @@ class Tree:
             if vf is None:
                 raise FsError(errno.ENOENT)
             return self._view_node(parent, inst, catalog, vf)
+        assert isinstance(parent, NamespaceDir)
         inst, nsmap = self._nsmap(parent)
         for stem, kind in split_file_name(name):
             try:
@@ -261,15 +369,15 @@ class Tree:
                 continue
             row = inst.lookup(nsmap, alias)
             if row is not None:
-                return self._file_nodes(parent, inst, row)[kind]
+                return self._alias_files(parent, inst, nsmap, row)[kind]
         raise FsError(errno.ENOENT)
 
     # ---- listing ----------------------------------------------------------------------------
     def small_listing(self, node: Node) -> list[Node]:
         """Children of the root or an instance directory (a handful of entries)."""
-        if node.kind is NodeKind.ROOT:
+        if isinstance(node, RootDir):
             assert isinstance(self.source, Root)
-            out = []
+            out: list[Node] = []
             for name in self.source.names():
                 try:
                     out.append(self._instance_dir(name))
@@ -278,13 +386,13 @@ class Tree:
             if self.source.latest() is not None:
                 out.append(self._latest_node())
             return out
-        if node.kind is NodeKind.INSTANCE:
+        if isinstance(node, InstanceDir):
             inst = self.instance(node)
-            out = [self._namespace_node(node, ns) for ns in inst.namespace_dirs()]
-            return out + self._view_nodes(node, inst, {n.name for n in out})
+            dirs: list[Node] = [self._namespace_node(node, ns) for ns in inst.namespace_dirs()]
+            return dirs + self._view_nodes(node, inst, {n.name for n in dirs})
         raise FsError(errno.ENOTDIR)
 
-    def _view_nodes(self, parent: Node, inst: Instance, taken: set[str]) -> list[Node]:
+    def _view_nodes(self, parent: InstanceDir, inst: Instance, taken: set[str]) -> list[Node]:
         """The whole-assembly view files of an instance directory, in catalog order.
 
         Names in `taken` (namespace directories) are skipped. Listing needs exact sizes, so
@@ -310,36 +418,43 @@ class Tree:
         return out
 
     def _view_node(
-        self, parent: Node, inst: Instance, catalog: AssemblyCatalog, vf: ViewFile
-    ) -> Node:
+        self, parent: InstanceDir, inst: Instance, catalog: AssemblyCatalog, vf: ViewFile
+    ) -> ViewNode:
         try:
             size = catalog.file_size(vf)
         except UnknownAssemblyError:
             raise FsError(errno.ENOENT, f"assembly {vf.assembly} is gone") from None
-        return Node(
-            NodeKind.VIEW,
-            _join(parent.path, vf.filename),
-            size=size,
+        return ViewNode(
+            path=_join(parent.path, vf.filename),
             mtime_ns=inst.mtime_ns,
-            timeout=_timeout(inst),
+            frozen=inst.frozen,
             inst=parent.inst,
             view=vf,
+            file_size=size,
         )
 
-    def alias_page(self, ns_node: Node, after: str | None) -> list[AliasFiles]:
-        """The next page of a namespace directory after stored alias `after`, with its files."""
+    def alias_page(self, ns_node: NamespaceDir, after: int) -> list[AliasEntries]:
+        """The next page of a namespace directory: aliases with row ids above `after`, each
+        with the files a listing shows (the .fa only, unless index files are listed)."""
         inst, nsmap = self._nsmap(ns_node)
         out = []
         for row in inst.page(nsmap, after, PAGE_SIZE):
-            files: list[Node | None] = list(self._file_nodes(ns_node, inst, row))
-            if row.alias.endswith(".fa") and inst.lookup(nsmap, row.alias[:-3]) is not None:
+            if row.rowid > MAX_ROWID:
+                log.warning(
+                    "%s: alias row %d beyond inode numbers; not listed", ns_node.path, row.rowid
+                )
+                continue
+            files: list[AliasFile | None] = list(self._alias_files(ns_node, inst, nsmap, row))
+            if not self.list_index_files:
+                files[1:] = [None, None, None]
+            elif row.alias.endswith(".fa") and inst.lookup(nsmap, row.alias[:-3]) is not None:
                 # <X.fa>.dict is the same name as <X>.fa.dict; X's file wins (see lookup)
                 files[FileKind.DICT] = None
-            out.append(AliasFiles(row.stored_alias, files))
+            out.append(AliasEntries(row.rowid, files))
         return out
 
     def readlink(self, node: Node) -> str:
-        if node.kind is not NodeKind.LATEST:
+        if not isinstance(node, LatestLink):
             raise FsError(errno.EINVAL)
         assert isinstance(self.source, Root)
         target = self.source.latest()
@@ -350,9 +465,9 @@ class Tree:
     # ---- contents ---------------------------------------------------------------------------
     def open_pure(self, node: Node) -> Content | None:
         """Content of an alias's .fa or .fa.fai, which needs no I/O to open (else None)."""
-        if node.kind is NodeKind.VIEW:
+        if isinstance(node, ViewNode):
             return None
-        if node.kind is not NodeKind.FILE:
+        if not isinstance(node, AliasFile):
             raise FsError(errno.EISDIR if node.is_dir else errno.EINVAL)
         stem = encode_name(node.alias)
         if node.file_kind is FileKind.FASTA:
@@ -368,25 +483,25 @@ class Tree:
         content = self.open_pure(node)
         if content is not None:
             return content
-        if node.kind is NodeKind.VIEW:
+        if isinstance(node, ViewNode):
             return self._open_view(node)
+        assert isinstance(node, AliasFile)
         inst = self.instance(node)
         stem = encode_name(node.alias)
-        fasta_path = node.path[: -len(node.file_kind.suffix)] + ".fa"  # type: ignore[union-attr]
+        fasta_path = node.path[: -len(node.file_kind.suffix)] + ".fa"
         uri = file_uri(self.mountpoint + fasta_path)
         data = dict_bytes(stem, node.length, inst.md5(node.seq_id), uri)
         if len(data) != node.size:
             raise RuntimeError(f"{node.path}: .dict is {len(data)} bytes, stat said {node.size}")
         return BytesContent(data)
 
-    def _open_view(self, node: Node) -> Content:
+    def _open_view(self, node: ViewNode) -> Content:
         """A view's FASTA reads like an alias's (FastaContent); its sidecars are small bytes.
 
         The content is fixed at open: a handle of a mutable master keeps serving the view it
         opened, whatever the instance does meanwhile.
         """
         vf = node.view
-        assert vf is not None
         inst = self.instance(node)
         try:
             view = inst.assemblies(self.width).view_of(vf)
@@ -412,62 +527,11 @@ class Tree:
 
 
 @dataclass(frozen=True, slots=True)
-class AliasFiles:
-    """One alias of a listing: its readdir cursor and its four files (None = hidden)."""
+class AliasEntries:
+    """One alias of a listing: its row id (the readdir cursor) and its files (None: unlisted)."""
 
-    stored_alias: str
-    files: list[Node | None]
-
-
-class Listing:
-    """Per-opendir state of a namespace directory: resumable positions without OFFSET scans.
-
-    readdir positions are `4 * ordinal + file kind`; the ordinal of an alias maps to a keyset
-    cursor (the stored alias before it) through the page held here, so sequential readdir calls
-    cost one indexed query per page. A position outside the held page (seekdir) is found by
-    paging from the start: correct, just linear.
-    """
-
-    def __init__(self, fetch: Callable[[str | None], list[AliasFiles]]) -> None:
-        self._fetch = fetch
-        self._start = 0  # ordinal of self._page[0]
-        self._anchor: str | None = None  # stored alias before self._page[0]
-        self._page: list[AliasFiles] | None = None
-
-    def cached(self, ordinal: int) -> list[AliasFiles] | None:
-        """Aliases from `ordinal` on if the held page covers it (no I/O), else None."""
-        page = self._page
-        if page is not None and self._start <= ordinal < self._start + len(page):
-            return page[ordinal - self._start :]
-        return None
-
-    def rows_from(self, ordinal: int) -> list[AliasFiles]:
-        """Aliases from `ordinal` on, at most a page; [] at the end. May do I/O."""
-        hit = self.cached(ordinal)
-        if hit is not None:
-            return hit
-        page = self._page
-        if ordinal == 0:
-            after, start = None, 0
-        elif page is not None and ordinal == self._start + len(page):
-            after = page[-1].stored_alias if page else self._anchor
-            start = ordinal
-        else:  # a seek: walk from the start
-            after, start = None, 0
-            while True:
-                rows = self._fetch(after)
-                if not rows or start + len(rows) > ordinal:
-                    break
-                start += len(rows)
-                after = rows[-1].stored_alias
-            if rows and start <= ordinal:
-                self._start, self._anchor, self._page = start, after, rows
-                return rows[ordinal - start :]
-            self._start, self._anchor, self._page = start, after, rows
-            return []
-        rows = self._fetch(after)
-        self._start, self._anchor, self._page = start, after, rows
-        return rows
+    rowid: int
+    files: list[AliasFile | None]
 
 
 def _log_unopenable(name: str, exc: Exception) -> None:
@@ -481,9 +545,8 @@ def _log_unopenable(name: str, exc: Exception) -> None:
         log.error("/%s: instance cannot be read, not listed", name, exc_info=exc)
 
 
-def _timeout(inst: Instance) -> float:
-    return LONG_TIMEOUT if inst.frozen else SHORT_TIMEOUT
-
-
 def _join(parent: str, name: str) -> str:
     return parent.rstrip("/") + "/" + name
+
+
+__all__ = ["SHORT_TIMEOUT", "Tree"]

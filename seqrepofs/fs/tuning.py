@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 
 MALLOC_ARENAS = 2  # glibc malloc arenas the daemon may use (see cap_malloc_arenas)
 _M_ARENA_MAX = -8  # glibc's mallopt() parameter number for that cap
@@ -26,3 +27,15 @@ def cap_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_ARENA_MAX, arenas))
+
+
+# Sequence records (seqinfo rows) the store may cache in the daemon. The store's default (a
+# million, as the reference's) suits a short-lived reader; in a daemon that reads every file of
+# a real repository it would hold ~10^6 records (hundreds of MB) for good.
+STORE_RECORDS = 32768
+
+
+def bound_store_caches(records: int = STORE_RECORDS) -> None:
+    """Cap the store's per-record caches in this process, unless the user set the cap
+    (SEQREPO_LRU_CACHE_MAXSIZE, read when a SeqRepo opens: call before opening one)."""
+    os.environ.setdefault("SEQREPO_LRU_CACHE_MAXSIZE", str(records))

@@ -247,6 +247,45 @@ class AliasDB:
         )
         return int(cur.lastrowid or 0)
 
+    # ---- rows by id, joined with the sequence length (read-only opens, `seq_schema` attached)
+    def current_rows_after(
+        self, namespace: str, after_rowid: int, limit: int, seq_schema: str
+    ) -> list[tuple[int, str, str, int, str]]:
+        """(seqalias_id, alias, seq_id, len, added) of a stored namespace's current rows with
+        seqalias_id > after_rowid, in id order: a keyset page whose cursor is one integer.
+
+        The namespace index holds (namespace, rowid), so the range is an index seek.
+        """
+        return self._db.query(
+            f"select a.seqalias_id, a.alias, a.seq_id, s.len, a.added from {self._t} a"
+            f" indexed by seqalias_namespace_idx join {seq_schema}.seqinfo s"
+            " on s.seq_id = a.seq_id where a.namespace = ? and a.seqalias_id > ?"
+            " and a.is_current = 1 order by a.seqalias_id limit ?",
+            (namespace, after_rowid, limit),
+        )
+
+    def row_by_id(self, rowid: int, seq_schema: str) -> tuple[str, str, str, int, str] | None:
+        """(namespace, alias, seq_id, len, added) of one row, current or not: a row never
+        changes once written (re-pointing adds a row), so its id names it for good."""
+        rows = self._db.query(
+            f"select a.namespace, a.alias, a.seq_id, s.len, a.added from {self._t} a"
+            f" join {seq_schema}.seqinfo s on s.seq_id = a.seq_id where a.seqalias_id = ?",
+            (rowid,),
+        )
+        return rows[0] if rows else None
+
+    def current_row(
+        self, namespace: str, alias: str, seq_schema: str
+    ) -> tuple[int, str, int, str] | None:
+        """(seqalias_id, seq_id, len, added) of the current row of a stored (namespace, alias)."""
+        rows = self._db.query(
+            f"select a.seqalias_id, a.seq_id, s.len, a.added from {self._t} a"
+            f" join {seq_schema}.seqinfo s on s.seq_id = a.seq_id"
+            " where a.namespace = ? and a.alias = ? and a.is_current = 1",
+            (namespace, alias),
+        )
+        return rows[0] if rows else None
+
     def __contains__(self, seq_id: object) -> bool:
         rows = self._db.query(f"select 1 from {self._t} where seq_id = ? limit 1", (seq_id,))
         return bool(rows)
