@@ -52,9 +52,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     src, www = base / "src", base / "www"
     build_two_snapshots(src)
     www.mkdir()
-    # 4 KiB chunks (one SQLite page): these databases are only ~0.5 MB, so the default 64 KiB
-    # chunks would nearly all differ; the mechanism is the same at any size
-    proc = run_seqrepofs("publish", src, www / "pub", "--chunk-size", "4096")
+    proc = run_seqrepofs("publish", src, www / "pub")
     assert proc.returncode == 0, proc.stderr
     make_damaged_copies(www)
     with Nginx(www, base / "nginx", extra="        location /denied/ { return 403; }") as nginx:

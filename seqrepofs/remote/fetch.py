@@ -11,9 +11,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Literal
 
 from .errors import DigestMismatchError, InterruptedPullError, RemoteError
@@ -37,6 +39,7 @@ class Job:
     base: str | None = None  # local copy of the same database (delta jobs)
     base_chunks: dict[str, int] = field(default_factory=dict)  # digest -> chunk index in base
     chunk_size: int = 0
+    parallel: int = 1  # Range requests in flight at once for the changed chunks
 
     @property
     def is_delta(self) -> bool:
@@ -100,7 +103,6 @@ def rebuild(job: Job, source: Source, retry: Retry, progress: Progress) -> int:
     and the rest fetched in merged Range requests; then check the whole file's digest."""
     entry, part, cs = job.entry, job.dest + PART, job.chunk_size
     mode = "r+b" if os.path.exists(part) else "w+b"
-    fetched = 0
     with open(part, mode) as out:
         out.truncate(entry.size)
         missing = []
@@ -117,18 +119,30 @@ def rebuild(job: Job, source: Source, retry: Retry, progress: Progress) -> int:
                         out.write(block)
                         continue
                 missing.append(i)
-        for first, last in runs(missing, cs):
+        fd = out.fileno()
+
+        def fetch_run(first: int, last: int) -> None:
             start, end = first * cs, min(entry.size, (last + 1) * cs)
-            out.seek(start)
-            fetch_span(source, job.key, start, end, out.write, retry, progress)
-            fetched += end - start
+            pos = [start]
+
+            def sink(block: bytes) -> None:
+                os.pwrite(fd, block, pos[0])
+                pos[0] += len(block)
+
+            fetch_span(source, job.key, start, end, sink, retry, progress)
             for i in range(first, last + 1):
-                out.seek(i * cs)
-                if hashlib.sha256(out.read(cs)).hexdigest() != entry.chunks[i]:
+                got = os.pread(fd, min(cs, entry.size - i * cs), i * cs)
+                if hashlib.sha256(got).hexdigest() != entry.chunks[i]:
                     raise DigestMismatchError(
                         f"{source.where(job.key)}: chunk {i} does not match the manifest "
                         "(changed or damaged on the server)"
                     )
+
+        out.flush()
+        todo = runs(missing, cs)
+        calls = [partial(fetch_run, a, b) for a, b in todo]
+        run_parallel(calls, job.parallel, retry.cancel or threading.Event())
+        fetched = sum(min(entry.size, (b + 1) * cs) - a * cs for a, b in todo)
         out.flush()
     with open(part, "rb") as check:
         if hashlib.file_digest(check, "sha256").hexdigest() != entry.sha256:
@@ -220,3 +234,39 @@ class Counter:
             self.total += n
             if self._bar is not None:
                 self._bar.update(n)  # type: ignore[attr-defined]
+
+
+def run_parallel(calls: Sequence[Callable[[], object]], n: int, cancel: threading.Event) -> None:
+    """Run `calls` on up to `n` daemon threads, in order; the first error stops the rest and
+    is raised here (an interruption only if nothing else went wrong).
+
+    Daemon threads, so Ctrl-C ends the process at once even while one waits on a stalled
+    connection; what it wrote stays in its `.part` for the next pull.
+    """
+    todo: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+    for call in calls:
+        todo.put(call)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while not cancel.is_set():
+            try:
+                call = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                call()
+            except BaseException as exc:  # noqa: B036 - handed to the calling thread
+                errors.append(exc)
+                cancel.set()
+                return
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(n, len(calls)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.2)
+    if errors:
+        first = next((e for e in errors if not isinstance(e, InterruptedPullError)), errors[0])
+        raise first

@@ -26,11 +26,12 @@ INDEX_FORMAT = "seqrepofs-index"
 META_DIR = "seqrepofs"
 INDEX_KEY = f"{META_DIR}/index.json"
 LATEST_KEY = f"{META_DIR}/latest"
-# 64 KiB = 16 SQLite pages: small enough that scattered index-page changes cost little
-# (measured in scripts/bench/bench_pull.py), large enough that a 1.6 GB database has ~25k
-# chunk digests (a 2 MB manifest) and adjacent changed chunks merge into few Range requests.
-CHUNK_SIZE = 64 * 1024
-HASH_BLOCK = 1 << 20
+# One SQLite page (4 KiB, the page size of every SeqRepo database): the unit in which SQLite
+# changes a file. An update's new rows land in B-tree index pages spread over the whole file,
+# between unchanged table pages; in scripts/bench/bench_pull.py (5% new transcripts) 55% of
+# aliases.sqlite3's 4 KiB pages changed but 97% of its 16 KiB and 100% of its 64 KiB chunks.
+# The cost is the manifest: ~68 bytes of JSON per chunk, 1.7% of the database's size.
+CHUNK_SIZE = 4096
 DB_SUFFIX = ".sqlite3"
 _SKIP_SUFFIXES = ("-journal", "-wal", "-shm")
 

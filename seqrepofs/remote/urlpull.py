@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import stat
 import sys
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ..store import instances
 from . import tempdir
 from .errors import InterruptedPullError, RemoteError, RemoteInputError
-from .fetch import PART, Counter, Job, local_io, run_job
+from .fetch import PART, Counter, Job, local_io, run_job, run_parallel
 from .localfiles import LocalFiles, save_local_manifest
 from .manifest import Manifest
 from .retry import Retry
@@ -104,7 +104,7 @@ def pull_url(
             return UrlPullResult(name, final, "dry-run", plan)
         os.makedirs(root, exist_ok=True)
         with tempdir.claim(root, name, content_id(manifest)) as pull_dir:
-            plan = make_plan(manifest, local, pull_dir.path)
+            plan = make_plan(manifest, local, pull_dir.path, opts.jobs)
             received = execute(plan, src, pull_dir.path, opts, retry, cancel)
             _freeze(pull_dir.path)
             save_local_manifest(root, manifest)
@@ -123,7 +123,7 @@ def content_id(manifest: Manifest) -> str:
     return f"manifest:{manifest.instance}:{hashlib.sha256(listing.encode()).hexdigest()}"
 
 
-def make_plan(manifest: Manifest, local: LocalFiles, dest: str) -> Plan:
+def make_plan(manifest: Manifest, local: LocalFiles, dest: str, jobs: int = 4) -> Plan:
     """Sort every file of the manifest into done / hardlink / fetch / rebuild-from-chunks."""
     plan = Plan(manifest)
     for entry in manifest.files:
@@ -136,7 +136,7 @@ def make_plan(manifest: Manifest, local: LocalFiles, dest: str) -> Plan:
         if found is not None:
             plan.links.append((entry.path, found))
             continue
-        job = Job(entry, key, target)
+        job = Job(entry, key, target, parallel=jobs)
         base = local.newest_copy(entry.path) if entry.chunks else None
         if base is not None:
             job.base = base
@@ -168,7 +168,9 @@ def execute(
     bar = _progress_bar(plan.bytes_to_fetch, opts.progress)
     counter = Counter(bar)
     try:
-        _run_workers(plan.jobs, source, retry, counter, opts.jobs, cancel)
+        ordered = sorted(plan.jobs, key=lambda j: -j.bytes_to_fetch())
+        calls = [partial(run_job, job, source, retry, counter) for job in ordered]
+        run_parallel(calls, opts.jobs, cancel)
     except KeyboardInterrupt:
         cancel.set()
         raise InterruptedPullError(
@@ -182,43 +184,6 @@ def execute(
             bar.close()
     _sweep(dest, {e.path for e in plan.manifest.files})
     return counter.total
-
-
-def _run_workers(
-    jobs: list[Job], source: Source, retry: Retry, counter: Counter, n: int, cancel: threading.Event
-) -> None:
-    """Run jobs on daemon threads (largest first); the first error stops the rest.
-
-    Daemon threads, so Ctrl-C ends the process at once even while a worker waits on a stalled
-    connection; its `.part` stays for the next pull.
-    """
-    todo: queue.Queue[Job] = queue.Queue()
-    for job in sorted(jobs, key=lambda j: -j.bytes_to_fetch()):
-        todo.put(job)
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        while not cancel.is_set():
-            try:
-                job = todo.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                run_job(job, source, retry, counter)
-            except BaseException as exc:  # noqa: B036 - handed to the main thread
-                errors.append(exc)
-                cancel.set()
-                return
-
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(n, len(jobs)))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(0.2)
-    if errors:
-        first = next((e for e in errors if not isinstance(e, InterruptedPullError)), errors[0])
-        raise first
 
 
 def _progress_bar(total: int, wanted: bool | None) -> Any:
