@@ -14,7 +14,6 @@ import gc
 import io
 import random
 import re
-import shutil
 import subprocess
 import weakref
 from collections.abc import Iterable
@@ -27,9 +26,12 @@ from refget.utils import build_sorted_name_length_pairs, seqcol_dict_to_level1_d
 from support.cli import run_seqrepofs, stdout_of
 from support.data import GRCH38_LEFT_OUT, GRCH38_LENGTHS, grch38_subset, store_report_entries
 from support.oracles import (
+    BEDTOOLS,
+    SAMTOOLS,
     add_assembly_names,
     is_primary,
     naive_fasta,
+    needs_tools,
     read_fasta,
     view_missing,
     view_records,
@@ -55,11 +57,6 @@ from seqrepofs.assemblies import (
 )
 from seqrepofs.digests import sam_m5_of_pieces
 
-SAMTOOLS = shutil.which("samtools")
-BEDTOOLS = shutil.which("bedtools")
-needs_tools = pytest.mark.skipif(
-    SAMTOOLS is None or BEDTOOLS is None, reason="samtools and bedtools are the oracles"
-)
 VIEWS = [(style, primary) for style in STYLES for primary in (False, True)]
 
 

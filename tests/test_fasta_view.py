@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.oracles import SAMTOOLS
 
 from seqrepofs.fasta_view import (
     DictEntry,
@@ -27,7 +27,6 @@ from seqrepofs.fasta_view import (
     fai_line,
 )
 
-SAMTOOLS = shutil.which("samtools")
 needs_samtools = pytest.mark.skipif(
     SAMTOOLS is None, reason="samtools not on PATH; the .fai/.dict oracles need it"
 )

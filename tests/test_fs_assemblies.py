@@ -19,7 +19,6 @@ import logging
 import os
 import random
 import re
-import shutil
 import stat
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,10 +37,13 @@ from support.data import (
 )
 from support.fuse import Mounted, errno_of, eventually, fuse_errno, needs_fuse
 from support.oracles import (
+    BEDTOOLS,
+    SAMTOOLS,
     add_assembly_names,
     encode,
     is_primary,
     naive_fasta,
+    needs_tools,
     read_fasta,
     view_missing,
     view_records,
@@ -51,11 +53,6 @@ from seqrepofs.assemblies import write_assembly_fasta
 from seqrepofs.seqrepo import SeqRepo
 from seqrepofs.store.instances import snapshot, update_latest
 
-SAMTOOLS = shutil.which("samtools")
-BEDTOOLS = shutil.which("bedtools")
-needs_tools = pytest.mark.skipif(
-    SAMTOOLS is None or BEDTOOLS is None, reason="samtools and bedtools are the oracles"
-)
 pytestmark = [needs_fuse, pytest.mark.fuse, pytest.mark.timeout(180)]
 
 ASSEMBLY = "GRCh38"

@@ -58,6 +58,8 @@ def _cases(p: dict[str, Path]) -> list[tuple[str, list[str], int, str]]:
         ("latest-missing-root", ["-r", missing, "update-latest"], 1, "does not exist"),
         ("list-missing-root", ["-r", missing, "list-local-instances"], 1, "does not exist"),
         ("export-notrepo", ["-r", notrepo, "export"], 1, "no such SeqRepo instance"),
+        ("publish-missing-src", ["publish", missing, str(tmp / "dest")], 2, "does not exist"),
+        ("publish-notrepo", ["publish", notrepo, missing], 1, "no YYYY-MM-DD snapshots"),
         ("aliases-notrepo", ["-r", notrepo, "export-aliases"], 1, "no such SeqRepo instance"),
         ("check-notrepo", ["-r", notrepo, "check"], 1, "no such SeqRepo instance"),
         ("digests-notrepo", ["-r", notrepo, "update-digests"], 1, "no such SeqRepo instance"),

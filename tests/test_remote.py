@@ -12,7 +12,6 @@ import filecmp
 import grp
 import os
 import pwd
-import random
 import shutil
 import signal
 import subprocess
@@ -24,20 +23,20 @@ from pathlib import Path
 import pytest
 from support.cli import checkout_env, one_error_line, run_seqrepofs, seqrepofs_cmd
 from support.fuse import Mounted, needs_fuse
+from support.snapshots import A, B, build_two_snapshots
 from support.system import free_port
 
 from seqrepofs import SeqRepo
 from seqrepofs.remote import daemon, parse_stats, tempdir
 from seqrepofs.store import instances
 
-A, B = "2024-01-01", "2024-01-02"
 DBS = {"aliases.sqlite3", "sequences/db.sqlite3"}
 # rsync's own bytes on top of file data: file lists, per-file headers, block checksums
 OVERHEAD = 16 * 1024
 
 
 @dataclass(frozen=True)
-class Server:
+class RsyncServer:
     root: Path
     url: str
     port: int
@@ -54,31 +53,14 @@ def fails(*args: str) -> str:
     return one_error_line(run_seqrepofs(*args))
 
 
-def store_random(sr: SeqRepo, rng: random.Random, first: int, count: int) -> None:
-    for k in range(first, first + count):
-        seq = "".join(rng.choices("ACGT", k=rng.randint(2000, 10000)))
-        sr.store(seq, [{"namespace": "refseq", "alias": f"NM_{k:06d}.1"}])
-
-
 def build_server_root(root: Path) -> None:
-    rng = random.Random(8)
-    sr = SeqRepo(root / "master", writeable=True)
-    for commit in range(6):
-        store_random(sr, rng, commit * 60, 60)
-        sr.commit()
-    sr.close()
-    instances.snapshot(str(root), "master", A)
-    sr = SeqRepo(root / "master", writeable=True)
-    store_random(sr, rng, 360, 4)
-    sr.commit()
-    sr.close()
-    instances.snapshot(str(root), "master", B)
+    build_two_snapshots(root)
     instances.update_latest(str(root), B)
     (root / f"{A}.half4made").mkdir()  # a temporary directory the daemon must not show
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RsyncServer]:
     base = tmp_path_factory.mktemp("rsync-server")
     root = base / "root"
     build_server_root(root)
@@ -94,7 +76,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         assert started.returncode == 0, started.stderr
         assert f"rsync://127.0.0.1:{port}/seqrepo" in started.stdout
         assert daemon.read_pid(pid_file) is not None
-        yield Server(root, f"rsync://127.0.0.1:{port}", port, pid_file)
+        yield RsyncServer(root, f"rsync://127.0.0.1:{port}", port, pid_file)
     finally:
         daemon.stop(pid_file)
     assert not daemon.answers("127.0.0.1", port)
@@ -143,7 +125,7 @@ def assert_reads_like(local: Path, remote: Path) -> None:
                 assert mine.fetch_uri(ident) == theirs.fetch_uri(ident), ident
 
 
-def test_list_remote_instances(server: Server) -> None:
+def test_list_remote_instances(server: RsyncServer) -> None:
     out = ok("--remote-host", server.url, "list-remote-instances")
     assert out == f"Remote instances ({server.url}/seqrepo)\n  {A}\n  {B}\n"
     # the module can be named either way
@@ -158,7 +140,7 @@ def test_list_remote_instances(server: Server) -> None:
     assert "latest" in raw.stdout
 
 
-def test_pull_a_then_b_transfers_only_new_files(server: Server, tmp_path: Path) -> None:
+def test_pull_a_then_b_transfers_only_new_files(server: RsyncServer, tmp_path: Path) -> None:
     root = tmp_path / "local"
     remote_a, remote_b = server.root / A, server.root / B
     out_a = ok("-r", str(root), "--remote-host", server.url, "pull", "-i", A, "--stats")
@@ -204,7 +186,7 @@ def test_pull_a_then_b_transfers_only_new_files(server: Server, tmp_path: Path) 
 
 
 @needs_fuse
-def test_mounted_b_matches_server(server: Server, tmp_path: Path) -> None:
+def test_mounted_b_matches_server(server: RsyncServer, tmp_path: Path) -> None:
     root = tmp_path / "local"
     ok("-r", str(root), "--remote-host", server.url, "pull", "-i", B)
     mounts = {
@@ -234,7 +216,7 @@ def _pulled_data_bytes(path: Path) -> int:
     )
 
 
-def test_killed_pull_leaves_nothing_final_and_resumes(server: Server, tmp_path: Path) -> None:
+def test_killed_pull_leaves_nothing_final_and_resumes(server: RsyncServer, tmp_path: Path) -> None:
     root = tmp_path / "local"
     args = ["-r", str(root), "--remote-host", server.url, "pull", "-i", A]
     proc = subprocess.Popen(
@@ -272,7 +254,7 @@ def test_killed_pull_leaves_nothing_final_and_resumes(server: Server, tmp_path: 
     assert_reads_like(root / A, server.root / A)
 
 
-def test_dry_run_changes_nothing(server: Server, tmp_path: Path) -> None:
+def test_dry_run_changes_nothing(server: RsyncServer, tmp_path: Path) -> None:
     empty = tmp_path / "not-yet"
     out = ok("-r", str(empty), "--remote-host", server.url, "-n", "pull")
     assert "nothing was changed" in out and "would transfer" in out
@@ -288,7 +270,7 @@ def test_dry_run_changes_nothing(server: Server, tmp_path: Path) -> None:
     assert stat_state(root) == before
 
 
-def test_existing_instance_is_left_untouched(server: Server, tmp_path: Path) -> None:
+def test_existing_instance_is_left_untouched(server: RsyncServer, tmp_path: Path) -> None:
     root = tmp_path / "local"
     ok("-r", str(root), "--remote-host", server.url, "pull", "-i", A)
     before = stat_state(root)
@@ -300,7 +282,7 @@ def test_existing_instance_is_left_untouched(server: Server, tmp_path: Path) -> 
     assert stat_state(root) == before
 
 
-def test_update_latest(server: Server, tmp_path: Path) -> None:
+def test_update_latest(server: RsyncServer, tmp_path: Path) -> None:
     root = tmp_path / "local"
     out = ok("-r", str(root), "--remote-host", server.url, "pull", "-i", A, "-l")
     assert out.endswith(f"latest -> {A}\n")
@@ -335,7 +317,7 @@ def test_nothing_listening(tmp_path: Path) -> None:
     assert not (tmp_path / "r").exists()
 
 
-def test_server_side_errors(server: Server, tmp_path: Path) -> None:
+def test_server_side_errors(server: RsyncServer, tmp_path: Path) -> None:
     root = ["-r", str(tmp_path / "r"), "--remote-host", server.url]
     line = fails(*root, "list-remote-instances", "--remote-module", "nope")
     assert "refused the session" in line and "Unknown module 'nope'" in line
@@ -358,7 +340,7 @@ def test_serve_rsync_print_config(tmp_path: Path) -> None:
     assert "not a valid module name" in line
 
 
-def test_serve_rsync_foreground_and_port_in_use(server: Server, tmp_path: Path) -> None:
+def test_serve_rsync_foreground_and_port_in_use(server: RsyncServer, tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / A).mkdir(parents=True)
     busy = run_seqrepofs(

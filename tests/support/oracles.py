@@ -13,6 +13,8 @@ import subprocess
 from collections.abc import Iterable
 from typing import Any
 
+import pytest
+
 
 def read_fasta(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
     """(header, sequence) pairs, read naively and independently of seqrepofs' loader."""
@@ -98,6 +100,14 @@ def add_assembly_names(sr: Any, assemblies: Iterable[str]) -> None:
             for alias in [s["name"], *s["aliases"]]:
                 sr.aliases.store_alias(ncbi[s["refseq_ac"]], assembly, alias)
     sr.commit()
+
+
+# ---- the tools that read FASTA files -------------------------------------------------------------
+SAMTOOLS = shutil.which("samtools")
+BEDTOOLS = shutil.which("bedtools")
+needs_tools = pytest.mark.skipif(
+    SAMTOOLS is None or BEDTOOLS is None, reason="samtools and bedtools are the oracles"
+)
 
 
 # ---- biocommons.seqrepo, the reference implementation --------------------------------------------
