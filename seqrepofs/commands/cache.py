@@ -84,7 +84,8 @@ def stats(cache_dir: str | None) -> None:
     click.echo(f"directory:   {st.directory}")
     click.echo(f"chunks:      {st.chunks}")
     click.echo(f"bytes:       {st.bytes} ({_human(st.bytes)})")
-    click.echo(f"files:       {st.files}")
+    click.echo(f"run files:   {st.runs}")
+    click.echo(f"remote files: {st.files}")
     click.echo(f"oldest use:  {when(st.oldest_use)}")
     click.echo(f"newest use:  {when(st.newest_use)}")
 
