@@ -394,7 +394,7 @@ class CollectionStore:
         for page in pages:
             conn.executemany(
                 f"insert into temp.{table} values (?, ?, ?)",
-                [(attr, ordinal + i, seqcol.canonical(x)) for i, x in enumerate(page)])
+                [(attr, ordinal + i, _sql_key(x)) for i, x in enumerate(page)])
             ordinal += len(page)
 
     def attribute(self, attribute: str, digest: str) -> list[Any] | None:
@@ -404,6 +404,13 @@ class CollectionStore:
         if owner is None or attribute not in seqcol.ARRAY_ATTRIBUTES:
             return None
         return [x for page in self.iter_attribute(owner, attribute) for x in page]
+
+
+def _sql_key(x: Any) -> Any:
+    """An SQLite value equal exactly when the JSON values are equal in Python: strings and
+    numbers as themselves (1 == 1.0 == True, '1' != 1, as in Python), the rest (objects,
+    arrays, null) as canonical JSON bytes, which never equal a string or a number."""
+    return x if isinstance(x, (str, int, float)) else seqcol.canonical(x)
 
 
 def _pages(items: Sequence[Any], size: int = 10_000) -> Iterator[Sequence[Any]]:
