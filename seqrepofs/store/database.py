@@ -12,6 +12,11 @@ from ..errors import CorruptFileError, NotASeqRepoError, ReadOnlyError
 from .instances import is_frozen
 from .schema import check_schema_version, connect, create_database, read_only_uri
 
+# Read connections map the file (SQLite clamps this to its compile-time cap, 2 GB by default):
+# a lookup then reads B-tree pages straight from the page cache instead of copying each into
+# SQLite's own 2 MB cache, which a database of millions of aliases overflows on every query.
+READ_MMAP_BYTES = 1 << 31
+
 
 class Database:
     """One SQLite file: a connection per thread when read-only, one connection when writable.
@@ -84,6 +89,7 @@ class Database:
                 raise ValueError(f"{self.path}: database is closed")
             conn = connect(self.path, writeable=False, immutable=self.immutable)
             conn.execute("pragma query_only = 1")
+            conn.execute(f"pragma mmap_size = {READ_MMAP_BYTES}")
             for path, immutable, schema in self._read_attachments:
                 _attach(conn, path, immutable, schema)
             self._local.conn = conn
@@ -175,6 +181,7 @@ def _close_quietly(conn: sqlite3.Connection) -> None:
 
 def _attach(conn: sqlite3.Connection, path: str, immutable: bool, schema: str) -> None:
     conn.execute(f"attach database ? as {schema}", (read_only_uri(path, immutable),))
+    conn.execute(f"pragma {schema}.mmap_size = {READ_MMAP_BYTES}")
 
 
 def _instance_dir(path: str, kind: str) -> str:

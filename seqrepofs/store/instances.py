@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import re
 import shutil
 import sqlite3
 import stat
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..errors import NotASeqRepoError, ReadOnlyError, SeqRepoError
-from .schema import _quote, connect
+from .schema import connect, read_only_uri
 
 # The reference accepts only 201x/202x; we accept every year of this century.
 SNAPSHOT_RE = re.compile(r"^20\d\d-?\d\d-?\d\d$")
 REMOTE_SNAPSHOT_RE = re.compile(r"^20\d\d-\d\d-\d\d$")
 DB_FILES = ("aliases.sqlite3", os.path.join("sequences", "db.sqlite3"))
+# Databases an instance may also hold; a snapshot carries them too.
+OPTIONAL_DB_FILES = ("collections.sqlite3",)
 # What `snapshot` leaves without write bits, and so what tells a frozen instance.
 _FROZEN_PARTS = ("", "sequences", *DB_FILES)
 
@@ -92,12 +97,45 @@ def update_latest(root: str, name: str | None = None) -> str:
     return name
 
 
-def snapshot(root: str, instance: str = "master", destination: str | None = None) -> str:
-    """Freeze an instance into a read-only dated snapshot; returns its path.
+@dataclass(frozen=True)
+class SnapshotResult:
+    """What `make_snapshot` did: where, and how the databases got there.
 
-    Sequence files are hardlinked; the databases are copied with SQLite's backup API (a
-    consistent copy even while a loader writes). Built under a temporary name and renamed, so
-    no half snapshot is ever visible under its final name.
+    `method` is "reflink" when every database was cloned (its blocks shared with the source,
+    so the snapshot cost no data blocks), "copy" when the file system cannot share blocks and
+    each was copied, "mixed" if only some could be cloned. `bytes_copied` counts the database
+    bytes written anew (0 for clones); sequence files are always hardlinked.
+    """
+
+    path: str
+    method: str
+    databases: tuple[str, ...]
+    bytes_copied: int
+
+    def summary(self) -> str:
+        how = {
+            "reflink": "cloned (reflink: blocks shared with the source)",
+            "copy": "copied (this file system cannot share blocks)",
+            "mixed": "partly cloned, partly copied",
+        }[self.method]
+        return (f"snapshot {self.path}: {len(self.databases)} databases {how};"
+                f" {self.bytes_copied:,} bytes copied")
+
+
+def snapshot(root: str, instance: str = "master", destination: str | None = None) -> str:
+    """Freeze an instance into a read-only dated snapshot; returns its path."""
+    return make_snapshot(root, instance, destination).path
+
+
+def make_snapshot(
+    root: str, instance: str = "master", destination: str | None = None
+) -> SnapshotResult:
+    """Freeze an instance into a read-only dated snapshot.
+
+    Sequence files are hardlinked; the databases are cloned where the file system shares
+    blocks (XFS with reflink, btrfs), else copied with SQLite's backup API, in both cases as of
+    one moment even while a loader writes. Built under a temporary name and renamed, so no
+    half snapshot is ever visible under its final name.
     """
     src = os.path.realpath(os.path.join(root, instance))
     if not is_instance(src):
@@ -115,7 +153,7 @@ def snapshot(root: str, instance: str = "master", destination: str | None = None
         # mkdtemp makes it 0700: give it the source's mode, so whoever may read master may
         # read the snapshot (write bits are dropped below)
         os.chmod(tmp, stat.S_IMODE(os.stat(src).st_mode))
-        _copy_dbs(src, tmp)
+        rels, cloned, copied = _copy_dbs(src, tmp)
         relpaths = _referenced_files(tmp)
         for rel in relpaths:
             for suffix in ("", ".fai", ".gzi"):
@@ -129,40 +167,83 @@ def snapshot(root: str, instance: str = "master", destination: str | None = None
         _make_writable(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return dst
+    method = "reflink" if cloned == len(rels) else "copy" if cloned == 0 else "mixed"
+    return SnapshotResult(dst, method, rels, copied)
 
 
-def _copy_dbs(src: str, dst: str) -> None:
-    """Copy both databases as of one moment.
+def instance_databases(path: str) -> tuple[str, ...]:
+    """Relative paths of the databases an instance holds: both required ones, then the
+    optional ones present."""
+    optional = tuple(r for r in OPTIONAL_DB_FILES if os.path.isfile(os.path.join(path, r)))
+    return DB_FILES + optional
+
+
+def _copy_dbs(src: str, dst: str) -> tuple[tuple[str, ...], int, int]:
+    """Copy every database as of one moment; returns (relpaths, how many cloned, bytes copied).
 
     A load commits sequences and aliases in one transaction over both files, so they are read
     in one read transaction (a commit waits for the copy to end, as it does for any reader);
     copied one after the other, a commit landing in between would leave the snapshot with
-    sequences that lack their aliases.
+    sequences that lack their aliases. The read transaction holds a shared lock on every file,
+    so no writer can change a file while it is cloned either; a file in WAL mode (whose latest
+    pages may live in its -wal file) is always copied through SQLite.
     """
     os.makedirs(os.path.join(dst, "sequences"), exist_ok=True)
-    paths = [os.path.join(src, rel) for rel in DB_FILES]
+    rels = instance_databases(src)
+    paths = [os.path.join(src, rel) for rel in rels]
+    schemas = ["main"] + [f"db{i}" for i in range(1, len(rels))]
     for path in paths:  # first roll back a write killed mid-commit, as any reader does
         probe = connect(path, writeable=False)
         try:
             probe.execute("select count(*) from sqlite_master").fetchone()
         finally:
             probe.close()
-    source = sqlite3.connect(f"file:{_quote(paths[0])}?mode=ro", uri=True, isolation_level=None)
+    cloned = copied = 0
+    source = sqlite3.connect(read_only_uri(paths[0]), uri=True, isolation_level=None)
     try:
-        source.execute("attach database ? as fd", (f"file:{_quote(paths[1])}?mode=ro",))
+        for schema, path in zip(schemas[1:], paths[1:], strict=True):
+            source.execute(f"attach database ? as {schema}", (read_only_uri(path),))
         source.execute("begin")
-        for schema in ("main", "fd"):
+        for schema in schemas:
             source.execute(f"select count(*) from {schema}.sqlite_master").fetchone()
-        for schema, rel in zip(("main", "fd"), DB_FILES, strict=True):
-            target = sqlite3.connect(os.path.join(dst, rel))
+        for schema, rel, path in zip(schemas, rels, paths, strict=True):
+            target_path = os.path.join(dst, rel)
+            wal = source.execute(f"pragma {schema}.journal_mode").fetchone()[0] == "wal"
+            if not wal and _clone(path, target_path):
+                cloned += 1
+                continue
+            target = sqlite3.connect(target_path)
             try:
                 source.backup(target, name=schema)
             finally:
                 target.close()
+            copied += os.stat(target_path).st_blocks * 512
         source.execute("commit")
     finally:
         source.close()
+    return rels, cloned, copied
+
+
+# errnos with which FICLONE says "these files cannot share blocks" (not an I/O failure)
+_NO_CLONE = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS}
+FICLONE = 0x40049409  # _IOW(0x94, 9, int), linux/fs.h
+
+
+def _clone(src: str, dst: str) -> bool:
+    """Make `dst` a reflink clone of `src` (sharing its blocks); False if the file system
+    cannot, leaving no `dst` behind."""
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        try:
+            fcntl.ioctl(fout.fileno(), FICLONE, fin.fileno())
+        except OSError as exc:
+            if exc.errno not in _NO_CLONE:
+                raise
+            ok = False
+        else:
+            ok = True
+    if not ok:
+        os.remove(dst)
+    return ok
 
 
 def _referenced_files(instance: str) -> list[str]:
