@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ LATEST_KEY = f"{META_DIR}/latest"
 CHUNK_SIZE = 4096
 DB_SUFFIX = ".sqlite3"
 _SKIP_SUFFIXES = ("-journal", "-wal", "-shm")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 def manifest_key(instance: str) -> str:
@@ -167,7 +169,7 @@ def _safe_path(path: str, what: str) -> str:
 
 
 def _hex(value: str, what: str) -> str:
-    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+    if not _HEX64.fullmatch(value):
         raise ManifestError(f"{what}: {value!r} is not a SHA-256 hex digest")
     return value
 

@@ -64,7 +64,8 @@ pid {state}/nginx.pid;
 error_log {state}/error.log warn;
 events {{ worker_connections 512; }}
 http {{
-    log_format bytes '$request_method $uri $status $bytes_sent $body_bytes_sent "$http_range"';
+    log_format bytes '$request_method $uri $status $bytes_sent $body_bytes_sent'
+                     ' $msec $request_time "$http_range"';
     access_log {state}/access.log bytes;
     client_body_temp_path {state}/body;
     proxy_temp_path {state}/proxy;
@@ -92,6 +93,12 @@ class LogLine:
     bytes_sent: int
     body_bytes: int
     range: str
+    end: float = 0.0  # when the response ended (epoch seconds, ms resolution)
+    took: float = 0.0  # the request's duration in seconds
+
+    @property
+    def start(self) -> float:
+        return self.end - self.took
 
 
 class Nginx:
@@ -136,8 +143,10 @@ class Nginx:
             return []
         for line in text.splitlines():
             head, _, rng = line.partition(' "')
-            method, path, status, sent, body = head.split()
-            out.append(LogLine(method, path, int(status), int(sent), int(body), rng.rstrip('"')))
+            method, path, status, sent, body, end, took = head.split()
+            line = LogLine(method, path, int(status), int(sent), int(body), rng.rstrip('"'))
+            line.end, line.took = float(end), float(took)
+            out.append(line)
         return out
 
     def bytes_sent(self) -> int:

@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""Pulling an update: rsync (--link-dest) vs HTTP (nginx) vs S3 (moto) vs curl, in one run.
+
+Snapshot 1 = make_workload.py's genome + 95% of its transcripts; snapshot 2 = snapshot 1 + the
+other 5% (new transcripts) + 1% of the old accessions re-pointed at changed sequences. The
+server root is published with `seqrepofs publish` to a directory (served by nginx) and to an
+S3 bucket (moto's server, behind an nginx reverse proxy that logs bytes), and served by
+`seqrepofs serve-rsync`. Each client starts from snapshot 1 as that same tool pulled it.
+
+Reported per contender: bytes on the wire from the server's log (nginx `$bytes_sent`; the
+rsync daemon's `sent N bytes`) and wall time, medians over --reps; plus the first full pull
+of snapshot 1 against `curl` fetching the same files.
+
+    python3 scripts/bench/bench_pull.py               # 20 Mb genome, 5,000 transcripts
+    python3 scripts/bench/bench_pull.py --total-mb 300 --n-transcripts 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path[:0] = [str(HERE), str(REPO / "tests"), str(REPO)]
+
+import make_workload  # noqa: E402
+from support.http_servers import S3_ENV, MotoS3, Nginx  # noqa: E402
+
+from seqrepofs.remote import manifest as mf  # noqa: E402
+
+S1, S2 = "2024-01-01", "2024-01-02"
+ENV = {**os.environ, **S3_ENV, "PYTHONPATH": str(REPO)}
+_RSYNC_SENT = re.compile(r"sent (\d+) bytes\s+received (\d+) bytes")
+
+
+def run(*argv: str | Path, env: dict[str, str] | None = None) -> float:
+    """Run a command that must succeed; its wall time in seconds."""
+    started = time.perf_counter()
+    proc = subprocess.run([str(a) for a in argv], capture_output=True, text=True, env=env or ENV)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(map(str, argv))}\n{proc.stderr}")
+    return wall
+
+
+def seqrepofs(*args: str | Path) -> float:
+    return run(sys.executable, "-m", "seqrepofs", *args)
+
+
+def fasta_records(path: Path) -> list[tuple[str, str]]:
+    records, name, parts = [], None, []
+    for line in path.read_text().splitlines():
+        if line.startswith(">"):
+            if name is not None:
+                records.append((name, "".join(parts)))
+            name, parts = line[1:].split()[0], []
+        else:
+            parts.append(line)
+    if name is not None:
+        records.append((name, "".join(parts)))
+    return records
+
+
+def write_fasta(path: Path, records: list[tuple[str, str]]) -> None:
+    with open(path, "w") as fh:
+        for name, seq in records:
+            fh.write(f">{name}\n")
+            for i in range(0, len(seq), 70):
+                fh.write(seq[i : i + 70] + "\n")
+
+
+def build_server_root(work: Path, args: argparse.Namespace) -> Path:
+    """The server's root with S1 and S2 (reused if already built with these parameters)."""
+    workload, _fresh = make_workload.ensure(
+        work / "workload",
+        total_mb=args.total_mb,
+        n_transcripts=args.n_transcripts,
+        n_regions=10,
+        region_len=100,
+        dup_frac=0.0,
+        seed=args.seed,
+    )
+    params = workload["params"]
+    root = work / "server"
+    stamp = work / "server.params.json"
+    if (root / S2).is_dir() and stamp.exists() and json.loads(stamp.read_text()) == params:
+        return root
+    if root.exists():
+        _wipe(root)
+    tx = fasta_records(work / "workload" / "transcripts.fa")
+    cut = len(tx) * 95 // 100
+    write_fasta(work / "tx1.fa", tx[:cut])
+    repointed = [(name, seq[::-1]) for name, seq in tx[: max(1, len(tx) // 100)]]
+    write_fasta(work / "tx2.fa", tx[cut:] + repointed)
+    seqrepofs("-r", root, "init")
+    seqrepofs("-r", root, "load", "-n", "refseq", work / "workload" / "genome.fa", work / "tx1.fa")
+    seqrepofs("-r", root, "snapshot", "--destination-name", S1)
+    seqrepofs("-r", root, "load", "-n", "refseq", work / "tx2.fa")
+    seqrepofs("-r", root, "snapshot", "--destination-name", S2)
+    stamp.write_text(json.dumps(params))
+    return root
+
+
+def _wipe(path: Path) -> None:
+    for dirpath, _dirs, _files in os.walk(path):
+        os.chmod(dirpath, 0o755)
+    shutil.rmtree(path)
+
+
+def nginx_bytes(server: Nginx, prefix: str = "/") -> int:
+    return sum(ln.bytes_sent for ln in server.log() if ln.path.startswith(prefix))
+
+
+def rsync_bytes(log: Path, start: int) -> int:
+    """Bytes the rsync daemon sent in the sessions logged after offset `start` of its log."""
+    with open(log) as fh:
+        fh.seek(start)
+        return sum(int(m.group(1)) for m in _RSYNC_SENT.finditer(fh.read()))
+
+
+def expected_delta(pub: Path) -> dict[str, int]:
+    """New sequence-file bytes and changed database-chunk bytes of S2 relative to S1."""
+    m1 = mf.parse((pub / "seqrepofs/manifests" / f"{S1}.json").read_bytes())
+    m2 = mf.parse((pub / "seqrepofs/manifests" / f"{S2}.json").read_bytes())
+    old = m1.by_path()
+    old_digests = {f.sha256 for f in m1.files}
+    new_files = sum(f.size for f in m2.files if not f.chunks and f.sha256 not in old_digests)
+    chunks = 0
+    for f in m2.files:
+        if f.chunks:
+            have = set(old[f.path].chunks) if f.path in old else set()
+            cs = m2.chunk_size
+            chunks += sum(min(cs, f.size - i * cs) for i, d in enumerate(f.chunks) if d not in have)
+    db_total = sum(f.size for f in m2.files if f.chunks)
+    manifest = (pub / "seqrepofs/manifests" / f"{S2}.json").stat().st_size
+    return {
+        "new_files": new_files,
+        "changed_chunks": chunks,
+        "db_total": db_total,
+        "manifest": manifest,
+    }
+
+
+def new_paths(pub: Path) -> list[str]:
+    m1 = mf.parse((pub / "seqrepofs/manifests" / f"{S1}.json").read_bytes())
+    m2 = mf.parse((pub / "seqrepofs/manifests" / f"{S2}.json").read_bytes())
+    old_digests = {f.sha256 for f in m1.files}
+    return [f.path for f in m2.files if not f.chunks and f.sha256 not in old_digests]
+
+
+def curl(urls: list[str], out: Path) -> float:
+    """One curl process fetching `urls` in turn over a kept-alive connection."""
+    out.mkdir(parents=True, exist_ok=True)
+    argv: list[str | Path] = ["curl", "-sSf"]
+    for i, url in enumerate(urls):
+        argv += ["-o", out / f"f{i}", url]
+    return run(*argv)
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", type=Path, default=None, help="work directory (kept; reused)")
+    ap.add_argument("--total-mb", type=float, default=20.0)
+    ap.add_argument("--n-transcripts", type=int, default=5000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--chunk-size", type=int, default=mf.CHUNK_SIZE)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench_pull."))
+    work.mkdir(parents=True, exist_ok=True)
+    src = build_server_root(work, args)
+    for d in ("pub", "clients", "nginx", "proxy", "moto", "rsyncd", "curl"):
+        p = work / d
+        if p.exists():
+            _wipe(p)
+    pub = work / "pub"
+    publish_wall = seqrepofs("publish", src, pub, "--chunk-size", str(args.chunk_size))
+    results: dict[str, Any] = {
+        "params": vars(args) | {"work": str(work)},
+        "publish_s": publish_wall,
+    }
+    results["expected"] = expected_delta(pub)
+    with (
+        Nginx(pub, work / "nginx") as web,
+        MotoS3(work / "moto") as s3,
+        Nginx(pub, work / "proxy", upstream=s3.url) as s3proxy,
+    ):
+        s3.create_bucket("bench")
+        s3url = "s3://bench/seqrepo"
+        seqrepofs(
+            "publish", src, s3url, "--endpoint-url", s3.url, "--chunk-size", str(args.chunk_size)
+        )
+        port = _free_port()
+        rsyncd = work / "rsyncd"
+        user = ["--user", "root", "--group", "root"] if os.geteuid() == 0 else []
+        seqrepofs("serve-rsync", src, "--port", str(port), "--state-dir", rsyncd, *user)
+        rsync_url = f"rsync://127.0.0.1:{port}"
+        try:
+            results.update(measure(args, work, pub, web, s3proxy, s3url, rsync_url, rsyncd))
+        finally:
+            pid = (rsyncd / "rsyncd.pid").read_text().strip()
+            os.kill(int(pid), 15)
+    print(report(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+def measure(
+    args: argparse.Namespace,
+    work: Path,
+    pub: Path,
+    web: Nginx,
+    s3proxy: Nginx,
+    s3url: str,
+    rsync_url: str,
+    rsyncd: Path,
+) -> dict[str, Any]:
+    clients = work / "clients"
+    contenders = {
+        "rsync": ["--remote-host", rsync_url],
+        "http": ["--remote-host", web.url],
+        "s3": ["--remote-host", s3url],
+    }
+    extra = {"s3": ["--endpoint-url", s3proxy.url]}
+    rows: dict[str, dict[str, list[float]]] = {}
+    s1_files = [
+        f.path for f in mf.parse((pub / f"seqrepofs/manifests/{S1}.json").read_bytes()).files
+    ]
+    s1_bytes = sum((pub / S1 / p).stat().st_size for p in s1_files)
+    for rep in range(args.reps):
+        # first full pull of S1: HTTP vs curl of the same files (alternating order)
+        order = ["http", "curl"] if rep % 2 == 0 else ["curl", "http"]
+        for who in order:
+            web.clear_log()
+            if who == "curl":
+                wall = curl([f"{web.url}/{S1}/{p}" for p in s1_files], work / "curl" / f"full{rep}")
+            else:
+                root = clients / f"full-{rep}"
+                wall = seqrepofs("-r", root, "--remote-host", web.url, "pull", "-i", S1)
+            log = web.log()
+            span = max(ln.end for ln in log) - min(ln.start for ln in log)
+            row = rows.setdefault(f"full_{who}", {})
+            row.setdefault("wall", []).append(wall)
+            row.setdefault("bytes", []).append(nginx_bytes(web))
+            row.setdefault("transfer", []).append(max(span, 0.001))  # first request to last byte
+        # the update S1 -> S2, each client starting from S1 as its own tool pulled it
+        for name, remote in contenders.items():
+            root = clients / f"{name}-{rep}"
+            seqrepofs("-r", root, *remote, "pull", "-i", S1, *extra.get(name, []))
+            web.clear_log()
+            s3proxy.clear_log()
+            log = rsyncd / "rsyncd.log"
+            start = log.stat().st_size if log.exists() else 0
+            wall = seqrepofs("-r", root, *remote, "pull", "-i", S2, *extra.get(name, []))
+            if name == "rsync":
+                sent = rsync_bytes(log, start)
+            else:
+                sent = nginx_bytes(web if name == "http" else s3proxy)
+            rows.setdefault(name, {}).setdefault("wall", []).append(wall)
+            rows[name].setdefault("bytes", []).append(sent)
+        web.clear_log()
+        wall = curl([f"{web.url}/{S2}/{p}" for p in new_paths(pub)], work / "curl" / f"new{rep}")
+        rows.setdefault("curl_new", {}).setdefault("wall", []).append(wall)
+        rows["curl_new"].setdefault("bytes", []).append(nginx_bytes(web))
+    out = {k: {m: median(v) for m, v in r.items()} for k, r in rows.items()}
+    return {"rows": out, "s1_bytes": s1_bytes}
+
+
+def report(results: dict[str, Any]) -> str:
+    rows, exp = results["rows"], results["expected"]
+    ideal = exp["new_files"] + exp["changed_chunks"]
+    chunk = results["params"]["chunk_size"]
+    head = ("contender", "bytes on wire", "x ideal", "x rsync", "wall s", "x rsync")
+    lines = [
+        f"update S1 -> S2: new sequence files {exp['new_files']:,} B, changed database chunks "
+        f"{exp['changed_chunks']:,} B of {exp['db_total']:,} B (chunk {chunk:,} B), "
+        f"S2 manifest {exp['manifest']:,} B; ideal = {ideal:,} B",
+        f"{head[0]:<12}{head[1]:>16}" + "".join(f"{h:>9}" for h in head[2:]),
+    ]
+    base = rows["rsync"]
+    for name in ("rsync", "http", "s3", "curl_new"):
+        r = rows[name]
+        ratios = (
+            r["bytes"] / ideal,
+            r["bytes"] / base["bytes"],
+            r["wall"],
+            r["wall"] / base["wall"],
+        )
+        lines.append(f"{name:<12}{r['bytes']:>16,.0f}" + "".join(f"{x:>9.2f}" for x in ratios))
+    s1 = results["s1_bytes"]
+    fh, fc = rows["full_http"], rows["full_curl"]
+    lines.append(
+        f"first full pull of S1 ({s1:,} B), whole command: seqrepofs http "
+        f"{s1 / fh['wall'] / 1e6:.1f} MB/s, curl {s1 / fc['wall'] / 1e6:.1f} MB/s, "
+        f"ratio {fc['wall'] / fh['wall']:.2f}; transfer only (nginx log, first request to last "
+        f"byte): {s1 / fh['transfer'] / 1e6:.1f} vs {s1 / fc['transfer'] / 1e6:.1f} MB/s, "
+        f"ratio {fc['transfer'] / fh['transfer']:.2f}"
+    )
+    lines.append(f"publish (directory) {results['publish_s']:.1f} s")
+    return "\n".join(lines)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
