@@ -369,8 +369,8 @@ class CollectionStore:
             return result
         conn = self._connect()
         try:
-            for side in ("a", "b"):
-                conn.execute(f"create temp table k{side} (attr text, ord integer, k text)")
+            for side in ("a", "b"):  # k without a type: no affinity, values kept as given
+                conn.execute(f"create temp table k{side} (attr text, ord integer, k)")
             for k in todo:
                 self._fill_keys(conn, "ka", k, self.iter_attribute(a, k))
                 source = (self.iter_attribute(b_info, k) if b_info is not None
