@@ -155,29 +155,51 @@ class RangeCache:
     # ---- reading --------------------------------------------------------------------------
     def get(self, key: ChunkKey) -> bytes | None:
         """The chunk's bytes, or None if it is not cached (or was evicted meanwhile)."""
+        return self.get_many([key]).get(key)
+
+    def get_many(self, keys: list[ChunkKey]) -> dict[ChunkKey, bytes]:
+        """The cached ones among `keys`, with one index query and one open per run file (a
+        128 KB read of 16 KB chunks costs one query and usually one open, not eight)."""
+        if not keys:
+            return {}
+        by_name = {k.name: k for k in keys}
+        names = list(by_name)
         with self._lock:
-            row = self._db.execute(
-                "select run, run_offset from chunks where name = ?", (key.name,)
-            ).fetchone()
-        if row is None:
-            return None
-        run, at = row
-        try:
-            fd = os.open(self._path(run), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except FileNotFoundError:
-            return None
-        try:
-            data = os.pread(fd, key.length, at)
-        finally:
-            os.close(fd)
-        if len(data) != key.length:  # cannot happen with rename; a damaged disk: refetch
-            return None
-        with self._lock:
-            self._touched[run] = time.time()
-            if (len(self._touched) >= TOUCH_FLUSH_COUNT
-                    or time.monotonic() - self._last_flush > TOUCH_FLUSH_SECONDS):
-                self._flush_touches()
-        return data
+            rows = self._db.execute(
+                "select name, run, run_offset from chunks"
+                f" where name in ({','.join('?' * len(names))})", names
+            ).fetchall()
+        runs: dict[str, list[tuple[int, ChunkKey]]] = {}
+        for name, run, at in rows:
+            runs.setdefault(run, []).append((at, by_name[name]))
+        out: dict[ChunkKey, bytes] = {}
+        used: list[str] = []
+        for run, pieces in runs.items():
+            try:
+                fd = os.open(self._path(run), os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except FileNotFoundError:
+                continue
+            try:
+                pieces.sort(key=lambda p: p[0])
+                first = pieces[0][0]
+                last_at, last_key = pieces[-1]
+                span = os.pread(fd, last_at + last_key.length - first, first)
+            finally:
+                os.close(fd)
+            for at, key in pieces:
+                data = span[at - first : at - first + key.length]
+                if len(data) == key.length:  # else a damaged disk: refetch
+                    out[key] = data
+            used.append(run)
+        if used:
+            now = time.time()
+            with self._lock:
+                for run in used:
+                    self._touched[run] = now
+                if (len(self._touched) >= TOUCH_FLUSH_COUNT
+                        or time.monotonic() - self._last_flush > TOUCH_FLUSH_SECONDS):
+                    self._flush_touches()
+        return out
 
     def contains(self, key: ChunkKey) -> bool:
         """Whether the chunk is cached (a hint: it may be evicted right after)."""

@@ -27,7 +27,7 @@ from .transport import Origin, open_origin
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 64 * 1024  # the cache's unit for sequence files: about one BGZF block
+CHUNK_BYTES = 16 * 1024  # the cache's unit for sequence files (docs/lazy.md)
 WHOLE_FILE_BYTES = 1 << 20  # smaller files (.fai, .gzi) are fetched whole, checked by SHA-256
 MAX_REQUEST_BYTES = 8 << 20  # a coalesced run is cut into requests of at most this
 READ_AHEAD_BYTES = 4 << 20  # fetched ahead of a sequential reader
@@ -162,23 +162,19 @@ class RemoteFile:
             return b""
         deadline = time.monotonic() + self.http_timeout
         first, last = offset // self.chunk_size, (end - 1) // self.chunk_size
-        have: dict[int, bytes] = {}
-        missing: list[int] = []
-        for i in range(first, last + 1):
-            data = self.cache.get(self._key(i))
-            if data is not None:
-                have[i] = data
-            else:
-                missing.append(i)
+        keys = {i: self._key(i) for i in range(first, last + 1)}
+        found = self.cache.get_many(list(keys.values()))
+        have = {i: found[k] for i, k in keys.items() if k in found}
+        missing = [i for i in keys if i not in have]
         for _attempt in range(3):  # a chunk evicted between two looks is looked up again
             waits, cached = self._submit(missing, "demand")
             missing = []
+            found = self.cache.get_many([keys[i] for i in cached])
             for i in cached:
-                data = self.cache.get(self._key(i))
-                if data is None:
-                    missing.append(i)
+                if keys[i] in found:
+                    have[i] = found[keys[i]]
                 else:
-                    have[i] = data
+                    missing.append(i)
             for i, fut in waits.items():
                 if i not in have:
                     have.update(self._wait(fut, deadline))
