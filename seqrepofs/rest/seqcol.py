@@ -25,7 +25,7 @@ from .service import Backend
 
 JSON = "application/json"
 MAX_PAGE_SIZE = 1000
-MAX_POST_BYTES = 256 << 20  # a POSTed collection of a few million records still fits
+MAX_POST_BYTES = 64 << 20  # about a million records as names, lengths and sequences
 SEQCOL_VERSION = "1.0.0"
 
 #: The JSON schema the service publishes (what seqrepofs stores and digests).
