@@ -49,6 +49,16 @@ def _file(tree: Tree, ns: str, name: str) -> Node:
     return tree.lookup(tree.lookup(tree.root(), encode(ns)), name)
 
 
+def _listed_names(page: list) -> list[str]:
+    """The file names a listing page shows (a negative size: not listed)."""
+    return [
+        row.stem.decode() + kind.suffix
+        for row in page
+        for kind in FileKind
+        if row.sizes[kind] >= 0
+    ]
+
+
 # ---- inode numbers -----------------------------------------------------------------------------
 def test_inode_numbers_name_nodes_for_good(tree: Tree, root: Path) -> None:
     """A node is rebuilt from its number alone, equal to the one the lookup made; numbers are
@@ -137,7 +147,7 @@ def test_dict_name_collision_rule(tree: Tree) -> None:
     node = tree.lookup(ns, "foo.fa.dict")
     assert (node.alias, node.file_kind) == ("foo", FileKind.FA_DICT)
     assert tree.lookup(ns, "foo.fa.fa.dict").alias == "foo.fa"
-    names = [n.name for row in tree.alias_page(ns, 0) for n in row.files if n is not None]
+    names = _listed_names(tree.alias_page(ns, 0))
     assert len(names) == len(set(names))
     assert "foo.fa.dict" in names and "foo.fa.fa.dict" in names
 
@@ -160,10 +170,40 @@ def test_listing_pages_resume_and_seek(tree: Tree, monkeypatch: pytest.MonkeyPat
     assert len(rows) == 40 and pages == -(-40 // 7)
     ids = [r.rowid for r in rows]
     assert ids == sorted(set(ids))
-    assert all(r.files[0].name.startswith("SQ.") for r in rows)
+    assert all(r.stem.startswith(b"SQ.") for r in rows)
     for i in (0, 6, 7, 8, 20, 39):  # resume after any row
         assert tree.alias_page(ns, ids[i] - 1)[0].rowid == ids[i]
     assert tree.alias_page(ns, ids[-1]) == []
+
+
+def test_listed_attributes_are_the_files(tree: Tree) -> None:
+    """What a listing says of each file (inode number, size, mtime) is what a lookup of its
+    name says, and file_sizes' arithmetic is the bytes' length."""
+    for nsname in ("refseq", "ga4gh", "odd%20ns"):
+        ns = tree.lookup(tree.root(), nsname)
+        bases = tree.listing_bases(ns)
+        for row in tree.alias_page(ns, 0)[:25]:
+            for kind in FileKind:
+                if row.sizes[kind] < 0:
+                    continue
+                node = tree.lookup(ns, row.stem.decode() + kind.suffix)
+                assert tree.ino(node) == bases[kind] | row.rowid
+                assert (node.size, node.mtime_ns) == (row.sizes[kind], row.mtime_ns)
+                assert bytes(tree.open(node).read(tree, 0, node.size + 10)).__len__() == node.size
+
+
+def test_file_sizes_by_arithmetic() -> None:
+    from seqrepofs.fs.content import PLACEHOLDER_MD5, dict_bytes, fai_bytes, file_sizes, layout
+
+    for name in ("a", "NC_000001.11", "%C3%A9x"):
+        for length in (0, 1, 59, 60, 61, 100, 12_345, 999_999):
+            for width in (1, 60, 61, 100):
+                for uri in (None, f"file:///mnt/x/{name}.fa"):
+                    assert file_sizes(name, length, width, uri) == (
+                        layout(name, length, width).size,
+                        len(fai_bytes(name, length, width)),
+                        len(dict_bytes(name, length, PLACEHOLDER_MD5, uri)),
+                    )
 
 
 def test_listing_the_fasta_files_only(root: Path) -> None:
@@ -171,9 +211,9 @@ def test_listing_the_fasta_files_only(root: Path) -> None:
     t = Tree(open_source(str(root / SNAPSHOT)), MNT, list_index_files=False)
     try:
         ns = t.lookup(t.root(), "refseq")
-        listed = [f for row in t.alias_page(ns, 0) for f in row.files if f is not None]
-        assert listed and all(f.name.endswith(".fa") and f.name.count(".fa") == 1 for f in listed)
-        assert t.lookup(ns, listed[0].name + ".fai").file_kind is FileKind.FAI
+        listed = _listed_names(t.alias_page(ns, 0))
+        assert listed and all(n.endswith(".fa") and n.count(".fa") == 1 for n in listed)
+        assert t.lookup(ns, listed[0] + ".fai").file_kind is FileKind.FAI
     finally:
         t.close()
 

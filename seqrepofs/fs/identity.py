@@ -103,6 +103,12 @@ class Inodes:
             return self._other(_TAG_LATEST, "", 0)
         raise TypeError(f"no inode number for {node!r}")
 
+    def file_bases(self, inst: str, variant: int) -> tuple[int, ...]:
+        """For a listing: the inode number of file kind k of alias row r shown in a directory
+        is `bases[k] | r` (what `number` computes, without a node per entry)."""
+        base = _FILE_BIT | self._inst(inst) << 46 | variant << 43
+        return tuple(base | int(kind) << 41 for kind in FileKind)
+
     def _other(self, tag: int, inst: str, name: int) -> int:
         return tag << 58 | self._inst(inst) << 42 | name
 

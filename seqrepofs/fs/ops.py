@@ -34,9 +34,10 @@ import pyfuse3
 import trio
 
 from ..errors import SeqRepoError
+from .content import FileKind
 from .identity import MAX_ROWID, ROOT_INODE
-from .nodes import NamespaceDir, Node
-from .tree import AliasEntries, BytesContent, Content, FsError, Tree
+from .nodes import FILE_MODE, LONG_TIMEOUT, NamespaceDir, Node
+from .tree import BytesContent, Content, FsError, ListedAlias, Tree
 
 log = logging.getLogger("seqrepofs.fs")
 
@@ -57,6 +58,7 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND | os.O_CREAT
 # readdir positions: 0 ".", 1 "..", small listings from 3; an alias file's entry is at
 # FIRST_ENTRY + (row id << 2 | file kind), so one position names the place to resume.
 FIRST_ENTRY = 3
+_SUFFIXES = tuple(kind.suffix.encode() for kind in FileKind)
 
 
 @dataclass
@@ -66,8 +68,9 @@ class DirHandle:
 
     node: Node
     small: list[Node] | None = None  # root/instance listings, fixed at opendir
-    page: list[AliasEntries] = field(default_factory=list)
+    page: list[ListedAlias] = field(default_factory=list)
     page_after: int = -1  # the page holds the rows with ids above this, up to its last
+    bases: tuple[int, ...] = ()  # inode number bases of the listed files (identity)
     lock: trio.Lock = field(default_factory=trio.Lock)
 
 
@@ -282,7 +285,7 @@ class Operations(pyfuse3.Operations):
         if not node.is_dir:
             raise FsError(errno.ENOTDIR)
         if isinstance(node, NamespaceDir):
-            handle = DirHandle(node)
+            handle = DirHandle(node, bases=await self._io(self.tree.listing_bases, node))
         else:
             handle = DirHandle(node, small=await self._io(self.tree.small_listing, node))
         fh = next(self._fh)
@@ -307,9 +310,18 @@ class Operations(pyfuse3.Operations):
             await self._readdir_paged(handle, start_id, token)
 
     async def _readdir_paged(self, handle: DirHandle, start_id: int, token: Any) -> None:
-        """A namespace listing from the entry at `start_id` on, a page of rows at a time."""
+        """A namespace listing from the entry at `start_id` on, a page of rows at a time.
+
+        The hot loop of a large listing: one attributes object is filled in per entry
+        (readdir_reply copies it into the kernel's buffer at once), no node is built.
+        """
         key = max(start_id, FIRST_ENTRY) - FIRST_ENTRY
         row_min, kind_min = key >> 2, key & 3
+        attrs = self.attrs(handle.node, 0)
+        attrs.st_mode = FILE_MODE
+        attrs.st_nlink = 1
+        attrs.attr_timeout = LONG_TIMEOUT  # an alias file never changes (nodes.AliasFile)
+        bases, reply = handle.bases, pyfuse3.readdir_reply
         replied = 0
         while row_min <= MAX_ROWID:
             try:
@@ -323,18 +335,22 @@ class Operations(pyfuse3.Operations):
             if not entries:
                 return
             for entry in entries:
-                first = kind_min if entry.rowid == row_min else 0
-                for kind in range(first, 4):
-                    node = entry.files[kind]
-                    if node is None:
+                rowid, sizes = entry.rowid, entry.sizes
+                attrs.st_atime_ns = attrs.st_mtime_ns = attrs.st_ctime_ns = entry.mtime_ns
+                for kind in range(kind_min if rowid == row_min else 0, 4):
+                    size = sizes[kind]
+                    if size < 0:
                         continue
-                    pos = FIRST_ENTRY + (entry.rowid << 2 | kind)
-                    if not self._reply(token, node, pos + 1):
+                    attrs.st_ino = bases[kind] | rowid
+                    attrs.st_size = size
+                    attrs.st_blocks = (size + 511) // 512
+                    pos = FIRST_ENTRY + (rowid << 2 | kind)
+                    if not reply(token, entry.stem + _SUFFIXES[kind], attrs, pos + 1):
                         return
                     replied += 1
             row_min, kind_min = entries[-1].rowid + 1, 0
 
-    async def _rows_from(self, handle: DirHandle, row_min: int) -> list[AliasEntries]:
+    async def _rows_from(self, handle: DirHandle, row_min: int) -> list[ListedAlias]:
         """The listed aliases with row ids from `row_min` on: the held page's tail if it
         covers `row_min`, else the next page read from the index (and held)."""
         page = handle.page

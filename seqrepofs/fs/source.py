@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, NamedTuple, TypeVar, cast
 
 from cachetools import LRUCache, TTLCache
 
@@ -40,12 +40,12 @@ _MISSING = object()
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class AliasRow:
-    """One alias row as a namespace directory shows it."""
+class AliasRow(NamedTuple):
+    """One alias row as a namespace directory shows it (a tuple: listings make millions)."""
 
     rowid: int  # seqalias_id: the row, for good (the readdir cursor and the inode number)
     alias: str  # as the directory shows it (API form in API namespaces)
+    stem: str  # its file name stem (encode_name)
     stored_alias: str
     seq_id: str
     length: int
@@ -179,7 +179,9 @@ class Instance:
             found = self.sr.aliases.current_row(nsmap.stored, stored, SEQ_SCHEMA)
             if found is not None:
                 rowid, seq_id, length, added = found
-                row = AliasRow(rowid, alias, stored, seq_id, length, self._added_ns(added))
+                row = AliasRow(
+                    rowid, alias, encode_name(alias), stored, seq_id, length, self._added_ns(added)
+                )
         with self._lock:
             self._aliases[key] = row
         return row
@@ -206,14 +208,16 @@ class Instance:
         cannot be a file name (empty) are skipped, so a page is short only at the end.
         """
         out: list[AliasRow] = []
+        added_ns = self._added_ns
         while len(out) < limit:
             rows = self.sr.aliases.current_rows_after(nsmap.stored, after, limit, SEQ_SCHEMA)
             for rowid, stored_alias, seq_id, length, added in rows:
                 alias = nsmap.to_dir(stored_alias)
-                if alias is None or not _encodable(alias):
+                stem = None if alias is None else _stem(alias)
+                if alias is None or stem is None:
                     continue
                 out.append(
-                    AliasRow(rowid, alias, stored_alias, seq_id, length, self._added_ns(added))
+                    AliasRow(rowid, alias, stem, stored_alias, seq_id, length, added_ns(added))
                 )
             if len(rows) < limit:
                 break
@@ -272,12 +276,12 @@ def _timestamp_ns(text: str) -> int | None:
     return int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1000
 
 
-def _encodable(alias: str) -> bool:
+def _stem(alias: str) -> str | None:
+    """The file name stem of an alias, None if no file name can hold it (empty)."""
     try:
-        encode_name(alias)
+        return encode_name(alias)
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def is_root(path: str) -> bool:

@@ -18,6 +18,7 @@ import errno
 import logging
 import os
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from cachetools import LRUCache
@@ -213,7 +214,15 @@ class Tree:
             alias = nsmap.to_dir(stored.alias)
         if nsmap is None or alias is None:
             raise FsError(errno.ESTALE, f"alias row {rowid} is not shown in {nsdir}")
-        row = AliasRow(rowid, alias, stored.alias, stored.seq_id, stored.length, stored.added_ns)
+        row = AliasRow(
+            rowid,
+            alias,
+            encode_name(alias),
+            stored.alias,
+            stored.seq_id,
+            stored.length,
+            stored.added_ns,
+        )
         return self._alias_files(self._namespace_node(parent, nsdir), inst, nsmap, row)[kind]
 
     # ---- nodes ------------------------------------------------------------------------------
@@ -300,14 +309,13 @@ class Tree:
         `added` time, which never changes, so a re-pointed alias's new file has a new mtime
         and the kernel never sees an inode's attributes change.
         """
-        stem = encode_name(row.alias)
-        base = _join(ns_node.path, stem)
+        base = _join(ns_node.path, row.stem)
         fa, fai, dct = file_sizes(
-            stem, row.length, self.width, file_uri(self.mountpoint + base + ".fa")
+            row.stem, row.length, self.width, file_uri(self.mountpoint + base + ".fa")
         )
         sizes = (fa, fai, dct, dct)
         mtime = inst.mtime_ns if inst.frozen else row.added_ns
-        variant = 0 if nsmap.identity else VARIANTS.index(nsmap.dirname)
+        variant = _variant(nsmap)
         return [
             AliasFile(
                 path=base + kind.suffix,
@@ -433,25 +441,34 @@ class Tree:
             file_size=size,
         )
 
-    def alias_page(self, ns_node: NamespaceDir, after: int) -> list[AliasEntries]:
+    def alias_page(self, ns_node: NamespaceDir, after: int) -> list[ListedAlias]:
         """The next page of a namespace directory: aliases with row ids above `after`, each
-        with the files a listing shows (the .fa only, unless index files are listed)."""
+        with the sizes of the files a listing shows (the .fa only, unless index files are
+        listed). No node per entry: a listing may run over millions of them."""
         inst, nsmap = self._nsmap(ns_node)
+        uri_dir = file_uri(self.mountpoint + ns_node.path + "/")  # stems hold no tab or newline
+        frozen_mtime = inst.mtime_ns if inst.frozen else None
+        index_files, width = self.list_index_files, self.width
         out = []
         for row in inst.page(nsmap, after, PAGE_SIZE):
             if row.rowid > MAX_ROWID:
-                log.warning(
-                    "%s: alias row %d beyond inode numbers; not listed", ns_node.path, row.rowid
-                )
+                log.warning("%s: row %d beyond inode numbers, not listed", ns_node.path, row.rowid)
                 continue
-            files: list[AliasFile | None] = list(self._alias_files(ns_node, inst, nsmap, row))
-            if not self.list_index_files:
-                files[1:] = [None, None, None]
-            elif row.alias.endswith(".fa") and inst.lookup(nsmap, row.alias[:-3]) is not None:
-                # <X.fa>.dict is the same name as <X>.fa.dict; X's file wins (see lookup)
-                files[FileKind.DICT] = None
-            out.append(AliasEntries(row.rowid, files))
+            uri = None if uri_dir is None else uri_dir + row.stem + ".fa"
+            fa, fai, dct = file_sizes(row.stem, row.length, width, uri)
+            sizes = (fa, fai, dct, dct) if index_files else (fa, -1, -1, -1)
+            if index_files and row.alias.endswith(".fa"):
+                if inst.lookup(nsmap, row.alias[:-3]) is not None:
+                    # <X.fa>.dict is the same name as <X>.fa.dict; X's file wins (see lookup)
+                    sizes = (fa, fai, -1, dct)
+            mtime = row.added_ns if frozen_mtime is None else frozen_mtime
+            out.append(ListedAlias(row.rowid, row.stem.encode("utf-8"), sizes, mtime))
         return out
+
+    def listing_bases(self, ns_node: NamespaceDir) -> tuple[int, ...]:
+        """Inode number bases of a namespace listing (`Inodes.file_bases`)."""
+        _inst, nsmap = self._nsmap(ns_node)
+        return self.inodes.file_bases(ns_node.inst, _variant(nsmap))
 
     def readlink(self, node: Node) -> str:
         if not isinstance(node, LatestLink):
@@ -526,12 +543,18 @@ class Tree:
         self.source.close()
 
 
-@dataclass(frozen=True, slots=True)
-class AliasEntries:
-    """One alias of a listing: its row id (the readdir cursor) and its files (None: unlisted)."""
+class ListedAlias(NamedTuple):
+    """One alias of a namespace listing: what readdir needs, and no more (a tuple: cheap)."""
 
-    rowid: int
-    files: list[AliasFile | None]
+    rowid: int  # the readdir cursor and, with a directory's bases, the inode numbers
+    stem: bytes  # file name without suffix
+    sizes: tuple[int, int, int, int]  # by FileKind; -1: not listed
+    mtime_ns: int
+
+
+def _variant(nsmap: NamespaceMap) -> int:
+    """Which directory shows a row (identity.VARIANTS)."""
+    return 0 if nsmap.identity else VARIANTS.index(nsmap.dirname)
 
 
 def _log_unopenable(name: str, exc: Exception) -> None:
