@@ -31,6 +31,7 @@ from support.cli import stdout_of
 from support.data import (
     GRCH38_LEFT_OUT,
     GRCH38_LENGTHS,
+    SNAPSHOT,
     current_aliases,
     grch38_subset,
     store_report_entries,
@@ -56,7 +57,6 @@ from seqrepofs.store.instances import snapshot, update_latest
 pytestmark = [needs_fuse, pytest.mark.fuse, pytest.mark.timeout(180)]
 
 ASSEMBLY = "GRCh38"
-SNAPSHOT = "2024-01-01"
 STYLES = ("ncbi", "ucsc", "refseq")
 VIEWS = [(style, primary) for style in STYLES for primary in (False, True)]
 VIEW_IDS = [f"{s}-{'primary' if p else 'full'}" for s, p in VIEWS]

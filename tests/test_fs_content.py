@@ -62,14 +62,17 @@ class Source:
             out[ns].append(alias)
         return out
 
-    def sample(self, rng: random.Random, k: int) -> list[tuple[str, str]]:
-        """(alias, sequence) of the main namespace: every one of 100 kb or more, then `k` of the
-        non-empty ones at random."""
+    def main_records(self) -> list[tuple[str, str]]:
+        """(alias, sequence) for each non-empty sequence of the main namespace."""
         ns = self.main_namespace()
-        aliases = [a for a in self.by_namespace()[ns] if self.seqs[self.aliases[ns, a]]]
-        big = [a for a in aliases if len(self.seqs[self.aliases[ns, a]]) >= 100_000]
-        picked = big + rng.sample(aliases, min(k, len(aliases)))
-        return [(a, self.seqs[self.aliases[ns, a]]) for a in picked]
+        pairs = [(a, self.seqs[self.aliases[ns, a]]) for a in self.by_namespace()[ns]]
+        return [(a, seq) for a, seq in pairs if seq]
+
+    def sample(self, rng: random.Random, k: int) -> list[tuple[str, str]]:
+        """main_records: every one of 100 kb or more, then `k` of them at random."""
+        records = self.main_records()
+        big = [r for r in records if len(r[1]) >= 100_000]
+        return big + rng.sample(records, min(k, len(records)))
 
     def main_namespace(self) -> str:
         """The namespace naming every sequence once (refseq, or the first that does)."""
@@ -171,10 +174,7 @@ def test_samtools_faidx_2000_random_regions_per_file(source: Source, tmp_path: P
     ns = source.main_namespace()
     regions_file = tmp_path / "regions.txt"
     checked = 0
-    for alias in source.by_namespace()[ns]:
-        seq = source.seqs[source.aliases[ns, alias]]
-        if not seq:
-            continue
+    for alias, seq in source.main_records():
         name = encode(alias)
         regions = random_regions(rng, len(seq), 2000)
         regions_file.write_text("".join(f"{_region_name(name)}:{a}-{b}\n" for a, b in regions))
@@ -241,10 +241,7 @@ def test_bedtools_getfasta(source: Source, tmp_path: Path) -> None:
 def test_pysam_fastafile(source: Source) -> None:
     rng = random.Random(8)
     ns = source.main_namespace()
-    for alias in source.by_namespace()[ns]:
-        seq = source.seqs[source.aliases[ns, alias]]
-        if not seq:
-            continue
+    for alias, seq in source.main_records():
         name = encode(alias)
         with pysam.FastaFile(str(source.fasta(ns, alias))) as f:
             assert list(f.references) == [name] and list(f.lengths) == [len(seq)]
