@@ -22,6 +22,7 @@ from typing import IO, Any
 from bioutils.assemblies import get_assembly, get_assembly_names
 
 from . import seqcol
+from .errors import SeqRepoError
 from .fasta_view import DictEntry, FastaLayout, dict_text, encode_name
 from .seqrepo import SeqRepo
 
@@ -63,7 +64,7 @@ _ABSENT = (None, "", "na")
 _SAM_ALT_NAME_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z*+.@_|-]*")  # SAM spec, @SQ AN
 
 
-class UnknownAssemblyError(LookupError):
+class UnknownAssemblyError(SeqRepoError, LookupError):
     """The assembly has no bioutils report or no namespace in this repository."""
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .digests import digests_of_pieces
-from .errors import CorruptFileError
+from .errors import CorruptFileError, NotASeqRepoError
 from .seqrepo import SeqRepo
 from .store.bgzf import EOF_BLOCK, block_size
 from .store.fai import FaiIndex, parse_fai, parse_gzi
@@ -50,7 +50,7 @@ def _connect(instance: str, report: Report) -> sqlite3.Connection:
     seqs = os.path.join(instance, "sequences", "db.sqlite3")
     for path in (aliases, seqs):
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: missing; {instance} is not a SeqRepo instance")
+            raise NotASeqRepoError(f"{path}: missing; {instance} is not a SeqRepo instance")
         _roll_back_hot_journal(path, report)
     conn = sqlite3.connect(f"file:{aliases}?mode=ro", uri=True)
     conn.execute("attach database ? as fd", (f"file:{seqs}?mode=ro",))
@@ -63,7 +63,7 @@ def _databases_readable(instance: str, report: Report) -> bool:
     for rel, table in (("aliases.sqlite3", "seqalias"), ("sequences/db.sqlite3", "seqinfo")):
         path = os.path.join(instance, rel)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: missing; {instance} is not a SeqRepo instance")
+            raise NotASeqRepoError(f"{path}: missing; {instance} is not a SeqRepo instance")
         _roll_back_hot_journal(path, report)
         try:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)

@@ -1,15 +1,25 @@
 """The `seqrepofs` command: a thin click front end over the library layers.
 
-Subcommands live in `seqrepofs.commands.*`, one module per area, each registering on `cli`.
-Errors a user can cause end in one line on stderr and exit code 1 (2 for a usage error: an
-unknown option, a bad option value, a missing argument), never a traceback.
+Subcommands live in `seqrepofs.commands.*`, one module per area, each registering on `cli`
+(`commands.register_all` imports them by name). A command parses, calls one function of the
+layer below and reports.
+
+Errors. A user's mistake or a condition of the system ends in one line on stderr and exit code
+1 (2 for a usage error: an unknown option, a bad option value, a missing argument), never a
+traceback: the library raises its own exception types for those (`seqrepofs.errors`, each a
+subclass of the builtin a Python caller already catches), and the system's OSErrors (no
+permission, disk full, …) and SQLite's environmental errors (damaged, locked, full) are
+reported as they are. Anything else is a bug: one line says so (exit 1) and `-v` shows the
+traceback.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import sys
+import traceback
 from dataclasses import dataclass
 
 import click
@@ -34,7 +44,7 @@ class Context:
 
 
 class UserError(click.ClickException):
-    """A problem with the user's input: printed as one line, exit code 1."""
+    """A problem with the user's input or the system: printed as one line, exit code 1."""
 
     exit_code = 1
 
@@ -42,13 +52,34 @@ class UserError(click.ClickException):
         click.echo(f"seqrepofs: error: {self.format_message()}", err=True)
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    SeqRepoError,
-    LookupError,  # KeyError, and e.g. an unknown assembly
-    ValueError,
-    OSError,
-    sqlite3.DatabaseError,
-)
+class InternalError(click.ClickException):
+    """An exception no layer expected: a bug. One line; the traceback was shown with -v."""
+
+    exit_code = 1
+
+    def __init__(self, exc: BaseException, traceback_shown: bool) -> None:
+        hint = "" if traceback_shown else "; run with -v for the traceback"
+        super().__init__(f"{type(exc).__name__}: {describe(exc)} (a bug in seqrepofs{hint})")
+
+    def show(self, file: object = None) -> None:
+        click.echo(f"seqrepofs: internal error: {self.format_message()}", err=True)
+
+
+# SQLite result codes that describe the file or the machine, not the code: busy, locked,
+# read-only, I/O error, damaged, full, cannot open, not a database.
+_SQLITE_CONDITIONS = frozenset({5, 6, 8, 10, 11, 13, 14, 26})
+
+
+def is_user_facing(exc: BaseException) -> bool:
+    """The errors printed as one line: the library's own types, the system's OSErrors (they
+    carry an errno) and SQLite's environmental conditions."""
+    if isinstance(exc, SeqRepoError):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno is not None
+    if isinstance(exc, sqlite3.Error):
+        return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF in _SQLITE_CONDITIONS
+    return False
 
 
 def describe(exc: BaseException) -> str:
@@ -57,13 +88,36 @@ def describe(exc: BaseException) -> str:
     return str(exc) or exc.__class__.__name__
 
 
+def looks_like_source(arg: str) -> bool:
+    """A first argument naming a path rather than a command (mount.fuse3's form)."""
+    return os.sep in arg or os.path.exists(arg)
+
+
 class _Group(click.Group):
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """`seqrepofs SRC MNT [-o OPTS]`, as /sbin/mount.fuse3 runs a filesystem for `mount -t
+        fuse.seqrepofs` and fstab lines, means `seqrepofs mount SRC MNT …`; every command name
+        keeps its meaning."""
+        mount = self.commands.get("mount")
+        if mount and len(args) >= 2 and args[0] not in self.commands and looks_like_source(args[0]):
+            return "mount", mount, list(args)
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except USER_ERRORS as exc:
-            log.debug("error detail", exc_info=True)
-            raise UserError(describe(exc)) from exc
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if is_user_facing(exc):
+                log.debug("error detail", exc_info=True)
+                raise UserError(describe(exc)) from exc
+            verbose = bool(isinstance(ctx.obj, Context) and ctx.obj.verbose)
+            if verbose:
+                traceback.print_exception(exc, file=sys.stderr)
+            raise InternalError(exc, traceback_shown=verbose) from exc
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,7 +148,11 @@ def cli(
     rsync_exe: str,
     dry_run: bool,
 ) -> None:
-    """Keep and read reference sequences locally (SeqRepo-compatible)."""
+    """Keep and read reference sequences locally (SeqRepo-compatible).
+
+    Errors are one line on stderr (exit 1; 2 for usage errors). An internal error is a bug:
+    run again with -v to see its traceback.
+    """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx.obj = Context(root_dir, verbose, remote_host, rsync_exe, dry_run)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from .errors import InvalidInputError
+
 DEFAULT_ROOT_DIR = "/usr/local/share/seqrepo"
 DEFAULT_LRU_CACHE_MAXSIZE = 1_000_000
 DEFAULT_FD_CACHE_MAXSIZE = 256
@@ -19,9 +21,9 @@ def parse_cache_size(value: str | None, default: int | None, name: str) -> int |
     try:
         size = int(value)
     except ValueError:
-        raise ValueError(f"{name} must be an integer or 'none', not {value!r}") from None
+        raise InvalidInputError(f"{name} must be an integer or 'none', not {value!r}") from None
     if size < 0:
-        raise ValueError(f"{name} must not be negative, not {value!r}")
+        raise InvalidInputError(f"{name} must not be negative, not {value!r}")
     return size
 
 

@@ -11,11 +11,13 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .errors import InvalidInputError
+
 _WHITESPACE_AND_STOP = b" \t\n\r\v\f*"
 _UPPER = bytes(range(ord("A"), ord("Z") + 1))
 
 
-class InvalidSequenceError(ValueError):
+class InvalidSequenceError(InvalidInputError):
     """A sequence holds a character that is not a letter; says which and where."""
 
     def __init__(self, char: str, position: int, context: str = "") -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 
 class SeqRepoError(Exception):
-    """Base class for seqrepofs errors that are not plain KeyError/ValueError."""
+    """Base class of every seqrepofs error a user can cause or meet (bad input, a damaged or
+    missing file, a busy or read-only instance): the CLI prints these as one line.
+
+    Each subclass also derives from the builtin a Python caller would already catch
+    (KeyError, ValueError, OSError, RuntimeError), so the API stays compatible.
+    """
+
+
+class InvalidInputError(SeqRepoError, ValueError):
+    """A value a user gave (an argument, an option, a name, a setting) is not acceptable."""
 
 
 class NotASeqRepoError(SeqRepoError, OSError):
@@ -27,7 +36,7 @@ class WriterBusyError(SeqRepoError, RuntimeError):
     """Another process is writing to the same instance."""
 
 
-class AliasNotFoundError(KeyError):
+class AliasNotFoundError(SeqRepoError, KeyError):
     """No current alias matches. A KeyError so existing callers keep working."""
 
     def __str__(self) -> str:  # KeyError's str() would add quotes around the message

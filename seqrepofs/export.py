@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .errors import AliasNotFoundError
+from .errors import AliasNotFoundError, InvalidInputError
 from .fasta_view import encode_name
 from .seqrepo import SeqRepo, split_identifier
 
@@ -77,12 +77,12 @@ def select(
     Else with `namespace`: every sequence with an alias there. Else everything.
     """
     if header not in ("aliases", "name"):
-        raise ValueError(f"unknown header style {header!r} (use 'aliases' or 'name')")
+        raise InvalidInputError(f"unknown header style {header!r} (use 'aliases' or 'name')")
     if aliases:
         return iter(_select_aliases(sr, namespace, aliases, header))
     if header == "name":
         if namespace is None:
-            raise ValueError("--header name needs a namespace (-n NS) or ns:alias arguments")
+            raise InvalidInputError("--header name needs a namespace (-n NS) or ns:alias arguments")
         target = _api_namespace(namespace)
         return (
             ExportRecord(encode_name(r["alias"]), r["seq_id"])
@@ -114,11 +114,11 @@ def _select_aliases(
             by_seq[r["seq_id"]].append(r)
         if header == "name":
             if ns is None:
-                raise ValueError(
+                raise InvalidInputError(
                     f"{given}: --header name needs a namespace (-n NS or {given!r} as ns:alias)"
                 )
             if len(by_seq) > 1:
-                raise ValueError(f"{ns}:{alias} names {len(by_seq)} sequences")
+                raise InvalidInputError(f"{ns}:{alias} names {len(by_seq)} sequences")
             out.append(ExportRecord(encode_name(alias), records[0]["seq_id"]))
         else:
             out.extend(ExportRecord(header_of(rs), seq_id) for seq_id, rs in by_seq.items())
@@ -135,7 +135,7 @@ def export(
 ) -> int:
     """Write FASTA for the selected records to `out`; returns the number of records."""
     if width < 1:
-        raise ValueError(f"line width must be at least 1, not {width}")
+        raise InvalidInputError(f"line width must be at least 1, not {width}")
     n = 0
     for rec in select(sr, namespace, aliases, header):
         out.write(b">" + rec.header.encode("utf-8") + b"\n")

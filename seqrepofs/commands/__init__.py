@@ -1,16 +1,9 @@
-"""Subcommand modules; each registers its commands on `seqrepofs.cli.cli` when imported."""
+"""Subcommand modules, one per area; each registers its commands on `seqrepofs.cli.cli`."""
 
 from __future__ import annotations
 
-import importlib
-
-MODULES = ("repo", "mount", "remote", "serve", "publish")
-
 
 def register_all() -> None:
-    for name in MODULES:
-        try:
-            importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
+    """Register every subcommand (idempotent). A new command module is imported here, by name:
+    importing runs its `@cli.command` decorators."""
+    from . import mount, publish, remote, repo, serve  # noqa: F401

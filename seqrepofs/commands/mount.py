@@ -1,14 +1,11 @@
-"""`seqrepofs mount` and `seqrepofs umount`, plus the `seqrepofs SRC MNT -o OPTS` form.
+"""`seqrepofs mount` and `seqrepofs umount`.
 
 /sbin/mount.fuse3 (what `mount -t fuse.seqrepofs SRC MNT -o ro` and fstab lines run) executes
-`seqrepofs SRC MNT -o OPTS`, with no subcommand. The group's command resolution is extended so
-that a first argument that is a path rather than a command name means `mount`; every real
-subcommand name keeps working unchanged.
+`seqrepofs SRC MNT -o OPTS`, with no subcommand: the command group (seqrepofs.cli) reads a
+first argument that is a path rather than a command name as `mount`.
 """
 
 from __future__ import annotations
-
-import os
 
 import click
 
@@ -75,22 +72,3 @@ def mount_cmd(
 def umount_cmd(mountpoint: str, lazy: bool) -> None:
     """Unmount a seqrepofs mount (fusermount3 -u; as root falls back to umount)."""
     daemon.unmount(mountpoint, lazy=lazy)
-
-
-def _looks_like_source(arg: str) -> bool:
-    return arg not in cli.commands and (os.sep in arg or os.path.exists(arg))
-
-
-_resolve_command = cli.resolve_command
-
-
-def _resolve_helper_form(
-    ctx: click.Context, args: list[str]
-) -> tuple[str | None, click.Command | None, list[str]]:
-    """`seqrepofs SRC MNT [-o OPTS]` (mount.fuse3's convention) runs `mount SRC MNT …`."""
-    if len(args) >= 2 and _looks_like_source(args[0]):
-        return "mount", mount_cmd, list(args)
-    return _resolve_command(ctx, args)
-
-
-cli.resolve_command = _resolve_helper_form  # type: ignore[method-assign]

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from .endpoint import DEFAULT_MODULE, check_module
-from .errors import RemoteError
+from .errors import RemoteError, RemoteInputError
 from .rsync import Rsync
 
 SYSTEM_PID_FILE = "/var/run/seqrepofs-rsyncd.pid"
@@ -41,7 +41,7 @@ class DaemonConfig:
         check_module(self.module)
         for value in (self.root, self.pid_file, self.log_file, self.address, self.user, self.group):
             if value is not None and ("\n" in value or "\r" in value):
-                raise ValueError(f"{value!r}: line breaks cannot go into rsyncd.conf")
+                raise RemoteInputError(f"{value!r}: line breaks cannot go into rsyncd.conf")
 
     def render(self) -> str:
         """The rsyncd.conf text.

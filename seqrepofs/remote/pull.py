@@ -24,7 +24,7 @@ from typing import BinaryIO
 from ..store import instances
 from . import tempdir
 from .endpoint import Endpoint
-from .errors import RemoteError
+from .errors import RemoteError, RemoteInputError
 from .listing import CONNECT_TIMEOUT, list_remote_instances
 from .rsync import Rsync, RsyncStats, check, run_rsync
 
@@ -77,7 +77,9 @@ def pull(
     """
     opts = options or PullOptions()
     if opts.bwlimit is not None and not _BWLIMIT_RE.match(opts.bwlimit):
-        raise ValueError(f"--bwlimit {opts.bwlimit!r}: give a rate such as 500 (KiB/s) or 20M")
+        raise RemoteInputError(
+            f"--bwlimit {opts.bwlimit!r}: give a rate such as 500 (KiB/s) or 20M"
+        )
     root = os.path.abspath(root)
     name = choose_instance(list_remote_instances(endpoint, rsync), instance, endpoint)
     final = os.path.join(root, name)
