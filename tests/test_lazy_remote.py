@@ -429,3 +429,72 @@ def test_server_errors_and_stalls_name_url_and_reason(served: Nginx, tmp_path: P
         with pytest.raises(RemoteReadError, match="timed out"):
             RemoteFile(FileSpec(url, 1000), cache, http_timeout=1.5).pread(0, 10)
         assert time.monotonic() - started < 3.0
+
+
+class _FaultServer:
+    """A tiny HTTP server on 127.0.0.1 that answers Range requests for `data`, failing the
+    first `fail_first` answers in the way `mode` says (503, or a body cut short)."""
+
+    def __init__(self, data: bytes, mode: str, fail_first: int) -> None:
+        import http.server
+
+        outer = self
+        self.data, self.mode, self.left = data, mode, fail_first
+        self.requests = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                outer.requests += 1
+                first, last = map(int, self.headers["Range"].split("=")[1].split("-"))
+                body = outer.data[first : last + 1]
+                failing = outer.left > 0
+                outer.left -= 1
+                if failing and outer.mode == "503":
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {first}-{last}/{len(outer.data)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("ETag", '"v1"')
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2] if failing else body)
+                if failing:
+                    self.close_connection = True
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/f.bin"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("mode", ["503", "truncated"])
+def test_transient_faults_are_retried_then_named(mode: str, tmp_path: Path) -> None:
+    data = os.urandom(100_000)
+    server = _FaultServer(data, mode, fail_first=2)
+    try:
+        spec = FileSpec(server.url, len(data))
+        rf = RemoteFile(spec, RangeCache(str(tmp_path / "c")), chunk_size=8192,
+                        whole_file_below=0, read_ahead=0, http_timeout=10)
+        assert rf.pread(1000, 20_000) == data[1000:21_000]  # two failures, then success
+        assert server.requests == 3
+        server.left = 100  # every answer fails from now on: the read gives up, naming why
+        started = time.monotonic()
+        with pytest.raises(RemoteReadError) as info:
+            rf.pread(50_000, 100)
+        assert time.monotonic() - started < 10
+        reason = "HTTP 503" if mode == "503" else "connection broken"
+        assert server.url in str(info.value) and reason in str(info.value)
+        assert server.requests == 3 + 4  # attempts bounded
+    finally:
+        server.close()
