@@ -99,6 +99,9 @@ def test_digest_of_a_multi_record_genome_equals_refgets(tmp_path: Path) -> None:
         got = store.level2(info)
         assert {k: got[k] for k in level2} == level2
         assert [r.name for r in store.records(info, 1, 2)] == level2["names"][1:3]
+        lengths, name_bytes = store.layout_columns(info)
+        assert list(lengths) == level2["lengths"]
+        assert list(name_bytes) == [len(n.encode()) for n in level2["names"]]
         assert store.record_at(info, len(level2["names"])) is None
 
 

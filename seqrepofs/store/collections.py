@@ -20,6 +20,7 @@ import os
 import sqlite3
 import threading
 import unicodedata
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -287,6 +288,23 @@ class CollectionStore:
             if len(recs) < page:
                 return
             start = recs[-1].ordinal + 1
+
+    def layout_columns(self, coll: CollectionInfo) -> tuple[array[int], array[int]]:
+        """(lengths, UTF-8 byte lengths of the names) in record order, as int64 arrays.
+
+        What a whole-collection FASTA's byte layout needs (offsets follow from these and the
+        line width) in 16 bytes a record; the names themselves are read by ordinal
+        (:meth:`record_at`, :meth:`records`) when a header is rendered.
+        """
+        lengths, name_bytes = array("q"), array("q")
+        start = 0
+        while rows := self._query(
+                "select ordinal, length, name from record where collection_id = ?"
+                " and ordinal >= ? order by ordinal limit ?", (coll.id, start, 10_000)):
+            lengths.extend(r[1] for r in rows)
+            name_bytes.extend(len(r[2].encode("utf-8")) for r in rows)
+            start = rows[-1][0] + 1
+        return lengths, name_bytes
 
     # ---- seqcol objects ------------------------------------------------------------------
 
