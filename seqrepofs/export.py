@@ -85,7 +85,7 @@ def select(
             raise InvalidInputError("--header name needs a namespace (-n NS) or ns:alias arguments")
         target = _api_namespace(namespace)
         return (
-            ExportRecord(encode_name(r["alias"]), r["seq_id"])
+            ExportRecord(_fasta_name(namespace, r["alias"]), r["seq_id"])
             for r in sr.aliases.find_aliases(namespace=namespace)
             if r["namespace"] == target
         )
@@ -94,6 +94,15 @@ def select(
         ExportRecord(header_of(group), seq_id)
         for seq_id, group in itertools.groupby(rows, key=lambda r: r["seq_id"])
     )
+
+
+def _fasta_name(namespace: str, alias: str) -> str:
+    """The record name a mount gives /<namespace>/<alias>.fa; an alias no name can represent
+    (empty, or not valid Unicode) stops the export with a message naming it."""
+    try:
+        return encode_name(alias)
+    except ValueError as exc:
+        raise InvalidInputError(f"{namespace}:{alias!r}: no FASTA name for it ({exc})") from None
 
 
 def _select_aliases(
@@ -119,7 +128,7 @@ def _select_aliases(
                 )
             if len(by_seq) > 1:
                 raise InvalidInputError(f"{ns}:{alias} names {len(by_seq)} sequences")
-            out.append(ExportRecord(encode_name(alias), records[0]["seq_id"]))
+            out.append(ExportRecord(_fasta_name(ns, alias), records[0]["seq_id"]))
         else:
             out.extend(ExportRecord(header_of(rs), seq_id) for seq_id, rs in by_seq.items())
     return out

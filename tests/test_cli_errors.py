@@ -11,12 +11,14 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from support.cli import run_seqrepofs
 
 from seqrepofs.assemblies import UnknownAssemblyError
 from seqrepofs.cli import cli, is_user_facing
 from seqrepofs.commands import register_all
 from seqrepofs.digests import InvalidSequenceError
 from seqrepofs.errors import AliasNotFoundError, InvalidInputError, SeqRepoError
+from seqrepofs.seqrepo import SeqRepo
 
 
 def _sqlite_error(path: Path, sql: str, content: bytes | None = None) -> sqlite3.Error:
@@ -111,3 +113,16 @@ def test_user_errors_are_one_line_with_or_without_v(
         result = _run(*args)
         assert result.exit_code == 1
         assert result.output == f"seqrepofs: error: {line}\n", args
+
+
+def test_an_alias_with_no_fasta_name_stops_export_in_one_line(tmp_path: Path) -> None:
+    """Stopping mid-listing closes the store cleanly (no 'Exception ignored' noise)."""
+    with SeqRepo(tmp_path / "master", writeable=True) as sr:
+        sr.store("ACGT", [{"namespace": "x", "alias": ""}, {"namespace": "x", "alias": "ok"}])
+    for args in (("-n", "x"), ("x:",)):
+        proc = run_seqrepofs("export", "-i", "master", "--header", "name", *args, root=tmp_path)
+        assert proc.returncode == 1, proc.stderr
+        assert proc.stderr == (
+            "seqrepofs: error: x:'': no FASTA name for it (cannot encode an empty alias)\n"
+        ), args
+        assert proc.stdout == ""

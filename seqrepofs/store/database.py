@@ -128,7 +128,10 @@ class Database:
     def iterate(self, sql: str, params: tuple | list = ()) -> Iterator[tuple]:
         """Rows one at a time (for large results); damage is reported like query()'s."""
         try:
-            yield from self.conn().execute(sql, params)
+            # not `yield from`: closing this generator would close the cursor, which raises
+            # once the connection is closed (a reader that stopped early, then closed)
+            for row in self.conn().execute(sql, params):  # noqa: UP028
+                yield row
         except sqlite3.DatabaseError as exc:
             err = damaged(exc, self.path)
             if err is None:
