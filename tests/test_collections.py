@@ -24,7 +24,7 @@ from support.oracles import read_fasta
 
 from seqrepofs.digests import seq_id_of
 from seqrepofs.loader import LoadError, load
-from seqrepofs.loader.collection import default_name, plan
+from seqrepofs.loader.collection import CollectionPlan, default_name, plan
 from seqrepofs.seqrepo import SeqRepo
 from seqrepofs.store.collections import (
     FILENAME,
@@ -131,6 +131,7 @@ def test_plan_refusals() -> None:
     with pytest.raises(ValueError, match="whitespace"):
         plan(["a.fa"], "two words")
     assert plan(["-"], "stdin").names == ("stdin",)
+    assert plan(["-", "a.fa"], unnamed_stdin=True).names == (None, "a")
     assert plan(["a.fa", "b.fa"], "both").names == ("both", "both")
 
 
@@ -385,3 +386,14 @@ def test_store_comparison_equals_in_memory_comparison(tmp_path: Path, seed: int)
                 posted["lengths"][0] = str(posted["lengths"][0])
                 posted["lengths"][-1] = float(posted["lengths"][-1])
             assert store.compare(x, posted) == compare_seqcols(store.level2(x), posted)
+
+
+def test_a_file_planned_without_a_name_is_not_recorded(tmp_path: Path) -> None:
+    inst = new_instance(tmp_path)
+    a, b = tmp_path / "a.fa", tmp_path / "b.fa"
+    a.write_text(">x\nACGT\n>x\nGGGG\n")  # duplicates are fine: not a collection
+    b.write_text(">y\nTTTT\n")
+    stats = load(str(inst), [str(a), str(b)], "test", collections=CollectionPlan((None, "b")))
+    assert [c.name for c in stats.collections] == ["b"]
+    with CollectionStore(str(inst)) as store:
+        assert [r.name for r in store.iter_records(store.get("b"))] == ["y"]

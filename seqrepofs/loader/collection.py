@@ -47,21 +47,31 @@ def default_name(path: str) -> str:
 class CollectionPlan:
     """The collection each input file goes to (consecutive files may share one)."""
 
-    names: tuple[str, ...]
+    names: tuple[str | None, ...]  # None: the file is not recorded (standard input, unnamed)
     replace: bool = False
 
+    @property
+    def records_every_file(self) -> bool:
+        return None not in self.names
 
-def plan(paths: Sequence[str], name: str | None = None, replace: bool = False) -> CollectionPlan:
+
+def plan(
+    paths: Sequence[str], name: str | None = None, replace: bool = False,
+    unnamed_stdin: bool = False,
+) -> CollectionPlan:
     """One collection per file (named by :func:`default_name`), or all files as ``name``.
 
+    Standard input has no name: it needs ``name``, or with ``unnamed_stdin`` is not recorded.
     Raises ValueError for a bad name, or two files that would get the same default name.
     """
     if name is not None:
         check_collection_name(name)
         return CollectionPlan(tuple(name for _ in paths), replace)
-    names = tuple(default_name(p) for p in paths)
+    names = tuple(None if p == "-" and unnamed_stdin else default_name(p) for p in paths)
     seen: dict[str, str] = {}
     for path, n in zip(paths, names, strict=True):
+        if n is None:
+            continue
         try:
             check_collection_name(n)
         except ValueError as exc:
@@ -91,10 +101,12 @@ class Recorder:
             name = self.plan.names[self._file]
             if self._pending is None or self._pending.name != name:
                 self._finish_pending()
-                self._existing = self._writer.exists(name)
-                self._pending = self._writer.begin(name, replace=True, source=rec.path)
-                self._source = rec.path
-        assert self._pending is not None
+                if name is not None:
+                    self._existing = self._writer.exists(name)
+                    self._pending = self._writer.begin(name, replace=True, source=rec.path)
+                    self._source = rec.path
+        if self._pending is None:  # a file that is not recorded
+            return
         try:
             self._writer.add(self._pending, rec.name, len(rec.seq), rec.digests.seq_id)
         except ValueError as exc:
