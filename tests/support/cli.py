@@ -28,7 +28,7 @@ def checkout_env(**extra: str) -> dict[str, str]:
 
 def seqrepofs_cmd(*args: str | os.PathLike[str]) -> list[str]:
     """The argv of `seqrepofs ARGS` run by this interpreter."""
-    return [sys.executable, "-m", "seqrepofs", *map(os.fspath, args)]
+    return [sys.executable, "-m", "seqrepofs", *(os.fspath(a) for a in args)]
 
 
 def run_seqrepofs(

@@ -21,6 +21,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from support.data import NS
 from support.oracles import naive_fasta_record
@@ -43,7 +44,8 @@ def read_loop(mode: str, mnt: Path, root: Path, expected: dict[str, bytes], seed
     base = [n for n in names if n.startswith("A")]
     files: dict[str, bytes] = {}
     repos: dict[str, SeqRepo] = {}
-    out = {"mode": mode, "reads": 0, "bytes": 0, "absent": 0, "wrong": [], "errors": []}
+    out: dict[str, Any] = {"mode": mode, "reads": 0, "bytes": 0, "absent": 0, "wrong": [],
+                           "errors": []}
     try:
         while time.time() < deadline and len(out["errors"]) < 20:
             where = mnt if mode == "mount" else root
