@@ -7,7 +7,8 @@
 - ``data``: the shipped real data, generated repositories and inputs with known contents.
 - ``files``: the state of a directory tree, to show a command changed nothing.
 - ``system``: facilities of the machine (tmpfs, ports, process memory).
+- ``rest``: `seqrepofs serve` on 127.0.0.1 for the REST tests.
 - ``load_reader``: the reader loop of the load test, also run as a reader process.
 
-conftest.py holds only fixtures.
+Each module has one job; conftest.py holds only fixtures.
 """
