@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -36,8 +35,10 @@ sys.path[:0] = [str(HERE), str(REPO / "tests"), str(REPO)]
 
 import make_workload  # noqa: E402
 from support.http_servers import S3_ENV, MotoS3, Nginx  # noqa: E402
+from support.system import free_port  # noqa: E402
 
 from seqrepofs.remote import manifest as mf  # noqa: E402
+from seqrepofs.remote.tempdir import remove_tree  # noqa: E402
 
 S1, S2 = "2024-01-01", "2024-01-02"
 ENV = {**os.environ, **S3_ENV, "PYTHONPATH": str(REPO)}
@@ -97,7 +98,7 @@ def build_server_root(work: Path, args: argparse.Namespace) -> Path:
     if (root / S2).is_dir() and stamp.exists() and json.loads(stamp.read_text()) == params:
         return root
     if root.exists():
-        _wipe(root)
+        remove_tree(root)
     tx = fasta_records(work / "workload" / "transcripts.fa")
     cut = len(tx) * 95 // 100
     write_fasta(work / "tx1.fa", tx[:cut])
@@ -110,12 +111,6 @@ def build_server_root(work: Path, args: argparse.Namespace) -> Path:
     seqrepofs("-r", root, "snapshot", "--destination-name", S2)
     stamp.write_text(json.dumps(params))
     return root
-
-
-def _wipe(path: Path) -> None:
-    for dirpath, _dirs, _files in os.walk(path):
-        os.chmod(dirpath, 0o755)
-    shutil.rmtree(path)
 
 
 def nginx_bytes(server: Nginx, prefix: str = "/") -> int:
@@ -188,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     for d in ("pub", "clients", "nginx", "proxy", "moto", "rsyncd", "curl"):
         p = work / d
         if p.exists():
-            _wipe(p)
+            remove_tree(p)
     pub = work / "pub"
     publish_wall = seqrepofs("publish", src, pub, "--chunk-size", str(args.chunk_size))
     results: dict[str, Any] = {
@@ -206,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         seqrepofs(
             "publish", src, s3url, "--endpoint-url", s3.url, "--chunk-size", str(args.chunk_size)
         )
-        port = _free_port()
+        port = free_port()
         rsyncd = work / "rsyncd"
         user = ["--user", "root", "--group", "root"] if os.geteuid() == 0 else []
         seqrepofs("serve-rsync", src, "--port", str(port), "--state-dir", rsyncd, *user)
@@ -315,14 +310,6 @@ def report(results: dict[str, Any]) -> str:
     )
     lines.append(f"publish (directory) {results['publish_s']:.1f} s")
     return "\n".join(lines)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":

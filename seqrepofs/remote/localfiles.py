@@ -69,13 +69,13 @@ class LocalFiles:
     def find(self, entry: FileEntry) -> str | None:
         """A local path whose content has `entry`'s digest, or None."""
         for path in reversed(self.by_digest.get(entry.sha256, [])):
-            if _size(path) == entry.size:
+            if file_size(path) == entry.size:
                 return path
         for name in reversed(self.snapshots):
             if self.manifests[name] is not None:
                 continue  # its digests are all in by_digest already
             path = os.path.join(self.root, name, entry.path)
-            if _size(path) == entry.size and self.cache.digest(path) == entry.sha256:
+            if file_size(path) == entry.size and self.cache.digest(path) == entry.sha256:
                 return path
         return None
 
@@ -93,12 +93,13 @@ class LocalFiles:
         manifest = self.manifests.get(rel[0]) if len(rel) == 2 else None
         if manifest is not None and manifest.chunk_size == chunk_size:
             entry = manifest.by_path().get(rel[1].replace(os.sep, "/"))
-            if entry is not None and entry.chunks and entry.size == _size(path):
+            if entry is not None and entry.chunks and entry.size == file_size(path):
                 return entry.chunks
         return chunk_digests(path, chunk_size)[1]
 
 
-def _size(path: str) -> int:
+def file_size(path: str) -> int:
+    """Size of a file, -1 if it is missing or unreadable."""
     try:
         return os.stat(path).st_size
     except OSError:

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,10 +64,6 @@ class Manifest:
     files: tuple[FileEntry, ...]
     chunk_size: int = CHUNK_SIZE
     created: str = ""
-
-    @property
-    def total_size(self) -> int:
-        return sum(f.size for f in self.files)
 
     def by_path(self) -> dict[str, FileEntry]:
         return {f.path: f for f in self.files}
@@ -241,10 +237,6 @@ def build(
             entries.append(FileEntry(rel, size, cache.digest(full)))
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return Manifest(name, tuple(entries), chunk_size, stamp)
-
-
-def digests_of(manifests: Iterable[Manifest]) -> set[str]:
-    return {f.sha256 for m in manifests for f in m.files}
 
 
 def load(url: str, instance: str | None = None, *, endpoint_url: str | None = None) -> Manifest:

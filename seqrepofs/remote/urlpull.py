@@ -22,7 +22,7 @@ from ..store import instances
 from . import tempdir
 from .errors import InterruptedPullError, RemoteError, RemoteInputError
 from .fetch import PART, Counter, Job, local_io, run_job, run_parallel
-from .localfiles import LocalFiles, save_local_manifest
+from .localfiles import LocalFiles, file_size, save_local_manifest
 from .manifest import Manifest
 from .retry import Retry
 from .sources import Source, open_source
@@ -128,7 +128,7 @@ def make_plan(manifest: Manifest, local: LocalFiles, dest: str, jobs: int = 4) -
     plan = Plan(manifest)
     for entry in manifest.files:
         target = os.path.join(dest, *entry.path.split("/"))
-        if _size(target) == entry.size:
+        if file_size(target) == entry.size:
             plan.done.append(entry.path)
             continue
         key = f"{manifest.instance}/{entry.path}"
@@ -222,10 +222,3 @@ def _copy(src: str, dst: str) -> None:
 
     shutil.copyfile(src, dst)
     os.chmod(dst, 0o444)
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return -1
