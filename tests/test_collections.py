@@ -164,10 +164,12 @@ def test_duplicates_found_across_flushes(tmp_path: Path) -> None:
 
 def test_empty_file_records_nothing(tmp_path: Path) -> None:
     inst = new_instance(tmp_path)
+    before = tree_bytes(inst)
     (tmp_path / "empty.fa").write_text("")
     with pytest.raises(LoadError, match="no FASTA records"):
         load_as(inst, [tmp_path / "empty.fa"])
     assert CollectionStore(str(inst)).count() == 0
+    assert tree_bytes(inst) == before  # not even an empty collections database
 
 
 def test_existing_name_refused_unless_replace_identical_reload_is_fine(tmp_path: Path) -> None:

@@ -485,12 +485,14 @@ class CollectionWriter:
         if is_frozen(instance_dir):
             raise ReadOnlyError(f"{instance_dir}: instance is read-only (a snapshot?)")
         self.path = os.path.join(instance_dir, FILENAME)
+        self._created = not os.path.exists(self.path)  # removed again if nothing is committed
         self._conn = sqlite3.connect(self.path, isolation_level=None)
         self._conn.execute("pragma busy_timeout = 10000")
         _create(self._conn)
         self._conn.execute("create temp table if not exists pair (cid integer, d text)")
         self._conn.execute("begin immediate")
         self._open = True
+        self._committed = False
         self.recorded: list[CollectionInfo] = []
 
     def exists(self, name: str) -> CollectionInfo | None:
@@ -593,6 +595,7 @@ class CollectionWriter:
         if self._open:
             self._conn.execute("commit")
             self._open = False
+            self._committed = True
 
     def rollback(self) -> None:
         if self._open:
@@ -601,8 +604,16 @@ class CollectionWriter:
             self.recorded.clear()
 
     def close(self) -> None:
+        """Roll back what is not committed; a database this writer created and never
+        committed to is removed, so a refused first load leaves the instance as it was."""
         self.rollback()
         self._conn.close()
+        if self._created and not self._committed:
+            for suffix in ("", "-journal"):
+                try:
+                    os.remove(self.path + suffix)
+                except FileNotFoundError:
+                    pass
 
     def __enter__(self) -> CollectionWriter:
         return self
