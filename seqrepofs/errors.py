@@ -36,11 +36,23 @@ class WriterBusyError(SeqRepoError, RuntimeError):
     """Another process is writing to the same instance."""
 
 
-class AliasNotFoundError(SeqRepoError, KeyError):
-    """No current alias matches. A KeyError so existing callers keep working."""
+class NotFoundError(SeqRepoError, KeyError):
+    """Nothing is stored under a name. A KeyError so existing callers keep working."""
 
     def __str__(self) -> str:  # KeyError's str() would add quotes around the message
         return str(self.args[0]) if self.args else ""
+
+
+class AliasNotFoundError(NotFoundError):
+    """No current alias matches."""
+
+
+class SequenceNotFoundError(NotFoundError):
+    """No sequence is stored with this seq_id (an alias naming one is damage `check` reports)."""
+
+    def __init__(self, seq_id: str) -> None:
+        super().__init__(f"sequence {seq_id} is not stored")
+        self.seq_id = seq_id
 
 
 class AmbiguousAliasError(AliasNotFoundError):

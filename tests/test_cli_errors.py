@@ -126,3 +126,16 @@ def test_an_alias_with_no_fasta_name_stops_export_in_one_line(tmp_path: Path) ->
             "seqrepofs: error: x:'': no FASTA name for it (cannot encode an empty alias)\n"
         ), args
         assert proc.stdout == ""
+
+
+def test_an_alias_of_an_unstored_sequence_is_a_one_line_error(tmp_path: Path) -> None:
+    """Damage (an alias naming no stored sequence) is reported, not taken for a bug."""
+    ghost = "NotStoredNotStoredNotStoredNotSt"
+    with SeqRepo(tmp_path / "master", writeable=True) as sr:
+        sr.store("ACGT", [{"namespace": "x", "alias": "ok"}])
+        sr.aliases.store_alias(ghost, "x", "ghost")
+    proc = run_seqrepofs("export", "-i", "master", "x:ghost", root=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr == f"seqrepofs: error: sequence {ghost} is not stored\n"
+    with SeqRepo(tmp_path / "master") as sr, pytest.raises(KeyError, match=ghost):
+        sr.sequence_length(ghost)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .. import config
-from ..errors import CorruptFileError, ReadOnlyError, WriterBusyError
+from ..errors import CorruptFileError, ReadOnlyError, SequenceNotFoundError, WriterBusyError
 from .bgzf import BlockReader
 from .bgzf_writer import BgzfFastaWriter
 from .database import Database
@@ -104,7 +104,7 @@ class FastaDir:
         if not rows:
             pending = self._pending.get(seq_id)
             if pending is None:
-                raise KeyError(seq_id)
+                raise SequenceNotFoundError(seq_id)
             return dict(zip(("seq_id", "len", "alpha", "relpath"), pending, strict=True))
         s, length, alpha, added, relpath = rows[0]
         info = {"seq_id": s, "len": length, "alpha": alpha, "added": parse_added(added),
