@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.data import REAL
+from support.data import REAL, new_instance
 from support.oracles import read_fasta
 
 from seqrepofs import SeqRepo
@@ -30,12 +30,6 @@ REAL_FASTA = [
     REAL / "seqrepo-tests" / "sequences.fa.gz",
     REAL / "seqrepo-tests" / "test.fa",
 ]
-
-
-def new_instance(tmp_path: Path) -> Path:
-    path = tmp_path / "master"
-    SeqRepo(path, writeable=True).close()
-    return path
 
 
 # ---- deflines: same answers as the reference ------------------------------------------------

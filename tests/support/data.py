@@ -43,6 +43,13 @@ def copy_instance(name: str, dest: Path) -> Path:
     return target
 
 
+def new_instance(parent: Path) -> Path:
+    """An empty writable instance, `parent`/master."""
+    path = parent / "master"
+    SeqRepo(path, writeable=True).close()
+    return path
+
+
 def current_aliases(sr: SeqRepo) -> dict[tuple[str, str], str]:
     """(namespace dir, alias) -> seq_id for every current alias, stored and API forms."""
     return {(r["namespace"], r["alias"]): r["seq_id"] for r in sr.aliases.find_aliases()}
