@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from refget.utils import compare_seqcols, seqcol_digest
-from support.cli import checkout_env, seqrepofs_cmd, stop_process
 from support.oracles import read_fasta
-from support.system import free_port
+from support.rest import RestServer as Server
+from support.rest import start_rest_server
 
 from seqrepofs.digests import seq_id_of
 from seqrepofs.loader import load
@@ -32,46 +28,6 @@ DATA = Path(__file__).parent / "data" / "real" / "seqcol-compliance"
 FILES = sorted(DATA.glob("*.fa"))
 KNOWN = json.loads((DATA / "test_fasta_digests.json").read_text())
 BIG_RECORDS = 12_345
-
-
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen
-    client: httpx.Client
-
-    def get(self, path: str) -> httpx.Response:
-        return self.client.get(self.url + path)
-
-
-def _start(instance: Path, tmp: Path) -> Server:
-    for attempt in range(3):
-        port = free_port()
-        err = tmp / f"stderr-{port}.log"
-        with open(err, "wb") as fh:
-            proc = subprocess.Popen(
-                seqrepofs_cmd("serve", instance, "--port", str(port), "--no-access-log"),
-                stdout=fh, stderr=subprocess.STDOUT, env=checkout_env(),
-            )
-        server = Server(f"http://127.0.0.1:{port}", proc, httpx.Client(timeout=30))
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                if server.get("/service-info").status_code == 200:
-                    return server
-            except httpx.TransportError:
-                time.sleep(0.1)
-        _stop(server)
-        if "address already in use" not in err.read_text() or attempt == 2:
-            raise RuntimeError(f"server did not start:\n{err.read_text()}")
-    raise AssertionError("unreachable")
-
-
-def _stop(server: Server) -> None:
-    server.client.close()
-    if server.proc.poll() is None:
-        server.proc.terminate()
-        stop_process(server.proc, 15)
 
 
 @pytest.fixture(scope="module")
@@ -92,11 +48,12 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(instance: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = _start(instance, tmp_path_factory.mktemp("srv"))
+    srv = start_rest_server(instance, tmp_path_factory.mktemp("srv"), "--no-access-log",
+                            access_log=False, ready="/service-info")
     try:
         yield srv
     finally:
-        _stop(srv)
+        srv.stop()
 
 
 def test_compliance_suite_passes(server: Server) -> None:
