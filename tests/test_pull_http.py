@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import checkout_env, one_error_line, run_seqrepofs, seqrepofs_cmd, stop_process
+from support.data import copy_instance, real_instance
 from support.fault_proxy import FAULTS, FaultProxy, every
 from support.http_servers import NGINX, S3_ENV, MotoS3, Nginx
 from support.snapshots import A, B, build_two_snapshots, files_of
@@ -388,3 +389,26 @@ def test_chunk_digests_match_files(site: Site) -> None:
         if f.chunks:
             data = (site.src / B / f.path).read_bytes()
             assert hashlib.sha256(data[: m.chunk_size]).hexdigest() == f.chunks[0]
+
+
+def test_snapshot_written_by_biocommons_round_trip(site: Site, tmp_path: Path) -> None:
+    """A real instance written by biocommons.seqrepo: published, pulled over HTTP, then read
+    with biocommons.seqrepo exactly as the original."""
+    from biocommons.seqrepo import SeqRepo as Reference
+
+    real = real_instance("seqrepo-rs-2023")
+    src = tmp_path / "src"
+    src.mkdir()
+    copy_instance("seqrepo-rs-2023", src).rename(src / "2023-02-16")
+    ok(run_seqrepofs("publish", src, site.www / "real"))
+    root = tmp_path / "root"
+    ok(pull(root, f"{site.nginx.url}/real"))
+    assert_identical(root / "2023-02-16", real)
+    pulled, original = Reference(str(root / "2023-02-16")), Reference(str(real))
+    assert pulled["NCBI:NM_001304430.2"][:] == original["NCBI:NM_001304430.2"][:]
+    assert len(pulled["NCBI:NM_001304430.2"][:]) == 1873
+
+
+def test_rsync_only_options_are_refused_for_urls(site: Site, tmp_path: Path) -> None:
+    line = one_error_line(pull(tmp_path / "root", site.url, "--bwlimit", "100"))
+    assert "rsync pulls only" in line

@@ -16,6 +16,7 @@ import click
 from ..cli import Context, cli
 from ..remote import daemon, find_rsync, list_remote_instances, parse_endpoint, pull
 from ..remote.endpoint import DEFAULT_MODULE
+from ..remote.errors import RemoteInputError
 from ..remote.pull import DEFAULT_IO_TIMEOUT, PullOptions, PullResult
 from ..remote.retry import Retry
 from ..remote.sources import is_url
@@ -109,6 +110,10 @@ def pull_cmd(
     pull resumes next time.
     """
     if is_url(obj.remote_host):
+        if bwlimit or show_stats or remote_module:
+            raise RemoteInputError(
+                "--bwlimit, --stats and --remote-module apply to rsync pulls only"
+            )
         url_options = UrlPullOptions(
             jobs=jobs,
             dry_run=dry_run or obj.dry_run,

@@ -14,7 +14,7 @@ import os
 import stat
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -75,12 +75,20 @@ def pull_url(
     options: UrlPullOptions | None = None,
 ) -> UrlPullResult:
     """Pull `instance` (default: the one the root's `latest` names) from `url` into `root`."""
-    opts = options or UrlPullOptions()
+    try:
+        return _pull_url(root, url, instance, update_latest, options or UrlPullOptions())
+    except KeyboardInterrupt:
+        raise InterruptedPullError("interrupted; a pull again resumes what was fetched") from None
+
+
+def _pull_url(
+    root: str, url: str, instance: str | None, update_latest: bool, opts: UrlPullOptions
+) -> UrlPullResult:
     if opts.jobs < 1:
         raise RemoteInputError("--jobs must be at least 1")
     root = os.path.abspath(root)
     cancel = threading.Event()
-    retry = Retry(**{**opts.retry.__dict__, "cancel": cancel})
+    retry = replace(opts.retry, cancel=cancel)
     with open_source(
         url, endpoint_url=opts.endpoint_url, retry=retry, connections=opts.jobs + 2
     ) as src:
