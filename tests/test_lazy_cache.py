@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -99,13 +100,14 @@ def test_prune_and_clear(tmp_path: Path) -> None:
     assert cache.disk_bytes() == 0 and cache.stats().chunks == 0
 
 
-def test_pinned_etag_is_shared_and_follows_the_file_version(tmp_path: Path) -> None:
+def test_pinned_etag_is_shared_and_follows_the_manifest(tmp_path: Path) -> None:
     a = RangeCache(str(tmp_path))
     b = RangeCache(str(tmp_path))
-    assert a.pin_etag("http://h/f", "sha256:1", '"e1"') == '"e1"'
-    assert b.pin_etag("http://h/f", "sha256:1", '"e2"') == '"e1"'  # first one wins
-    assert b.pinned_etag("http://h/f", "sha256:1") == '"e1"'
-    assert b.pin_etag("http://h/f", "sha256:2", '"e3"') == '"e3"'  # a new snapshot's file
+    assert a.pin_etag("http://h/f", "m1|sha256:1", '"e1"') == '"e1"'
+    assert b.pin_etag("http://h/f", "m1|sha256:1", '"e2"') == '"e1"'  # first one wins
+    assert b.pinned_etag("http://h/f", "m1|sha256:1") == '"e1"'
+    assert b.pin_etag("http://h/f", "m2|sha256:1", '"e3"') == '"e3"'  # a new manifest
+    assert a.pinned_etag("http://h/f", "m1|sha256:1") is None
 
 
 def test_processes_filling_one_small_cache_keep_the_bound(tmp_path: Path) -> None:
@@ -178,3 +180,18 @@ def test_file_specs_from_a_manifest_verify_chunks(tmp_path: Path) -> None:
     assert bad_rf.pread(100, 1000) == data[100:1100]  # covers no whole manifest chunk
     with pytest.raises(RemoteChangedError, match="bytes 16384-32767 differ"):
         bad_rf.pread(16384, 16384)
+
+
+def test_a_cache_of_another_format_is_emptied(tmp_path: Path) -> None:
+    cache = RangeCache(str(tmp_path))
+    cache.put(_key(0), b"q" * 1000)
+    cache.close()
+    db = sqlite3.connect(tmp_path / "index.sqlite3")
+    db.execute("pragma user_version = 1")
+    db.commit()
+    db.close()
+    again = RangeCache(str(tmp_path))
+    assert again.get(_key(0)) is None
+    assert again.stats().chunks == 0 and again.disk_bytes() == 0
+    again.put(_key(0), b"r" * 1000)
+    assert again.get(_key(0)) == b"r" * 1000

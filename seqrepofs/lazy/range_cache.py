@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -39,6 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 DEFAULT_CACHE_BYTES = 10 << 30
+CACHE_FORMAT = 3  # pragma user_version of index.sqlite3; a cache of another format is emptied
 TOUCH_FLUSH_SECONDS = 2.0  # last-use times are written in batches, at most this late
 TOUCH_FLUSH_COUNT = 512
 ORPHAN_AGE_SECONDS = 60.0  # a run file no row names, older than this, was left by a crash
@@ -62,8 +64,8 @@ create table if not exists chunks (
 );
 create index if not exists chunks_run on chunks(run);
 create table if not exists etags (
-    url text primary key,      -- the ETag first seen at this URL, for this file identity
-    file_id text not null,
+    url text primary key,      -- the ETag first seen at this URL within one scope
+    scope text not null,       -- the manifest (and file identity) it was seen under
     etag text not null
 );
 create table if not exists totals (
@@ -131,6 +133,8 @@ class RangeCache:
         self._db.execute("pragma journal_mode = wal")
         self._db.execute("pragma synchronous = normal")
         with self._lock, self._transaction():
+            if self._db.execute("pragma user_version").fetchone()[0] != CACHE_FORMAT:
+                self._reset()
             for statement in _SCHEMA.split(";"):
                 self._db.execute(statement)
         self._touched: dict[str, float] = {}
@@ -138,6 +142,18 @@ class RangeCache:
         self._finalizer = weakref.finalize(
             self, _flush_and_close, self._db, self._touched, self._lock
         )
+
+    def _reset(self) -> None:
+        """Empty a cache written in another format (older seqrepofs): it is only a cache."""
+        tables = [n for (n,) in self._db.execute(
+            "select name from sqlite_master where type = 'table'"
+        )]
+        for name in tables:
+            self._db.execute(f'drop table "{name}"')
+        for old in ("runs", "chunks"):
+            shutil.rmtree(os.path.join(self.directory, old), ignore_errors=True)
+        os.makedirs(self._runs_dir, exist_ok=True)
+        self._db.execute(f"pragma user_version = {CACHE_FORMAT}")
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -333,22 +349,24 @@ class RangeCache:
         return chunks, freed
 
     # ---- remote file versions -------------------------------------------------------------
-    def pinned_etag(self, url: str, file_id: str) -> str | None:
-        """The ETag this URL had when its chunks for `file_id` were first fetched."""
+    def pinned_etag(self, url: str, scope: str) -> str | None:
+        """The ETag this URL had when it was first fetched under `scope` (a manifest and a
+        file identity): a later different one means the file was replaced meanwhile."""
         with self._lock:
             row = self._db.execute(
-                "select etag from etags where url = ? and file_id = ?", (url, file_id)
+                "select etag from etags where url = ? and scope = ?", (url, scope)
             ).fetchone()
         return None if row is None else str(row[0])
 
-    def pin_etag(self, url: str, file_id: str, etag: str) -> str:
-        """Record `etag` for `url` unless one is recorded already; return the recorded one."""
+    def pin_etag(self, url: str, scope: str, etag: str) -> str:
+        """Record `etag` for `url` unless one is recorded under the same scope already (a new
+        manifest starts a new scope); return the recorded one."""
         with self._lock, self._transaction():
             self._db.execute(
                 "insert into etags values (?, ?, ?) on conflict(url) do update set"
-                " file_id = excluded.file_id, etag = excluded.etag"
-                " where etags.file_id != excluded.file_id",
-                (url, file_id, etag),
+                " scope = excluded.scope, etag = excluded.etag"
+                " where etags.scope != excluded.scope",
+                (url, scope, etag),
             )
             row = self._db.execute("select etag from etags where url = ?", (url,)).fetchone()
         return str(row[0])

@@ -57,6 +57,13 @@ class FileSpec:
             return f"manifest:{self.manifest_digest}/{self.path}"
         return f"url:{self.url}#{self.size}"
 
+    @property
+    def etag_scope(self) -> str:
+        """Within what the ETag first seen at this URL must stay the same: this manifest's
+        view of this file. A republished snapshot (a new manifest) may legitimately change
+        ETags (files copied, servers moved); within one manifest a new ETag is a new file."""
+        return f"{self.manifest_digest or ''}|{self.file_id}"
+
 
 @dataclass
 class FetchStats:
@@ -301,18 +308,18 @@ class RemoteFile:
 
     def _expected_etag(self) -> str | None:
         if not self._etag_looked_up:
-            self._etag = self.cache.pinned_etag(self.url, self._file_id)
+            self._etag = self.cache.pinned_etag(self.url, self.spec.etag_scope)
             self._etag_looked_up = True
         return self._etag
 
     def _check_etag(self, etag: str | None) -> None:
-        """The first ETag seen is pinned (in the cache index, for every process); a different
-        one later means the file was replaced."""
+        """The first ETag seen is pinned (in the cache index, for every process, per manifest:
+        see FileSpec.etag_scope); a different one later means the file was replaced."""
         if etag is None:
             return
         expected = self._expected_etag()
         if expected is None:
-            expected = self.cache.pin_etag(self.url, self._file_id, etag)
+            expected = self.cache.pin_etag(self.url, self.spec.etag_scope, etag)
             with self._lock:
                 self._etag = expected
         if etag != expected:
