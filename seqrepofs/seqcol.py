@@ -26,6 +26,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .digests import sha512t24u
+from .errors import InvalidInputError
 
 __all__ = [
     "ARRAY_ATTRIBUTES",
@@ -131,7 +132,8 @@ class CollectionDigests:
         each; the pair's keys in sorted order): json.dumps per element costs 4x as much.
         """
         if type(length) is not int or length < 0:
-            raise ValueError(f"length of {name!r} must be a non-negative integer, not {length!r}")
+            raise InvalidInputError(
+                f"length of {name!r} must be a non-negative integer, not {length!r}")
         a = self._arrays
         name_json = _json_string(name)
         length_json = str(length)
@@ -164,7 +166,7 @@ def level2(
 ) -> dict[str, list[Any]]:
     """The level-2 object (five arrays) from the collated arrays; ``sequences`` are ``SQ.`` ids."""
     if not len(names) == len(lengths) == len(sequences):
-        raise ValueError(
+        raise InvalidInputError(
             f"collated arrays differ in length (names {len(names)}, lengths {len(lengths)},"
             f" sequences {len(sequences)})"
         )

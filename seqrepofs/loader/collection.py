@@ -16,6 +16,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import InvalidInputError
 from ..store.collections import (
     CollectionExistsError,
     CollectionInfo,
@@ -33,7 +34,8 @@ _FASTA = (".fa", ".fasta", ".fna", ".faa", ".ffn", ".frn", ".fas", ".mfa", ".fsa
 def default_name(path: str) -> str:
     """A file's collection name: its base name without compression and FASTA extensions."""
     if path == "-":
-        raise ValueError("reading standard input: name its collection with --collection NAME")
+        raise InvalidInputError(
+            "reading standard input: name its collection with --collection NAME")
     name = os.path.basename(path)
     for suffixes in (_COMPRESSED, _FASTA):
         for suffix in suffixes:
@@ -62,7 +64,7 @@ def plan(
     """One collection per file (named by :func:`default_name`), or all files as ``name``.
 
     Standard input has no name: it needs ``name``, or with ``unnamed_stdin`` is not recorded.
-    Raises ValueError for a bad name, or two files that would get the same default name.
+    Raises InvalidInputError for a bad name, or two files that would get the same default name.
     """
     if name is not None:
         check_collection_name(name)
@@ -75,10 +77,11 @@ def plan(
         try:
             check_collection_name(n)
         except ValueError as exc:
-            raise ValueError(f"{path}: {exc}; name it with --collection NAME") from None
+            raise InvalidInputError(f"{path}: {exc}; name it with --collection NAME") from None
         if n in seen:
-            raise ValueError(f"{seen[n]} and {path} would both be collection {n!r}; load them"
-                             " separately with --collection NAME, or together as one")
+            raise InvalidInputError(
+                f"{seen[n]} and {path} would both be collection {n!r}; load them"
+                " separately with --collection NAME, or together as one")
         seen[n] = path
     return CollectionPlan(names, replace)
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import seqcol
-from ..errors import ReadOnlyError, SeqRepoError
+from ..errors import InvalidInputError, ReadOnlyError, SeqRepoError
 from .instances import is_frozen
 
 __all__ = [
@@ -76,16 +76,16 @@ class UnknownCollectionError(SeqRepoError, LookupError):
 def check_collection_name(name: str) -> str:
     """A collection name is a file name in a mount: printable, no whitespace, no '/'."""
     if not name:
-        raise ValueError("collection name must not be empty")
+        raise InvalidInputError("collection name must not be empty")
     for ch in name:
         if ch.isspace():
-            raise ValueError(f"collection name {name!r} contains whitespace")
+            raise InvalidInputError(f"collection name {name!r} contains whitespace")
         if ch in "/\\" or unicodedata.category(ch).startswith("C"):
-            raise ValueError(f"collection name {name!r} contains the character {ch!r}")
+            raise InvalidInputError(f"collection name {name!r} contains the character {ch!r}")
     if name.startswith("."):
-        raise ValueError(f"collection name {name!r} must not start with '.'")
+        raise InvalidInputError(f"collection name {name!r} must not start with '.'")
     if len(name.encode("utf-8")) > NAME_MAX:
-        raise ValueError(f"collection name {name[:20]!r}… is longer than {NAME_MAX} bytes")
+        raise InvalidInputError(f"collection name {name[:20]!r}… is longer than {NAME_MAX} bytes")
     return name
 
 
@@ -233,7 +233,7 @@ class CollectionStore:
         where, params = ["digest is not null"], []
         for attr, value in (filters or {}).items():
             if attr not in seqcol.LEVEL1_ATTRIBUTES:
-                raise ValueError(f"cannot filter by {attr!r}; filters: "
+                raise InvalidInputError(f"cannot filter by {attr!r}; filters: "
                                  f"{', '.join(seqcol.LEVEL1_ATTRIBUTES)}")
             where.append(f"{attr} = ?")
             params.append(value)
@@ -537,7 +537,7 @@ class CollectionWriter:
         p.rows.clear()
         p.pairs.clear()
 
-    def _duplicate(self, p: PendingCollection) -> ValueError:
+    def _duplicate(self, p: PendingCollection) -> InvalidInputError:
         """Name the first record whose name an earlier record of the collection has (rows of
         the failed batch before the clash are in the table, in order)."""
         for _cid, ordinal, name, _len, _sid in p.rows:
@@ -545,15 +545,17 @@ class CollectionWriter:
                 "select min(ordinal) from record where collection_id = ? and name = ?"
                 " and ordinal < ?", (p.id, name, ordinal)).fetchone()
             if row is not None and row[0] is not None:
-                return ValueError(f"collection {p.name!r}: duplicate record name {name!r}"
-                                  f" (records {row[0] + 1} and {ordinal + 1})")
-        return ValueError(f"collection {p.name!r}: duplicate record names")  # pragma: no cover
+                return InvalidInputError(
+                    f"collection {p.name!r}: duplicate record name {name!r}"
+                    f" (records {row[0] + 1} and {ordinal + 1})")
+        return InvalidInputError(  # pragma: no cover
+            f"collection {p.name!r}: duplicate record names")
 
     def finish(self, p: PendingCollection) -> CollectionInfo:
         """Compute the digests (the sorted attributes are sorted by SQLite, on disk)."""
         self._flush(p)
         if p.digests.count == 0:
-            raise ValueError(f"collection {p.name!r} has no records")
+            raise InvalidInputError(f"collection {p.name!r} has no records")
         seq_ids = (r[0] for r in self._conn.execute(
             "select seq_id from record where collection_id = ? order by seq_id", (p.id,)))
         pairs = (r[0] for r in self._conn.execute(
