@@ -3,8 +3,7 @@ read-ahead requests, SQLite lookups through the VFS fetching a few pages, a cach
 processes at once, warm reads with the server stopped, changed files refused, faults named.
 
 Requests and bytes are counted from nginx's access log ($bytes_sent). nginx is the Debian
-package (scripts/install-deps); without it these tests skip. The nginx helper is local to this
-module until a shared one exists under tests/support.
+package (scripts/install-deps), run by support.http_servers; without it these tests skip.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import logging
 import os
 import random
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -25,102 +23,24 @@ import time
 from pathlib import Path
 
 import pytest
+from support.http_servers import NGINX, Nginx
 
 from seqrepofs.lazy import FileSpec, RangeCache, RemoteChangedError, RemoteFile, RemoteReadError
 from seqrepofs.lazy.sqlite_vfs import open_database
 
 REPO = Path(__file__).resolve().parents[1]
 REAL = REPO / "tests" / "data" / "real" / "seqrepo-instances" / "rest-service-2019"
-NGINX = shutil.which("nginx") or next(
-    (p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None
-)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx not installed (apt-get install nginx)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _url(server: Nginx, rel: str) -> str:
+    return f"{server.url}/{rel}"
 
 
-class Nginx:
-    """nginx serving `root` on 127.0.0.1, logging method, path, status, range and bytes sent."""
-
-    def __init__(self, root: Path, workdir: Path) -> None:
-        self.root = root
-        self.workdir = workdir
-        self.port = _free_port()
-        self.log = workdir / "access.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (workdir / d).mkdir(parents=True, exist_ok=True)
-        user = "user root;" if os.geteuid() == 0 else ""
-        (workdir / "nginx.conf").write_text(textwrap.dedent(f"""\
-            {user}
-            worker_processes 1;
-            pid {workdir}/nginx.pid;
-            error_log {workdir}/error.log;
-            events {{ worker_connections 256; }}
-            http {{
-                log_format lazy '$request_method $uri $status $bytes_sent "$http_range"';
-                access_log {workdir}/access.log lazy;
-                client_body_temp_path {workdir}/body;
-                proxy_temp_path {workdir}/proxy;
-                fastcgi_temp_path {workdir}/fastcgi;
-                uwsgi_temp_path {workdir}/uwsgi;
-                scgi_temp_path {workdir}/scgi;
-                server {{
-                    listen 127.0.0.1:{self.port};
-                    root {root};
-                    location /fail/ {{ return 503; }}
-                }}
-            }}
-            """))
-
-    def url(self, rel: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{rel}"
-
-    def start(self) -> Nginx:
-        self.proc = subprocess.Popen(
-            [str(NGINX), "-p", str(self.workdir), "-c", str(self.workdir / "nginx.conf"),
-             "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # bounded: 10 s, 50 ms steps
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("nginx did not start listening within 10 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    def entries(self) -> list[tuple[str, str, int, int, str]]:
-        """(method, path, status, bytes sent, Range header) of every request so far."""
-        out = []
-        if self.log.exists():
-            for line in self.log.read_text().splitlines():
-                method, path, status, sent, rng = line.split(" ", 4)
-                out.append((method, path, int(status), int(sent), rng.strip('"')))
-        return out
-
-    def count(self, path_part: str = "") -> tuple[int, int]:
-        """(requests, bytes sent) for paths containing `path_part`."""
-        hits = [e for e in self.entries() if path_part in e[1]]
-        return len(hits), sum(e[3] for e in hits)
+def _count(server: Nginx, path_part: str = "") -> tuple[int, int]:
+    """(requests, bytes sent) so far for paths containing `path_part`, from the access log."""
+    hits = [line for line in server.log() if path_part in line.path]
+    return len(hits), sum(line.bytes_sent for line in hits)
 
 
 def _build_aliases_root(dest: Path, n_seqs: int) -> Path:
@@ -139,6 +59,9 @@ def _build_aliases_root(dest: Path, n_seqs: int) -> Path:
     return root / "master"
 
 
+FAIL_LOCATION = "        location /fail/ { return 503; }"
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory):
     """nginx serving a directory holding the real instance and a generated 20,000-alias one."""
@@ -148,15 +71,14 @@ def served(tmp_path_factory: pytest.TempPathFactory):
     shutil.copytree(REAL, www / "real")
     gen = _build_aliases_root(base, 4000)
     shutil.copytree(gen, www / "gen")
-    server = Nginx(www, base / "nginx").start()
-    yield server
-    server.stop()
+    with Nginx(www, base / "nginx", extra=FAIL_LOCATION) as server:
+        yield server
 
 
 def _spec(server: Nginx, rel: str, with_digest: bool = True) -> FileSpec:
     path = server.root / rel
     data = path.read_bytes()
-    return FileSpec(server.url(rel), len(data),
+    return FileSpec(_url(server, rel), len(data),
                     hashlib.sha256(data).hexdigest() if with_digest else None, path=rel)
 
 
@@ -176,9 +98,9 @@ def test_random_preads_equal_local_bytes(served: Nginx, tmp_path: Path) -> None:
         assert rf.pread(off, n) == local[off : off + n]
     assert rf.pread(len(local) - 5, 100) == local[-5:]
     assert rf.wait_idle(10)
-    before = served.count(rel)
+    before = _count(served, rel)
     assert rf.pread(0, len(local)) == local  # everything cached now: no request
-    assert served.count(rel) == before
+    assert _count(served, rel) == before
 
 
 def test_small_file_fetched_whole_and_checked(served: Nginx, tmp_path: Path) -> None:
@@ -187,9 +109,9 @@ def test_small_file_fetched_whole_and_checked(served: Nginx, tmp_path: Path) -> 
     spec = _spec(served, rel)
     rf = RemoteFile(spec, RangeCache(str(tmp_path / "c")))
     assert rf.pread(10, 20) == local[10:30]
-    assert served.count(rel)[0] == 1
+    assert _count(served, rel)[0] == 1
     assert rf.pread(0, len(local)) == local
-    assert served.count(rel)[0] == 1
+    assert _count(served, rel)[0] == 1
     wrong = FileSpec(spec.url, spec.size, "0" * 64, path=rel)
     with pytest.raises(RemoteChangedError, match="SHA-256"):
         RemoteFile(wrong, RangeCache(str(tmp_path / "c2"))).pread(0, 10)
@@ -200,9 +122,9 @@ def test_adjacent_chunks_coalesce_into_one_request(served: Nginx, tmp_path: Path
     local = (served.root / rel).read_bytes()
     rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=8192,
                     read_ahead=0, whole_file_below=0)
-    n0 = served.count(rel)[0]
+    n0 = _count(served, rel)[0]
     assert rf.pread(100_000, 200_000) == local[100_000:300_000]  # 26 chunks
-    assert served.count(rel)[0] - n0 == 1
+    assert _count(served, rel)[0] - n0 == 1
     assert rf.stats.requests == 1
 
 
@@ -253,13 +175,13 @@ def test_vfs_lookup_matches_sqlite_and_fetches_few_pages(served: Nginx, tmp_path
     sql = "select seq_id, namespace, alias, is_current from seqalias where alias = ? order by 1, 2"
     local = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     conn = open_database(_spec(served, rel), RangeCache(str(tmp_path / "c")))
-    n0, b0 = served.count(rel)
+    n0, b0 = _count(served, rel)
     for alias in ("gen000123", "gen003999", "nope"):
         assert conn.execute(sql, (alias,)).fetchall() == local.execute(sql, (alias,)).fetchall()
     digest = local.execute("select alias from seqalias where namespace = 'MD5' limit 1").fetchone()
     assert conn.execute(sql, digest).fetchall() == local.execute(sql, digest).fetchall()
     assert conn.execute(sql, digest).fetchall()  # found
-    requests, sent = served.count(rel)[0] - n0, served.count(rel)[1] - b0
+    requests, sent = _count(served, rel)[0] - n0, _count(served, rel)[1] - b0
     assert requests <= 30, requests  # a few pages per lookup, interior pages shared
     assert sent < size / 10, (sent, size)
     count_sql = "select count(*) from seqalias where namespace = 'GEN'"
@@ -281,7 +203,7 @@ def test_vfs_attach_joins_two_remote_databases(served: Nginx, tmp_path: Path) ->
                   (f"file:{served.root / 'real/sequences/db.sqlite3'}?mode=ro",))
     rows = conn.execute(sql).fetchall()
     assert rows and rows == local.execute(sql).fetchall()
-    assert served.count("real/sequences/db.sqlite3")[0] > 0
+    assert _count(served, "real/sequences/db.sqlite3")[0] > 0
     with pytest.raises(ValueError):
         conn.attach(seq_db, "x; drop")
 
@@ -343,8 +265,7 @@ def test_warm_cache_serves_with_server_stopped(
 ) -> None:
     www = tmp_path / "www"
     shutil.copytree(REAL, www / "real")
-    server = Nginx(www, tmp_path / "nginx").start()
-    try:
+    with Nginx(www, tmp_path / "nginx") as server:
         rel = _bgz(www / "real")
         local = (www / rel).read_bytes()
         cache = RangeCache(str(tmp_path / "c"))
@@ -356,9 +277,7 @@ def test_warm_cache_serves_with_server_stopped(
         rows = conn.execute(FIRST_ALIASES).fetchall()
         assert rows
         assert rf.wait_idle(10) and conn.remote.wait_idle(10)
-    finally:
-        server.stop()
-    # a new reader of the same files, in a new connection: all from the cache
+    # the server is stopped; a new reader of the same files, in a new connection: all cached
     rf2 = RemoteFile(spec, cache, chunk_size=16384, http_timeout=5, whole_file_below=0)
     assert rf2.pread(5, 19_000) == local[5:19_005]
     conn2 = open_database(dbspec, cache, http_timeout=5)
@@ -384,10 +303,9 @@ def test_changed_remote_file_is_refused(tmp_path: Path) -> None:
     target = www / "data.bin"
     original = os.urandom(300_000)
     target.write_bytes(original)
-    server = Nginx(www, tmp_path / "nginx").start()
-    try:
+    with Nginx(www, tmp_path / "nginx") as server:
         cache = RangeCache(str(tmp_path / "c"))
-        spec = FileSpec(server.url("data.bin"), len(original), path="data.bin")
+        spec = FileSpec(_url(server, "data.bin"), len(original), path="data.bin")
         rf = RemoteFile(spec, cache, chunk_size=8192, read_ahead=0, whole_file_below=0)
         assert rf.pread(0, 1000) == original[:1000]
         assert rf.wait_idle(10)
@@ -406,18 +324,16 @@ def test_changed_remote_file_is_refused(tmp_path: Path) -> None:
         fresh = RemoteFile(spec, RangeCache(str(tmp_path / "c2")), chunk_size=8192)
         with pytest.raises(RemoteChangedError, match="where the manifest says 300000"):
             fresh.pread(0, 10)
-    finally:
-        server.stop()
 
 
 def test_server_errors_and_stalls_name_url_and_reason(served: Nginx, tmp_path: Path) -> None:
     cache = RangeCache(str(tmp_path / "c"))
-    spec = FileSpec(served.url("fail/x.bin"), 100_000)
+    spec = FileSpec(_url(served, "fail/x.bin"), 100_000)
     started = time.monotonic()
     with pytest.raises(RemoteReadError, match=r"fail/x\.bin: cannot read: HTTP 503"):
         RemoteFile(spec, cache, http_timeout=5).pread(0, 10)
     assert time.monotonic() - started < 6
-    missing = FileSpec(served.url("real/nope.bin"), 100)
+    missing = FileSpec(_url(served, "real/nope.bin"), 100)
     with pytest.raises(RemoteReadError, match="HTTP 404"):
         RemoteFile(missing, cache).pread(0, 10)
     # a server that accepts connections and never answers: the read gives up in time

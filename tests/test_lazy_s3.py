@@ -2,7 +2,6 @@
 server, a separate process speaking the S3 HTTP API with signed requests): byte-exact ranges,
 coalesced requests, an object overwritten under the reader refused, SQLite through the VFS.
 
-The server helper is local to this module until a shared one exists under tests/support.
 """
 
 from __future__ import annotations
@@ -10,15 +9,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from support.http_servers import S3_ENV, MotoS3
 
 from seqrepofs.lazy import FileSpec, RangeCache, RemoteChangedError, RemoteFile, RemoteReadError
 from seqrepofs.lazy.sqlite_vfs import open_database
@@ -32,46 +29,26 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A moto S3 server on a free port, with this process's AWS settings pointing at it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                             "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-                                            "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL")}
-    os.environ.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
-                      AWS_DEFAULT_REGION="us-east-1",
-                      AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # bounded: 30 s, 100 ms steps
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("moto server did not start within 30 s")
-        import boto3
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """moto's S3 server (support.http_servers), with this process's AWS settings pointing at it
+    the standard way (environment variables), and a boto3 client to fill it."""
+    import boto3
 
-        client = boto3.client("s3")
-        client.create_bucket(Bucket="snapshots")
-        yield client
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        log.close()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    saved = {k: os.environ.get(k) for k in [*S3_ENV, "AWS_ENDPOINT_URL"]}
+    with MotoS3(tmp_path_factory.mktemp("moto")) as server:
+        os.environ.update(S3_ENV, AWS_ENDPOINT_URL=server.url)
+        try:
+            server.create_bucket("snapshots")
+            yield boto3.client("s3")
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
-def test_s3_ranges_equal_local_bytes_and_overwrite_is_refused(s3, tmp_path: Path) -> None:
+def test_s3_ranges_equal_local_bytes_and_overwrite_is_refused(s3: Any, tmp_path: Path) -> None:
     data = os.urandom(500_000)
     s3.put_object(Bucket="snapshots", Key="root/2026-01-01/big.bin", Body=data)
     spec = FileSpec("s3://snapshots/root/2026-01-01/big.bin", len(data))
@@ -99,7 +76,7 @@ def test_s3_ranges_equal_local_bytes_and_overwrite_is_refused(s3, tmp_path: Path
         RemoteFile(FileSpec("s3://snapshots/root/none.bin", 10), rf.cache).pread(0, 5)
 
 
-def test_s3_sqlite_through_the_vfs(s3, tmp_path: Path) -> None:
+def test_s3_sqlite_through_the_vfs(s3: Any, tmp_path: Path) -> None:
     body = REAL_DB.read_bytes()
     s3.put_object(Bucket="snapshots", Key="root/i/aliases.sqlite3", Body=body)
     spec = FileSpec("s3://snapshots/root/i/aliases.sqlite3", len(body))

@@ -18,10 +18,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-from test_lazy_remote import Nginx  # noqa: E402
+from support.http_servers import Nginx  # noqa: E402
 
 from seqrepofs.lazy import FileSpec, RangeCache, RemoteFile  # noqa: E402
 from seqrepofs.store.fai import parse_gzi  # noqa: E402
+
+
+def count(server: Nginx, part: str) -> tuple[int, int]:
+    """(requests, bytes sent) so far for paths containing `part`, from nginx's access log."""
+    hits = [line for line in server.log() if part in line.path]
+    return len(hits), sum(line.bytes_sent for line in hits)
 
 
 def main() -> None:
@@ -40,39 +46,39 @@ def main() -> None:
     size = len(data)
     rng = random.Random(5)
     blocks = [rng.randrange(len(coffsets)) for _ in range(args.regions)]
-    server = Nginx(work / "www", work / "nginx").start()
+    server = Nginx(work / "www", work / "nginx").__enter__()
     print(f"file {size / 1e6:.1f} MB, {len(coffsets)} BGZF blocks"
           f" (mean {size / len(coffsets):.0f} B); {args.regions} random blocks, each cold")
     print(f"{'chunk':>6} {'what':>16} {'requests':>8} {'bytes':>11} {'MB/s':>7}")
     try:
         for chunk in (int(c) for c in args.chunks.split(",")):
-            n0, b0 = server.count("f.bgz")
+            n0, b0 = count(server, "f.bgz")
             for k, i in enumerate(blocks):  # each region in a cold cache of its own name
-                spec = FileSpec(server.url("f.bgz"), size, path=f"{chunk}/{k}")
+                spec = FileSpec(f"{server.url}/f.bgz", size, path=f"{chunk}/{k}")
                 rf = RemoteFile(spec, RangeCache(str(work / f"c-{chunk}-regions")),
                                 chunk_size=chunk, read_ahead=0, whole_file_below=0)
                 rf._file_id = f"bench:{chunk}:{k}"  # a fresh identity: nothing cached
                 a = coffsets[i]
                 b = coffsets[i + 1] if i + 1 < len(coffsets) else size
                 assert rf.pread(a, b - a) == data[a:b]
-            n1, b1 = server.count("f.bgz")
+            n1, b1 = count(server, "f.bgz")
             print(f"{chunk:>6} {'region, cold':>16} {(n1 - n0) / args.regions:>8.2f}"
                   f" {(b1 - b0) / args.regions:>11.0f} {'':>7}")
             cache = RangeCache(str(work / f"c-{chunk}-cat"))
             for run in ("cat, cold", "cat, warm"):
-                rf = RemoteFile(FileSpec(server.url("f.bgz"), size, path="cat"), cache,
+                rf = RemoteFile(FileSpec(f"{server.url}/f.bgz", size, path="cat"), cache,
                                 chunk_size=chunk)
-                n0, b0 = server.count("f.bgz")
+                n0, b0 = count(server, "f.bgz")
                 t = time.perf_counter()
                 for off in range(0, size, args.read_size):
                     assert rf.pread(off, args.read_size) == data[off : off + args.read_size]
                 secs = time.perf_counter() - t
                 assert rf.wait_idle(60)
-                n1, b1 = server.count("f.bgz")
+                n1, b1 = count(server, "f.bgz")
                 print(f"{chunk:>6} {run:>16} {n1 - n0:>8} {b1 - b0:>11}"
                       f" {size / 1e6 / secs:>7.1f}")
     finally:
-        server.stop()
+        server.__exit__(None, None, None)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -3,8 +3,8 @@
 
     python scripts/bench/bench_lazy_vfs.py ROOT/INSTANCE [--lookups 100] [--chunks 4096,8192]
 
-The instance's aliases.sqlite3 is served by a real nginx on 127.0.0.1 (the test helper of
-tests/test_lazy_remote.py). Build one with ≥ 100,000 aliases with
+The instance's aliases.sqlite3 is served by a real nginx on 127.0.0.1
+(tests/support/http_servers.py). Build one with >= 100,000 aliases with
 `seqrepofs -r ROOT init; seqrepofs -r ROOT load -n NS generated.fa` (5 aliases per sequence).
 """
 
@@ -21,13 +21,19 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-from test_lazy_remote import Nginx  # noqa: E402
+from support.http_servers import Nginx  # noqa: E402
 
 from seqrepofs.lazy import FileSpec, RangeCache  # noqa: E402
 from seqrepofs.lazy.sqlite_vfs import open_database  # noqa: E402
 
 LOOKUP = ("select seq_id, namespace from seqalias"
           " where namespace = ? and alias = ? and is_current = 1")
+
+
+def count(server: Nginx, part: str) -> tuple[int, int]:
+    """(requests, bytes sent) so far for paths containing `part`, from nginx's access log."""
+    hits = [line for line in server.log() if part in line.path]
+    return len(hits), sum(line.bytes_sent for line in hits)
 
 
 def main() -> None:
@@ -49,9 +55,10 @@ def main() -> None:
     t = time.perf_counter()
     expected = [local.execute(LOOKUP, k).fetchall() for k in picks]
     local_ms = (time.perf_counter() - t) * 1000
-    server = Nginx(www, work / "nginx").start()
+    server = Nginx(www, work / "nginx").__enter__()
     try:
-        spec = FileSpec(server.url("aliases.sqlite3"), len(data), hashlib.sha256(data).hexdigest())
+        digest = hashlib.sha256(data).hexdigest()
+        spec = FileSpec(f"{server.url}/aliases.sqlite3", len(data), digest)
         print(f"database {len(data) / 1e6:.1f} MB, {n_aliases} aliases, {args.lookups} lookups;"
               f" local sqlite3 {local_ms:.1f} ms")
         print(f"{'chunk':>6} {'run':>5} {'requests':>8} {'bytes':>10} {'B/lookup':>9} {'ms':>8}")
@@ -60,11 +67,11 @@ def main() -> None:
             for run in ("cold", "warm"):
                 cache = RangeCache(str(cache_dir))
                 conn = open_database(spec, cache, chunk_size=chunk)
-                n0, b0 = server.count("aliases")
+                n0, b0 = count(server, "aliases")
                 t = time.perf_counter()
                 got = [conn.execute(LOOKUP, k).fetchall() for k in picks]
                 ms = (time.perf_counter() - t) * 1000
-                n1, b1 = server.count("aliases")
+                n1, b1 = count(server, "aliases")
                 assert got == expected
                 assert conn.remote.wait_idle(30)
                 print(f"{chunk:>6} {run:>5} {n1 - n0:>8} {b1 - b0:>10} "
@@ -72,7 +79,7 @@ def main() -> None:
                 conn.close()
                 cache.close()
     finally:
-        server.stop()
+        server.__exit__(None, None, None)
         shutil.rmtree(work, ignore_errors=True)
 
 
