@@ -10,11 +10,13 @@ FILE needs its .gzi beside it (bgzip -i), which gives the compressed block offse
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
@@ -22,6 +24,14 @@ from support.http_servers import Nginx  # noqa: E402
 
 from seqrepofs.lazy import FileSpec, RangeCache, RemoteFile  # noqa: E402
 from seqrepofs.store.fai import parse_gzi  # noqa: E402
+
+
+@contextlib.contextmanager
+def _cleanup(work: Path) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def count(server: Nginx, part: str) -> tuple[int, int]:
@@ -46,11 +56,10 @@ def main() -> None:
     size = len(data)
     rng = random.Random(5)
     blocks = [rng.randrange(len(coffsets)) for _ in range(args.regions)]
-    server = Nginx(work / "www", work / "nginx").__enter__()
     print(f"file {size / 1e6:.1f} MB, {len(coffsets)} BGZF blocks"
           f" (mean {size / len(coffsets):.0f} B); {args.regions} random blocks, each cold")
     print(f"{'chunk':>6} {'what':>16} {'requests':>8} {'bytes':>11} {'MB/s':>7}")
-    try:
+    with Nginx(work / "www", work / "nginx") as server, _cleanup(work):
         for chunk in (int(c) for c in args.chunks.split(",")):
             n0, b0 = count(server, "f.bgz")
             for k, i in enumerate(blocks):  # each region in a cold cache of its own name
@@ -77,9 +86,6 @@ def main() -> None:
                 n1, b1 = count(server, "f.bgz")
                 print(f"{chunk:>6} {run:>16} {n1 - n0:>8} {b1 - b0:>11}"
                       f" {size / 1e6 / secs:>7.1f}")
-    finally:
-        server.__exit__(None, None, None)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ The instance's aliases.sqlite3 is served by a real nginx on 127.0.0.1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import random
 import shutil
@@ -18,6 +19,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
@@ -28,6 +30,14 @@ from seqrepofs.lazy.sqlite_vfs import open_database  # noqa: E402
 
 LOOKUP = ("select seq_id, namespace from seqalias"
           " where namespace = ? and alias = ? and is_current = 1")
+
+
+@contextlib.contextmanager
+def _cleanup(work: Path) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def count(server: Nginx, part: str) -> tuple[int, int]:
@@ -55,8 +65,7 @@ def main() -> None:
     t = time.perf_counter()
     expected = [local.execute(LOOKUP, k).fetchall() for k in picks]
     local_ms = (time.perf_counter() - t) * 1000
-    server = Nginx(www, work / "nginx").__enter__()
-    try:
+    with Nginx(www, work / "nginx") as server, _cleanup(work):
         digest = hashlib.sha256(data).hexdigest()
         spec = FileSpec(f"{server.url}/aliases.sqlite3", len(data), digest)
         print(f"database {len(data) / 1e6:.1f} MB, {n_aliases} aliases, {args.lookups} lookups;"
@@ -78,9 +87,6 @@ def main() -> None:
                       f"{(b1 - b0) / args.lookups:>9.0f} {ms:>8.1f}")
                 conn.close()
                 cache.close()
-    finally:
-        server.__exit__(None, None, None)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
