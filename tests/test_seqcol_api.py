@@ -98,6 +98,14 @@ def test_post_comparison_takes_a_local_collection(server: Server) -> None:
                              content=b"[1, 2]", headers={"content-type": "application/json"})
     assert bad.status_code == 400
     assert server.client.post(f"{server.url}/comparison/nope", json=mine).status_code == 404
+    odd = {"names": [[1, {"a": None}], 2**80, True, 1.5], "lengths": [4, "4", 4.0, None]}
+    r = server.client.post(f"{server.url}/comparison/{base['top_level_digest']}", json=odd)
+    assert r.status_code == 200
+    assert r.json()["array_elements"] == compare_seqcols(base["level2"], odd)["array_elements"]
+    for body in (b'{"names": [NaN]}', b'{"names": [1', "{\"names\": [\"\u00e9\"]}".encode()[:-3]):
+        r = server.client.post(f"{server.url}/comparison/{base['top_level_digest']}",
+                               content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400, body
 
 
 def test_list_filters_and_pages(server: Server) -> None:

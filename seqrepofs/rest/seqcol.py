@@ -60,6 +60,10 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 class SeqcolAPI:
     """The seqcol endpoints for one instance (and the combined /service-info)."""
 
@@ -164,7 +168,7 @@ class SeqcolAPI:
     def _compare_posted(self, request: Request, raw: bytes) -> Response:
         a = request.path_params["digest1"]
         try:
-            posted = json.loads(raw)
+            posted = json.loads(raw, parse_constant=_no_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             return problem(400, f"the body is not JSON: {exc}")
         if not isinstance(posted, dict) or not all(isinstance(v, list) for v in posted.values()):

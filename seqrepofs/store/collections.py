@@ -428,7 +428,9 @@ def _sql_key(x: Any) -> Any:
     """An SQLite value equal exactly when the JSON values are equal in Python: strings and
     numbers as themselves (1 == 1.0 == True, '1' != 1, as in Python), the rest (objects,
     arrays, null) as canonical JSON bytes, which never equal a string or a number."""
-    return x if isinstance(x, (str, int, float)) else seqcol.canonical(x)
+    if isinstance(x, str | float) or (isinstance(x, int) and -(1 << 63) <= x < 1 << 63):
+        return x
+    return seqcol.canonical(x)  # objects, arrays, null, integers SQLite cannot hold
 
 
 def _pages(items: Sequence[Any], size: int = 10_000) -> Iterator[Sequence[Any]]:
