@@ -102,15 +102,16 @@ def rebuild(job: Job, source: Source, retry: Retry, progress: Progress) -> int:
     """Assemble a database: chunks a resumed `.part` has right, chunks the local copy has,
     and the rest fetched in merged Range requests; then check the whole file's digest."""
     entry, part, cs = job.entry, job.dest + PART, job.chunk_size
-    mode = "r+b" if os.path.exists(part) else "w+b"
-    with open(part, mode) as out:
+    resumed = os.path.exists(part)
+    with open(part, "r+b" if resumed else "w+b") as out:
         out.truncate(entry.size)
         missing = []
         with open(job.base or os.devnull, "rb") as base:
             for i, want in enumerate(entry.chunks):
-                out.seek(i * cs)
-                if hashlib.sha256(out.read(cs)).hexdigest() == want:
-                    continue
+                if resumed:
+                    out.seek(i * cs)
+                    if hashlib.sha256(out.read(cs)).hexdigest() == want:
+                        continue
                 if want in job.base_chunks:
                     base.seek(job.base_chunks[want] * cs)
                     block = base.read(cs)
