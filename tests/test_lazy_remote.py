@@ -21,8 +21,10 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from support.fault_proxy import FaultProxy
 from support.http_servers import NGINX, Nginx
 
 from seqrepofs.lazy import FileSpec, RangeCache, RemoteChangedError, RemoteFile, RemoteReadError
@@ -347,70 +349,61 @@ def test_server_errors_and_stalls_name_url_and_reason(served: Nginx, tmp_path: P
         assert time.monotonic() - started < 3.0
 
 
-class _FaultServer:
-    """A tiny HTTP server on 127.0.0.1 that answers Range requests for `data`, failing the
-    first `fail_first` answers in the way `mode` says (503, or a body cut short)."""
+def _schedule(path_part: str) -> tuple[dict[str, Any], Any]:
+    """A FaultProxy schedule: requests for `path_part` get `state["fault"]` while
+    `state["left"]` lasts, then pass; `state["seen"]` counts them."""
+    state: dict[str, Any] = {"fault": "pass", "left": 0, "seen": 0}
+    lock = threading.Lock()
 
-    def __init__(self, data: bytes, mode: str, fail_first: int) -> None:
-        import http.server
+    def pick(_number: int, method: str, path: str) -> str:
+        if path_part not in path:
+            return "pass"
+        with lock:
+            state["seen"] += 1
+            if state["left"] <= 0:
+                return "pass"
+            state["left"] -= 1
+            return str(state["fault"])
 
-        outer = self
-        self.data, self.mode, self.left = data, mode, fail_first
-        self.requests = 0
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                outer.requests += 1
-                first, last = map(int, self.headers["Range"].split("=")[1].split("-"))
-                body = outer.data[first : last + 1]
-                failing = outer.left > 0
-                outer.left -= 1
-                if failing and outer.mode == "503":
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                self.send_response(206)
-                self.send_header("Content-Range", f"bytes {first}-{last}/{len(outer.data)}")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("ETag", '"v1"')
-                self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if failing else body)
-                if failing:
-                    self.close_connection = True
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/f.bin"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    return state, pick
 
 
-@pytest.mark.parametrize("mode", ["503", "truncated"])
-def test_transient_faults_are_retried_then_named(mode: str, tmp_path: Path) -> None:
-    data = os.urandom(100_000)
-    server = _FaultServer(data, mode, fail_first=2)
-    try:
-        spec = FileSpec(server.url, len(data))
+@pytest.mark.parametrize("fault", ["503", "500", "reset", "truncate"])
+def test_transient_faults_are_retried_then_named(
+    fault: str, served: Nginx, tmp_path: Path
+) -> None:
+    """Through the fault-injecting proxy: two faulty answers are retried past; a fault that
+    lasts ends the read within its timeout, naming the URL and the reason, attempts bounded."""
+    rel = "gen/aliases.sqlite3"
+    local = (served.root / rel).read_bytes()
+    state, pick = _schedule(rel)
+    with FaultProxy(served.port, pick) as proxy:
+        spec = FileSpec(f"{proxy.url}/{rel}", len(local))
         rf = RemoteFile(spec, RangeCache(str(tmp_path / "c")), chunk_size=8192,
                         whole_file_below=0, read_ahead=0, http_timeout=10)
-        assert rf.pread(1000, 20_000) == data[1000:21_000]  # two failures, then success
-        assert server.requests == 3
-        server.left = 100  # every answer fails from now on: the read gives up, naming why
+        state.update(fault=fault, left=2)
+        assert rf.pread(1000, 20_000) == local[1000:21_000]
+        assert state["seen"] == 3
+        state.update(left=100, seen=0)
         started = time.monotonic()
         with pytest.raises(RemoteReadError) as info:
-            rf.pread(50_000, 100)
+            rf.pread(500_000, 100)
         assert time.monotonic() - started < 10
-        reason = "HTTP 503" if mode == "503" else "connection broken"
-        assert server.url in str(info.value) and reason in str(info.value)
-        assert server.requests == 3 + 4  # attempts bounded
-    finally:
-        server.close()
+        assert spec.url in str(info.value)
+        assert {"503": "HTTP 503", "500": "HTTP 500", "reset": "connection broken",
+                "truncate": "connection broken"}[fault] in str(info.value)
+        assert state["seen"] == 4  # attempts bounded
+
+
+def test_a_stalled_body_times_out(served: Nginx, tmp_path: Path) -> None:
+    rel = "gen/aliases.sqlite3"
+    size = (served.root / rel).stat().st_size
+    state, pick = _schedule(rel)
+    with FaultProxy(served.port, pick, stall=8.0) as proxy:
+        rf = RemoteFile(FileSpec(f"{proxy.url}/{rel}", size), RangeCache(str(tmp_path / "c")),
+                        chunk_size=8192, whole_file_below=0, read_ahead=0, http_timeout=2)
+        state.update(fault="stall", left=100)
+        started = time.monotonic()
+        with pytest.raises(RemoteReadError, match="timed out"):
+            rf.pread(0, 100_000)
+        assert time.monotonic() - started < 3
