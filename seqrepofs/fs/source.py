@@ -230,10 +230,6 @@ class Instance:
         ns = _timestamp_ns(added) if isinstance(added, str) else None
         return self.mtime_ns if ns is None else ns
 
-    def md5(self, seq_id: str) -> str:
-        """The SAM M5 of a sequence (the store's one definition)."""
-        return self.sr.sam_m5(seq_id)
-
     def fetch(self, seq_id: str, start: int, end: int) -> bytes:
         return self.sr.sequences.fetch_bytes(seq_id, start, end)
 

@@ -51,7 +51,7 @@ from .source import AliasRow, Instance, NamespaceMap, Root
 
 log = logging.getLogger("seqrepofs.fs")
 
-PAGE_SIZE = 128  # alias rows per listing query
+PAGE_SIZE = 1024  # alias rows per listing query (one worker hop each)
 NODE_CACHE_SIZE = 4096  # recently answered immutable nodes, so getattr/open skip the database
 
 
@@ -170,7 +170,17 @@ class Tree:
         if node is not None:
             return node.path
         key = self.inodes.key(ino)
-        return f"inode {ino}" if key is None else "/".join(str(k) for k in key)
+        if key is None:
+            return f"inode {ino}"
+        what = key[0]
+        top = f"/{key[1]}" if len(key) > 1 and key[1] else ""
+        if what in ("namespace", "view"):
+            return f"{top}/{key[2]}"
+        if what == "file":
+            _what, _inst, variant, kind, rowid = key
+            assert isinstance(variant, int) and isinstance(kind, FileKind)
+            return f"{top}/{VARIANTS[variant] or '(stored)'}/(alias row {rowid}){kind.suffix}"
+        return {"root": "/", "latest": "/latest"}.get(str(what), top)
 
     def _node_of(self, key: Key) -> Node:
         what = key[0]
@@ -507,7 +517,7 @@ class Tree:
         stem = encode_name(node.alias)
         fasta_path = node.path[: -len(node.file_kind.suffix)] + ".fa"
         uri = file_uri(self.mountpoint + fasta_path)
-        data = dict_bytes(stem, node.length, inst.md5(node.seq_id), uri)
+        data = dict_bytes(stem, node.length, inst.sr.sam_m5(node.seq_id), uri)
         if len(data) != node.size:
             raise RuntimeError(f"{node.path}: .dict is {len(data)} bytes, stat said {node.size}")
         return BytesContent(data)
