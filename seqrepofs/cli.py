@@ -20,6 +20,7 @@ import os
 import sqlite3
 import sys
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import click
@@ -88,9 +89,11 @@ def describe(exc: BaseException) -> str:
     return str(exc) or exc.__class__.__name__
 
 
-def looks_like_source(arg: str) -> bool:
-    """A first argument naming a path rather than a command (mount.fuse3's form)."""
-    return os.sep in arg or os.path.exists(arg)
+def _is_mount_form(args: list[str], commands: Mapping[str, click.Command]) -> bool:
+    """`SRC MNT …`: a first argument naming a path rather than a command (mount.fuse3's form)."""
+    return len(args) >= 2 and args[0] not in commands and (
+        os.sep in args[0] or os.path.exists(args[0])
+    )
 
 
 class _Group(click.Group):
@@ -101,7 +104,7 @@ class _Group(click.Group):
         fuse.seqrepofs` and fstab lines, means `seqrepofs mount SRC MNT …`; every command name
         keeps its meaning."""
         mount = self.commands.get("mount")
-        if mount and len(args) >= 2 and args[0] not in self.commands and looks_like_source(args[0]):
+        if mount is not None and _is_mount_form(args, self.commands):
             return "mount", mount, list(args)
         return super().resolve_command(ctx, args)
 
