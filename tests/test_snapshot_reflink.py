@@ -8,7 +8,6 @@ test file system it falls back to SQLite's copy and says so.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
 import sqlite3
@@ -26,6 +25,7 @@ from seqrepofs.seqrepo import SeqRepo
 from seqrepofs.store import instances
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "bench"))
+import bench_scale  # noqa: E402
 import make_scale  # noqa: E402
 
 IMAGE_BYTES = 1 << 30
@@ -78,21 +78,9 @@ def _load_release(master: Path, manifest: dict, release: str = "r1") -> None:
         load(str(master), step["files"], step["namespace"])
 
 
-def _used_bytes(path: Path) -> int:
-    """Bytes in use on the file system of `path`, after flushing it alone (syncfs: a global
-    sync would wait for every other writer on the machine)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if ctypes.CDLL(None, use_errno=True).syncfs(fd) != 0:
-            raise OSError(ctypes.get_errno(), f"syncfs {path}")
-    finally:
-        os.close(fd)
-    st = os.statvfs(path)
-    return (st.f_blocks - st.f_bfree) * st.f_frsize
-
-
 def _db_bytes(instance: Path) -> int:
-    return sum(os.path.getsize(instance / rel) for rel in instances.instance_databases(str(instance)))
+    rels = instances.instance_databases(str(instance))
+    return sum(os.path.getsize(instance / rel) for rel in rels)
 
 
 def _consistency(instance: Path) -> tuple[int, int, int, str]:
@@ -120,9 +108,9 @@ def test_snapshot_on_xfs_clones_and_adds_under_one_percent(xfs: Path, fasta: dic
     _load_release(root / "master", fasta)
     db_bytes = _db_bytes(root / "master")
     assert db_bytes > 8 << 20, db_bytes  # big enough that 1% is far above metadata noise
-    before = _used_bytes(xfs)
+    before = bench_scale.fs_used(xfs)
     proc = run_seqrepofs("-r", str(root), "snapshot", "-d", "2026-01-01")
-    after = _used_bytes(xfs)
+    after = bench_scale.fs_used(xfs)
     assert proc.returncode == 0, proc.stderr
     assert "cloned (reflink" in proc.stdout and "; 0 bytes copied" in proc.stdout, proc.stdout
     added = after - before

@@ -1,0 +1,547 @@
+#!/usr/bin/env python3
+"""A repository of real size (make_scale.py), seqrepofs beside biocommons.seqrepo, at several N.
+
+For each --n (repeatable; 100,000 / 300,000 / 1,000,000 in the issue), in WORK/N/:
+
+    load       init + `load -n refseq` + `load -n Ensembl` of release 1: ours vs `seqrepo load`
+               (time, peak RSS of the load processes, bytes of the instance)
+    load2      the same for release 2 into the same masters (new versions, re-pointed aliases)
+    snapshot   `snapshot` of each master (time; bytes copied as ours reports them; statvfs
+               growth), and ours again on a loop-mounted XFS image (mkfs.xfs -m reflink=1)
+    status     `show-status` of ours' snapshot, by each tool
+    check      `seqrepofs check` of the snapshot (the reference has no such command)
+    mount      mount → first read; `ls -f` and `ls -l` of each --namespaces directory with the
+               daemon's RSS after each, beside minimal_fs.py listing as many entries;
+               `find MNT -name '*.fa.fai' | wc -l`
+    faidx      --faidx-files random files read with `samtools faidx` (p50/p99, cold = first read
+               on a fresh mount, warm = again)
+    api        --api-lookups random `fetch(acc, 0, 50)`: ours vs biocommons.seqrepo with
+               SEQREPO_FD_CACHE_MAXSIZE=100 on the same snapshot (cold = first pass in a new
+               process, warm = the same accessions again)
+    rest       refget metadata and 100-residue subsequences of random ids with wrk (p50/p99)
+
+Results are merged into WORK/results.json, so parts can run separately (`--only api,rest`)
+and the table shows every N measured so far, with each figure's growth from the smallest to
+the largest N beside the ideal (N's growth for totals, 1 for per-operation figures). The
+reference is skipped above --reference-max-n (its load is the slow part). Large runs are
+for a quiet machine, not CI:
+
+    python3 scripts/bench/bench_scale.py --n 100000 --n 300000
+    python3 scripts/bench/bench_scale.py --n 100000 --only api
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import random
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import make_scale  # noqa: E402
+
+PARTS = ("load", "load2", "snapshot", "status", "check", "mount", "faidx", "api", "rest")
+SNAPSHOT = "2030-01-01"
+SEQREPOFS = [sys.executable, "-m", "seqrepofs"]
+REFERENCE = [shutil.which("seqrepo") or "seqrepo"]  # biocommons.seqrepo's CLI
+Results = dict[str, Any]
+
+
+# ---- processes ---------------------------------------------------------------------------------
+def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Run to completion; (seconds, peak RSS MB of the process, stdout). Raises on failure.
+
+    The peak RSS comes from /usr/bin/time: a child forked from this process would report at
+    least this process's own peak (the high-water mark survives fork and exec)."""
+    with tempfile.NamedTemporaryFile() as rss, tempfile.TemporaryFile() as out, \
+            tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-o", rss.name, "-f", "%M", *cmd],
+                              stdout=out, stderr=err, env=env, check=False)
+        secs = time.perf_counter() - t
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            tail = err.read()[-2000:].decode(errors="replace")
+            raise RuntimeError(f"{' '.join(cmd[:6])}…: exit {proc.returncode}\n{tail}")
+        peak_kib = int(Path(rss.name).read_text().split()[-1])
+        return secs, peak_kib / 1024, out.read().decode(errors="replace")
+
+
+def disk_bytes(top: Path) -> int:
+    """Bytes allocated under `top`, each inode once (hardlinks are shared)."""
+    seen: set[int] = set()
+    total = 0
+    for dirpath, _dirs, files in os.walk(top):
+        for name in files:
+            st = os.lstat(os.path.join(dirpath, name))
+            if st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_blocks * 512
+    return total
+
+
+def fs_used(path: Path) -> int:
+    """Bytes in use on the file system of `path`, after flushing it alone (syncfs: a global
+    sync would wait for every other writer on the machine)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if ctypes.CDLL(None, use_errno=True).syncfs(fd) != 0:
+            raise OSError(ctypes.get_errno(), f"syncfs {path}")
+    finally:
+        os.close(fd)
+    st = os.statvfs(path)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# ---- one N -------------------------------------------------------------------------------------
+class Scale:
+    """The files and roots of one N, and the parts measured on them."""
+
+    def __init__(self, work: Path, n: int, args: argparse.Namespace) -> None:
+        self.n = n
+        self.args = args
+        self.dir = work / str(n)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.ours = self.dir / "ours"
+        self.ref = self.dir / "ref"
+        self.snap = self.ours / SNAPSHOT
+        self.with_reference = n <= args.reference_max_n
+        self._manifest: dict[str, Any] | None = None
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        if self._manifest is None:
+            self._manifest = make_scale.generate(self.dir / "gen", self.n, self.args.seed)
+        return self._manifest
+
+    def _need(self, path: Path, part: str) -> None:
+        if not path.exists():
+            raise SystemExit(f"{path} is missing: run `--only {part}` for N={self.n} first")
+
+    def _load_release(self, tool: list[str], root: Path, release: str) -> tuple[float, float]:
+        secs = rss = 0.0
+        for step in self.manifest["releases"][release]:
+            s, r, _ = run([*tool, "-r", str(root), "load", "-n", step["namespace"],
+                           *step["files"]])
+            secs += s
+            rss = max(rss, r)
+        return secs, rss
+
+    # each part returns {metric: value}
+    def load(self) -> Results:
+        out: Results = {}
+        contenders = [("ours", SEQREPOFS, self.ours)]
+        if self.with_reference:
+            contenders.append(("ref", REFERENCE, self.ref))
+        self.manifest  # noqa: B018 - generate before timing anything
+        for name, tool, root in contenders:
+            shutil.rmtree(root, ignore_errors=True)
+            run([*tool, "-r", str(root), "init"])
+            secs, rss = self._load_release(tool, root, "r1")
+            out[f"load.{name}.s"] = secs
+            out[f"load.{name}.rss_mb"] = rss
+            out[f"load.{name}.bytes"] = disk_bytes(root / "master")
+        return out
+
+    def load2(self) -> Results:
+        out: Results = {}
+        for name, tool, root in (("ours", SEQREPOFS, self.ours), ("ref", REFERENCE, self.ref)):
+            if name == "ref" and not self.with_reference:
+                continue
+            self._need(root / "master", "load")
+            if (root / SNAPSHOT).exists():
+                raise SystemExit(f"{root / SNAPSHOT} exists: release 2 is loaded; rerun load")
+            before = disk_bytes(root / "master")
+            secs, rss = self._load_release(tool, root, "r2")
+            out[f"load2.{name}.s"] = secs
+            out[f"load2.{name}.rss_mb"] = rss
+            out[f"load2.{name}.bytes"] = disk_bytes(root / "master") - before
+        return out
+
+    def snapshot(self) -> Results:
+        out: Results = {}
+        for name, tool, root in (("ours", SEQREPOFS, self.ours), ("ref", REFERENCE, self.ref)):
+            if name == "ref" and not self.with_reference:
+                continue
+            self._need(root / "master", "load")
+            dest = root / SNAPSHOT
+            if dest.exists():
+                subprocess.run(["chmod", "-R", "u+w", str(dest)], check=True)
+                shutil.rmtree(dest)
+            used = fs_used(root)
+            secs, _rss, stdout = run([*tool, "-r", str(root), "snapshot", "-d", SNAPSHOT])
+            out[f"snapshot.{name}.s"] = secs
+            out[f"snapshot.{name}.fs_added"] = fs_used(root) - used
+            m = re.search(r"; ([\d,]+) bytes copied", stdout)
+            if m:
+                out[f"snapshot.{name}.copied"] = int(m.group(1).replace(",", ""))
+        out.update(self._snapshot_xfs())
+        return out
+
+    def _snapshot_xfs(self) -> Results:
+        """Ours on a loop-mounted XFS image with reflink: master copied in, then snapshot."""
+        if os.geteuid() != 0 or shutil.which("mkfs.xfs") is None:
+            print("  (XFS snapshot skipped: needs root and mkfs.xfs)", file=sys.stderr)
+            return {}
+        master = self.ours / "master"
+        size = max(1 << 30, 3 * disk_bytes(master))
+        image, mnt = self.dir / "xfs.img", self.dir / "xfs"
+        mnt.mkdir(exist_ok=True)
+        with open(image, "wb") as fh:
+            fh.truncate(size)
+        try:
+            subprocess.run(["mkfs.xfs", "-q", "-f", "-m", "reflink=1", str(image)], check=True)
+            subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], check=True)
+            try:
+                subprocess.run(["cp", "-a", "--reflink=never", str(master), str(mnt / "master")],
+                               check=True)
+                used = fs_used(mnt)
+                secs, _rss, stdout = run([*SEQREPOFS, "-r", str(mnt), "snapshot", "-d", SNAPSHOT])
+                out = {"snapshot.ours_xfs.s": secs,
+                       "snapshot.ours_xfs.fs_added": fs_used(mnt) - used}
+                out["snapshot.ours_xfs.method"] = "reflink" if "reflink" in stdout else "copy"
+                return out
+            finally:
+                subprocess.run(["umount", str(mnt)], check=False)
+        finally:
+            image.unlink(missing_ok=True)
+
+    def status(self) -> Results:
+        self._need(self.snap, "snapshot")
+        out = {"status.ours.s": run([*SEQREPOFS, "-r", str(self.ours), "show-status", "-i",
+                                     SNAPSHOT])[0]}
+        out["status.ref.s"] = run([*REFERENCE, "-r", str(self.ours), "show-status", "-i",
+                                   SNAPSHOT])[0]
+        return out
+
+    def check(self) -> Results:
+        self._need(self.snap, "snapshot")
+        return {"check.ours.s": run([*SEQREPOFS, "-r", str(self.ours), "check", "-i",
+                                     SNAPSHOT])[0]}
+
+    def accessions(self, count: int, namespace: str = "NCBI") -> list[tuple[str, int]]:
+        """`count` random current (alias, length) of a stored namespace in the snapshot."""
+        conn = sqlite3.connect(f"file:{self.snap / 'aliases.sqlite3'}?mode=ro", uri=True)
+        try:
+            conn.execute("attach database ? as fd",
+                         (f"file:{self.snap / 'sequences' / 'db.sqlite3'}?mode=ro",))
+            rows = conn.execute(
+                "select a.alias, s.len from seqalias a join fd.seqinfo s using (seq_id)"
+                " where a.namespace = ? and a.is_current = 1", (namespace,)).fetchall()
+        finally:
+            conn.close()
+        rng = random.Random(self.args.seed)
+        return [rows[rng.randrange(len(rows))] for _ in range(count)]
+
+    def mount(self) -> Results:
+        import bench_listing as bl  # helper D's listing harness: Mount, rss, timed
+
+        self._need(self.snap, "snapshot")
+        out: Results = {}
+        mnt = self.dir / "mnt"
+        acc = self.accessions(1)[0][0]
+        t = time.perf_counter()
+        mount = bl.Mount([*SEQREPOFS, "mount", "-f", str(self.snap), str(mnt)], mnt)
+        try:
+            with open(mnt / "refseq" / f"{acc}.fa", "rb") as fh:
+                fh.read(100)
+            out["mount.first_read.s"] = time.perf_counter() - t
+            out["mount.ours.rss_start_mb"] = bl.rss(mount.proc.pid)["VmRSS"]
+            for ns in self.args.namespaces.split(","):
+                secs, count = bl.timed(f"ls -f '{mnt / ns}' | wc -l")
+                out[f"ls_f.{ns}.ours.s"] = secs
+                out[f"ls_f.{ns}.entries"] = int(count) - 2
+                out[f"ls_f.{ns}.ours.rss_mb"] = bl.rss(mount.proc.pid)["VmRSS"]
+                out[f"ls_l.{ns}.ours.s"] = bl.timed(f"ls -l '{mnt / ns}' | wc -l")[0]
+                mem = bl.rss(mount.proc.pid)
+                out[f"ls_l.{ns}.ours.rss_mb"] = mem["VmRSS"]
+                out[f"ls_l.{ns}.ours.anon_mb"] = mem["RssAnon"]
+            secs, count = bl.timed(f"find '{mnt}' -name '*.fa.fai' | wc -l")
+            out["find_fai.ours.s"], out["find_fai.count"] = secs, int(count)
+            out["mount.ours.hwm_mb"] = bl.rss(mount.proc.pid)["VmHWM"]
+        finally:
+            mount.stop()
+        if (HERE / "minimal_fs.py").exists():
+            for ns in self.args.namespaces.split(","):
+                entries = out[f"ls_f.{ns}.entries"]
+                mount = bl.Mount([sys.executable, str(HERE / "minimal_fs.py"), str(mnt),
+                                  "--entries", str(entries)], mnt)
+                try:
+                    out[f"ls_f.{ns}.minimal.s"] = bl.timed(f"ls -f '{mnt / 'd'}' | wc -l")[0]
+                    out[f"ls_l.{ns}.minimal.s"] = bl.timed(f"ls -l '{mnt / 'd'}' | wc -l")[0]
+                    out[f"ls_l.{ns}.minimal.rss_mb"] = bl.rss(mount.proc.pid)["VmRSS"]
+                finally:
+                    mount.stop()
+        return out
+
+    def faidx(self) -> Results:
+        import bench_listing as bl
+
+        self._need(self.snap, "snapshot")
+        picks = self.accessions(self.args.faidx_files)
+        mnt = self.dir / "mnt"
+        mount = bl.Mount([*SEQREPOFS, "mount", "-f", str(self.snap), str(mnt)], mnt)
+        out: Results = {}
+        try:
+            for label in ("cold", "warm"):
+                times = []
+                for acc, length in picks:
+                    start = random.Random(acc).randint(1, max(1, length - 50))
+                    t = time.perf_counter()
+                    subprocess.run(["samtools", "faidx", str(mnt / "refseq" / f"{acc}.fa"),
+                                    f"{acc}:{start}-{start + 49}"], check=True,
+                                   stdout=subprocess.DEVNULL)
+                    times.append(time.perf_counter() - t)
+                out[f"faidx.{label}.p50_ms"] = pct(times, 0.5) * 1e3
+                out[f"faidx.{label}.p99_ms"] = pct(times, 0.99) * 1e3
+            out["faidx.daemon_rss_mb"] = bl.rss(mount.proc.pid)["VmRSS"]
+        finally:
+            mount.stop()
+        return out
+
+    def api(self) -> Results:
+        self._need(self.snap, "snapshot")
+        ids = self.dir / "api-ids.txt"
+        ids.write_text("".join(f"{a}\n" for a, _len in self.accessions(self.args.api_lookups)))
+        out: Results = {}
+        for name in ("ours", "ref"):
+            env = dict(os.environ, SEQREPO_FD_CACHE_MAXSIZE="100")
+            _s, rss, stdout = run([sys.executable, __file__, "_api", name, str(self.snap),
+                                   str(ids)], env=env)
+            res = json.loads(stdout)
+            out[f"api.{name}.cold_s"] = res["cold"]
+            out[f"api.{name}.warm_s"] = res["warm"]
+            out[f"api.{name}.rss_mb"] = rss
+        return out
+
+    def rest(self) -> Results:
+        import bench_rest as br  # server start/stop and wrk output parsing
+
+        self._need(self.snap, "snapshot")
+        conn = sqlite3.connect(f"file:{self.snap / 'aliases.sqlite3'}?mode=ro", uri=True)
+        md5s = [r[0] for r in conn.execute("select alias from seqalias where namespace = 'MD5'")]
+        conn.close()
+        rng = random.Random(self.args.seed)
+        picks = [md5s[rng.randrange(len(md5s))] for _ in range(min(5000, len(md5s)))]
+        port = br.free_port()
+        log = self.dir / "serve.log"
+        proc = br.start([*SEQREPOFS, "serve", str(self.snap), "--port", str(port),
+                         "--no-access-log"], port, "/refget/1/sequence/service-info", log)
+        out: Results = {}
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for kind, suffix in (("metadata", "/metadata"), ("subseq", "?start=0&end=50")):
+                paths = [f"/refget/1/sequence/{m}{suffix}" for m in picks]
+                res = wrk(base, paths, self.args)
+                for key, value in res.items():
+                    out[f"rest.{kind}.{key}"] = value
+        finally:
+            br.stop(proc)
+        return out
+
+
+WRK_LUA = """
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+function init(args)
+  math.randomseed(%(seed)d * 1000 + id)
+end
+local paths = {%(paths)s}
+request = function()
+  return wrk.format("GET", paths[math.random(1, #paths)])
+end
+"""
+
+
+def wrk(base: str, paths: list[str], args: argparse.Namespace) -> Results:
+    import bench_rest as br
+
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+        fh.write(WRK_LUA % {"seed": args.seed, "paths": ", ".join(json.dumps(p) for p in paths)})
+    try:
+        proc = subprocess.run(
+            ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.rest_seconds}s",
+             "--latency", "--timeout", "10s", "-s", fh.name, base],
+            capture_output=True, text=True, timeout=args.rest_seconds + 60, check=True)
+    finally:
+        os.unlink(fh.name)
+    text = proc.stdout
+    m = re.search(r"(\d+) requests in ([\d.]+)(m?s)", text)
+    assert m, text
+    secs = float(m.group(2)) / (1000 if m.group(3) == "ms" else 1)
+    lat = {p: br._ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)", text, re.M)}
+    errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
+    return {"rps": int(m.group(1)) / secs, "p50_ms": lat["50"], "p99_ms": lat["99"],
+            "errors": errors}
+
+
+# ---- the API measurement, in its own process ---------------------------------------------------
+def api_child(impl: str, instance: str, ids_path: str) -> None:
+    ids = Path(ids_path).read_text().split()
+    if impl == "ours":
+        from seqrepofs.seqrepo import SeqRepo
+    else:
+        from biocommons.seqrepo import SeqRepo  # SEQREPO_FD_CACHE_MAXSIZE=100 from the parent
+    sr = SeqRepo(instance)
+    res = {}
+    for label in ("cold", "warm"):
+        t = time.perf_counter()
+        for acc in ids:
+            sr.fetch(acc, 0, 50)
+        res[label] = time.perf_counter() - t
+    print(json.dumps(res))
+
+
+# ---- the table ---------------------------------------------------------------------------------
+# (label, ours key, reference key or None, "total" (grows with N at best) or "per-op" (flat))
+ROWS: list[tuple[str, str, str | None, str]] = [
+    ("load r1 (s)", "load.ours.s", "load.ref.s", "total"),
+    ("load r1 peak RSS (MB)", "load.ours.rss_mb", "load.ref.rss_mb", "total"),
+    ("instance bytes (MB)", "load.ours.bytes", "load.ref.bytes", "total"),
+    ("load r2 (s)", "load2.ours.s", "load2.ref.s", "total"),
+    ("load r2 peak RSS (MB)", "load2.ours.rss_mb", "load2.ref.rss_mb", "total"),
+    ("snapshot (s)", "snapshot.ours.s", "snapshot.ref.s", "per-op"),
+    ("snapshot bytes copied (MB)", "snapshot.ours.copied", None, "total"),
+    ("snapshot fs growth (MB)", "snapshot.ours.fs_added", "snapshot.ref.fs_added", "total"),
+    ("snapshot on XFS (s)", "snapshot.ours_xfs.s", None, "per-op"),
+    ("snapshot on XFS fs growth (MB)", "snapshot.ours_xfs.fs_added", None, "per-op"),
+    ("show-status (s)", "status.ours.s", "status.ref.s", "total"),
+    ("check (s)", "check.ours.s", None, "total"),
+    ("mount → first read (s)", "mount.first_read.s", None, "per-op"),
+    ("find *.fa.fai (s)", "find_fai.ours.s", None, "total"),
+    ("faidx cold p50 (ms)", "faidx.cold.p50_ms", None, "per-op"),
+    ("faidx cold p99 (ms)", "faidx.cold.p99_ms", None, "per-op"),
+    ("faidx warm p50 (ms)", "faidx.warm.p50_ms", None, "per-op"),
+    ("faidx warm p99 (ms)", "faidx.warm.p99_ms", None, "per-op"),
+    ("API cold (s)", "api.ours.cold_s", "api.ref.cold_s", "per-op"),
+    ("API warm (s)", "api.ours.warm_s", "api.ref.warm_s", "per-op"),
+    ("refget metadata p50 (ms)", "rest.metadata.p50_ms", None, "per-op"),
+    ("refget metadata p99 (ms)", "rest.metadata.p99_ms", None, "per-op"),
+    ("refget subseq p50 (ms)", "rest.subseq.p50_ms", None, "per-op"),
+    ("refget subseq p99 (ms)", "rest.subseq.p99_ms", None, "per-op"),
+]
+
+
+def listing_rows(results: dict[str, Results]) -> list[tuple[str, str, str | None, str]]:
+    names = sorted({k.split(".")[1] for r in results.values() for k in r
+                    if k.startswith(("ls_f.", "ls_l."))})
+    rows: list[tuple[str, str, str | None, str]] = []
+    for ns in names:
+        for cmd in ("ls_f", "ls_l"):
+            shown = cmd.replace("_", " -")
+            rows.append((f"{shown} {ns} (s) [ref: minimal]", f"{cmd}.{ns}.ours.s",
+                         f"{cmd}.{ns}.minimal.s", "total"))
+            rows.append(("  daemon RSS after (MB)", f"{cmd}.{ns}.ours.rss_mb", None, "per-op"))
+    return rows
+
+
+def fmt(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    if key.endswith(("bytes", "copied", "fs_added")):
+        return f"{value / 1e6:.1f}"
+    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
+def table(results: dict[str, Results]) -> str:
+    ns_sorted = sorted(results, key=int)
+    lines = []
+    head = f"{'':34}" + "".join(f"{'N=' + n:>28}" for n in ns_sorted)
+    if len(ns_sorted) > 1:
+        head += f"{'growth ours/ref':>18}{'ideal':>7}"
+    lines.append(head)
+    lines.append(f"{'':34}" + f"{'ours / reference / ratio':>28}" * len(ns_sorted))
+    ideal_total = int(ns_sorted[-1]) / int(ns_sorted[0])
+    for label, ours, ref, kind in ROWS + listing_rows(results):
+        if not any(ours in results[n] for n in ns_sorted):
+            continue
+        cells = []
+        for n in ns_sorted:
+            o, r = results[n].get(ours), results[n].get(ref) if ref else None
+            ratio = f"{r / o:.2f}x" if isinstance(o, (int, float)) and isinstance(
+                r, (int, float)) and o > 0 else ""
+            cells.append(f"{fmt(ours, o) + ' / ' + fmt(ours, r) + ' / ' + ratio:>28}")
+        line = f"{label:34}" + "".join(cells)
+        if len(ns_sorted) > 1:
+            first, last = results[ns_sorted[0]], results[ns_sorted[-1]]
+            growth = []
+            for key in (ours, ref):
+                a, b = first.get(key) if key else None, last.get(key) if key else None
+                ok = isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > 0
+                growth.append(f"{b / a:.2f}" if ok else "-")
+            ideal = ideal_total if kind == "total" else 1.0
+            line += f"{' / '.join(growth):>18}{ideal:>7.1f}"
+        lines.append(line)
+    lines.append("ratio = reference / ours (above 1: ours is faster or smaller); for listings the"
+                 " 'reference' column is minimal_fs.py")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_api"]:
+        api_child(*argv[1:4])
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, action="append", help="sequences (repeatable) [100000]")
+    ap.add_argument("--work", type=Path, default=Path("bench-out") / "scale")
+    ap.add_argument("--only", default=",".join(PARTS), help=f"parts, of {','.join(PARTS)}")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--reference-max-n", type=int, default=300_000,
+                    help="load/snapshot the reference only up to this N [300000]")
+    ap.add_argument("--namespaces", default="refseq,Ensembl", help="directories to list")
+    ap.add_argument("--faidx-files", type=int, default=10_000)
+    ap.add_argument("--api-lookups", type=int, default=100_000)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--rest-seconds", type=int, default=10)
+    ap.add_argument("--table-only", action="store_true", help="print the saved results")
+    args = ap.parse_args(argv)
+    parts = [p for p in args.only.split(",") if p]
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        ap.error(f"unknown part(s) {', '.join(sorted(unknown))}; parts: {', '.join(PARTS)}")
+    args.work.mkdir(parents=True, exist_ok=True)
+    saved = args.work / "results.json"
+    results: dict[str, Results] = json.loads(saved.read_text()) if saved.exists() else {}
+    if not args.table_only:
+        for n in args.n or [100_000]:
+            scale = Scale(args.work, n, args)
+            for part in PARTS:
+                if part not in parts:
+                    continue
+                print(f"N={n}: {part} …", file=sys.stderr, flush=True)
+                fn: Callable[[], Results] = getattr(scale, part)
+                got = fn()
+                results.setdefault(str(n), {}).update(got)
+                saved.write_text(json.dumps(results, indent=1, sort_keys=True))
+                print(f"  {json.dumps(got)}", file=sys.stderr, flush=True)
+    if results:
+        print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
