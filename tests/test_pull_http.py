@@ -22,7 +22,7 @@ import pytest
 from support.cli import checkout_env, one_error_line, run_seqrepofs, seqrepofs_cmd, stop_process
 from support.data import copy_instance, real_instance
 from support.fault_proxy import FAULTS, FaultProxy, every
-from support.http_servers import NGINX, S3_ENV, MotoS3, Nginx
+from support.http_servers import NGINX, S3_ENV, MotoS3, Nginx, self_signed_certificate
 from support.snapshots import A, B, build_two_snapshots, files_of
 from support.system import free_port, resize_tmpfs, small_tmpfs, tmpfs_skip_reason
 
@@ -412,3 +412,26 @@ def test_snapshot_written_by_biocommons_round_trip(site: Site, tmp_path: Path) -
 def test_rsync_only_options_are_refused_for_urls(site: Site, tmp_path: Path) -> None:
     line = one_error_line(pull(tmp_path / "root", site.url, "--bwlimit", "100"))
     assert "rsync pulls only" in line
+
+
+def test_file_url_pull(site: Site, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    listed = run_seqrepofs("--remote-host", f"file://{site.www}/pub", "list-remote-instances")
+    assert ok(listed).split()[-2:] == [A, B]
+    ok(pull(root, f"file://{site.www}/pub", "-i", A))
+    ok(pull(root, f"file://{site.www}/pub", "-i", B))
+    assert_identical(root / A, site.src / A)
+    assert_identical(root / B, site.src / B)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl program")
+def test_https_pull_verifies_the_certificate(site: Site, tmp_path: Path) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    with Nginx(site.www, tmp_path / "tls", tls=(cert, key)) as tls:
+        url = f"{tls.url}/pub"
+        line = one_error_line(pull(tmp_path / "untrusted", url, "-i", A))
+        assert "TLS failed" in line and "CERTIFICATE_VERIFY_FAILED" in line
+        env = checkout_env(SSL_CERT_FILE=str(cert))
+        proc = run_seqrepofs("--remote-host", url, "pull", "-i", A, root=tmp_path / "r", env=env)
+        ok(proc)
+    assert_identical(tmp_path / "r" / A, site.src / A)

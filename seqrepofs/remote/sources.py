@@ -180,6 +180,8 @@ class HttpSource(Source):
                 raise Transient(
                     f"cannot reach {where}: {_short(reason)}", unreachable=True
                 ) from None
+            if isinstance(reason, errors.SSLError):
+                raise RemoteError(f"{where}: TLS failed ({_short(reason)})") from None
             if "redirect" in str(reason).lower():
                 raise RemoteError(f"{where}: too many redirects") from None
             raise Transient(f"{where}: {_short(reason or exc)}") from None

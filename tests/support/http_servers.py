@@ -77,7 +77,7 @@ http {{
     sendfile on;
     keepalive_requests 10000;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{ssl};
         root {root};
 {extra}
     }}
@@ -105,13 +105,20 @@ class Nginx:
     """nginx serving `root` (or proxying to `upstream`) on a free port, one process."""
 
     def __init__(
-        self, root: Path, state: Path, upstream: str | None = None, extra: str = ""
+        self,
+        root: Path,
+        state: Path,
+        upstream: str | None = None,
+        extra: str = "",
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         if NGINX is None:
             raise RuntimeError("nginx is not installed (Debian package nginx)")
         self.root, self.state, self.port = root, state, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         state.mkdir(parents=True, exist_ok=True)
+        if tls is not None:  # HTTPS with this certificate and key
+            extra += f"        ssl_certificate {tls[0]};\n        ssl_certificate_key {tls[1]};\n"
         if upstream is not None:  # a logging reverse proxy (in front of the S3 server)
             extra += (
                 f"        location / {{ proxy_pass {upstream}; proxy_set_header Host $http_host;"
@@ -119,7 +126,9 @@ class Nginx:
                 " client_max_body_size 0; }"
             )
         (state / "nginx.conf").write_text(
-            NGINX_CONF.format(state=state, port=self.port, root=root, extra=extra)
+            NGINX_CONF.format(
+                state=state, port=self.port, root=root, extra=extra, ssl=" ssl" if tls else ""
+            )
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -202,3 +211,15 @@ class MotoS3:
             aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
         )
         client.create_bucket(Bucket=name)
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made with the openssl program."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
