@@ -399,3 +399,21 @@ def test_a_file_planned_without_a_name_is_not_recorded(tmp_path: Path) -> None:
     assert [c.name for c in stats.collections] == ["b"]
     with CollectionStore(str(inst)) as store:
         assert [r.name for r in store.iter_records(store.get("b"))] == ["y"]
+
+
+def test_every_real_fasta_side_by_side_has_gtars_digest(tmp_path: Path) -> None:
+    """gtars (refget's Rust FASTA digester) reads each file itself: an independent oracle,
+    over real headers (gi|…|ref|…| names, tabs before descriptions, gzip input)."""
+    from refget.store import digest_fasta
+
+    files = sorted(p for p in DATA.glob("*/*") if p.suffix in (".fa", ".faa", ".fna", ".fasta")
+                   or p.name.endswith(".fa.gz"))
+    assert len(files) >= 15
+    inst = new_instance(tmp_path)
+    load_as(inst, files)
+    with CollectionStore(str(inst)) as store:
+        assert store.count() == len(files)
+        for path in files:
+            info = store.get(default_name(str(path)))
+            assert info.digest == digest_fasta(str(path)).digest, path
+            assert info.source == str(path)
