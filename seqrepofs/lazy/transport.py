@@ -7,8 +7,9 @@ instead of mixing bytes of two versions. Transient faults (connection reset, 5xx
 body) are retried with backoff while the deadline allows; then RemoteReadError names the URL
 and the last reason.
 
-HTTP goes through httpx (keep-alive pool, redirects, timeouts), the client the HTTP pull uses;
-S3 through boto3, which finds credentials, region and endpoint the standard AWS way.
+HTTP goes through urllib3 (keep-alive pool, redirects, timeouts), the client the HTTP pull
+uses (boto3 needs it anyway, and it imports in a fraction of httpx's time); S3 through boto3,
+which finds credentials, region and endpoint the standard AWS way.
 """
 
 from __future__ import annotations
@@ -85,23 +86,24 @@ def with_retries(url: str, deadline: float, attempt: Any) -> Piece:
 
 
 # ---- HTTP ------------------------------------------------------------------------------------
-_CLIENT: tuple[int, Any] | None = None
-_CLIENT_LOCK = threading.Lock()
+_POOLS: tuple[int, Any] | None = None
+_POOLS_LOCK = threading.Lock()
 
 
-def _client() -> Any:
-    """One httpx client (keep-alive pool) per process, made again after fork."""
-    global _CLIENT
-    import httpx
+def _pool_manager() -> Any:
+    """One keep-alive pool per process (made again after fork: sockets are not shareable)."""
+    global _POOLS
+    import urllib3
 
-    with _CLIENT_LOCK:
-        if _CLIENT is None or _CLIENT[0] != os.getpid():
-            _CLIENT = (os.getpid(), httpx.Client(
-                follow_redirects=True, max_redirects=5,
-                limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+    with _POOLS_LOCK:
+        if _POOLS is None or _POOLS[0] != os.getpid():
+            _POOLS = (os.getpid(), urllib3.PoolManager(
+                num_pools=16, maxsize=16, block=False,
+                retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0,
+                                      redirect=5),
                 headers={"User-Agent": f"seqrepofs/{__version__}", "Accept-Encoding": "identity"},
             ))
-        return _CLIENT[1]
+        return _POOLS[1]
 
 
 def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -124,23 +126,35 @@ class HttpOrigin:
     def _attempt(
         self, start: int, end: int, etag: str | None, timeout: float, deadline: float
     ) -> Piece:
-        import httpx
+        import urllib3
 
         headers = {"Range": f"bytes={start}-{end - 1}"}
         if etag and not etag.startswith("W/"):  # If-Match compares strong ETags only
             headers["If-Match"] = etag
         try:
-            with _client().stream(
-                "GET", self.url, headers=headers, timeout=httpx.Timeout(timeout)
-            ) as resp:
-                return self._body(resp, start, end, deadline)
-        except httpx.TooManyRedirects:
-            raise RemoteReadError(self.url, "too many redirects") from None
-        except httpx.HTTPError as exc:
+            resp = _pool_manager().request(
+                "GET", self.url, headers=headers, preload_content=False, decode_content=False,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout),
+            )
+        except urllib3.exceptions.MaxRetryError as exc:
+            if "redirect" in str(exc.reason).lower():
+                raise RemoteReadError(self.url, "too many redirects") from None
+            raise _Transient(_describe(exc.reason or exc)) from None
+        except urllib3.exceptions.HTTPError as exc:
             raise _Transient(_describe(exc)) from None
+        try:
+            piece = self._body(resp, start, end, deadline)
+        except BaseException:
+            resp.close()  # an unread rest must not reach the next request on this connection
+            raise
+        if resp.length_remaining == 0:
+            resp.release_conn()
+        else:
+            resp.close()
+        return piece
 
     def _body(self, resp: Any, start: int, end: int, deadline: float) -> Piece:
-        status = resp.status_code
+        status = resp.status
         got_etag = resp.headers.get("ETag")
         if status == 412:
             raise RemoteChangedError(self.url, "its ETag no longer matches (HTTP 412)")
@@ -149,14 +163,14 @@ class HttpOrigin:
             now = "" if cr is None or cr[2] is None else f": it is {cr[2]} bytes"
             raise RemoteChangedError(self.url, f"bytes {start}-{end - 1} are past its end{now}")
         if status >= 500 or status in (408, 429):
-            raise _Transient(f"HTTP {status} {resp.reason_phrase or ''}".strip())
+            raise _Transient(f"HTTP {status} {resp.reason or ''}".strip())
         if status == 200:  # a server that ignores Range: read up to `end`, drop the rest
             length = resp.headers.get("Content-Length")
             size = int(length) if length and length.isdigit() else None
             data = _read(resp, end, deadline, self.url)
             return Piece(data[start:end], size, got_etag)
         if status != 206:
-            raise RemoteReadError(self.url, f"HTTP {status} {resp.reason_phrase or ''}".strip())
+            raise RemoteReadError(self.url, f"HTTP {status} {resp.reason or ''}".strip())
         parsed = parse_content_range(resp.headers.get("Content-Range"))
         if parsed is None or parsed[0] != start:
             raise RemoteReadError(self.url, "the server answered a different byte range")
@@ -168,30 +182,40 @@ class HttpOrigin:
 
 
 def _read(resp: Any, limit: int, deadline: float, url: str) -> bytes:
+    """Up to `limit` bytes of the body, in pieces, checking the deadline between them."""
+    import urllib3
+
     parts: list[bytes] = []
     have = 0
-    for part in resp.iter_raw(READ_PIECE):
-        parts.append(part)
-        have += len(part)
-        if have >= limit:
-            break
-        if time.monotonic() > deadline:
-            raise RemoteReadError(url, "timed out while reading the body")
-    return b"".join(parts)[:limit]
+    try:
+        while have < limit:
+            part = resp.read1(min(READ_PIECE, limit - have), decode_content=False)
+            if not part:
+                break
+            parts.append(part)
+            have += len(part)
+            if have < limit and time.monotonic() > deadline:
+                raise RemoteReadError(url, "timed out while reading the body")
+    except urllib3.exceptions.HTTPError as exc:
+        raise _Transient(_describe(exc)) from None
+    return b"".join(parts)
 
 
 def _describe(exc: BaseException) -> str:
-    """The cause of an httpx error in a few words (connection refused, timed out, …)."""
-    import httpx
+    """The root cause of a urllib3 error in a few words (connection refused, timed out, …)."""
+    import urllib3
 
+    errors = urllib3.exceptions
     text = str(exc)
-    if isinstance(exc, httpx.TimeoutException):
+    if "refused" in text.lower():
+        return "connection refused"
+    if isinstance(exc, errors.NameResolutionError):
+        return "cannot resolve the host name"
+    if isinstance(exc, errors.NewConnectionError):  # (a subclass of the timeouts, oddly)
+        return f"cannot connect ({text.split(': ', 1)[-1]})"
+    if isinstance(exc, errors.TimeoutError | TimeoutError) or "timed out" in text:
         return "timed out"
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused" if "refused" in text.lower() else f"cannot connect ({text})"
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-        return f"connection broken ({text or type(exc).__name__})"
-    return text or type(exc).__name__
+    return f"connection broken ({text})" if text else type(exc).__name__
 
 
 # ---- S3 --------------------------------------------------------------------------------------
