@@ -417,3 +417,29 @@ def test_every_real_fasta_side_by_side_has_gtars_digest(tmp_path: Path) -> None:
             info = store.get(default_name(str(path)))
             assert info.digest == digest_fasta(str(path)).digest, path
             assert info.source == str(path)
+
+
+@pytest.mark.parametrize("name", ["rest-service-2019", "seqrepo-rs-2023"])
+def test_real_instances_gain_collections_and_the_reference_still_reads(
+    tmp_path: Path, name: str
+) -> None:
+    """Instances biocommons.seqrepo wrote: our load adds a collection; the reference reads
+    the old and the new sequences, and loads into the instance afterwards."""
+    from support.data import copy_instance, real_instance
+
+    ref = pytest.importorskip("biocommons.seqrepo")
+    real_instance(name)  # skips if the data is absent
+    inst = copy_instance(name, tmp_path)
+    old = ref.SeqRepo(str(inst))
+    before = {r["seq_id"] for r in old.aliases.find_aliases()}
+    del old
+    load_as(inst, [SEQCOL / "base.fa"], namespace="test")
+    with CollectionStore(str(inst)) as store:
+        assert store.get("base").digest == KNOWN["base.fa"]["top_level_digest"]
+    theirs = ref.SeqRepo(str(inst), writeable=True)
+    assert {r["seq_id"] for r in theirs.aliases.find_aliases()} >= before
+    assert theirs.fetch("chrX", namespace="test") == "TTGGGGAA"
+    theirs.store("ACGTTGCA", [{"namespace": "test", "alias": "after"}])
+    theirs.commit()
+    again = ref.SeqRepo(str(inst))
+    assert again.fetch("after", namespace="test") == "ACGTTGCA"
