@@ -176,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--chunk-size", type=int, default=mf.CHUNK_SIZE)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument(
+        "--no-s3",
+        action="store_true",
+        help="leave S3 out (moto's server takes ~1 s per Range request on a 60 MB object)",
+    )
     args = ap.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_pull."))
     work.mkdir(parents=True, exist_ok=True)
@@ -198,9 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     ):
         s3.create_bucket("bench")
         s3url = "s3://bench/seqrepo"
-        seqrepofs(
-            "publish", src, s3url, "--endpoint-url", s3.url, "--chunk-size", str(args.chunk_size)
-        )
+        if not args.no_s3:
+            seqrepofs(
+                "publish",
+                src,
+                s3url,
+                "--endpoint-url",
+                s3.url,
+                "--chunk-size",
+                str(args.chunk_size),
+            )
         port = free_port()
         rsyncd = work / "rsyncd"
         user = ["--user", "root", "--group", "root"] if os.geteuid() == 0 else []
@@ -233,6 +245,8 @@ def measure(
         "http": ["--remote-host", web.url],
         "s3": ["--remote-host", s3url],
     }
+    if args.no_s3:
+        del contenders["s3"]
     extra = {"s3": ["--endpoint-url", s3proxy.url]}
     rows: dict[str, dict[str, list[float]]] = {}
     s1_files = [
@@ -291,6 +305,8 @@ def report(results: dict[str, Any]) -> str:
     ]
     base = rows["rsync"]
     for name in ("rsync", "http", "s3", "curl_new"):
+        if name not in rows:
+            continue
         r = rows[name]
         ratios = (
             r["bytes"] / ideal,

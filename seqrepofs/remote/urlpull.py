@@ -62,6 +62,7 @@ class UrlPullResult:
 
 
 def list_instances_at(url: str, endpoint_url: str | None = None) -> list[str]:
+    # up to `jobs` files at a time, and each database's changed chunks `jobs` requests at a time
     with open_source(url, endpoint_url=endpoint_url) as source:
         return source.index().names
 
@@ -90,7 +91,7 @@ def _pull_url(
     cancel = threading.Event()
     retry = replace(opts.retry, cancel=cancel)
     with open_source(
-        url, endpoint_url=opts.endpoint_url, retry=retry, connections=opts.jobs + 2
+        url, endpoint_url=opts.endpoint_url, retry=retry, connections=opts.jobs * (opts.jobs + 1)
     ) as src:
         index = src.index()
         name = instance or src.latest()
