@@ -1,7 +1,8 @@
 """FileSpecs of one published snapshot, from its manifest (the layout of `seqrepofs publish`).
 
-Written against the manifest's fields (path, size, sha256, chunks; the manifest's chunk_size)
-rather than its class, so this layer does not depend on how the manifest is fetched.
+`snapshot_specs(URL)` resolves a snapshot URL (`…/PREFIX/INSTANCE` or `…/PREFIX/latest`) with
+the publish layer's reader; `file_specs` only needs the manifest's fields (path, size, sha256,
+chunks; the manifest's chunk_size), however the manifest was fetched.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from typing import Protocol
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from .remote_file import FileSpec
 
@@ -53,3 +54,26 @@ def file_specs(snapshot_url: str, manifest: ManifestLike, digest: str) -> dict[s
         )
         for f in manifest.files
     }
+
+
+def snapshot_specs(
+    snapshot_url: str, *, endpoint_url: str | None = None
+) -> tuple[str, dict[str, FileSpec]]:
+    """(instance name, path → FileSpec) of the snapshot at `snapshot_url`: the last path
+    component names the instance, or is `latest` (resolved through the published `latest`
+    object). One small request for `latest` if needed, one for the manifest."""
+    from ..remote.manifest import manifest_key, parse
+    from ..remote.sources import open_source
+
+    url = snapshot_url.rstrip("/")
+    root, _, name = url.rpartition("/")
+    if not name or "://" not in root:
+        raise ValueError(f"{snapshot_url!r}: give a snapshot URL, …/PREFIX/INSTANCE or …/latest")
+    name = unquote(name)
+    with open_source(root, endpoint_url=endpoint_url) as source:
+        if name == "latest":
+            name = source.latest()
+        key = manifest_key(name)
+        data = source.get(key)
+        manifest = parse(data, source.where(key))
+    return name, file_specs(f"{root}/{quote(name)}", manifest, manifest_digest(data))
