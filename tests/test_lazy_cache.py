@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from seqrepofs.lazy import FileSpec, RangeCache, RemoteChangedError, RemoteFile, parse_size
-from seqrepofs.lazy.range_cache import ChunkKey
+from seqrepofs.lazy.range_cache import TOUCH_FLUSH_COUNT, ChunkKey
+from seqrepofs.lazy.remote_file import FAULTS
 from seqrepofs.lazy.specs import file_specs, manifest_digest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -195,3 +197,22 @@ def test_a_cache_of_another_format_is_emptied(tmp_path: Path) -> None:
     assert again.stats().chunks == 0 and again.disk_bytes() == 0
     again.put(_key(0), b"r" * 1000)
     assert again.get(_key(0)) == b"r" * 1000
+
+
+def test_nothing_grows_with_reads(tmp_path: Path) -> None:
+    """A long-lived reader's memory is bounded: after thousands of reads nothing is in flight,
+    and the batched last-use times stay under their flush bound."""
+    data = os.urandom(2_000_000)
+    (tmp_path / "f.bin").write_bytes(data)
+    cache = RangeCache(str(tmp_path / "c"), 300_000)  # far smaller than the file: evicting
+    rf = RemoteFile(FileSpec((tmp_path / "f.bin").as_uri(), len(data)), cache,
+                    chunk_size=4096, whole_file_below=0, read_ahead=0)
+    rng = random.Random(2)
+    for _ in range(3000):  # bounded
+        off = rng.randrange(len(data))
+        assert rf.pread(off, 100) == data[off : off + 100]
+    assert rf.wait_idle(10)
+    assert not rf._inflight
+    assert len(cache._touched) < TOUCH_FLUSH_COUNT
+    assert cache.disk_bytes() <= 300_000
+    assert len(FAULTS._seen) <= FAULTS.MAX_CAUSES
