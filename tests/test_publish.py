@@ -153,3 +153,19 @@ def test_manifest_parser_refuses_bad_input() -> None:
     ]:
         with pytest.raises(ManifestError, match=words):
             mf.parse(bad)
+
+
+def test_runs_merge_adjacent_chunks_and_bound_the_requests() -> None:
+    from seqrepofs.remote.fetch import runs
+
+    assert runs([], 4096) == []
+    assert runs([0, 1, 2, 5, 6, 9, 20], 4096) == [(0, 2), (5, 6), (9, 9), (20, 20)]
+    # past the limit the smallest gaps are bridged first, and only as many as needed
+    assert runs([0, 1, 2, 5, 6, 9, 20], 4096, max_runs=3) == [(0, 6), (9, 9), (20, 20)]
+    assert runs([0, 1, 2, 5, 6, 9, 20], 4096, max_runs=2) == [(0, 9), (20, 20)]
+    every_other = list(range(0, 2000, 2))
+    out = runs(every_other, 4096, max_runs=100)
+    assert len(out) == 100
+    assert {i for a, b in out for i in range(a, b + 1)} >= set(every_other)
+    # one request never covers more than 16 MiB
+    assert max(b - a + 1 for a, b in runs(list(range(10_000)), 4096)) * 4096 <= 16 << 20

@@ -25,6 +25,7 @@ from .sources import Source
 
 PART = ".part"
 MAX_RUN = 16 << 20  # one Range request covers at most this many bytes of adjacent chunks
+MAX_REQUESTS = 10_000  # Range requests per database at most (past it, small gaps are bridged)
 
 Progress = Callable[[int], None]
 
@@ -53,7 +54,7 @@ class Job:
         if not self.is_delta:
             return self.entry.size
         size, cs = self.entry.size, self.chunk_size
-        return sum(min(cs, size - i * cs) for i in self.missing_chunks())
+        return sum(min(size, (b + 1) * cs) - a * cs for a, b in runs(self.missing_chunks(), cs))
 
 
 def run_job(job: Job, source: Source, retry: Retry, progress: Progress) -> int:
@@ -153,12 +154,21 @@ def rebuild(job: Job, source: Source, retry: Retry, progress: Progress) -> int:
     return fetched
 
 
-def runs(indexes: list[int], chunk_size: int) -> list[tuple[int, int]]:
-    """Consecutive chunk indexes merged into (first, last) runs of at most MAX_RUN bytes."""
+def runs(
+    indexes: list[int], chunk_size: int, max_runs: int = MAX_REQUESTS
+) -> list[tuple[int, int]]:
+    """(first, last) runs of the chunks to fetch, one Range request each: adjacent chunks
+    merged (up to MAX_RUN bytes a run). Past `max_runs` runs the smallest gaps between them are
+    bridged too: a few unchanged chunks cost less than thousands of tiny requests on a link
+    with latency."""
+    gaps = [(b - a - 1, k) for k, (a, b) in enumerate(zip(indexes, indexes[1:], strict=False))]
+    real = [g for g in gaps if g[0] > 0]
+    bridged = {k for _gap, k in sorted(real)[: max(0, len(real) + 1 - max_runs)]}
     out: list[tuple[int, int]] = []
     per_run = max(1, MAX_RUN // chunk_size)
-    for i in indexes:
-        if out and out[-1][1] == i - 1 and i - out[-1][0] < per_run:
+    for k, i in enumerate(indexes):
+        joins = k > 0 and (i == indexes[k - 1] + 1 or k - 1 in bridged)
+        if out and joins and i - out[-1][0] < per_run:
             out[-1] = (out[-1][0], i)
         else:
             out.append((i, i))
