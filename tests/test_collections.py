@@ -443,3 +443,38 @@ def test_real_instances_gain_collections_and_the_reference_still_reads(
     theirs.commit()
     again = ref.SeqRepo(str(inst))
     assert again.fetch("after", namespace="test") == "ACGTTGCA"
+
+
+def test_readers_connections_do_not_grow_with_threads(tmp_path: Path) -> None:
+    """A server's worker threads come and go; open connections follow concurrency only."""
+    import threading
+
+    inst = new_instance(tmp_path)
+    load_as(inst, [SEQCOL / "base.fa"])
+    store = CollectionStore(str(inst))
+
+    def open_fds() -> int:
+        target = str(inst / FILENAME)
+        n = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                n += os.readlink(f"/proc/self/fd/{fd}") == target
+            except OSError:
+                pass
+        return n
+
+    for _round in range(10):  # 10 rounds of 8 fresh threads, all reading at once
+        barrier = threading.Barrier(8)
+
+        def read(b: threading.Barrier) -> None:
+            b.wait()
+            assert store.get("base").count == 3
+
+        threads = [threading.Thread(target=read, args=(barrier,)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert 1 <= open_fds() <= CollectionStore.MAX_IDLE
+    store.close()
+    assert open_fds() == 0

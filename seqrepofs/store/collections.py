@@ -22,6 +22,7 @@ import threading
 import unicodedata
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 from .. import seqcol
 from ..errors import InvalidInputError, ReadOnlyError, SeqRepoError
 from .instances import is_frozen
+from .schema import connect
 
 __all__ = [
     "FILENAME",
@@ -142,50 +144,58 @@ def _create(conn: sqlite3.Connection) -> None:
 
 
 class CollectionStore:
-    """Read access to an instance's collections; thread-safe (one connection per thread).
+    """Read access to an instance's collections; thread-safe.
 
+    Queries borrow a connection from a small pool (at most MAX_IDLE kept), so the number of
+    open connections follows the concurrency, not the number of threads a server has had.
     An instance without ``collections.sqlite3`` has no collections (every listing is empty);
     on a writable instance collections recorded later become visible to the next call.
     """
+
+    MAX_IDLE = 8
 
     def __init__(self, instance_dir: str) -> None:
         self.instance_dir = instance_dir
         self.path = os.path.join(instance_dir, FILENAME)
         self.frozen = is_frozen(instance_dir)
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._conns: list[sqlite3.Connection] = []
-
-    def _conn(self) -> sqlite3.Connection | None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
-        if not os.path.exists(self.path):
-            return None
-        conn = self._connect()
-        self._local.conn = conn
-        with self._lock:
-            self._conns.append(conn)
-        return conn
+        self._idle: list[sqlite3.Connection] = []
 
     def _connect(self) -> sqlite3.Connection:
-        flags = "mode=ro&immutable=1" if self.frozen else "mode=ro"
-        conn = sqlite3.connect(f"file:{self.path}?{flags}", uri=True, check_same_thread=False)
+        conn = connect(self.path, writeable=False, immutable=self.frozen)
         conn.execute("pragma busy_timeout = 10000")
         return conn
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        conn = self._conn()
+    @contextmanager
+    def _borrow(self) -> Iterator[sqlite3.Connection | None]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
         if conn is None:
-            return []
-        return conn.execute(sql, params).fetchall()
+            if not os.path.exists(self.path):
+                yield None
+                return
+            conn = self._connect()
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                keep = len(self._idle) < self.MAX_IDLE
+                if keep:
+                    self._idle.append(conn)
+            if not keep:
+                conn.close()
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._borrow() as conn:
+            if conn is None:
+                return []
+            return conn.execute(sql, params).fetchall()
 
     def close(self) -> None:
         with self._lock:
-            conns, self._conns = self._conns, []
+            conns, self._idle = self._idle, []
         for conn in conns:
             conn.close()
-        self._local = threading.local()
 
     def __enter__(self) -> CollectionStore:
         return self
