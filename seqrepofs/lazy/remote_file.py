@@ -145,7 +145,7 @@ class RemoteFile:
         small = 0 < spec.size <= whole_file_below
         self.chunk_size = spec.size if small else chunk_size
         self.stats = FetchStats()
-        self._origin = origin or open_origin(spec.url)
+        self._origin = origin or open_origin(spec.url, http_timeout)
         self._file_id = spec.file_id
         self._etag: str | None = spec.etag
         self._etag_looked_up = spec.etag is not None

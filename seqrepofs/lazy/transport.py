@@ -51,12 +51,12 @@ class _Transient(Exception):
     """A fault worth another attempt; its text is the reason reported if none succeeds."""
 
 
-def open_origin(url: str) -> Origin:
+def open_origin(url: str, timeout: float = 30.0) -> Origin:
     scheme = urlsplit(url).scheme.lower()
     if scheme in ("http", "https"):
         return HttpOrigin(url)
     if scheme == "s3":
-        return S3Origin(url)
+        return S3Origin(url, timeout=timeout)
     if scheme == "file":
         return FileOrigin(url)
     raise ValueError(f"{url}: unsupported URL scheme {scheme!r} (https, http, s3 or file)")
@@ -219,32 +219,32 @@ def _describe(exc: BaseException) -> str:
 
 
 # ---- S3 --------------------------------------------------------------------------------------
-_S3_CLIENTS: dict[tuple[int, str | None], Any] = {}
+_S3_CLIENTS: dict[tuple[int, str | None, float], Any] = {}
 _S3_LOCK = threading.Lock()
 
 
-def _s3_client(endpoint: str | None) -> Any:
-    import boto3  # only S3 readers need it
-    from botocore.config import Config
+def _s3_client(endpoint: str | None, timeout: float) -> Any:
+    """The publish layer's S3 client (credentials, region, unsigned access to public buckets)
+    with this reader's timeouts; one per process, endpoint and timeout."""
+    from ..remote.retry import Retry
+    from ..remote.sources import s3_client
 
-    key = (os.getpid(), endpoint)
+    key = (os.getpid(), endpoint, timeout)
     with _S3_LOCK:
         client = _S3_CLIENTS.get(key)
         if client is None:
-            config = Config(retries={"max_attempts": 1, "mode": "standard"},
-                            max_pool_connections=16)
-            client = _S3_CLIENTS[key] = boto3.session.Session().client(
-                "s3", endpoint_url=endpoint, config=config
-            )
+            policy = Retry(connect_timeout=timeout, io_timeout=timeout)
+            client = _S3_CLIENTS[key] = s3_client(endpoint, policy, connections=16)
         return client
 
 
 class S3Origin:
     """`s3://BUCKET/KEY`; the endpoint comes from $AWS_ENDPOINT_URL (R2, MinIO, …) if set."""
 
-    def __init__(self, url: str, endpoint_url: str | None = None) -> None:
+    def __init__(self, url: str, endpoint_url: str | None = None, timeout: float = 30.0) -> None:
         parts = urlsplit(url)
         self.url = url
+        self.timeout = timeout
         self.bucket = parts.netloc
         self.key = unquote(parts.path.lstrip("/"))
         self.endpoint_url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
@@ -260,7 +260,7 @@ class S3Origin:
         if etag:
             args["IfMatch"] = etag
         try:
-            resp = _s3_client(self.endpoint_url).get_object(**args)
+            resp = _s3_client(self.endpoint_url, self.timeout).get_object(**args)
             data = resp["Body"].read()
         except ClientError as exc:
             err = exc.response.get("Error", {})
