@@ -62,7 +62,6 @@ class UrlPullResult:
 
 
 def list_instances_at(url: str, endpoint_url: str | None = None) -> list[str]:
-    # up to `jobs` files at a time, and each database's changed chunks `jobs` requests at a time
     with open_source(url, endpoint_url=endpoint_url) as source:
         return source.index().names
 
@@ -90,6 +89,7 @@ def _pull_url(
     root = os.path.abspath(root)
     cancel = threading.Event()
     retry = replace(opts.retry, cancel=cancel)
+    # up to `jobs` files at a time, and each database's changed chunks `jobs` requests at a time
     with open_source(
         url, endpoint_url=opts.endpoint_url, retry=retry, connections=opts.jobs * (opts.jobs + 1)
     ) as src:
