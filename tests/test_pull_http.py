@@ -56,7 +56,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     proc = run_seqrepofs("publish", src, www / "pub")
     assert proc.returncode == 0, proc.stderr
     make_damaged_copies(www)
-    with Nginx(www, base / "nginx", extra="        location /denied/ { return 403; }") as nginx:
+    extra = (
+        "        location /denied/ { return 403; }\n"
+        f"        location /single/ {{ alias {www}/pub/; max_ranges 1; }}\n"
+    )
+    with Nginx(www, base / "nginx", extra=extra) as nginx:
         yield Site(src, www, nginx)
 
 
@@ -149,7 +153,9 @@ def test_pull_a_then_b_moves_only_new_files_and_changed_chunks(site: Site, tmp_p
     data = [ln for ln in log if ln.path.startswith(f"/pub/{B}/")]
     fetched = {ln.path.removeprefix(f"/pub/{B}/") for ln in data}
     assert fetched == set(fresh) | {"aliases.sqlite3", "sequences/db.sqlite3"}
-    assert all(ln.range for ln in data if ln.path.endswith(".sqlite3"))  # chunks, not the file
+    db_requests = [ln for ln in data if ln.path.endswith(".sqlite3")]
+    assert all(ln.range for ln in db_requests)  # chunks, not the file
+    assert any("," in ln.range for ln in db_requests)  # many ranges in one request
     new_bytes = sum((site.src / B / p).stat().st_size for p in fresh)
     delta = changed_chunk_bytes(site.manifest(A), site.manifest(B))
     db_size = sum(
@@ -435,3 +441,17 @@ def test_https_pull_verifies_the_certificate(site: Site, tmp_path: Path) -> None
         proc = run_seqrepofs("--remote-host", url, "pull", "-i", A, root=tmp_path / "r", env=env)
         ok(proc)
     assert_identical(tmp_path / "r" / A, site.src / A)
+
+
+def test_server_without_multiple_ranges(site: Site, tmp_path: Path) -> None:
+    """nginx with `max_ranges 1` answers a request for several ranges with the whole file: the
+    pull stops reading it and asks one range at a time."""
+    root = tmp_path / "root"
+    ok(pull(root, site.url, "-i", A))
+    site.nginx.clear_log()
+    ok(pull(root, f"{site.nginx.url}/single", "-i", B))
+    assert_identical(root / B, site.src / B)
+    db = [ln for ln in site.nginx.log() if ln.path.endswith("/aliases.sqlite3")]
+    assert db[0].status == 200 and "," in db[0].range  # the refused request
+    assert all(ln.status == 206 and "," not in ln.range for ln in db[1:])
+    assert len(db) > 2

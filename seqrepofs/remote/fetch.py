@@ -21,10 +21,11 @@ from typing import Literal
 from .errors import DigestMismatchError, InterruptedPullError, RemoteError
 from .manifest import FileEntry
 from .retry import Attempts, Retry, Transient
-from .sources import Source
+from .sources import NoMultirange, Source
 
 PART = ".part"
 MAX_RUN = 16 << 20  # one Range request covers at most this many bytes of adjacent chunks
+RANGES_PER_REQUEST = 200  # a Range header of ~5 KB: under the common 8 KB header line limit
 MAX_REQUESTS = 10_000  # Range requests per database at most (past it, small gaps are bridged)
 
 Progress = Callable[[int], None]
@@ -122,27 +123,25 @@ def rebuild(job: Job, source: Source, retry: Retry, progress: Progress) -> int:
                         continue
                 missing.append(i)
         fd = out.fileno()
-
-        def fetch_run(first: int, last: int) -> None:
-            start, end = first * cs, min(entry.size, (last + 1) * cs)
-            pos = [start]
-
-            def sink(block: bytes) -> None:
-                os.pwrite(fd, block, pos[0])
-                pos[0] += len(block)
-
-            fetch_span(source, job.key, start, end, sink, retry, progress)
-            for i in range(first, last + 1):
-                got = os.pread(fd, min(cs, entry.size - i * cs), i * cs)
-                if hashlib.sha256(got).hexdigest() != entry.chunks[i]:
-                    raise DigestMismatchError(
-                        f"{source.where(job.key)}: chunk {i} does not match the manifest "
-                        "(changed or damaged on the server)"
-                    )
-
         out.flush()
+
+        def write_at(offset: int, block: bytes) -> None:
+            os.pwrite(fd, block, offset)
+
+        def fetch_batch(batch: list[tuple[int, int]]) -> None:
+            spans = [(a * cs, min(entry.size, (b + 1) * cs)) for a, b in batch]
+            fetch_spans(source, job.key, spans, write_at, retry, progress)
+            for first, last in batch:
+                for i in range(first, last + 1):
+                    got = os.pread(fd, min(cs, entry.size - i * cs), i * cs)
+                    if hashlib.sha256(got).hexdigest() != entry.chunks[i]:
+                        raise DigestMismatchError(
+                            f"{source.where(job.key)}: chunk {i} does not match the manifest "
+                            "(changed or damaged on the server)"
+                        )
+
         todo = runs(missing, cs)
-        calls = [partial(fetch_run, a, b) for a, b in todo]
+        calls = [partial(fetch_batch, batch) for batch in batches(todo, cs)]
         run_parallel(calls, job.parallel, retry.cancel or threading.Event())
         fetched = sum(min(entry.size, (b + 1) * cs) - a * cs for a, b in todo)
         out.flush()
@@ -173,6 +172,74 @@ def runs(
         else:
             out.append((i, i))
     return out
+
+
+def batches(todo: list[tuple[int, int]], chunk_size: int) -> list[list[tuple[int, int]]]:
+    """Runs grouped for one request each (many ranges in one Range header where the server
+    allows it): at most RANGES_PER_REQUEST runs and MAX_RUN bytes a group."""
+    out: list[list[tuple[int, int]]] = []
+    size = 0
+    for first, last in todo:
+        n = (last - first + 1) * chunk_size
+        if not out or len(out[-1]) >= RANGES_PER_REQUEST or size + n > MAX_RUN:
+            out.append([])
+            size = 0
+        out[-1].append((first, last))
+        size += n
+    return out
+
+
+def fetch_spans(
+    source: Source,
+    key: str,
+    spans: list[tuple[int, int]],
+    write_at: Callable[[int, bytes], object],
+    retry: Retry,
+    progress: Progress,
+) -> None:
+    """Byte ranges [start, end) of `key`, written where they belong: in one request per try
+    when the source takes many ranges at once, else one range after the other. A cut answer
+    is resumed for the ranges (and the parts of ranges) still missing."""
+    todo = [[a, b] for a, b in spans]
+    attempts = Attempts(retry, source.where(key))
+    while todo:
+        if len(todo) == 1 or not source.multirange:
+            for start, end in todo:
+                sink = _Positioned(write_at, start)
+                fetch_span(source, key, start, end, sink, retry, progress)
+            return
+        missing = sum(b - a for a, b in todo)
+        try:
+            with source.stream_ranges(key, [(a, b) for a, b in todo]) as pieces:
+                k = 0
+                for offset, block in pieces:
+                    if retry.cancel is not None and retry.cancel.is_set():
+                        raise InterruptedPullError("interrupted")
+                    write_at(offset, block)
+                    progress(len(block))
+                    while k < len(todo) and todo[k][1] <= offset:
+                        k += 1
+                    if k < len(todo) and todo[k][0] >= offset:
+                        todo[k][0] = max(todo[k][0], min(todo[k][1], offset + len(block)))
+            todo = [s for s in todo if s[0] < s[1]]
+            if todo:
+                raise Transient(f"{source.where(key)}: multipart answer cut short")
+        except NoMultirange:
+            continue  # the source now says no: one range at a time
+        except Transient as exc:
+            todo = [s for s in todo if s[0] < s[1]]
+            attempts.failed(exc, progressed=sum(b - a for a, b in todo) < missing)
+
+
+class _Positioned:
+    """A sink that writes consecutive blocks from `offset` on."""
+
+    def __init__(self, write_at: Callable[[int, bytes], object], offset: int) -> None:
+        self.write_at, self.offset = write_at, offset
+
+    def __call__(self, block: bytes) -> None:
+        self.write_at(self.offset, block)
+        self.offset += len(block)
 
 
 def fetch_span(

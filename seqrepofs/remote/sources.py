@@ -9,6 +9,7 @@ which become the project's one-line errors. The retrying itself, with resume, is
 from __future__ import annotations
 
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,9 @@ def is_url(spec: str) -> bool:
 class Source(ABC):
     """A published root: `<instance>/...` files plus the `seqrepofs/` metadata objects."""
 
+    # True while the server answers a request for many ranges with multipart/byteranges
+    multirange = False
+
     def __init__(self, url: str, retry: Retry) -> None:
         self.url = url.rstrip("/")
         self.retry = retry
@@ -61,6 +65,15 @@ class Source(ABC):
     def stream(self, key: str, start: int, end: int) -> Iterator[Iterator[bytes]]:
         with self._stream(key, start, end) as blocks:
             yield blocks
+
+    @contextmanager
+    def stream_ranges(
+        self, key: str, spans: list[tuple[int, int]]
+    ) -> Iterator[Iterator[tuple[int, bytes]]]:
+        """Several byte ranges of an object in one request, as (offset, bytes) pieces; only
+        for a source whose `multirange` is true (one try; pieces may stop early)."""
+        raise NotImplementedError
+        yield iter(())  # pragma: no cover - makes this a generator for contextmanager
 
     def close(self) -> None:  # noqa: B027 - only sources that hold connections override it
         """Release connections."""
@@ -131,6 +144,7 @@ class HttpSource(Source):
 
         super().__init__(url, retry)
         self._urllib3 = urllib3
+        self.multirange = True
         self.pool = urllib3.PoolManager(
             num_pools=4,
             maxsize=connections,
@@ -157,6 +171,21 @@ class HttpSource(Source):
                 skip = start  # the server ignored Range: drop what we already have
             yield _skip(self._raw(resp), skip)
 
+    @contextmanager
+    def stream_ranges(
+        self, key: str, spans: list[tuple[int, int]]
+    ) -> Iterator[Iterator[tuple[int, bytes]]]:
+        header = "bytes=" + ",".join(f"{a}-{b - 1}" for a, b in spans)
+        with self._request(key, spans[0], header) as resp:
+            if resp.status == 200:  # ranges ignored: never again, and stop this body now
+                self.multirange = False
+                raise NoMultirange(self.where(key))
+            kind = resp.headers.get("content-type", "")
+            if "multipart/byteranges" in kind:
+                yield _parts(self._raw(resp), self.where(key))
+            else:  # one range answered (the server may merge ranges): it starts where it says
+                yield _offset_blocks(self._raw(resp), _range_start(resp, self.where(key)))
+
     def _raw(self, resp: Any) -> Iterator[bytes]:
         """The body as it arrives (read1): a stall or a cut loses nothing already received."""
         try:
@@ -166,10 +195,12 @@ class HttpSource(Source):
             raise Transient(f"connection broke mid-body ({_short(exc)})") from None
 
     @contextmanager
-    def _request(self, key: str, span: tuple[int, int] | None) -> Iterator[Any]:
+    def _request(
+        self, key: str, span: tuple[int, int] | None, ranges: str | None = None
+    ) -> Iterator[Any]:
         errors = self._urllib3.exceptions
         where = self.where(key)
-        headers = {} if span is None else {"Range": f"bytes={span[0]}-{span[1] - 1}"}
+        headers = {} if span is None else {"Range": ranges or f"bytes={span[0]}-{span[1] - 1}"}
         try:
             resp = self.pool.request(
                 "GET", where, headers=headers, preload_content=False, decode_content=False
@@ -191,7 +222,7 @@ class HttpSource(Source):
             raise Transient(f"{where}: {_short(exc)}") from None
         try:
             _check_status(resp.status, where)
-            if span is not None and resp.status == 206:
+            if span is not None and ranges is None and resp.status == 206:
                 _check_content_range(resp.headers.get("content-range", ""), span, where)
             yield resp
         except BaseException:
@@ -224,6 +255,59 @@ def _check_content_range(value: str, span: tuple[int, int], where: str) -> None:
         raise Transient(f"{where}: malformed Content-Range {value!r}") from None
     if unit != "bytes" or first != span[0]:
         raise Transient(f"{where}: server answered range {value!r}, asked from {span[0]}")
+
+
+class NoMultirange(Exception):
+    """The server answered a request for several ranges with the whole object."""
+
+
+_PART_RANGE = re.compile(rb"content-range:[ \t]*bytes[ \t]+(\d+)-(\d+)/", re.IGNORECASE)
+_MAX_PART_HEAD = 16 * 1024
+
+
+def _parts(blocks: Iterator[bytes], where: str) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) pieces of a multipart/byteranges body, in the order they come. Each
+    part's head is read up to its blank line; its Content-Range says where the data goes.
+    Stops at the closing boundary or where the body ends (the caller sees what is missing)."""
+    buf = b""
+    feed = iter(blocks)
+    while True:
+        while b"\r\n\r\n" not in buf:
+            block = next(feed, None)
+            if block is None:
+                return
+            buf += block
+            if len(buf) > _MAX_PART_HEAD and b"\r\n\r\n" not in buf:
+                raise Transient(f"{where}: malformed multipart/byteranges answer")
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        match = _PART_RANGE.search(head)
+        if match is None:
+            return  # the closing boundary
+        pos, left = int(match[1]), int(match[2]) - int(match[1]) + 1
+        while left > 0:
+            if not buf:
+                block = next(feed, None)
+                if block is None:
+                    return
+                buf = block
+            piece, buf = buf[:left], buf[left:]
+            yield pos, piece
+            pos += len(piece)
+            left -= len(piece)
+
+
+def _offset_blocks(blocks: Iterator[bytes], start: int) -> Iterator[tuple[int, bytes]]:
+    for block in blocks:
+        yield start, block
+        start += len(block)
+
+
+def _range_start(resp: Any, where: str) -> int:
+    value = resp.headers.get("content-range", "")
+    match = _PART_RANGE.search(b"content-range: " + value.encode("latin-1", "replace"))
+    if match is None:
+        raise Transient(f"{where}: malformed Content-Range {value!r}")
+    return int(match[1])
 
 
 def _skip(blocks: Iterator[bytes], n: int) -> Iterator[bytes]:
