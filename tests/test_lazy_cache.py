@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -53,7 +54,7 @@ def test_put_get_and_keys_keep_versions_apart(tmp_path: Path) -> None:
 
 
 def test_size_bound_holds_and_eviction_is_lru(tmp_path: Path) -> None:
-    cache = RangeCache(str(tmp_path), 10_000)
+    cache = RangeCache(str(tmp_path), 10_000, memory_bytes=0)  # the disk's order alone
     for i in range(10):
         cache.put(_key(i), bytes([i]) * 1000)
         time.sleep(0.002)
@@ -80,14 +81,14 @@ def test_chunks_of_one_fetch_share_a_run_file(tmp_path: Path) -> None:
 
 
 def test_chunk_larger_than_cache_is_not_kept(tmp_path: Path) -> None:
-    cache = RangeCache(str(tmp_path), 500)
+    cache = RangeCache(str(tmp_path), 500, memory_bytes=0)
     cache.put(_key(0), b"x" * 1000)
     assert cache.get(_key(0)) is None
     assert cache.disk_bytes() == 0
 
 
 def test_prune_and_clear(tmp_path: Path) -> None:
-    cache = RangeCache(str(tmp_path), 100_000)
+    cache = RangeCache(str(tmp_path), 100_000, memory_bytes=0)
     for i in range(20):
         cache.put(_key(i), b"y" * 1000)
     removed, freed = cache.prune(5_000)
@@ -216,3 +217,15 @@ def test_nothing_grows_with_reads(tmp_path: Path) -> None:
     assert len(cache._touched) < TOUCH_FLUSH_COUNT
     assert cache.disk_bytes() <= 300_000
     assert len(FAULTS._seen) <= FAULTS.MAX_CAUSES
+
+
+def test_memory_front_serves_without_disk_and_is_bounded(tmp_path: Path) -> None:
+    cache = RangeCache(str(tmp_path), 1 << 20, memory_bytes=5_000)
+    for i in range(10):
+        cache.put(_key(i), bytes([i]) * 1000)
+    assert cache._memory.currsize <= 5_000
+    shutil.rmtree(tmp_path / "runs")  # the disk copies gone: the recent ones are in memory
+    assert [cache.get(_key(i)) is not None for i in range(10)] == [False] * 5 + [True] * 5
+    assert cache.get(_key(9)) == bytes([9]) * 1000
+    assert cache.clear() == (10, 10_000)
+    assert cache.get(_key(9)) is None

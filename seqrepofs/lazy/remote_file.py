@@ -174,9 +174,11 @@ class RemoteFile:
         have = {i: found[k] for i, k in keys.items() if k in found}
         missing = [i for i in keys if i not in have]
         for _attempt in range(3):  # a chunk evicted between two looks is looked up again
+            if not missing:
+                break
             waits, cached = self._submit(missing, "demand")
             missing = []
-            found = self.cache.get_many([keys[i] for i in cached])
+            found = self.cache.get_many([keys[i] for i in cached]) if cached else {}
             for i in cached:
                 if keys[i] in found:
                     have[i] = found[keys[i]]
