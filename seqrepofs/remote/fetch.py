@@ -25,6 +25,7 @@ from .sources import NoMultirange, Source
 
 PART = ".part"
 MAX_RUN = 16 << 20  # one Range request covers at most this many bytes of adjacent chunks
+SINGLE_RANGE_FACTOR = 4  # requests in flight per --jobs where each request carries one range
 RANGES_PER_REQUEST = 200  # a Range header of ~5 KB: under the common 8 KB header line limit
 MAX_REQUESTS = 10_000  # Range requests per database at most (past it, small gaps are bridged)
 
@@ -142,7 +143,9 @@ def rebuild(job: Job, source: Source, retry: Retry, progress: Progress) -> int:
 
         todo = runs(missing, cs)
         calls = [partial(fetch_batch, batch) for batch in batches(todo, cs)]
-        run_parallel(calls, job.parallel, retry.cancel or threading.Event())
+        # one range per request (S3): more of them in flight make up for the round trips
+        parallel = job.parallel if source.multirange else job.parallel * SINGLE_RANGE_FACTOR
+        run_parallel(calls, parallel, retry.cancel or threading.Event())
         fetched = sum(min(entry.size, (b + 1) * cs) - a * cs for a, b in todo)
         out.flush()
     with open(part, "rb") as check:

@@ -21,7 +21,7 @@ from typing import Any
 from ..store import instances
 from . import tempdir
 from .errors import InterruptedPullError, RemoteError, RemoteInputError
-from .fetch import PART, Counter, Job, local_io, run_job, run_parallel
+from .fetch import PART, SINGLE_RANGE_FACTOR, Counter, Job, local_io, run_job, run_parallel
 from .localfiles import LocalFiles, file_size, save_local_manifest
 from .manifest import Manifest
 from .retry import Retry
@@ -89,10 +89,10 @@ def _pull_url(
     root = os.path.abspath(root)
     cancel = threading.Event()
     retry = replace(opts.retry, cancel=cancel)
-    # up to `jobs` files at a time, and each database's changed chunks `jobs` requests at a time
-    with open_source(
-        url, endpoint_url=opts.endpoint_url, retry=retry, connections=opts.jobs * (opts.jobs + 1)
-    ) as src:
+    # up to `jobs` files at a time, each database's changed chunks `jobs` requests at a time
+    # (SINGLE_RANGE_FACTOR times more where a request carries one range)
+    pool = opts.jobs * (opts.jobs * SINGLE_RANGE_FACTOR + 1)
+    with open_source(url, endpoint_url=opts.endpoint_url, retry=retry, connections=pool) as src:
         index = src.index()
         name = instance or src.latest()
         if name not in index.snapshots:
