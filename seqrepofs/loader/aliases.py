@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from urllib.parse import quote
 
 from ..seqrepo import SeqRepo
@@ -26,8 +27,9 @@ PREFETCH_CHUNK = 500  # aliases per lookup query (SQLite allows 32766 parameters
 class AliasWriter:
     """Alias rows of the batch in progress; `flush()` before every commit."""
 
-    def __init__(self, sr: SeqRepo) -> None:
+    def __init__(self, sr: SeqRepo, before_write: Callable[[], None] | None = None) -> None:
         self._aliases = sr.aliases
+        self._before_write = before_write  # waits for a batch being committed elsewhere
         db = sr.aliases.database
         self._conn = db.writer
         self._insert = (
@@ -40,6 +42,7 @@ class AliasWriter:
         )
         self._rows: list[tuple[str, str, str]] = []
         self._batch: dict[tuple[str, str], str] = {}  # (ns, alias) -> seq_id, this batch
+        self._inflight: dict[tuple[str, str], str] = {}  # the batch being committed (take())
         self._looked_up: dict[tuple[str, str], str | None] = {}  # db state, from prefetch()
 
     @property
@@ -76,6 +79,9 @@ class AliasWriter:
         key = (ns, al)
         if key in self._batch:
             current: str | None = self._batch[key]
+        elif key in self._inflight:
+            current = self._inflight[key]
+            self._looked_up.pop(key, None)
         elif key in self._looked_up:
             current = self._looked_up.pop(key)
         else:
@@ -85,6 +91,8 @@ class AliasWriter:
         if current is None:
             self._rows.append((seq_id, ns, al))
         else:  # rare: re-point in order, through the store's own code
+            if self._before_write is not None:
+                self._before_write()  # never inside the transaction of a batch in flight
             self.flush()
             self._aliases.store_alias(seq_id, ns, al)
         self._batch[key] = seq_id
@@ -95,13 +103,31 @@ class AliasWriter:
             # in load order, as the reference stores them: sequences loaded together keep
             # their aliases together, which readers walking a transcript set rely on (see
             # AliasDB.seq_ids_in_order); sorting them by index key saved little of a load
-            self._conn.executemany(self._insert, self._rows)
+            self.insert(self._rows)
             self._rows = []
+
+    def take(self) -> list[tuple[str, str, str]]:
+        """The batch's rows not inserted yet, for a commit elsewhere; until `inflight_done`,
+        its mappings still answer add() (the database may not show them yet)."""
+        rows, self._rows = self._rows, []
+        self._inflight, self._batch = self._batch, {}
+        self._looked_up.clear()
+        return rows
+
+    def inflight_done(self) -> None:
+        """The batch handed over by take() is committed (or abandoned): forget it."""
+        self._inflight = {}
+
+    def insert(self, rows: list[tuple[str, str, str]]) -> None:
+        """Insert rows handed over by take() (on the thread that commits them)."""
+        if rows:
+            self._conn.executemany(self._insert, rows)
 
     def committed(self) -> None:
         """The batch is durable; forget it."""
         self._rows = []
         self._batch.clear()
+        self._inflight = {}
         self._looked_up.clear()
 
     rolled_back = committed

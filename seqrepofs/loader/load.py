@@ -23,6 +23,7 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .. import seqrepo as seqrepo_mod
@@ -126,6 +127,11 @@ class _Loader:
         self._writer: AliasWriter | None = None
         self._lookup: SeqIdLookup | None = None
         self._committed_ids: set[str] | None = None  # of the group being stored
+        # the batch being committed on the committer thread, and the seq_ids it stores
+        self._committer: ThreadPoolExecutor | None = None
+        self._inflight: Future[None] | None = None
+        self._inflight_ids: frozenset[str] = frozenset()
+        self._inflight_why = ""
         self.collections: CollectionPlan | None = None
         self._recorder: Recorder | None = None
 
@@ -138,7 +144,8 @@ class _Loader:
         ok = False
         try:
             _tune_writer(sr)
-            self._writer = AliasWriter(sr)
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="commit")
+            self._writer = AliasWriter(sr, before_write=self._wait_inflight)
             self._lookup = SeqIdLookup(self.instance_dir)
             self.stats.orphans_removed = remove_orphan_files(self.instance_dir)
             if self.collections is not None:
@@ -161,12 +168,14 @@ class _Loader:
             if self._recorder is not None:
                 self._recorder.finish()  # may refuse: before the last commit
             self._commit("end of input")
+            self._wait_inflight()
             if self._recorder is not None:
                 self._recorder.commit()
                 self.stats.collections = list(self._recorder.recorded)
             ok = True
         finally:
             worker.close()
+            self._close_committer()
             if self._lookup is not None:
                 self._lookup.close()
             self._pending.clear()
@@ -222,7 +231,9 @@ class _Loader:
         # the group's bulk look-up spares a query per record; store() is a no-op for a
         # sequence stored earlier in this batch
         committed = self._committed_ids
-        if committed is None:
+        if seq_id in self._inflight_ids:
+            pass  # stored by the batch being committed
+        elif committed is None:
             seqs.store(seq_id, rec.seq, rec.alphabet)
         elif seq_id not in committed:
             seqs.store(seq_id, rec.seq, rec.alphabet, known_absent=True)
@@ -248,17 +259,62 @@ class _Loader:
             self._commit("residue threshold")
 
     def _commit(self, why: str) -> None:
+        """Hand the batch to the committer thread and go on parsing the next one.
+
+        The committer finishes the batch's file (compress, fsync, index, rename), inserts its
+        seqinfo and alias rows and commits them in one transaction, in the same order as a
+        synchronous commit, so a kill at any moment leaves what it did before. SQLite does that
+        work without the GIL, so it overlaps with parsing and hashing on the main thread. One
+        batch at most is in flight: the next commit (and any direct write, such as re-pointing
+        an alias) waits for it.
+        """
         sr, writer = self._sr, self._writer
-        assert sr is not None and writer is not None
-        writer.flush()
-        sr.commit()
-        writer.committed()
-        self._committed_ids = None  # stale now: records of this group may have been committed
+        assert sr is not None and writer is not None and self._committer is not None
+        self._wait_inflight()
+        self._inflight_ids = sr.sequences.pending_seq_ids
+        finish_file = sr.sequences.detach_file()
+        rows = writer.take()
+        self._committed_ids = None  # stale now: records of this group may be committed soon
+
+        def commit() -> None:
+            if finish_file is not None:
+                finish_file()
+            writer.insert(rows)
+            sr.aliases.commit()  # one connection: seqinfo rows and aliases together
+
+        self._inflight_why = why
+        self._inflight = self._committer.submit(commit)
+
+    def _wait_inflight(self) -> None:
+        """Wait for the batch in flight to be committed; its error, if any, is raised here."""
+        fut = self._inflight
+        if fut is None:
+            return
+        self._inflight = None
+        try:
+            fut.result()
+        finally:
+            self._inflight_ids = frozenset()
+            assert self._writer is not None
+            self._writer.inflight_done()
         self.stats.commits += 1
         log.info(
             "committed (%s): %d sequences added, %d aliases added so far",
-            why, self.stats.seqs_added, self.stats.aliases_added,
+            self._inflight_why, self.stats.seqs_added, self.stats.aliases_added,
         )
+
+    def _close_committer(self) -> None:
+        """Let a batch in flight finish (committed or failed) before anything is rolled back."""
+        if self._committer is None:
+            return
+        fut, self._inflight = self._inflight, None
+        if fut is not None:
+            try:
+                fut.result()
+            except Exception:  # noqa: BLE001 - the load is failing already; report that error
+                log.warning("the last batch could not be committed", exc_info=True)
+        self._committer.shutdown(wait=True)
+        self._committer = None
 
 
 def _directories(top: str) -> set[str]:

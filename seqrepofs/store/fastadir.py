@@ -12,7 +12,7 @@ import glob
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -262,6 +262,11 @@ class FastaDir:
     def pending_sequences(self) -> int:
         return len(self._pending)
 
+    @property
+    def pending_seq_ids(self) -> frozenset[str]:
+        """seq_ids stored since the last flush (not committed yet)."""
+        return frozenset(self._pending)
+
     def _open_writer(self) -> None:
         reldir = time.strftime("%Y/%m%d/%H%M", time.gmtime())
         os.makedirs(os.path.join(self._root_dir, reldir), exist_ok=True)
@@ -281,25 +286,43 @@ class FastaDir:
         The rows are inserted but not committed: the caller commits (possibly together with
         the alias database in one transaction).
         """
+        finish = self.detach_file()
+        if finish is not None:
+            finish()
+
+    def detach_file(self) -> Callable[[], None] | None:
+        """Hand over the open file and its pending rows; returns what finishes them (as
+        flush_file does), or None if no file is open.
+
+        The next store() opens a new file at once, so a loader can finish one batch on another
+        thread while it parses the next. The returned function inserts the rows through the
+        writer connection: run it before the commit that must include them.
+        """
         if self._writer is None:
-            return
+            return None
         writer, relpath = self._writer, self._writer_relpath
         assert relpath is not None
-        final = os.path.join(self._root_dir, relpath)
-        fai, gzi = writer.close()
-        for suffix, data in ((".gzi", gzi), (".fai", fai)):
-            _write_file_atomically(final + suffix, data)
-        os.chmod(writer.path, 0o444)
-        os.rename(writer.path, final)
-        _fsync_dir(os.path.dirname(final))
+        rows = list(self._pending.values())
         self._writer = None
         self._writer_relpath = None
-        self._db.writer.executemany(
-            f"insert into {self._seqinfo} (seq_id, len, alpha, relpath) values (?, ?, ?, ?)",
-            list(self._pending.values()),
-        )
         self._pending = {}
         self._pending_residues = 0
+
+        def finish() -> None:
+            final = os.path.join(self._root_dir, relpath)
+            fai, gzi = writer.close()
+            for suffix, data in ((".gzi", gzi), (".fai", fai)):
+                _write_file_atomically(final + suffix, data)
+            os.chmod(writer.path, 0o444)
+            os.rename(writer.path, final)
+            _fsync_dir(os.path.dirname(final))
+            self._db.writer.executemany(
+                f"insert into {self._seqinfo} (seq_id, len, alpha, relpath)"
+                " values (?, ?, ?, ?)",
+                rows,
+            )
+
+        return finish
 
     def commit(self) -> None:
         self.flush_file()
