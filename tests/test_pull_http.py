@@ -455,3 +455,17 @@ def test_server_without_multiple_ranges(site: Site, tmp_path: Path) -> None:
     assert db[0].status == 200 and "," in db[0].range  # the refused request
     assert all(ln.status == 206 and "," not in ln.range for ln in db[1:])
     assert len(db) > 2
+
+
+def test_manifest_loader_for_other_code(site: Site) -> None:
+    """`manifest.load(url)` is what lazy remote reading builds on: latest, or a named one."""
+    latest = mf.load(site.url)
+    assert latest.instance == B and latest.files == site.manifest(B).files
+    assert mf.load(f"file://{site.www}/pub", A).files == site.manifest(A).files
+
+
+def test_progress_bar_shows_bytes_rate_and_eta(site: Site, tmp_path: Path) -> None:
+    proc = pull(tmp_path / "root", site.url, "-i", A, "--progress")
+    ok(proc)
+    last = proc.stderr.replace("\r", "\n").strip().splitlines()[-1]
+    assert last.startswith("pull: 100%") and "B/s" in last and "<" in last, last
