@@ -358,18 +358,19 @@ class Scale:
         return out
 
 
+# Each wrk thread walks the id list with a prime stride from its own offset: spread, repeatable.
 WRK_LUA = """
-local counter = 0
+local next_offset = 0
 function setup(thread)
-  counter = counter + 1
-  thread:set("id", counter)
+  thread:set("offset", next_offset)
+  next_offset = next_offset + 104729
 end
-function init(args)
-  math.randomseed(%(seed)d * 1000 + id)
-end
-local paths = {%(paths)s}
+local paths = {}
+for line in io.lines("%(file)s") do paths[#paths + 1] = line end
+local n = 0
 request = function()
-  return wrk.format("GET", paths[math.random(1, #paths)])
+  n = n + 1
+  return wrk.format("GET", paths[(offset + n * 7919) %% #paths + 1])
 end
 """
 
@@ -377,15 +378,14 @@ end
 def wrk(base: str, paths: list[str], args: argparse.Namespace) -> Results:
     import bench_rest as br
 
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
-        fh.write(WRK_LUA % {"seed": args.seed, "paths": ", ".join(json.dumps(p) for p in paths)})
-    try:
+    with tempfile.TemporaryDirectory() as tmp:
+        listing, script = Path(tmp) / "paths.txt", Path(tmp) / "walk.lua"
+        listing.write_text("".join(f"{p}\n" for p in paths))
+        script.write_text(WRK_LUA % {"file": listing})
         proc = subprocess.run(
             ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.rest_seconds}s",
-             "--latency", "--timeout", "10s", "-s", fh.name, base],
+             "--latency", "--timeout", "10s", "-s", str(script), base],
             capture_output=True, text=True, timeout=args.rest_seconds + 60, check=True)
-    finally:
-        os.unlink(fh.name)
     text = proc.stdout
     m = re.search(r"(\d+) requests in ([\d.]+)(m?s)", text)
     assert m, text
