@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from ..errors import InvalidInputError
 from ..store.collections import (
-    CollectionExistsError,
     CollectionInfo,
     CollectionWriter,
     PendingCollection,
@@ -94,7 +93,6 @@ class Recorder:
         self._writer = CollectionWriter(instance_dir)
         self._file = -1
         self._pending: PendingCollection | None = None
-        self._existing: CollectionInfo | None = None
         self._source: str | None = None
         self.recorded: list[CollectionInfo] = []
 
@@ -105,30 +103,24 @@ class Recorder:
             if self._pending is None or self._pending.name != name:
                 self._finish_pending()
                 if name is not None:
-                    self._existing = self._writer.exists(name)
-                    self._pending = self._writer.begin(name, replace=True, source=rec.path)
+                    self._pending = self._writer.begin(name, replace=self.plan.replace,
+                                                       source=rec.path)
                     self._source = rec.path
         if self._pending is None:  # a file that is not recorded
             return
         try:
             self._writer.add(self._pending, rec.name, len(rec.seq), rec.digests.seq_id)
-        except ValueError as exc:
+        except InvalidInputError as exc:
             raise LoadError(str(exc), rec.path, rec.index, rec.name, rec.line) from None
 
     def _finish_pending(self) -> None:
         if self._pending is None:
             return
+        pending, self._pending = self._pending, None
         try:
-            info = self._writer.finish(self._pending)
-        except ValueError as exc:  # a duplicate name in the last rows
+            info = self._writer.finish(pending)
+        except InvalidInputError as exc:  # a duplicate name in the last rows
             raise LoadError(str(exc), self._source) from None
-        old, self._existing = self._existing, None
-        self._pending = None
-        if old is not None and not self.plan.replace and old.digest != info.digest:
-            raise CollectionExistsError(
-                f"collection {info.name!r} exists with other records (digest {old.digest},"
-                f" this load {info.digest}); use --replace to replace it or --collection"
-                " to give another name")
         self.recorded.append(info)
 
     def finish(self) -> None:

@@ -476,9 +476,11 @@ def _compare_on_disk(conn: sqlite3.Connection, attr: str) -> tuple[int, bool | N
 class PendingCollection:
     """A collection being recorded (its row exists with a NULL digest until finished)."""
 
-    def __init__(self, cid: int, name: str) -> None:
+    def __init__(self, cid: int, name: str, replace: bool) -> None:
         self.id = cid
         self.name = name
+        self.replace = replace
+        self.unchanged = False  # finish() found the same collection under the name
         self.digests = seqcol.CollectionDigests()
         self.rows: list[tuple[int, int, str, int, str]] = []
         self.pairs: list[tuple[int, str]] = []
@@ -515,21 +517,16 @@ class CollectionWriter:
     def begin(
         self, name: str, *, replace: bool = False, source: str | None = None
     ) -> PendingCollection:
-        """Start recording ``name``; an existing collection of that name is refused, or with
-        ``replace`` removed (in this transaction, so it comes back on rollback)."""
+        """Start recording ``name``. Its row carries a placeholder name (a real one never
+        starts with '.') until :meth:`finish` settles what happens to an existing ``name``."""
         check_collection_name(name)
-        old = self.exists(name)
-        if old is not None:
-            if not replace:
-                raise CollectionExistsError(
-                    f"collection {name!r} exists (digest {old.digest}); use --replace to"
-                    " replace it or --collection to give another name")
-            self._delete(old.id)
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         cur = self._conn.execute(
-            "insert into collection (name, source, added) values (?, ?, ?)", (name, source, now))
+            "insert into collection (name, source, added) values"
+            " ('.pending-' || (select coalesce(max(id), 0) + 1 from collection), ?, ?)",
+            (source, now))
         assert cur.lastrowid is not None
-        return PendingCollection(cur.lastrowid, name)
+        return PendingCollection(cur.lastrowid, name, replace)
 
     def add(self, p: PendingCollection, name: str, length: int, seq_id: str) -> None:
         """Append one record (ordinal = records so far)."""
@@ -564,7 +561,10 @@ class CollectionWriter:
             f"collection {p.name!r}: duplicate record names")
 
     def finish(self, p: PendingCollection) -> CollectionInfo:
-        """Compute the digests (the sorted attributes are sorted by SQLite, on disk)."""
+        """Compute the digests (the sorted attributes are sorted by SQLite, on disk), then
+        settle the name: a new name is taken; an existing collection with the same digest is
+        kept as it is (this one is dropped; ``p.unchanged``); one with other records is
+        replaced if ``replace`` was given, else CollectionExistsError."""
         self._flush(p)
         if p.digests.count == 0:
             raise InvalidInputError(f"collection {p.name!r} has no records")
@@ -575,10 +575,21 @@ class CollectionWriter:
         level1 = p.digests.finish(seq_ids, pairs)
         self._conn.execute("delete from temp.pair where cid = ?", (p.id,))
         digest = seqcol.digest_from_level1(level1)
+        old = self.exists(p.name)
+        if old is not None and old.digest == digest:
+            self._delete(p.id)
+            p.info, p.unchanged = old, True
+            return old
+        if old is not None and not p.replace:
+            raise CollectionExistsError(
+                f"collection {p.name!r} exists with other records (digest {old.digest}, now"
+                f" {digest}); use --replace to replace it or --collection to give another name")
+        if old is not None:
+            self._delete(old.id)
         self._conn.execute(
-            "update collection set digest = ?, n_records = ?, total_length = ?, "
+            "update collection set name = ?, digest = ?, n_records = ?, total_length = ?, "
             + ", ".join(f"{a} = ?" for a in ATTRS) + " where id = ?",
-            (digest, p.digests.count, p.digests.total_length,
+            (p.name, digest, p.digests.count, p.digests.total_length,
              *(level1[a] for a in ATTRS), p.id))
         row = self._conn.execute(
             f"select {_INFO_COLUMNS} from collection where id = ?", (p.id,)).fetchone()
