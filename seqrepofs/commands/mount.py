@@ -14,7 +14,8 @@ from ..fs import daemon
 
 OPTIONS_HELP = (
     "Mount options, comma-separated, repeatable: allow_other, allow_root, line_width=N, "
-    "threads=N, log_file=PATH, and libfuse options (e.g. auto_unmount, debug). fstab-only "
+    "threads=N, log_file=PATH, list=fa (namespace listings show only the .fa files; index "
+    "files still open by name), and libfuse options (e.g. auto_unmount, debug). fstab-only "
     "options (defaults, nofail, _netdev, x-…) are ignored; the mount is always read-only."
 )
 
