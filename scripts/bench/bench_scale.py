@@ -312,7 +312,8 @@ class Scale:
                     times.append(time.perf_counter() - t)
                 out[f"faidx.{label}.p50_ms"] = pct(times, 0.5) * 1e3
                 out[f"faidx.{label}.p99_ms"] = pct(times, 0.99) * 1e3
-            out["faidx.daemon_rss_mb"] = bl.rss(mount.proc.pid)["VmRSS"]
+            mem = bl.rss(mount.proc.pid)
+            out["faidx.daemon_rss_mb"], out["faidx.daemon_anon_mb"] = mem["VmRSS"], mem["RssAnon"]
         finally:
             mount.stop()
         return out
@@ -434,6 +435,8 @@ ROWS: list[tuple[str, str, str | None, str]] = [
     ("faidx cold p99 (ms)", "faidx.cold.p99_ms", None, "per-op"),
     ("faidx warm p50 (ms)", "faidx.warm.p50_ms", None, "per-op"),
     ("faidx warm p99 (ms)", "faidx.warm.p99_ms", None, "per-op"),
+    ("  daemon VmRSS after (MB)", "faidx.daemon_rss_mb", None, "per-op"),
+    ("  daemon RssAnon after (MB)", "faidx.daemon_anon_mb", None, "per-op"),
     ("API cold (s)", "api.ours.cold_s", "api.ref.cold_s", "per-op"),
     ("API warm (s)", "api.ours.warm_s", "api.ref.warm_s", "per-op"),
     ("refget metadata p50 (ms)", "rest.metadata.p50_ms", None, "per-op"),
@@ -452,7 +455,8 @@ def listing_rows(results: dict[str, Results]) -> list[tuple[str, str, str | None
             shown = cmd.replace("_", " -")
             rows.append((f"{shown} {ns} (s) [ref: minimal]", f"{cmd}.{ns}.ours.s",
                          f"{cmd}.{ns}.minimal.s", "total"))
-            rows.append(("  daemon RSS after (MB)", f"{cmd}.{ns}.ours.rss_mb", None, "per-op"))
+            rows.append(("  daemon VmRSS after (MB)", f"{cmd}.{ns}.ours.rss_mb", None, "per-op"))
+        rows.append(("  daemon RssAnon after (MB)", f"ls_l.{ns}.ours.anon_mb", None, "per-op"))
     return rows
 
 
