@@ -469,3 +469,26 @@ def test_progress_bar_shows_bytes_rate_and_eta(site: Site, tmp_path: Path) -> No
     ok(proc)
     last = proc.stderr.replace("\r", "\n").strip().splitlines()[-1]
     assert last.startswith("pull: 100%") and "B/s" in last and "<" in last, last
+
+
+def test_s3_interrupted_publish_finishes(site: Site, tmp_path: Path) -> None:
+    """B's manifest and one of its new objects missing, index and latest still at A (as a
+    publish stopped mid-way leaves them): the next publish uploads just what is missing."""
+    with MotoS3(tmp_path / "moto") as s3:
+        s3.create_bucket("again")
+        env = checkout_env(**S3_ENV)
+        url = "s3://again/x"
+        ok(run_seqrepofs("publish", site.src, url, "--endpoint-url", s3.url, env=env))
+        client = s3.client()
+        new_bgz = new_files(site.www / "pub", ".fa.bgz")[0]
+        client.delete_object(Bucket="again", Key=f"x/{B}/{new_bgz}")
+        client.delete_object(Bucket="again", Key=f"x/seqrepofs/manifests/{B}.json")
+        index = mf.Index({A: mf.manifest_key(A)})
+        client.put_object(Bucket="again", Key="x/seqrepofs/index.json", Body=index.to_json())
+        client.put_object(Bucket="again", Key="x/seqrepofs/latest", Body=f"{A}\n".encode())
+        out = ok(run_seqrepofs("publish", site.src, url, "--endpoint-url", s3.url, env=env))
+        assert f"{A}: already published" in out
+        assert f"{B}: 1 files uploaded" in out, out
+        root = tmp_path / "root"
+        ok(pull(root, url, "--endpoint-url", s3.url))
+    assert_identical(root / B, site.src / B)

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from support.system import free_port
 
@@ -200,17 +201,20 @@ class MotoS3:
         if self.proc is not None:
             stop(self.proc)
 
-    def create_bucket(self, name: str, endpoint: str | None = None) -> None:
+    def client(self) -> Any:
+        """A boto3 client for this server, with the test credentials."""
         import boto3
 
-        client = boto3.client(
+        return boto3.client(
             "s3",
-            endpoint_url=endpoint or self.url,
+            endpoint_url=self.url,
             region_name="us-east-1",
             aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
         )
-        client.create_bucket(Bucket=name)
+
+    def create_bucket(self, name: str) -> None:
+        self.client().create_bucket(Bucket=name)
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
