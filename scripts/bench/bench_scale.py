@@ -146,13 +146,17 @@ class Scale:
         return secs, rss
 
     # each part returns {metric: value}
+    def contenders(self) -> list[tuple[str, list[str], Path]]:
+        """(name, command, root) of ours and, up to --reference-max-n, the reference."""
+        out = [("ours", SEQREPOFS, self.ours)]
+        if self.with_reference:
+            out.append(("ref", REFERENCE, self.ref))
+        return out
+
     def load(self) -> Results:
         out: Results = {}
-        contenders = [("ours", SEQREPOFS, self.ours)]
-        if self.with_reference:
-            contenders.append(("ref", REFERENCE, self.ref))
         self.manifest  # noqa: B018 - generate before timing anything
-        for name, tool, root in contenders:
+        for name, tool, root in self.contenders():
             shutil.rmtree(root, ignore_errors=True)
             run([*tool, "-r", str(root), "init"])
             secs, rss = self._load_release(tool, root, "r1")
@@ -163,9 +167,7 @@ class Scale:
 
     def load2(self) -> Results:
         out: Results = {}
-        for name, tool, root in (("ours", SEQREPOFS, self.ours), ("ref", REFERENCE, self.ref)):
-            if name == "ref" and not self.with_reference:
-                continue
+        for name, tool, root in self.contenders():
             self._need(root / "master", "load")
             if (root / SNAPSHOT).exists():
                 raise SystemExit(f"{root / SNAPSHOT} exists: release 2 is loaded; rerun load")
@@ -178,9 +180,7 @@ class Scale:
 
     def snapshot(self) -> Results:
         out: Results = {}
-        for name, tool, root in (("ours", SEQREPOFS, self.ours), ("ref", REFERENCE, self.ref)):
-            if name == "ref" and not self.with_reference:
-                continue
+        for name, tool, root in self.contenders():
             self._need(root / "master", "load")
             dest = root / SNAPSHOT
             if dest.exists():
