@@ -7,18 +7,14 @@ import click
 from ..cli import cli
 from ..remote.manifest import CHUNK_SIZE
 from ..remote.publish import Published, publish
-from .remote import human
+from .remote import endpoint_url_option, human
 
 
 @cli.command("publish")
 @click.argument("src", type=click.Path(exists=True, file_okay=False))
 @click.argument("dest")
 @click.option("-i", "--instance-name", help="Publish only this snapshot of the root SRC.")
-@click.option(
-    "--endpoint-url",
-    metavar="URL",
-    help="S3-compatible service (R2, MinIO, Ceph) [default: AWS, or $AWS_ENDPOINT_URL].",
-)
+@endpoint_url_option
 @click.option(
     "--chunk-size",
     type=click.IntRange(min=4096),
