@@ -165,7 +165,9 @@ def test_a_repointed_alias_on_a_mounted_master(scale: Path, tmp_path: Path) -> N
             assert os.fstat(fd).st_size == len(old_fa)
         finally:
             os.close(fd)
-        assert (Path(m.mnt) / "refseq" / f"{alias}.fa.fai").read_bytes().startswith(
-            f"{alias}\t{len(new_seq)}\t".encode()
+        assert (
+            (Path(m.mnt) / "refseq" / f"{alias}.fa.fai")
+            .read_bytes()
+            .startswith(f"{alias}\t{len(new_seq)}\t".encode())
         )
         assert "Traceback" not in m.log, m.log

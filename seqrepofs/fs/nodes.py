@@ -11,6 +11,9 @@ fixed for good, on a live master too: the kernel keeps its pages (keep_cache) an
 Only the name -> file mapping may change on a master, so entries (names) expire after
 SHORT_TIMEOUT there. Directories, `latest` and whole-assembly views of a master may change in
 place: short timeouts, no keep_cache. Everything of a snapshot is cached for LONG_TIMEOUT.
+
+A new kind of node (a collection's FASTA, say) is a subclass here, a tag in `identity` (so
+its inode number names it), and its lookup, listing and contents in `tree`.
 """
 
 from __future__ import annotations

@@ -71,6 +71,7 @@ class DirHandle:
     page: list[ListedAlias] = field(default_factory=list)
     page_after: int = -1  # the page holds the rows with ids above this, up to its last
     bases: tuple[int, ...] = ()  # inode number bases of the listed files (identity)
+    ahead: Future[list[ListedAlias]] | None = None  # the page after `page`, being read
     lock: trio.Lock = field(default_factory=trio.Lock)
 
 
@@ -184,6 +185,10 @@ class Operations(pyfuse3.Operations):
     # ---- helpers ----------------------------------------------------------------------------
     async def _io(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking store work in the worker pool without blocking the trio loop."""
+        return await self._wait(self._pool.submit(fn, *args))
+
+    async def _wait(self, future: Future[T]) -> T:
+        """The result of work submitted to the pool, awaited without blocking the trio loop."""
         task = trio.lowlevel.current_task()
         token = trio.lowlevel.current_trio_token()
 
@@ -193,7 +198,7 @@ class Operations(pyfuse3.Operations):
             except trio.RunFinishedError:
                 pass
 
-        self._pool.submit(fn, *args).add_done_callback(done)
+        future.add_done_callback(done)
         # wait_task_rescheduled unwraps the outcome: returns the value or raises its error
         return await trio.lowlevel.wait_task_rescheduled(  # type: ignore[no-any-return]
             lambda _raise_cancel: trio.lowlevel.Abort.FAILED
@@ -352,14 +357,26 @@ class Operations(pyfuse3.Operations):
 
     async def _rows_from(self, handle: DirHandle, row_min: int) -> list[ListedAlias]:
         """The listed aliases with row ids from `row_min` on: the held page's tail if it
-        covers `row_min`, else the next page read from the index (and held)."""
+        covers `row_min`, else the next page read from the index (and held).
+
+        The page after it is read in a worker meanwhile, while the kernel builds its inodes
+        and dentries for the entries just given (on the other core): one more page held.
+        """
         page = handle.page
         if page and handle.page_after < row_min <= page[-1].rowid:
             return page[bisect.bisect_left(page, row_min, key=lambda e: e.rowid) :]
         assert isinstance(handle.node, NamespaceDir)
-        after = row_min - 1
-        page = await self._io(self.tree.alias_page, handle.node, after)
+        after, ahead = row_min - 1, handle.ahead
+        handle.ahead = None
+        if ahead is not None and page and page[-1].rowid == after:
+            page = await self._wait(ahead)
+        else:
+            if ahead is not None:
+                ahead.cancel()
+            page = await self._io(self.tree.alias_page, handle.node, after)
         handle.page, handle.page_after = page, after
+        if page:  # read the next page while the kernel takes this one in
+            handle.ahead = self._pool.submit(self.tree.alias_page, handle.node, page[-1].rowid)
         return page
 
     def _reply(self, token: Any, node: Node, next_id: int) -> bool:
@@ -373,7 +390,9 @@ class Operations(pyfuse3.Operations):
         return bool(pyfuse3.readdir_reply(token, name.encode(), attrs, next_id))
 
     async def releasedir(self, fh: int) -> None:
-        self._dirs.pop(fh, None)
+        handle = self._dirs.pop(fh, None)
+        if handle is not None and handle.ahead is not None:
+            handle.ahead.cancel()  # if already running, its page is dropped when done
 
     # ---- files ------------------------------------------------------------------------------
     @_guarded("inode")

@@ -10,6 +10,10 @@ into the errno the kernel sees. Layout of the tree (names are `encode_name`-enco
 
 A view file whose name is also a namespace directory's is hidden: the directory wins, in
 listings and lookups alike.
+
+Nothing is kept per listed or looked-up entry: the kernel names a node by its inode number
+(`identity`), and `node()` rebuilds it from the number (one row query for an alias file),
+with a bounded cache of the immutable nodes answered lately.
 """
 
 from __future__ import annotations
@@ -270,14 +274,6 @@ class Tree:
         if not self.source.has(inst):
             raise FsError(errno.ENOENT, f"instance {inst} is gone")
         return self._instance_dir(inst)
-
-    def refresh(self, node: Node) -> Node:
-        """Attributes that may change while mounted (root listing, `latest`)."""
-        if isinstance(node, RootDir):
-            return self.root()
-        if isinstance(node, LatestLink):
-            return self._latest_node()
-        return node
 
     def _instance_dir(self, name: str) -> InstanceDir:
         assert isinstance(self.source, Root)
