@@ -34,7 +34,7 @@ def save_local_manifest(root: str, manifest: Manifest) -> None:
             fh.write(manifest.to_json())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except PermissionError:
+    except OSError:  # read-only (EACCES, EROFS) or full: the kept manifest is only a shortcut
         return
 
 
