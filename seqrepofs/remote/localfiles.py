@@ -30,12 +30,15 @@ def save_local_manifest(root: str, manifest: Manifest) -> None:
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    except OSError:  # read-only (EACCES, EROFS): the kept manifest is only a shortcut
+        return
+    try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(manifest.to_json())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except OSError:  # read-only (EACCES, EROFS) or full: the kept manifest is only a shortcut
-        return
+    except OSError:  # a full disk, say: no half-written manifest is left behind
+        os.unlink(tmp)
 
 
 def load_local_manifest(root: str, name: str) -> Manifest | None:
