@@ -53,8 +53,8 @@ class DigestMismatchError(RemoteError):
     """Downloaded bytes do not match the manifest's SHA-256."""
 
 
-class InterruptedPullError(RemoteError):
-    """The pull was interrupted (Ctrl-C); its partial data is kept for the next pull."""
+class InterruptedTransferError(RemoteError):
+    """A pull or publish was interrupted (Ctrl-C); what it wrote is kept for the next run."""
 
 
 class RemoteInputError(RemoteError, ValueError):

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Literal
 
-from .errors import DigestMismatchError, InterruptedPullError, RemoteError
+from .errors import DigestMismatchError, InterruptedTransferError, RemoteError
 from .manifest import FileEntry
 from .retry import Attempts, Retry, Transient
 from .sources import NoMultirange, Source
@@ -213,7 +213,7 @@ def fetch_spans(
                 k = 0
                 for offset, block in pieces:
                     if retry.cancel is not None and retry.cancel.is_set():
-                        raise InterruptedPullError("interrupted")
+                        raise InterruptedTransferError("interrupted")
                     write_at(offset, block)
                     progress(len(block))
                     while k < len(todo) and todo[k][1] <= offset:
@@ -259,7 +259,7 @@ def fetch_span(
             with source.stream(key, pos, end) as blocks:
                 for block in blocks:
                     if retry.cancel is not None and retry.cancel.is_set():
-                        raise InterruptedPullError("interrupted")
+                        raise InterruptedTransferError("interrupted")
                     block = block[: end - pos]
                     sink(block)
                     pos += len(block)
@@ -345,5 +345,5 @@ def run_parallel(calls: Sequence[Callable[[], object]], n: int, cancel: threadin
         while t.is_alive():
             t.join(0.2)
     if errors:
-        first = next((e for e in errors if not isinstance(e, InterruptedPullError)), errors[0])
+        first = next((e for e in errors if not isinstance(e, InterruptedTransferError)), errors[0])
         raise first

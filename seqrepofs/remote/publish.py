@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..errors import NotASeqRepoError
 from ..store import instances
-from .errors import ManifestError, RemoteError, RemoteInputError
+from .errors import InterruptedTransferError, ManifestError, RemoteError, RemoteInputError
 from .localfiles import save_local_manifest
 from .manifest import (
     CHUNK_SIZE,
@@ -89,6 +89,8 @@ def publish(
         return _publish_all(root, names, target, chunk_size, report)
     except Transient as exc:
         raise RemoteError(f"{exc} (run publish again to finish)") from None
+    except KeyboardInterrupt:
+        raise InterruptedTransferError("interrupted; run publish again to finish") from None
 
 
 def _publish_all(

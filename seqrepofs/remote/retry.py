@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .errors import InterruptedPullError, TransferError, UnreachableError
+from .errors import InterruptedTransferError, TransferError, UnreachableError
 
 T = TypeVar("T")
 
@@ -64,7 +64,7 @@ class Attempts:
         cancel = self.policy.cancel
         if cancel is not None:
             if cancel.wait(wait):
-                raise InterruptedPullError("interrupted")
+                raise InterruptedTransferError("interrupted")
         else:
             time.sleep(wait)
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..store import instances
 from . import tempdir
-from .errors import InterruptedPullError, RemoteError, RemoteInputError
+from .errors import InterruptedTransferError, RemoteError, RemoteInputError
 from .fetch import PART, SINGLE_RANGE_FACTOR, Counter, Job, local_io, run_job, run_parallel
 from .localfiles import LocalFiles, file_size, save_local_manifest
 from .manifest import Manifest
@@ -78,7 +78,9 @@ def pull_url(
     try:
         return _pull_url(root, url, instance, update_latest, options or UrlPullOptions())
     except KeyboardInterrupt:
-        raise InterruptedPullError("interrupted; a pull again resumes what was fetched") from None
+        raise InterruptedTransferError(
+            "interrupted; a pull again resumes what was fetched"
+        ) from None
 
 
 def _pull_url(
@@ -182,7 +184,7 @@ def execute(
         run_parallel(calls, opts.jobs, cancel)
     except KeyboardInterrupt:
         cancel.set()
-        raise InterruptedPullError(
+        raise InterruptedTransferError(
             f"interrupted; partial data kept in {dest}; pull again to resume"
         ) from None
     except RemoteError as exc:
