@@ -1,8 +1,12 @@
-"""Pull snapshots from, and publish a root to, rsync servers (the real rsync program).
+"""Pull snapshots from, and publish a root to, rsync servers, web servers and S3.
 
-Modules, one job each: `endpoint` (what --remote-host means), `rsync` (finding, running and
-explaining rsync), `listing` (remote snapshot names), `tempdir` (the locked, resumable temporary
-directory of a pull), `pull` (the transfer itself), `daemon` (rsyncd.conf and the daemon).
+rsync (the real program): `endpoint` (what --remote-host means), `rsync` (finding, running and
+explaining rsync), `listing` (remote snapshot names), `pull` (the transfer), `daemon`
+(rsyncd.conf and the daemon). HTTP(S), S3 and file:// (docs/remote.md): `manifest` (the
+published layout's metadata), `sources` (reading a published root), `retry` (bounded retries),
+`localfiles` (what the local root has, by digest), `fetch` (one file, resumably), `urlpull`
+(a whole snapshot), `targets` and `publish` (writing a published root). Shared: `tempdir`
+(the locked, resumable temporary directory of a pull) and `errors`.
 """
 
 from __future__ import annotations
