@@ -132,13 +132,14 @@ def _publish_one(
     result = Published(name, "published")
     for entry in manifest.files:
         key = f"{name}/{entry.path}"
-        if target.has(key, entry.size, entry.sha256):
+        path = os.path.join(instance_dir, entry.path)
+        if target.has(key, entry.size, entry.sha256, path):
             result.kept += 1
         elif entry.sha256 in published:
             target.copy(published[entry.sha256], key, entry.sha256)
             result.linked += 1
         else:
-            target.put_file(key, os.path.join(instance_dir, entry.path), entry.sha256)
+            target.put_file(key, path, entry.sha256)
             result.uploaded += 1
             result.uploaded_bytes += entry.size
         published.setdefault(entry.sha256, key)

@@ -24,8 +24,9 @@ class Target(ABC):
     url: str
 
     @abstractmethod
-    def has(self, key: str, size: int, sha256: str) -> bool:
-        """True if `key` already holds this content (from an earlier, interrupted publish)."""
+    def has(self, key: str, size: int, sha256: str, path: str) -> bool:
+        """True if `key` already holds the content of local file `path` (size and SHA-256
+        given), from an earlier, interrupted publish."""
 
     @abstractmethod
     def put_file(self, key: str, path: str, sha256: str) -> None: ...
@@ -69,11 +70,15 @@ class DirTarget(Target):
     def _path(self, key: str) -> str:
         return os.path.join(self.root, *key.split("/"))
 
-    def has(self, key: str, size: int, sha256: str) -> bool:
+    def has(self, key: str, size: int, sha256: str, path: str) -> bool:
+        """Same size and mtime as the source (files are copied with their mtime, and an
+        interrupted write never has the final name), so a snapshot re-made under the same
+        name is published again rather than mixed with the old one."""
         try:
-            return os.stat(self._path(key)).st_size == size
+            here, there = os.stat(self._path(key)), os.stat(path)
         except OSError:
             return False
+        return here.st_size == size and here.st_mtime_ns == there.st_mtime_ns
 
     def put_file(self, key: str, path: str, sha256: str) -> None:
         def write(tmp: str) -> None:
@@ -143,7 +148,7 @@ class S3Target(Target):
     def _key(self, key: str) -> str:
         return f"{self.prefix}{key}"
 
-    def has(self, key: str, size: int, sha256: str) -> bool:
+    def has(self, key: str, size: int, sha256: str, path: str) -> bool:
         try:
             with s3_errors(f"{self.url}/{key}"):
                 head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
