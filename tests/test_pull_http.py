@@ -492,3 +492,21 @@ def test_s3_interrupted_publish_finishes(site: Site, tmp_path: Path) -> None:
         root = tmp_path / "root"
         ok(pull(root, url, "--endpoint-url", s3.url))
     assert_identical(root / B, site.src / B)
+
+
+def test_local_snapshot_without_manifest_is_hashed_lazily(site: Site, tmp_path: Path) -> None:
+    """A local A that no HTTP pull made (copied here, as rsync or `snapshot` would leave it):
+    its files with B's paths and sizes are hashed, matched and hardlinked."""
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copytree(site.src / A, root / A)
+    assert not (root / ".seqrepofs").exists()
+    site.nginx.clear_log()
+    ok(pull(root, site.url, "-i", B))
+    assert_identical(root / B, site.src / B)
+    fresh = set(new_files(site.www / "pub"))
+    fetched = {ln.path.removeprefix(f"/pub/{B}/") for ln in site.nginx.log() if f"/{B}/" in ln.path}
+    assert fetched == fresh | {"aliases.sqlite3", "sequences/db.sqlite3"}
+    for rel in files_of(root / A):
+        if rel not in fresh and not rel.endswith(".sqlite3"):
+            assert os.stat(root / B / rel).st_ino == os.stat(root / A / rel).st_ino, rel
