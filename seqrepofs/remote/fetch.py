@@ -27,7 +27,7 @@ PART = ".part"
 MAX_RUN = 16 << 20  # one Range request covers at most this many bytes of adjacent chunks
 SINGLE_RANGE_FACTOR = 4  # requests in flight per --jobs where each request carries one range
 RANGES_PER_REQUEST = 200  # a Range header of ~5 KB: under the common 8 KB header line limit
-MAX_REQUESTS = 10_000  # Range requests per database at most (past it, small gaps are bridged)
+MAX_REQUESTS = 10_000  # ranges fetched per database at most (past it, small gaps are bridged)
 
 Progress = Callable[[int], None]
 
