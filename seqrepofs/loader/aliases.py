@@ -22,6 +22,7 @@ from ..seqrepo import SeqRepo
 from ..store.translate import api_to_db
 
 PREFETCH_CHUNK = 500  # aliases per lookup query (SQLite allows 32766 parameters)
+COMMIT_WAIT_S = 600.0
 
 
 class AliasWriter:
@@ -142,7 +143,10 @@ class SeqIdLookup:
 
     def __init__(self, instance_dir: str) -> None:
         path = os.path.join(instance_dir, "sequences", "db.sqlite3")
-        self._conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
+        # the committer thread may hold the write lock through a slow commit (fsyncs on a busy
+        # disk): wait for it rather than fail the load after SQLite's default 5 s
+        self._conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True,
+                                     timeout=COMMIT_WAIT_S)
 
     def committed(self, seq_ids: list[str]) -> set[str]:
         found: set[str] = set()
