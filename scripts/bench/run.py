@@ -85,7 +85,11 @@ print(json.dumps({"seconds": dt, "residues": n}))
 
 
 def run(cmd: list[str], **kw) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)
+    """Run a step of the benchmark; if it fails, stop with the command and what it said."""
+    res = subprocess.run(cmd, text=True, capture_output=True, **kw)
+    if res.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} exited {res.returncode}:\n{res.stderr[-2000:]}")
+    return res
 
 
 def timed(cmd: list[str], **kw) -> float:
