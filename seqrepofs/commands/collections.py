@@ -12,6 +12,7 @@ import click
 
 from ..cli import UserError, cli
 from ..export import write_sequence
+from ..loader.collection import CollectionPlan, plan
 from ..seqrepo import SeqRepo
 from ..store.collections import CollectionInfo, CollectionStore, UnknownCollectionError
 from . import repo
@@ -62,3 +63,19 @@ def write_collection_fasta(
             out.write(b">" + rec.name.encode("utf-8") + b"\n")
             write_sequence(sr, rec.seq_id, out, width)
     return info
+
+
+def collection_plan(
+    paths: tuple[str, ...], namespace: str | None, name: str | None, replace: bool,
+    no_collection: bool,
+) -> CollectionPlan | None:
+    """What `load` records, from its options (usage errors for combinations that make no
+    sense: nothing would name the sequences, or options of a collection that is not made)."""
+    if no_collection:
+        if name is not None or replace:
+            raise click.UsageError("--no-collection excludes --collection and --replace")
+        if namespace is None:
+            raise click.UsageError("give -n NAMESPACE: without a collection it names the"
+                                   " sequences")
+        return None
+    return plan(paths, name, replace, unnamed_stdin=namespace is not None)

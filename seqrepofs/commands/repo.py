@@ -100,33 +100,43 @@ def init_cmd(ctx: click.Context, instance: str) -> None:
 
 @cli.command("load")
 @_instance_option(RW_DEFAULT)
-@click.option("-n", "--namespace", required=True,
-              help="namespace of the aliases (e.g. NCBI, refseq, Ensembl, LRG)")
+@click.option("-n", "--namespace", default=None,
+              help="namespace of the aliases (e.g. NCBI, refseq, Ensembl, LRG); optional when"
+              " a collection is recorded")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, show_default=False,
               help="commit after this many new sequences (default 20000, as the reference)")
+@click.option("--collection", default=None,
+              help="record the files as ONE sequence collection NAME (default: one per file,"
+              " named by its stem)")
+@click.option("--replace", is_flag=True, help="replace an existing collection of that name")
+@click.option("--no-collection", is_flag=True, help="record no collection (then -n is needed)")
 @click.argument("fasta_files", nargs=-1, required=True)
 @click.pass_context
 def load_cmd(
-    ctx: click.Context, instance: str, namespace: str, batch_size: int | None,
-    fasta_files: tuple[str, ...],
+    ctx: click.Context, instance: str, namespace: str | None, batch_size: int | None,
+    collection: str | None, replace: bool, no_collection: bool, fasta_files: tuple[str, ...],
 ) -> None:
     """Load FASTA files (plain, gzip, BGZF or bzip2; - for stdin) into an instance.
 
     The first word of each header becomes NAMESPACE:word; NCBI `gi|…|ref|ACC|` headers give
     refseq:ACC. Sequences already stored only gain aliases. A bad record aborts the load and
-    nothing of the batch in progress is stored.
+    nothing of the batch in progress is stored. Each file is recorded as a sequence collection
+    (names, order, sequences; see `seqrepofs collections`).
     """
     from ..loader import check_namespace, load
     from ..seqrepo import ct_n_seqs
+    from .collections import collection_plan
 
+    plan = collection_plan(fasta_files, namespace, collection, replace, no_collection)
     try:
-        check_namespace(namespace)
+        if namespace is not None:
+            check_namespace(namespace)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     path = _rw_instance(ctx, instance)
     with _LoadProgress(enabled=_show_progress(ctx)) as progress:
         stats = load(path, fasta_files, namespace, progress=progress.update,
-                     batch_size=batch_size or ct_n_seqs)
+                     batch_size=batch_size or ct_n_seqs, collections=plan)
     log.info(
         "loaded %d files: %d sequences seen, %d added, %d aliases added, %d residues in %.1f s",
         stats.files, stats.seqs_seen, stats.seqs_added, stats.aliases_added,
@@ -265,11 +275,14 @@ def show_status_cmd(ctx: click.Context, instance: str | None) -> None:
               show_default=True, help="with --assembly: record names (1 / chr1 / NC_000001.11)")
 @click.option("--primary", is_flag=True,
               help="with --assembly: only the chromosomes 1-22, X, Y, MT, in assembly order")
+@click.option("--collection", default=None,
+              help="write a sequence collection (a loaded FASTA) back: its names, its order")
 @click.argument("aliases", nargs=-1)
 @click.pass_context
 def export_cmd(
     ctx: click.Context, instance: str | None, namespace: str | None, line_width: int,
-    header: str, assembly: str | None, style: str, primary: bool, aliases: tuple[str, ...],
+    header: str, assembly: str | None, style: str, primary: bool, collection: str | None,
+    aliases: tuple[str, ...],
 ) -> None:
     """Write sequences as FASTA to stdout (all, a namespace's, the ALIASES given, or a whole
     assembly with --assembly)."""
@@ -280,7 +293,14 @@ def export_cmd(
         raise click.UsageError("--style and --primary go with --assembly")
     if assembly is not None and (aliases or namespace):
         raise click.UsageError("--assembly takes no ALIASES or --namespace")
+    if collection is not None and (aliases or namespace or assembly):
+        raise click.UsageError("--collection takes no ALIASES, --namespace or --assembly")
     with SeqRepo(path) as sr, _binary_stdout() as out:
+        if collection is not None:
+            from .collections import write_collection_fasta
+
+            write_collection_fasta(sr, path, collection, line_width, out)
+            return
         if assembly is not None:
             from ..assemblies import write_assembly_fasta
 
@@ -341,6 +361,11 @@ def add_assembly_names_cmd(
     path = _rw_instance(ctx, instance)
     with SeqRepo(path, writeable=True) as sr:
         add_assembly_names(sr, partial_load=partial_load, reload_all=reload_all)
+    from ..assembly_collections import record_assembly_collections  # views as collections
+
+    done = record_assembly_collections(path)
+    log.info("assembly collections: %d recorded, %d unchanged, %d names taken by others",
+             len(done.recorded), len(done.unchanged), len(done.skipped))
 
 
 @cli.command("start-shell")
