@@ -6,4 +6,4 @@ from __future__ import annotations
 def register_all() -> None:
     """Register every subcommand (idempotent). A new command module is imported here, by name:
     importing runs its `@cli.command` decorators."""
-    from . import collections, mount, publish, remote, repo, serve  # noqa: F401
+    from . import cache, collections, mount, publish, remote, repo, serve  # noqa: F401
