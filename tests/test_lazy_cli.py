@@ -31,7 +31,7 @@ def test_cache_command(tmp_path: Path) -> None:
     cache.close()
     out = _cli("stats", cache_dir=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "chunks:      8" in out.stdout and "bytes:       8192" in out.stdout
+    assert "chunks:       8\n" in out.stdout and "bytes:        8192 (8.0 KiB)" in out.stdout
     out = _cli("prune", "--cache-size", "3k", cache_dir=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "removed 5 chunks" in out.stdout

@@ -81,13 +81,17 @@ def stats(cache_dir: str | None) -> None:
     def when(t: float | None) -> str:
         return "-" if t is None else time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
 
-    click.echo(f"directory:   {st.directory}")
-    click.echo(f"chunks:      {st.chunks}")
-    click.echo(f"bytes:       {st.bytes} ({_human(st.bytes)})")
-    click.echo(f"run files:   {st.runs}")
-    click.echo(f"remote files: {st.files}")
-    click.echo(f"oldest use:  {when(st.oldest_use)}")
-    click.echo(f"newest use:  {when(st.newest_use)}")
+    rows = [
+        ("directory", st.directory),
+        ("chunks", str(st.chunks)),
+        ("bytes", f"{st.bytes} ({_human(st.bytes)})"),
+        ("run files", str(st.runs)),
+        ("remote files", str(st.files)),
+        ("oldest use", when(st.oldest_use)),
+        ("newest use", when(st.newest_use)),
+    ]
+    for label, value in rows:
+        click.echo(f"{label + ':':<14}{value}")
 
 
 @cache_group.command("prune")
