@@ -103,3 +103,15 @@ def test_bad_input_one_line_nothing_recorded(tmp_path: Path) -> None:
         assert files_of(root) == before, args
     usage = run_seqrepofs("load", "--no-collection", SEQCOL / "subset.fa", root=root)
     assert usage.returncode == 2 and "NAMESPACE" in usage.stderr
+
+
+def test_snapshot_carries_collections(tmp_path: Path) -> None:
+    root = init(tmp_path)
+    run_seqrepofs("load", SEQCOL / "base.fa", SEQCOL / "subset.fa", root=root, check=True)
+    run_seqrepofs("snapshot", "-d", "2026-01-02", root=root, check=True)
+    frozen = run_seqrepofs("collections", "-i", "2026-01-02", root=root, check=True).stdout
+    assert frozen == run_seqrepofs("collections", "-i", "master", root=root, check=True).stdout
+    assert len(frozen.splitlines()) == 3
+    out = run_seqrepofs("export", "-i", "2026-01-02", "--collection", "subset", root=root,
+                        check=True).stdout
+    assert out == naive_fasta(read_fasta(SEQCOL / "subset.fa")).decode()
