@@ -137,7 +137,8 @@ class _Group(click.Group):
     "--remote-host",
     default=DEFAULT_REMOTE_HOST,
     show_default=True,
-    help="rsync host name or rsync://HOST:PORT URL for pull and list-remote-instances.",
+    help="rsync host name or rsync://HOST:PORT URL, or a published root (http(s)://, s3://, "
+    "file:// URL), for pull and list-remote-instances.",
 )
 @click.option("--rsync-exe", default="rsync", show_default=True, help="rsync program to run.")
 @click.option("-n", "--dry-run", is_flag=True, help="Only show what pull would do.")
