@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import SeqRepoError
+from ..errors import InvalidInputError, SeqRepoError
 
 
 class RemoteError(SeqRepoError):
@@ -57,5 +57,6 @@ class InterruptedTransferError(RemoteError):
     """A pull or publish was interrupted (Ctrl-C); what it wrote is kept for the next run."""
 
 
-class RemoteInputError(RemoteError, ValueError):
-    """A URL, snapshot name or option given to publish/pull is not acceptable."""
+class RemoteInputError(RemoteError, InvalidInputError):
+    """A URL, host, module, snapshot name or option given to publish/pull is not acceptable
+    (the project's InvalidInputError, caught as a RemoteError too)."""
