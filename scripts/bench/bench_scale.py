@@ -139,7 +139,9 @@ class Scale:
     def _load_release(self, tool: list[str], root: Path, release: str) -> tuple[float, float]:
         secs = rss = 0.0
         for step in self.manifest["releases"][release]:
-            s, r, _ = run([*tool, "-r", str(root), "load", "-n", step["namespace"],
+            # ours records each file as a collection: a new release replaces the old one's
+            replace = ["--replace"] if tool == SEQREPOFS else []
+            s, r, _ = run([*tool, "-r", str(root), "load", "-n", step["namespace"], *replace,
                            *step["files"]])
             secs += s
             rss = max(rss, r)
