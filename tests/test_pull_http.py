@@ -451,10 +451,13 @@ def test_server_without_multiple_ranges(site: Site, tmp_path: Path) -> None:
     site.nginx.clear_log()
     ok(pull(root, f"{site.nginx.url}/single", "-i", B))
     assert_identical(root / B, site.src / B)
-    db = [ln for ln in site.nginx.log() if ln.path.endswith("/aliases.sqlite3")]
-    assert db[0].status == 200 and "," in db[0].range  # the refused request
-    assert all(ln.status == 206 and "," not in ln.range for ln in db[1:])
-    assert len(db) > 2
+    db = [ln for ln in site.nginx.log() if ln.path.endswith(".sqlite3")]
+    refused = [ln for ln in db if ln.status == 200]  # logged when nginx sees the close
+    # one per worker at most: the first such answer turns multiple ranges off for the source
+    assert 1 <= len(refused) <= 8 and all("," in ln.range for ln in refused)
+    singles = [ln for ln in db if ln.status == 206]
+    assert len(singles) > 2 and all("," not in ln.range for ln in singles)
+    assert len(refused) + len(singles) == len(db)
 
 
 def test_manifest_loader_for_other_code(site: Site) -> None:
