@@ -10,6 +10,9 @@ DEFAULT_ROOT_DIR = "/usr/local/share/seqrepo"
 DEFAULT_LRU_CACHE_MAXSIZE = 1_000_000
 DEFAULT_FD_CACHE_MAXSIZE = 256
 DEFAULT_BLOCK_CACHE_BYTES = 64 * 1024 * 1024
+# SQLite maps a read-only database up to this many bytes (SQLite clamps it to 2 GB): a lookup
+# then reads B-tree pages from the page cache instead of copying each into SQLite's own cache.
+DEFAULT_SQLITE_MMAP_BYTES = 1 << 31
 
 
 def parse_cache_size(value: str | None, default: int | None, name: str) -> int | None:
@@ -41,6 +44,20 @@ def fd_cache_maxsize(constructor_value: int | None = None) -> int | None:
     return parse_cache_size(
         os.environ.get("SEQREPO_FD_CACHE_MAXSIZE"), default, "SEQREPO_FD_CACHE_MAXSIZE"
     )
+
+
+def sqlite_mmap_bytes() -> int:
+    """SEQREPO_SQLITE_MMAP_BYTES: how much of a read-only database each connection maps.
+
+    Mapped pages count in a process's RSS once touched (once per connection), so a long-lived
+    process that walks whole databases (the daemon) sets a smaller cap than a short reader.
+    """
+    size = parse_cache_size(
+        os.environ.get("SEQREPO_SQLITE_MMAP_BYTES"),
+        DEFAULT_SQLITE_MMAP_BYTES,
+        "SEQREPO_SQLITE_MMAP_BYTES",
+    )
+    return DEFAULT_SQLITE_MMAP_BYTES if size is None else size
 
 
 def root_dir() -> str:

@@ -8,14 +8,10 @@ import threading
 import weakref
 from collections.abc import Callable, Iterator
 
+from .. import config
 from ..errors import CorruptFileError, NotASeqRepoError, ReadOnlyError
 from .instances import is_frozen
 from .schema import check_schema_version, connect, create_database, read_only_uri
-
-# Read connections map the file (SQLite clamps this to its compile-time cap, 2 GB by default):
-# a lookup then reads B-tree pages straight from the page cache instead of copying each into
-# SQLite's own 2 MB cache, which a database of millions of aliases overflows on every query.
-READ_MMAP_BYTES = 1 << 31
 
 
 class Database:
@@ -89,7 +85,7 @@ class Database:
                 raise ValueError(f"{self.path}: database is closed")
             conn = connect(self.path, writeable=False, immutable=self.immutable)
             conn.execute("pragma query_only = 1")
-            conn.execute(f"pragma mmap_size = {READ_MMAP_BYTES}")
+            conn.execute(f"pragma mmap_size = {config.sqlite_mmap_bytes()}")
             for path, immutable, schema in self._read_attachments:
                 _attach(conn, path, immutable, schema)
             self._local.conn = conn
@@ -184,7 +180,7 @@ def _close_quietly(conn: sqlite3.Connection) -> None:
 
 def _attach(conn: sqlite3.Connection, path: str, immutable: bool, schema: str) -> None:
     conn.execute(f"attach database ? as {schema}", (read_only_uri(path, immutable),))
-    conn.execute(f"pragma {schema}.mmap_size = {READ_MMAP_BYTES}")
+    conn.execute(f"pragma {schema}.mmap_size = {config.sqlite_mmap_bytes()}")
 
 
 def _instance_dir(path: str, kind: str) -> str:
