@@ -127,17 +127,28 @@ def _info(row: tuple[Any, ...]) -> CollectionInfo:
 
 
 def _create(conn: sqlite3.Connection) -> None:
-    with conn:
+    """Create the schema if absent, in ONE transaction (a kill leaves none of it), or check
+    the version of an existing one. ``conn`` is in autocommit mode (isolation_level None)."""
+    conn.execute("begin immediate")
+    try:
         if conn.execute("select 1 from sqlite_master where name = 'meta'").fetchone():
-            version = conn.execute("select value from meta where key = 'schema_version'")
-            got = version.fetchone()
+            got = conn.execute("select value from meta where key = 'schema_version'").fetchone()
             if got is None or got[0] != SCHEMA_VERSION:
-                raise SeqRepoError(f"collections database has schema version {got and got[0]}"
-                                   f"; this seqrepofs reads version {SCHEMA_VERSION}")
-            return
-        for stmt in _SCHEMA:
-            conn.execute(stmt)
-        conn.execute("insert into meta values ('schema_version', ?)", (SCHEMA_VERSION,))
+                raise SeqRepoError(f"{_conn_path(conn)}: collections database has schema version"
+                                   f" {got and got[0]}; this seqrepofs reads {SCHEMA_VERSION}")
+        else:
+            for stmt in _SCHEMA:
+                conn.execute(stmt)
+            conn.execute("insert into meta values ('schema_version', ?)", (SCHEMA_VERSION,))
+    except BaseException:
+        conn.execute("rollback")
+        raise
+    conn.execute("commit")
+
+
+def _conn_path(conn: sqlite3.Connection) -> str:
+    row = conn.execute("pragma database_list").fetchone()
+    return str(row[2]) if row else "?"
 
 
 # ---- reading ---------------------------------------------------------------------------------
