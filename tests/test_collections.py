@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from refget.utils import seqcol_digest as ref_seqcol_digest
+from support.data import new_instance
 from support.oracles import read_fasta
 
 from seqrepofs.digests import seq_id_of
@@ -37,12 +38,6 @@ from seqrepofs.store.collections import (
 DATA = Path(__file__).parent / "data" / "real"
 SEQCOL = DATA / "seqcol-compliance"
 KNOWN = json.loads((SEQCOL / "test_fasta_digests.json").read_text())
-
-
-def new_instance(tmp_path: Path) -> Path:
-    inst = tmp_path / "master"
-    SeqRepo(str(inst), writeable=True).close()
-    return inst
 
 
 def load_as(inst: Path, paths: list[Path], name: str | None = None, replace: bool = False,
