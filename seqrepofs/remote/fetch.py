@@ -315,7 +315,9 @@ class Counter:
 
 def run_parallel(calls: Sequence[Callable[[], object]], n: int, cancel: threading.Event) -> None:
     """Run `calls` on up to `n` daemon threads, in order; the first error stops the rest and
-    is raised here (an interruption only if nothing else went wrong).
+    is raised here (an interruption only if nothing else went wrong). Cancelled from outside
+    with calls left, it raises InterruptedTransferError: a caller must never take a partial
+    result for a whole one (a database rebuilt with chunks missing would be renamed as done).
 
     Daemon threads, so Ctrl-C ends the process at once even while one waits on a stalled
     connection; what it wrote stays in its `.part` for the next pull.
@@ -347,3 +349,5 @@ def run_parallel(calls: Sequence[Callable[[], object]], n: int, cancel: threadin
     if errors:
         first = next((e for e in errors if not isinstance(e, InterruptedTransferError)), errors[0])
         raise first
+    if not todo.empty():  # cancelled from outside (another job failed, Ctrl-C): not done
+        raise InterruptedTransferError("cancelled before every part was fetched")
