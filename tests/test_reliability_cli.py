@@ -60,6 +60,8 @@ def _cases(p: dict[str, Path]) -> list[tuple[str, list[str], int, str]]:
         ("export-notrepo", ["-r", notrepo, "export"], 1, "no such SeqRepo instance"),
         ("publish-missing-src", ["publish", missing, str(tmp / "dest")], 2, "does not exist"),
         ("publish-notrepo", ["publish", notrepo, missing], 1, "no YYYY-MM-DD snapshots"),
+        ("cache-bad-size", ["cache", "prune", "--cache-size", "banana"], 2, "not a size"),
+        ("cache-dir-file", ["cache", "stats", "--cache-dir", afile], 2, "is a file"),
         ("aliases-notrepo", ["-r", notrepo, "export-aliases"], 1, "no such SeqRepo instance"),
         ("check-notrepo", ["-r", notrepo, "check"], 1, "no such SeqRepo instance"),
         ("collections-notrepo", ["-r", notrepo, "collections"], 1, "no such SeqRepo instance"),
