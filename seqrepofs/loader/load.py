@@ -311,8 +311,10 @@ class _Loader:
         if fut is not None:
             try:
                 fut.result()
-            except Exception:  # noqa: BLE001 - the load is failing already; report that error
-                log.warning("the last batch could not be committed", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - the load is failing already: that error
+                # is the one reported; this one is a consequence (e.g. the same full disk)
+                log.info("the last batch could not be committed either: %s", exc)
+                log.debug("commit failure detail", exc_info=True)
         self._committer.shutdown(wait=True)
         self._committer = None
 
