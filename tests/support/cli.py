@@ -77,7 +77,8 @@ def stop_process(proc: subprocess.Popen[Any], grace: float = 10) -> int:
 
 def one_error_line(proc: subprocess.CompletedProcess[str], code: int = 1) -> str:
     """The one stderr line of a command that failed cleanly, after checking it: exit `code`, no
-    traceback, `seqrepofs: error: …` (a usage error, code 2, may name its command and subcommand)."""
+    traceback, `seqrepofs: error: …` (a usage error, code 2, may name its command and
+    subcommand)."""
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
     lines = proc.stderr.splitlines()
