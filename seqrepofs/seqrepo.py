@@ -47,7 +47,7 @@ def split_identifier(identifier: str) -> tuple[str | None, str]:
 
 
 _MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
-_SEQ_SCHEMA = "seqdb"  # the sequence database, attached to read-only alias connections
+SEQ_SCHEMA = "seqdb"  # the sequence database, attached to read-only alias connections
 FOLLOW_AFTER = 2  # joined lookups in a row in the file read last before _locate follows it
 
 
@@ -104,7 +104,7 @@ class SeqRepo:
         if not writeable:
             try:
                 seq_db = self.sequences.database
-                self.aliases.database.attach_read_only(seq_db.path, seq_db.immutable, _SEQ_SCHEMA)
+                self.aliases.database.attach_read_only(seq_db.path, seq_db.immutable, SEQ_SCHEMA)
                 self._joined = True
             except BaseException:
                 self.sequences.close()
@@ -222,7 +222,7 @@ class SeqRepo:
         loc = self._locate_in_recent_file(alias, namespace) if follow else None
         if loc is None:
             try:
-                rows = self.aliases.locations_for(alias, namespace, _SEQ_SCHEMA)
+                rows = self.aliases.locations_for(alias, namespace, SEQ_SCHEMA)
             except (CorruptFileError, sqlite3.DatabaseError):
                 rows = []  # the general path names the damaged database, not the joined one
             if len(rows) == 1:

@@ -1,8 +1,9 @@
 """What is mounted: one SeqRepo instance, or a root of instances (snapshots, master, latest).
 
-Everything here is synchronous and runs in the filesystem's worker threads; the store handles
-are thread-safe for reading (per-thread sqlite connections, pread-based BGZF reads). This module
-only adapts the store API to directory-shaped questions; it knows nothing about FUSE.
+Everything here is synchronous; `ops` calls it from worker threads, except a snapshot's file
+reads, which run on the trio thread. The store handles are thread-safe for reading
+(per-thread sqlite connections, pread-based BGZF reads). This module only adapts the store API
+to directory-shaped questions; it knows nothing about FUSE.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from cachetools import LRUCache, TTLCache
 
 from ..assemblies import AssemblyCatalog, catalog_for, invalidate
 from ..fasta_view import encode_name
-from ..seqrepo import _SEQ_SCHEMA as SEQ_SCHEMA
-from ..seqrepo import SeqRepo
+from ..seqrepo import SEQ_SCHEMA, SeqRepo
 from ..store.instances import is_frozen, is_instance, list_instances
 from ..store.translate import api_namespaces, api_to_db, db_to_api
 

@@ -1,7 +1,8 @@
 """Paths <-> nodes, directory listings and file contents, over a mounted source.
 
-Synchronous and FUSE-free: `ops` calls these methods from worker threads and turns `FsError`
-into the errno the kernel sees. Layout of the tree (names are `encode_name`-encoded)::
+Synchronous and FUSE-free: `ops` calls what touches sqlite from worker threads, and the pure
+opens (`open_pure`) and a snapshot's file reads on the trio thread; it turns `FsError` into the
+errno the kernel sees. Layout of the tree (names are `encode_name`-encoded)::
 
     /<namespace>/<alias>.fa | .fa.fai | .dict | .fa.dict      mounting an instance
     /<assembly>[.<style>][.primary].fa | .fa.fai | ...         (whole-assembly views)
