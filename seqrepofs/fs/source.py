@@ -21,7 +21,8 @@ from cachetools import LRUCache, TTLCache
 
 from ..assemblies import AssemblyCatalog, catalog_for, invalidate
 from ..fasta_view import encode_name
-from ..seqrepo import SEQ_SCHEMA, SeqRepo
+from ..lazy.options import LazyOptions
+from ..seqrepo import SEQ_SCHEMA, SeqRepo, is_snapshot_url
 from ..store.instances import is_frozen, is_instance, list_instances
 from ..store.translate import api_namespaces, api_to_db, db_to_api
 
@@ -36,6 +37,7 @@ ROW_CACHE_SIZE = 65536  # row id -> row, per instance (rows never change)
 # mtime tick (coarse kernel clocks), so assembly views built then are rebuilt once it settles.
 RACY_NS = 2_000_000_000
 _DB_FILES = ("aliases.sqlite3", os.path.join("sequences", "db.sqlite3"))
+_COLLECTIONS_DB = "collections.sqlite3"
 _MISSING = object()
 T = TypeVar("T")
 
@@ -100,11 +102,16 @@ def _db_mtime_ns(path: str) -> int:
 def _db_signature(path: str) -> tuple[object, ...]:
     """Changes whenever a database of the instance is written (and once more as it settles).
 
-    (mtime, size, inode) of both databases, plus whether the newest mtime is older than
-    RACY_NS: a commit within the same mtime tick as the last look changes no stat field, but
-    then the signature taken during that tick is "unsettled" and the next settled one differs.
+    (mtime, size, inode) of both databases and of the collections database if there is one,
+    plus whether the newest mtime is older than RACY_NS: a commit within the same mtime tick as
+    the last look changes no stat field, but then the signature taken during that tick is
+    "unsettled" and the next settled one differs.
     """
     stats = [os.stat(os.path.join(path, rel)) for rel in _DB_FILES]
+    try:  # optional: an instance without collections has no collections database
+        stats.append(os.stat(os.path.join(path, _COLLECTIONS_DB)))
+    except FileNotFoundError:
+        pass
     newest = max(st.st_mtime_ns for st in stats)
     settled = time.time_ns() - newest >= RACY_NS
     return (*((st.st_mtime_ns, st.st_size, st.st_ino) for st in stats), settled)
@@ -113,10 +120,19 @@ def _db_signature(path: str) -> tuple[object, ...]:
 class Instance:
     """One SeqRepo instance opened read-only, answering the questions the tree asks."""
 
-    def __init__(self, path: str) -> None:
-        self.path = os.path.realpath(path)
-        self.frozen = is_frozen(self.path)
-        self.sr = SeqRepo(self.path)
+    def __init__(self, path: str, lazy: LazyOptions | None = None) -> None:
+        """`path`: an instance directory, or a published snapshot's URL, read in place
+        through the cache `lazy` names (a snapshot: frozen, like a local one)."""
+        if is_snapshot_url(path):
+            self.sr = SeqRepo(path, **(lazy or LazyOptions()).kwargs())
+            self.path = self.sr.root_dir
+            self.frozen = True
+            self._remote_mtime_ns: int | None = _created_ns(self.sr)
+        else:
+            self.path = os.path.realpath(path)
+            self.frozen = is_frozen(self.path)
+            self.sr = SeqRepo(self.path)
+            self._remote_mtime_ns = None
         self._lock = threading.Lock()
         self._aliases: LRUCache | TTLCache = (
             LRUCache(ALIAS_CACHE_SIZE) if self.frozen else TTLCache(ALIAS_CACHE_SIZE, MUTABLE_TTL)
@@ -138,6 +154,8 @@ class Instance:
     @property
     def mtime_ns(self) -> int:
         """One timestamp for every file of the instance, so index files never look stale."""
+        if self._remote_mtime_ns is not None:
+            return self._remote_mtime_ns
         return self._memo("mtime", lambda: _db_mtime_ns(self.path))
 
     def stored_namespaces(self) -> list[str]:
@@ -341,6 +359,17 @@ class Root:
             self._instances.clear()
 
 
-def open_source(path: str) -> Instance | Root:
-    """An instance directory mounts as one tree; a root mounts as one directory per instance."""
+def open_source(path: str, lazy: LazyOptions | None = None) -> Instance | Root:
+    """An instance directory mounts as one tree; a root mounts as one directory per instance;
+    a published snapshot's URL mounts as one tree, read in place (through `lazy`'s cache)."""
+    if is_snapshot_url(path):
+        return Instance(path, lazy)
     return Instance(path) if is_instance(path) else Root(path)
+
+
+def _created_ns(sr: SeqRepo) -> int:
+    """A published snapshot's one timestamp: when its manifest says it was made (the files'
+    own times are not published)."""
+    created = sr.snapshot.created if sr.snapshot is not None else ""
+    ns = _timestamp_ns(created.replace("Z", "+00:00")) if created else None
+    return ns or 0
