@@ -1,7 +1,8 @@
 """The `seqrepofs` command: a thin click front end over the library layers.
 
-Subcommands live in `seqrepofs.commands.*`, one module per area, each registering on `cli`
-(`commands.register_all` imports them by name). A command parses, calls one function of the
+Subcommands live in `seqrepofs.commands.*`, one module per area, each registering on `cli`;
+a command's module is imported when that command runs (`commands.COMMAND_MODULES`), so that a
+command starts without the imports of the others. A command parses, calls one function of the
 layer below and reports.
 
 Errors. A user's mistake or a condition of the system ends in one line on stderr and exit code
@@ -20,7 +21,7 @@ import os
 import sqlite3
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import click
@@ -89,10 +90,12 @@ def describe(exc: BaseException) -> str:
     return str(exc) or exc.__class__.__name__
 
 
-def _is_mount_form(args: list[str], commands: Mapping[str, click.Command]) -> bool:
+def _is_mount_form(args: list[str], commands: Collection[str]) -> bool:
     """`SRC MNT …`: a first argument naming a path rather than a command (mount.fuse3's form)."""
-    return len(args) >= 2 and args[0] not in commands and (
-        os.sep in args[0] or os.path.exists(args[0])
+    return (
+        len(args) >= 2
+        and args[0] not in commands
+        and (os.sep in args[0] or os.path.exists(args[0]))
     )
 
 
@@ -103,10 +106,28 @@ class _Group(click.Group):
         """`seqrepofs SRC MNT [-o OPTS]`, as /sbin/mount.fuse3 runs a filesystem for `mount -t
         fuse.seqrepofs` and fstab lines, means `seqrepofs mount SRC MNT …`; every command name
         keeps its meaning."""
-        mount = self.commands.get("mount")
-        if mount is not None and _is_mount_form(args, self.commands):
-            return "mount", mount, list(args)
+        from .commands import COMMAND_MODULES
+
+        if _is_mount_form(args, set(self.commands) | set(COMMAND_MODULES)):
+            mount = self.get_command(ctx, "mount")
+            if mount is not None:
+                return "mount", mount, list(args)
         return super().resolve_command(ctx, args)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A command, its module imported on first use."""
+        if cmd_name not in self.commands:
+            from .commands import load_command
+
+            load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command (the top-level help, completion): all modules imported."""
+        from .commands import register_all
+
+        register_all()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -163,9 +184,6 @@ def cli(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .commands import register_all
-
-    register_all()
     try:
         rv = cli.main(args=argv, prog_name="seqrepofs", standalone_mode=False)
     except click.exceptions.Abort:
