@@ -13,7 +13,8 @@ import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from . import config
 from .digests import Digests, digests, digests_of_pieces, normalise, sam_m5_of_pieces
@@ -30,6 +31,9 @@ from .store.instances import is_frozen
 from .store.lru import LRU
 from .store.translate import api_namespaces, db_to_api
 
+if TYPE_CHECKING:
+    from .lazy.snapshot import RemoteSnapshot
+
 log = logging.getLogger(__name__)
 
 ct_n_seqs = 20000
@@ -38,6 +42,11 @@ ct_n_residues = 1e9
 nsa_sep = ":"
 _WHITESPACE = b" \t\n\r\v\f"
 _URI_RE = re.compile(r"([^:]+):(.+)")
+
+
+def is_snapshot_url(root: str) -> bool:
+    """A published snapshot's URL (read in place) rather than a directory."""
+    return "://" in root and urlsplit(root).scheme.lower() in ("http", "https", "s3", "file")
 
 
 def split_identifier(identifier: str) -> tuple[str | None, str]:
@@ -66,14 +75,28 @@ class SeqRepo:
         *,
         block_cache_bytes: int = config.DEFAULT_BLOCK_CACHE_BYTES,
         compress_threads: int | None = None,
+        cache_dir: str | None = None,
+        cache_size: int | None = None,
+        http_timeout: float | None = None,
     ) -> None:
+        """`root_dir`: an instance directory, or the URL of a published snapshot
+        (`https://…/INSTANCE`, `…/latest`, `s3://…`, `file://…`), read in place through the
+        on-disk cache `cache_dir` bounded by `cache_size` bytes, no read waiting on the
+        server longer than `http_timeout` seconds (defaults: $SEQREPOFS_CACHE_DIR,
+        $SEQREPOFS_CACHE_SIZE, $SEQREPOFS_HTTP_TIMEOUT, else docs/lazy.md's)."""
         self._root_dir = os.fspath(root_dir)
         self._writeable = writeable
         self._upcase = upcase
         self.use_sequenceproxy = use_sequenceproxy
         if translate_ncbi_namespace is not None:
             log.warning("translate_ncbi_namespace is obsolete; namespaces are always translated")
-        if writeable:
+        self.remote = is_snapshot_url(self._root_dir)
+        self.snapshot: RemoteSnapshot | None = None
+        if self.remote:
+            if writeable:
+                raise ReadOnlyError(f"{self._root_dir}: a published snapshot is read-only")
+            self._open_remote(cache_dir, cache_size, http_timeout, fd_cache_size, block_cache_bytes)
+        elif writeable:
             os.makedirs(os.path.join(self._root_dir, "sequences"), exist_ok=True)
         elif not os.path.isdir(self._root_dir):
             raise NotASeqRepoError(f"Unable to open SeqRepo directory {self._root_dir}")
@@ -81,19 +104,20 @@ class SeqRepo:
             raise NotASeqRepoError(
                 f"{self._root_dir} is not a SeqRepo instance (no sequences/ directory)"
             )
-        self.aliases = AliasDB(os.path.join(self._root_dir, "aliases.sqlite3"), writeable)
-        try:
-            self.sequences = FastaDir(
-                os.path.join(self._root_dir, "sequences"),
-                writeable,
-                fd_cache_size=fd_cache_size,
-                block_cache_bytes=block_cache_bytes,
-                attach_to=self.aliases.database if writeable else None,
-                compress_threads=compress_threads,
-            )
-        except BaseException:
-            self.aliases.close()
-            raise
+        if not self.remote:
+            self.aliases = AliasDB(os.path.join(self._root_dir, "aliases.sqlite3"), writeable)
+            try:
+                self.sequences = FastaDir(
+                    os.path.join(self._root_dir, "sequences"),
+                    writeable,
+                    fd_cache_size=fd_cache_size,
+                    block_cache_bytes=block_cache_bytes,
+                    attach_to=self.aliases.database if writeable else None,
+                    compress_threads=compress_threads,
+                )
+            except BaseException:
+                self.aliases.close()
+                raise
         maxsize = config.lru_cache_maxsize()
         self._seqid_cache = LRU(maxsize)
         # Read-only: one query finds an alias's sequence and its file (the sequence database is
@@ -103,8 +127,7 @@ class SeqRepo:
         self._same_file_run = 0  # see _locate
         if not writeable:
             try:
-                seq_db = self.sequences.database
-                self.aliases.database.attach_read_only(seq_db.path, seq_db.immutable, SEQ_SCHEMA)
+                self.aliases.database.attach_database(self.sequences.database, SEQ_SCHEMA)
                 self._joined = True
             except BaseException:
                 self.sequences.close()
@@ -112,7 +135,40 @@ class SeqRepo:
                 raise
         self._pending_aliases = 0
         self._closed = False
-        self.frozen = not writeable and is_frozen(self._root_dir)
+        self.frozen = self.remote or (not writeable and is_frozen(self._root_dir))
+
+    def _open_remote(
+        self,
+        cache_dir: str | None,
+        cache_size: int | None,
+        http_timeout: float | None,
+        fd_cache_size: int | None,
+        block_cache_bytes: int,
+    ) -> None:
+        """Open a published snapshot in place: nothing is fetched but its manifest (none if
+        it was opened before); databases and sequence files are read through the cache."""
+        from .lazy.snapshot import SnapshotFiles, open_snapshot
+        from .store.database import Database
+
+        snap = open_snapshot(
+            self._root_dir, cache_dir=cache_dir, cache_size=cache_size, http_timeout=http_timeout
+        )
+        self.snapshot = snap
+        self._root_dir = snap.url
+        aliases_db = Database("", "aliasdb", False, remote=snap.file("aliases.sqlite3"))
+        self.aliases = AliasDB(f"{snap.url}/aliases.sqlite3", database=aliases_db)
+        try:
+            seq_db = Database("", "fastadir", False, remote=snap.file("sequences/db.sqlite3"))
+            self.sequences = FastaDir(
+                f"{snap.url}/sequences",
+                fd_cache_size=fd_cache_size,
+                block_cache_bytes=block_cache_bytes,
+                database=seq_db,
+                files=SnapshotFiles(snap),
+            )
+        except BaseException:
+            self.aliases.close()
+            raise
 
     # ---- identity and lifecycle ----------------------------------------------------------
     def __str__(self) -> str:

@@ -11,6 +11,7 @@ import click
 
 from ..cli import cli
 from ..fs import daemon
+from .cache import cache_dir_option, cache_size_option, http_timeout_option
 
 OPTIONS_HELP = (
     "Mount options, comma-separated, repeatable: allow_other, allow_root, line_width=N, "
@@ -35,6 +36,9 @@ OPTIONS_HELP = (
 @click.option("--threads", type=click.IntRange(1, 256), default=None, help="Worker threads [4].")
 @click.option("--log-file", type=click.Path(dir_okay=False), help="Log the daemon here.")
 @click.option("--force", is_flag=True, help="Lazily unmount a stale mount point first.")
+@cache_dir_option
+@cache_size_option
+@http_timeout_option
 @click.pass_context
 def mount_cmd(
     ctx: click.Context,
@@ -47,12 +51,18 @@ def mount_cmd(
     threads: int | None,
     log_file: str | None,
     force: bool,
+    cache_dir: str | None,
+    cache_size: int,
+    http_timeout: float,
 ) -> None:
     """Mount SOURCE (an instance, or a root of snapshots) read-only as FASTA files at MOUNTPOINT.
 
     Each namespace is a directory holding <alias>.fa, <alias>.fa.fai, <alias>.dict and
     <alias>.fa.dict for every current alias. Mounting a root shows one directory per instance
-    and a `latest` symlink. Runs as a daemon unless -f is given; `seqrepofs umount` ends it.
+    and a `latest` symlink. SOURCE may also be the URL of a published snapshot
+    (https://HOST/PREFIX/INSTANCE or …/latest, s3://BUCKET/PREFIX/…, file://…): it is read in
+    place, only the ranges read being fetched and kept in the cache (--cache-dir). Runs as a
+    daemon unless -f is given; `seqrepofs umount` ends it.
     """
     opts = daemon.MountOptions(foreground=foreground, force=force).parse(options)
     opts.allow_other = opts.allow_other or allow_other
@@ -62,6 +72,13 @@ def mount_cmd(
         opts.threads = threads
     if log_file is not None:
         opts.log_file = log_file
+    src = click.get_current_context().get_parameter_source
+    if cache_dir is not None:
+        opts.cache_dir = cache_dir
+    if src("cache_size") != click.core.ParameterSource.DEFAULT or opts.cache_size is None:
+        opts.cache_size = cache_size
+    if src("http_timeout") != click.core.ParameterSource.DEFAULT or opts.http_timeout is None:
+        opts.http_timeout = http_timeout
     code = daemon.mount(source, mountpoint, opts)
     if code:
         ctx.exit(code)

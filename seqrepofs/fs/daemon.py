@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+from ..errors import SeqRepoError
 from .lifecycle import (
     SIGNALS,
     check_fuse,
@@ -49,7 +50,11 @@ def serve(
 
     cap_malloc_arenas()  # before the daemon starts its threads
     bound_store_caches()  # before the store opens
-    tree = Tree(open_source(source), mountpoint, opts.line_width, opts.list_index_files)
+    try:
+        src = open_source(source, opts.lazy_options())
+    except SeqRepoError as exc:  # a snapshot URL that cannot be read: its one-line reason
+        raise MountError(str(exc)) from None
+    tree = Tree(src, mountpoint, opts.line_width, opts.list_index_files)
     ops = Operations(tree, opts.threads)
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
     try:

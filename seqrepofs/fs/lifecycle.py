@@ -31,10 +31,14 @@ CAP_SYS_ADMIN = 21
 
 # ---- checks ---------------------------------------------------------------------------------
 def check_source(source: str) -> str:
-    """The real path of an instance or root directory, or MountError saying what it is not."""
+    """The real path of an instance or root directory, or MountError saying what it is not.
+    A published snapshot's URL is taken as it is (the daemon opens it and reports failure)."""
+    from ..seqrepo import is_snapshot_url
     from ..store.instances import is_instance
     from .source import is_root
 
+    if is_snapshot_url(source):
+        return source
     path = os.path.realpath(source)
     if not os.path.exists(path):
         raise MountError(f"{source}: source does not exist")

@@ -1,6 +1,7 @@
 """Mount options: the `-o a,b=c` strings of the CLI, mount(8) and fstab, parsed once.
 
-Our own options (line_width, threads, log_file, list) are taken out, options only mount(8)
+Our own options (line_width, threads, log_file, list; cache_dir, cache_size, http_timeout for
+a snapshot URL) are taken out, options only mount(8)
 understands are dropped, and the rest go to libfuse unchanged.
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..errors import SeqRepoError
+from ..lazy.options import LazyOptions
 
 log = logging.getLogger("seqrepofs.fs")
 
@@ -38,6 +40,10 @@ class MountOptions:
     force: bool = False
     log_file: str | None = None
     list_index_files: bool = True  # list=all (default) or list=fa: see Tree
+    # a published snapshot's URL: its cache and timeout (None: environment or default)
+    cache_dir: str | None = None
+    cache_size: int | None = None
+    http_timeout: float | None = None
     fuse: list[str] = field(default_factory=list)  # passed to libfuse unchanged
 
     def parse(self, option_lists: Iterable[str]) -> MountOptions:
@@ -55,6 +61,12 @@ class MountOptions:
                     if value not in ("all", "fa"):
                         raise MountError(f"option {opt!r}: expected list=all or list=fa")
                     self.list_index_files = value == "all"
+                elif name == "cache_dir":
+                    self.cache_dir = value or None
+                elif name == "cache_size":
+                    self.cache_size = _size(opt, value)
+                elif name == "http_timeout":
+                    self.http_timeout = _seconds(opt, value)
                 elif opt == "allow_other":
                     self.allow_other = True
                 elif opt == "allow_root":
@@ -68,6 +80,9 @@ class MountOptions:
         if self.allow_other and self.allow_root:
             raise MountError("options allow_other and allow_root exclude each other")
         return self
+
+    def lazy_options(self) -> LazyOptions:
+        return LazyOptions(self.cache_dir, self.cache_size, self.http_timeout)
 
     def fuse_options(self, source: str) -> set[str]:
         opts = {
@@ -92,6 +107,25 @@ def _positive_int(opt: str, value: str) -> int:
     if n < 1:
         raise MountError(f"option {opt!r}: expected a positive integer")
     return n
+
+
+def _size(opt: str, value: str) -> int:
+    from ..lazy.range_cache import parse_size
+
+    try:
+        return parse_size(value)
+    except ValueError:
+        raise MountError(f"option {opt!r}: expected a size such as 500M or 20G") from None
+
+
+def _seconds(opt: str, value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds >= 0.1:
+        raise MountError(f"option {opt!r}: expected seconds (at least 0.1)")
+    return seconds
 
 
 def _fsname(source: str) -> str:

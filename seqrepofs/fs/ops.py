@@ -34,6 +34,7 @@ import pyfuse3
 import trio
 
 from ..errors import SeqRepoError
+from ..lazy.errors import RemoteChangedError, RemoteReadError
 from .content import FileKind
 from .identity import MAX_ROWID, ROOT_INODE
 from .nodes import FILE_MODE, LONG_TIMEOUT, NamespaceDir, Node
@@ -98,6 +99,9 @@ def _guarded(describe: str) -> Callable[[Handler], Handler]:
             except FsError as exc:
                 log.debug("%s %s: %s", fn.__name__, self._describe(describe, args), exc)
                 raise pyfuse3.FUSEError(exc.errno) from None
+            except (RemoteReadError, RemoteChangedError) as exc:  # logged once per cause
+                log.debug("%s %s: %s", fn.__name__, self._describe(describe, args), exc)
+                raise pyfuse3.FUSEError(errno.EIO) from None
             except SeqRepoError as exc:  # damaged files and databases: the message names them
                 log.error("%s %s: %s", fn.__name__, self._describe(describe, args), exc)
                 raise pyfuse3.FUSEError(errno.EIO) from None

@@ -460,6 +460,8 @@ class RangeCache:
                 for table in ("chunks", "runs", "etags"):
                     self._db.execute(f"delete from {table}")
                 self._db.execute("update totals set bytes = 0, count = 0")
+        # the manifests of instances opened before (seqrepofs.lazy.snapshot)
+        shutil.rmtree(os.path.join(self.directory, "manifests"), ignore_errors=True)
         return count, total
 
     def disk_bytes(self) -> int:

@@ -32,10 +32,13 @@ class AliasDB:
         check_same_thread: bool = True,
         *,
         attach_to: Database | None = None,
+        database: Database | None = None,
     ) -> None:
+        """`database`: an opened Database to read from instead of `db_path` (a published
+        snapshot's, read in place)."""
         self._db_path = db_path
         self._writeable = writeable
-        self._db = Database(db_path, "aliasdb", writeable, attach_to=attach_to)
+        self._db = database or Database(db_path, "aliasdb", writeable, attach_to=attach_to)
         self._location_sql: dict[str, tuple[str, str]] = {}
         self._t = self._db.table("seqalias")
         self._walks: dict[str, _Walk] = {}  # by namespace, see seq_ids_in_order
@@ -336,7 +339,7 @@ class AliasDB:
 
     @property
     def path(self) -> str:
-        return os.path.abspath(self._db_path)
+        return self._db.path if self._db.remote is not None else os.path.abspath(self._db_path)
 
 
 class _Walk:

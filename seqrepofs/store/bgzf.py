@@ -18,7 +18,7 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Literal, overload
+from typing import Literal, Protocol, overload
 
 import deflate
 import numpy as np
@@ -97,9 +97,7 @@ def _inflate_run_whole(bf: BgzfFastaFile, indexes: list[int], raw: memoryview) -
     return data
 
 
-def _inflate_run(
-    bf: BgzfFastaFile, indexes: list[int], raw: memoryview
-) -> dict[int, bytes] | None:
+def _inflate_run(bf: BgzfFastaFile, indexes: list[int], raw: memoryview) -> dict[int, bytes] | None:
     """:func:`_inflate_run_whole`, split at the .gzi's block starts."""
     data = _inflate_run_whole(bf, indexes, raw)
     if data is None:
@@ -130,10 +128,6 @@ def block_size(head: bytes | memoryview) -> int:
     if len(head) < 18 or head[:4] != b"\x1f\x8b\x08\x04" or head[10:16] != b"\x06\x00BC\x02\x00":
         raise ValueError("not a BGZF block header")
     return head[16] + 256 * head[17] + 1
-
-
-
-
 
 
 def _ascii(residues: Inflated | np.ndarray, path: str) -> str:
@@ -188,6 +182,29 @@ def _copy_residues(
     return pos - first
 
 
+class RandomAccess(Protocol):
+    """What the reader needs of an open sequence file."""
+
+    @property
+    def size(self) -> int: ...
+
+    def pread(self, offset: int, size: int) -> bytes: ...
+
+
+class FileOpener(Protocol):
+    """Where sequence files come from: the one seam between the reader and storage.
+
+    `LocalFiles` opens paths on disk; a published snapshot read in place supplies one whose
+    files are RemoteFiles (seqrepofs.lazy.snapshot). A file that is not there raises
+    FileNotFoundError (with its name), as a local one does.
+    """
+
+    def open(self, path: str) -> RandomAccess: ...
+
+    def read_whole(self, path: str) -> bytes: ...
+
+    def size(self, path: str) -> int: ...
+
 
 class _OpenFile:
     """An fd closed only when nobody uses it any more, so eviction never races a pread."""
@@ -198,6 +215,9 @@ class _OpenFile:
         self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         self.size = os.fstat(self.fd).st_size
 
+    def pread(self, offset: int, size: int) -> bytes:
+        return os.pread(self.fd, size, offset)
+
     def __del__(self) -> None:
         try:
             os.close(self.fd)
@@ -205,20 +225,35 @@ class _OpenFile:
             pass
 
 
+class LocalFiles:
+    """Sequence files on a local (or mounted) filesystem."""
+
+    def open(self, path: str) -> RandomAccess:
+        return _OpenFile(path)
+
+    def read_whole(self, path: str) -> bytes:
+        with open(path, "rb") as fh:
+            return fh.read()
+
+    def size(self, path: str) -> int:
+        return os.stat(path).st_size
+
+
+LOCAL_FILES = LocalFiles()
+
+
 class BgzfFastaFile:
     """A read-only view of one stored .fa.bgz with its .fai and .gzi (loaded once)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, files: FileOpener = LOCAL_FILES) -> None:
         self.path = path
         try:
-            with open(path + ".fai", "rb") as fh:
-                self.fai = parse_fai(fh.read(), path + ".fai")
-            with open(path + ".gzi", "rb") as fh:
-                self.coffsets, self.uoffsets = parse_gzi(fh.read(), path + ".gzi")
+            self.fai = parse_fai(files.read_whole(path + ".fai"), path + ".fai")
+            self.coffsets, self.uoffsets = parse_gzi(files.read_whole(path + ".gzi"), path + ".gzi")
         except FileNotFoundError as exc:
             raise CorruptFileError(f"{exc.filename}: index file is missing") from exc
         try:
-            self.size = os.stat(path).st_size
+            self.size = files.size(path)
         except FileNotFoundError as exc:
             raise CorruptFileError(f"{path}: sequence file is missing") from exc
 
@@ -230,7 +265,10 @@ class BlockReader:
     blocks kept in memory, so sequential readers inflate each block once.
     """
 
-    def __init__(self, fd_cache_size: int | None, block_cache_bytes: int) -> None:
+    def __init__(
+        self, fd_cache_size: int | None, block_cache_bytes: int, files: FileOpener = LOCAL_FILES
+    ) -> None:
+        self._opener = files
         self._lock = threading.Lock()
         self._fd_cache_size = fd_cache_size
         self._files = LRU(max(fd_cache_size, 1) * 4 if fd_cache_size is not None else None)
@@ -243,7 +281,7 @@ class BlockReader:
     def file(self, path: str) -> BgzfFastaFile:
         bf = self._files.get(path)
         if bf is None:
-            bf = BgzfFastaFile(path)
+            bf = BgzfFastaFile(path, self._opener)
             self._files.put(path, bf)
         return bf
 
@@ -253,12 +291,12 @@ class BlockReader:
         bf = self._files.get(path)
         return None if bf is None else bf.fai.indexed(name)
 
-    def _open(self, path: str) -> _OpenFile:
+    def _open(self, path: str) -> RandomAccess:
         if self._fds is None:
-            return _OpenFile(path)
+            return self._opener.open(path)
         of = self._fds.get(path)
         if of is None:
-            of = _OpenFile(path)
+            of = self._opener.open(path)
             self._fds.put(path, of)
         return of
 
@@ -358,7 +396,7 @@ class BlockReader:
                 f" but the file has {of.size} bytes"
             )
         try:
-            raw = os.pread(of.fd, end - start, start)
+            raw = of.pread(start, end - start)
         except OSError as exc:
             raise CorruptFileError(f"{bf.path}: cannot read block {first}: {exc}") from exc
         if len(raw) != end - start:
@@ -384,9 +422,7 @@ class BlockReader:
                 " CRC/size check"
             ) from exc
 
-    def fetch_cached(
-        self, path: str, name: str, start: int, end: int
-    ) -> bytes | np.ndarray | None:
+    def fetch_cached(self, path: str, name: str, start: int, end: int) -> bytes | np.ndarray | None:
         """The residues (a uint8 array) if every block needed is already inflated, else None;
         never blocks.
 

@@ -1,4 +1,9 @@
-"""SQLite access shared by FastaDir and AliasDB: per-thread read connections, one writer."""
+"""SQLite access shared by FastaDir and AliasDB: per-thread read connections, one writer.
+
+A Database is a local file, or a database of a published snapshot read in place
+(`remote=`, a `seqrepofs.lazy.RemoteFile`): then each thread's connection is a
+`LazyConnection`, which answers the same SQL and raises the same error types.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,15 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .. import config
 from ..errors import CorruptFileError, NotASeqRepoError, ReadOnlyError
 from .instances import is_frozen
 from .schema import check_schema_version, connect, create_database, read_only_uri
+
+if TYPE_CHECKING:
+    from ..lazy.remote_file import RemoteFile
 
 
 class Database:
@@ -29,19 +38,29 @@ class Database:
         writeable: bool,
         attach_to: Database | None = None,
         schema: str = "main",
+        *,
+        remote: RemoteFile | None = None,
     ) -> None:
-        self.path = path
+        self.path = remote.url if remote is not None else path
         self.kind = kind
         self.writeable = writeable
         self.schema = schema
         self._local = threading.local()
         # Per-thread connections; those of threads that have ended are closed when the next
         # thread opens one, so short-lived worker threads do not leak file descriptors.
-        self._all: dict[int, tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = {}
+        self._all: dict[int, tuple[weakref.ref[threading.Thread], Any]] = {}
         self._lock = threading.Lock()
         self._closed = False
         self._read_attachments: list[tuple[str, bool, str]] = []
+        self._remote_attachments: list[tuple[RemoteFile, str]] = []
         self._writer: sqlite3.Connection | None = None
+        self.remote = remote
+        if remote is not None:  # a published snapshot's database: read-only, never changes
+            if writeable:
+                raise ReadOnlyError(f"{self.path}: a published snapshot is read-only")
+            self.immutable = True
+            check_schema_version(self.conn(), self.path)  # type: ignore[arg-type]
+            return
         exists = os.path.exists(path) and os.path.getsize(path) > 0
         if not exists and not writeable:
             raise NotASeqRepoError(f"{path}: database not found; not a SeqRepo instance")
@@ -75,19 +94,27 @@ class Database:
             raise ReadOnlyError(f"{self.path}: opened read-only")
         return self._writer
 
-    def conn(self) -> sqlite3.Connection:
-        """The connection for the calling thread."""
+    def conn(self) -> Any:
+        """The connection for the calling thread (a sqlite3.Connection, or a LazyConnection
+        for a remote database: both answer execute() the same way)."""
         if self._writer is not None:
             return self._writer
         conn = getattr(self._local, "conn", None)
         if conn is None:
             if self._closed:
                 raise ValueError(f"{self.path}: database is closed")
-            conn = connect(self.path, writeable=False, immutable=self.immutable)
-            conn.execute("pragma query_only = 1")
-            conn.execute(f"pragma mmap_size = {config.sqlite_mmap_bytes()}")
-            for path, immutable, schema in self._read_attachments:
-                _attach(conn, path, immutable, schema)
+            if self.remote is not None:
+                from ..lazy.sqlite_vfs import LazyConnection
+
+                conn = LazyConnection(self.remote)
+                for rf, schema in self._remote_attachments:
+                    conn.attach(rf, schema)
+            else:
+                conn = connect(self.path, writeable=False, immutable=self.immutable)
+                conn.execute("pragma query_only = 1")
+                conn.execute(f"pragma mmap_size = {config.sqlite_mmap_bytes()}")
+                for path, immutable, schema in self._read_attachments:
+                    _attach(conn, path, immutable, schema)
             self._local.conn = conn
             me = threading.current_thread()
             with self._lock:
@@ -97,6 +124,19 @@ class Database:
             for old in stale:
                 _close_quietly(old)
         return conn
+
+    def attach_database(self, other: Database, schema: str) -> None:
+        """attach_read_only for another Database, local or remote (both must be alike)."""
+        if other.remote is None and self.remote is None:
+            self.attach_read_only(other.path, other.immutable, schema)
+            return
+        if other.remote is None or self.remote is None:
+            raise ValueError(f"{self.path}: cannot join a local and a remote database")
+        self._remote_attachments.append((other.remote, schema))
+        with self._lock:
+            conns = [c for _t, c in self._all.values()]
+        for conn in conns:
+            conn.attach(other.remote, schema)
 
     def attach_read_only(self, path: str, immutable: bool, schema: str) -> None:
         """Make another database readable as `schema` on every read connection, so one query

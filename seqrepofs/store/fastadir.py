@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import config
 from ..errors import CorruptFileError, ReadOnlyError, SequenceNotFoundError, WriterBusyError
-from .bgzf import BlockReader
+from .bgzf import LOCAL_FILES, BlockReader, FileOpener
 from .bgzf_writer import BgzfFastaWriter
 from .database import Database
 from .lru import LRU
@@ -63,12 +63,16 @@ class FastaDir:
         block_cache_bytes: int = config.DEFAULT_BLOCK_CACHE_BYTES,
         attach_to: Database | None = None,
         compress_threads: int | None = None,
+        database: Database | None = None,
+        files: FileOpener = LOCAL_FILES,
     ) -> None:
+        """`database` and `files`: where a published snapshot read in place has its
+        db.sqlite3 and its sequence files (`root_dir` is then the sequences/ URL)."""
         self._root_dir = root_dir
         self._writeable = writeable
         if writeable:
             os.makedirs(root_dir, exist_ok=True)
-        self._db = Database(
+        self._db = database or Database(
             os.path.join(root_dir, "db.sqlite3"),
             "fastadir",
             writeable,
@@ -76,7 +80,7 @@ class FastaDir:
             schema="fd" if attach_to is not None else "main",
         )
         self._seqinfo = self._db.table("seqinfo")
-        self._reader = BlockReader(config.fd_cache_maxsize(fd_cache_size), block_cache_bytes)
+        self._reader = BlockReader(config.fd_cache_maxsize(fd_cache_size), block_cache_bytes, files)
         self._info_cache = LRU(config.lru_cache_maxsize())
         self._paths: dict[str, str] = {}
         self._recent_relpath: str | None = None  # the file fetch_located last read from
@@ -107,8 +111,13 @@ class FastaDir:
                 raise SequenceNotFoundError(seq_id)
             return dict(zip(("seq_id", "len", "alpha", "relpath"), pending, strict=True))
         s, length, alpha, added, relpath = rows[0]
-        info = {"seq_id": s, "len": length, "alpha": alpha, "added": parse_added(added),
-                "relpath": relpath}
+        info = {
+            "seq_id": s,
+            "len": length,
+            "alpha": alpha,
+            "added": parse_added(added),
+            "relpath": relpath,
+        }
         self._info_cache.put(seq_id, info)
         return info
 
@@ -203,8 +212,14 @@ class FastaDir:
             f"select seq_id, len, alpha, added, relpath from {self._seqinfo} order by seq_id"
         )
         for seq_id, length, alpha, added, relpath in rows:
-            yield {"seq_id": seq_id, "len": length, "alpha": alpha, "added": parse_added(added),
-                   "relpath": relpath, "seq": self.fetch(seq_id)}
+            yield {
+                "seq_id": seq_id,
+                "len": length,
+                "alpha": alpha,
+                "added": parse_added(added),
+                "relpath": relpath,
+                "seq": self.fetch(seq_id),
+            }
 
     def seqinfo_rows(self) -> list[tuple[str, int, str]]:
         """(seq_id, len, relpath) for every sequence, in seq_id order, without reading any."""
@@ -317,8 +332,7 @@ class FastaDir:
             os.rename(writer.path, final)
             _fsync_dir(os.path.dirname(final))
             self._db.writer.executemany(
-                f"insert into {self._seqinfo} (seq_id, len, alpha, relpath)"
-                " values (?, ?, ?, ?)",
+                f"insert into {self._seqinfo} (seq_id, len, alpha, relpath) values (?, ?, ?, ?)",
                 rows,
             )
 

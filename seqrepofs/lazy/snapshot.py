@@ -1,0 +1,214 @@
+"""One published snapshot opened in place: its files as RemoteFiles over one shared cache.
+
+`open_snapshot(URL)` is what `SeqRepo(URL)`, `mount URL`, `serve URL` and `export URL` share:
+the manifest (fetched once, then kept in the cache directory: a published instance never
+changes, so a later open needs no request at all, and a warm cache keeps working with the
+server down), one `RangeCache` per cache directory per process, and one `RemoteFile` per
+published file, made on first use. `latest` is resolved through the server each time.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote
+
+from ..errors import CorruptFileError, InvalidInputError
+from .range_cache import DEFAULT_CACHE_BYTES, RangeCache, default_cache_dir, parse_size
+from .remote_file import CHUNK_BYTES, DEFAULT_HTTP_TIMEOUT, FileSpec, RemoteFile
+from .specs import file_specs, manifest_digest
+from .sqlite_vfs import DB_CHUNK_BYTES
+
+ENV_CACHE_DIR = "SEQREPOFS_CACHE_DIR"  # the defaults of SeqRepo(URL); the commands' options win
+ENV_CACHE_SIZE = "SEQREPOFS_CACHE_SIZE"
+ENV_HTTP_TIMEOUT = "SEQREPOFS_HTTP_TIMEOUT"
+MANIFEST_DIR = "manifests"  # under the cache directory: manifests of instances opened before
+
+_CACHES: dict[tuple[int, str], RangeCache] = {}
+_CACHES_LOCK = threading.Lock()
+
+
+def shared_cache(directory: str | None = None, max_bytes: int | None = None) -> RangeCache:
+    """The process's RangeCache for `directory` (one per directory, re-made after fork); a
+    later call with another size bound changes the bound."""
+    path = os.path.abspath(directory or os.environ.get(ENV_CACHE_DIR) or default_cache_dir())
+    size = _env_size() if max_bytes is None else max_bytes
+    with _CACHES_LOCK:
+        key = (os.getpid(), path)
+        cache = _CACHES.get(key)
+        if cache is None:
+            cache = _CACHES[key] = RangeCache(path, size)
+        else:
+            cache.max_bytes = size
+        return cache
+
+
+def _env_size() -> int:
+    text = os.environ.get(ENV_CACHE_SIZE)
+    if not text:
+        return DEFAULT_CACHE_BYTES
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise InvalidInputError(f"{ENV_CACHE_SIZE}: {exc}") from None
+
+
+def _env_timeout() -> float:
+    text = os.environ.get(ENV_HTTP_TIMEOUT)
+    if not text:
+        return DEFAULT_HTTP_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise InvalidInputError(f"{ENV_HTTP_TIMEOUT}: {text!r} is not a positive number of seconds")
+    return value
+
+
+@dataclass
+class RemoteSnapshot:
+    """A published snapshot: its instance name, files and the cache they are read through."""
+
+    url: str  # the instance's URL (`latest` resolved)
+    name: str
+    specs: dict[str, FileSpec]
+    cache: RangeCache
+    http_timeout: float
+    created: str = ""  # the manifest's creation time (ISO 8601, UTC)
+    _files: dict[str, RemoteFile] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def has(self, path: str) -> bool:
+        return path in self.specs
+
+    def file(self, path: str) -> RemoteFile:
+        """The RemoteFile of a published file (`aliases.sqlite3`, `sequences/…`), made once:
+        databases in 4 KiB chunks without read-ahead, other files in 16 KiB chunks."""
+        with self._lock:
+            rf = self._files.get(path)
+            if rf is not None:
+                return rf
+            spec = self.specs.get(path)
+            if spec is None:
+                raise CorruptFileError(f"{self.url}/{path}: not in the snapshot's manifest")
+            if path.endswith(".sqlite3"):
+                rf = RemoteFile(
+                    spec,
+                    self.cache,
+                    chunk_size=DB_CHUNK_BYTES,
+                    http_timeout=self.http_timeout,
+                    read_ahead=0,
+                    whole_file_below=0,
+                )
+            else:
+                rf = RemoteFile(
+                    spec, self.cache, chunk_size=CHUNK_BYTES, http_timeout=self.http_timeout
+                )
+            self._files[path] = rf
+            return rf
+
+
+def open_snapshot(
+    url: str,
+    *,
+    cache_dir: str | None = None,
+    cache_size: int | None = None,
+    http_timeout: float | None = None,
+) -> RemoteSnapshot:
+    """The snapshot published at `url` (`…/PREFIX/INSTANCE` or `…/PREFIX/latest`)."""
+    from ..remote.errors import ManifestError
+    from ..remote.manifest import manifest_key, parse
+
+    cache = shared_cache(cache_dir, cache_size)
+    timeout = _env_timeout() if http_timeout is None else http_timeout
+    base = url.rstrip("/")
+    root, _, last = base.rpartition("/")
+    if not last or "://" not in root:
+        raise InvalidInputError(
+            f"{url!r}: give a snapshot URL, …/PREFIX/INSTANCE or …/PREFIX/latest"
+        )
+    name = unquote(last)
+    manifest = None
+    data = None if name == "latest" else _saved_manifest(cache, f"{root}/{quote(name)}")
+    if data is not None:
+        try:
+            manifest = parse(data, f"{root}/{manifest_key(name)} (cached copy)")
+        except ManifestError:
+            manifest = None  # a damaged copy: fetch it again
+    if manifest is None:
+        name, data = _fetch_manifest(root, name)
+        manifest = parse(data, f"{root}/{manifest_key(name)}")
+        if manifest.instance == name:
+            _save_manifest(cache, f"{root}/{quote(name)}", data)
+    assert data is not None
+    if manifest.instance != name:
+        raise ManifestError(
+            f"{root}/{manifest_key(name)}: describes {manifest.instance}, not {name}"
+        )
+    snapshot_url = f"{root}/{quote(name)}"
+    specs = file_specs(snapshot_url, manifest, manifest_digest(data))
+    return RemoteSnapshot(snapshot_url, name, specs, cache, timeout, manifest.created)
+
+
+def _fetch_manifest(root: str, name: str) -> tuple[str, bytes]:
+    from ..remote.manifest import manifest_key
+    from ..remote.sources import open_source
+
+    with open_source(root) as source:
+        if name == "latest":
+            name = source.latest()
+        return name, source.get(manifest_key(name))
+
+
+def _manifest_path(cache: RangeCache, url: str) -> str:
+    digest = hashlib.sha256(url.encode()).hexdigest()
+    return os.path.join(cache.directory, MANIFEST_DIR, digest + ".json")
+
+
+def _saved_manifest(cache: RangeCache, url: str) -> bytes | None:
+    try:
+        with open(_manifest_path(cache, url), "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _save_manifest(cache: RangeCache, url: str, data: bytes) -> None:
+    """Keep the manifest for the next open (written whole or not at all); a cache that
+    cannot be written only costs the next open a request."""
+    path = _manifest_path(cache, url)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+class SnapshotFiles:
+    """The sequence files of a snapshot for the BGZF reader (store.bgzf.FileOpener): paths
+    under the snapshot's URL map to its published files."""
+
+    def __init__(self, snapshot: RemoteSnapshot) -> None:
+        self.snapshot = snapshot
+        self._prefix = snapshot.url.rstrip("/") + "/"
+
+    def open(self, path: str) -> RemoteFile:
+        rel = path[len(self._prefix) :] if path.startswith(self._prefix) else None
+        if rel is None or not self.snapshot.has(rel):
+            raise FileNotFoundError(errno.ENOENT, "not in the snapshot's manifest", path)
+        return self.snapshot.file(rel)
+
+    def read_whole(self, path: str) -> bytes:
+        rf = self.open(path)
+        return rf.pread(0, rf.size)
+
+    def size(self, path: str) -> int:
+        return self.open(path).size
