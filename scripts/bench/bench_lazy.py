@@ -10,6 +10,9 @@ beside local sqlite3. Build an instance with >= 100,000 aliases with
 
 `read`: random BGZF blocks (what a region lookup reads), each in a cold cache, and a
 sequential read (what `cat` makes) cold and warm. FILE needs its .gzi beside it (bgzip -i).
+
+End to end (a mounted URL beside a local mount and htslib over HTTP, 20 ms per request):
+scripts/bench/bench_lazy_e2e.py.
 """
 
 from __future__ import annotations
