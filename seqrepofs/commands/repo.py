@@ -19,8 +19,9 @@ import click
 
 from .. import __version__
 from ..cli import Context, UserError, cli
-from ..seqrepo import SeqRepo
+from ..seqrepo import SeqRepo, is_snapshot_url
 from ..store import instances
+from .cache import cache_dir_option, cache_size_option, http_timeout_option
 
 log = logging.getLogger("seqrepofs")
 
@@ -52,7 +53,13 @@ def _rw_instance(ctx: click.Context, name: str, write: bool = True) -> str:
 
 
 def _ro_instance(ctx: click.Context, name: str | None) -> str:
+    """An instance to read: a name under the root, or a published snapshot's URL (given as
+    the instance, or the root being a published root's URL: then `latest` or the name)."""
+    if name is not None and is_snapshot_url(name):
+        return name
     root = _root(ctx)
+    if is_snapshot_url(root):
+        return f"{root.rstrip('/')}/{name or RO_DEFAULT}"
     if name is None:
         name = RO_DEFAULT
         if not os.path.exists(os.path.join(root, RO_DEFAULT)) and instances.is_instance(
@@ -64,6 +71,11 @@ def _ro_instance(ctx: click.Context, name: str | None) -> str:
     if not instances.is_instance(path):
         raise UserError(f"{path}: no such SeqRepo instance")
     return path
+
+
+def _open(path: str, lazy: dict[str, Any]) -> SeqRepo:
+    """A read-only SeqRepo; a snapshot URL is read through the cache the options name."""
+    return SeqRepo(path, **lazy) if is_snapshot_url(path) else SeqRepo(path)
 
 
 def _show_progress(ctx: click.Context) -> bool:
@@ -277,29 +289,40 @@ def show_status_cmd(ctx: click.Context, instance: str | None) -> None:
               help="with --assembly: only the chromosomes 1-22, X, Y, MT, in assembly order")
 @click.option("--collection", default=None,
               help="write a sequence collection (a loaded FASTA) back: its names, its order")
+@cache_dir_option
+@cache_size_option
+@http_timeout_option
 @click.argument("aliases", nargs=-1)
 @click.pass_context
 def export_cmd(
     ctx: click.Context, instance: str | None, namespace: str | None, line_width: int,
     header: str, assembly: str | None, style: str, primary: bool, collection: str | None,
-    aliases: tuple[str, ...],
+    cache_dir: str | None, cache_size: int, http_timeout: float, aliases: tuple[str, ...],
 ) -> None:
     """Write sequences as FASTA to stdout (all, a namespace's, the ALIASES given, or a whole
-    assembly with --assembly)."""
+    assembly with --assembly).
+
+    The instance may be a published snapshot's URL (`export URL [ALIASES…]`, or -i URL):
+    https://HOST/PREFIX/INSTANCE or …/latest, s3://…, file://…, read in place through the
+    cache.
+    """
     from ..export import export
 
+    if instance is None and aliases and is_snapshot_url(aliases[0]):
+        instance, aliases = aliases[0], aliases[1:]
     path = _ro_instance(ctx, instance)
+    lazy = {"cache_dir": cache_dir, "cache_size": cache_size, "http_timeout": http_timeout}
     if assembly is None and (style != "ncbi" or primary):
         raise click.UsageError("--style and --primary go with --assembly")
     if assembly is not None and (aliases or namespace):
         raise click.UsageError("--assembly takes no ALIASES or --namespace")
     if collection is not None and (aliases or namespace or assembly):
         raise click.UsageError("--collection takes no ALIASES, --namespace or --assembly")
-    with SeqRepo(path) as sr, _binary_stdout() as out:
+    with _open(path, lazy) as sr, _binary_stdout() as out:
         if collection is not None:
             from .collections import write_collection_fasta
 
-            write_collection_fasta(sr, path, collection, line_width, out)
+            write_collection_fasta(sr, sr.root_dir, collection, line_width, out)
             return
         if assembly is not None:
             from ..assemblies import write_assembly_fasta
@@ -321,13 +344,21 @@ def export_cmd(
 @_instance_option(None)
 @click.option("-n", "--namespace", default=None,
               help="only sequences with an alias in this namespace")
+@cache_dir_option
+@cache_size_option
+@http_timeout_option
 @click.pass_context
-def export_aliases_cmd(ctx: click.Context, instance: str | None, namespace: str | None) -> None:
-    """Write one tab-separated line of ns:alias per sequence (GA4GH identifier first)."""
+def export_aliases_cmd(
+    ctx: click.Context, instance: str | None, namespace: str | None, cache_dir: str | None,
+    cache_size: int, http_timeout: float,
+) -> None:
+    """Write one tab-separated line of ns:alias per sequence (GA4GH identifier first); the
+    instance may be a published snapshot's URL (-i URL)."""
     from ..export import export_aliases
 
     path = _ro_instance(ctx, instance)
-    with SeqRepo(path) as sr, _binary_stdout() as out:
+    lazy = {"cache_dir": cache_dir, "cache_size": cache_size, "http_timeout": http_timeout}
+    with _open(path, lazy) as sr, _binary_stdout() as out:
         export_aliases(sr, out, namespace)
 
 

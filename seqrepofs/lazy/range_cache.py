@@ -137,7 +137,9 @@ class RangeCache:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(
             os.path.join(self.directory, "index.sqlite3"),
-            timeout=30.0, check_same_thread=False, isolation_level=None,
+            timeout=30.0,
+            check_same_thread=False,
+            isolation_level=None,
         )
         self._db.execute("pragma journal_mode = wal")
         self._db.execute("pragma synchronous = normal")
@@ -157,9 +159,9 @@ class RangeCache:
 
     def _reset(self) -> None:
         """Empty a cache written in another format (older seqrepofs): it is only a cache."""
-        tables = [n for (n,) in self._db.execute(
-            "select name from sqlite_master where type = 'table'"
-        )]
+        tables = [
+            n for (n,) in self._db.execute("select name from sqlite_master where type = 'table'")
+        ]
         for name in tables:
             self._db.execute(f'drop table "{name}"')
         for old in ("runs", "chunks"):
@@ -205,8 +207,10 @@ class RangeCache:
             with self._lock:
                 for run in used:
                     self._touched[run] = now
-                if (len(self._touched) >= TOUCH_FLUSH_COUNT
-                        or time.monotonic() - self._last_flush > TOUCH_FLUSH_SECONDS):
+                if (
+                    len(self._touched) >= TOUCH_FLUSH_COUNT
+                    or time.monotonic() - self._last_flush > TOUCH_FLUSH_SECONDS
+                ):
                     self._flush_touches()
         return out
 
@@ -216,7 +220,8 @@ class RangeCache:
         with self._lock:
             rows = self._db.execute(
                 "select name, run, run_offset from chunks"
-                f" where name in ({','.join('?' * len(names))})", names
+                f" where name in ({','.join('?' * len(names))})",
+                names,
             ).fetchall()
         runs: dict[str, list[tuple[int, ChunkKey]]] = {}
         for name, run, at in rows:
@@ -284,8 +289,9 @@ class RangeCache:
                         continue
                     run = uuid.uuid4().hex
                     self._evict(self._victims(size, self.max_bytes))
-                    self._db.execute("insert into runs values (?, ?, ?, ?)",
-                                     (run, size, time.time(), label))
+                    self._db.execute(
+                        "insert into runs values (?, ?, ?, ?)", (run, size, time.time(), label)
+                    )
                     at = 0
                     for key, _data in stretch:
                         self._db.execute(
@@ -293,8 +299,10 @@ class RangeCache:
                             (key.name, key.file_id, run, at, key.length),
                         )
                         at += key.length
-                    self._db.execute("update totals set bytes = bytes + ?, count = count + ?",
-                                     (size, len(stretch)))
+                    self._db.execute(
+                        "update totals set bytes = bytes + ?, count = count + ?",
+                        (size, len(stretch)),
+                    )
                     runs.append((run, stretch))
         for run, stretch in runs:
             self._write(run, b"".join(d for _, d in stretch))
@@ -315,8 +323,11 @@ class RangeCache:
                 continue
             if row is not None:
                 self._evict([(row[0], 0)])
-            follows = (previous is not None and previous.file_id == key.file_id
-                       and previous.offset + previous.length == key.offset)
+            follows = (
+                previous is not None
+                and previous.file_id == key.file_id
+                and previous.offset + previous.length == key.offset
+            )
             if follows:
                 stretches[-1].append((key, data))
             else:
@@ -481,8 +492,9 @@ class RangeCache:
         self._finalizer()
 
 
-def _flush_and_close(db: sqlite3.Connection, touched: dict[str, float],
-                     lock: threading.Lock) -> None:
+def _flush_and_close(
+    db: sqlite3.Connection, touched: dict[str, float], lock: threading.Lock
+) -> None:
     with lock:
         if touched:
             rows = [(t, n) for n, t in touched.items()]

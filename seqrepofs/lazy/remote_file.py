@@ -190,8 +190,11 @@ class RemoteFile:
             if not missing:
                 break
         else:
-            raise RemoteReadError(self.url, "the cache evicts chunks faster than they are read"
-                                            " (is --cache-size far too small?)")
+            raise RemoteReadError(
+                self.url,
+                "the cache evicts chunks faster than they are read"
+                " (is --cache-size far too small?)",
+            )
         self._maybe_read_ahead(offset, end, last)
         parts = [have[i] for i in range(first, last + 1)]
         base = first * self.chunk_size

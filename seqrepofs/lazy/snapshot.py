@@ -14,6 +14,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote
 
@@ -30,6 +31,7 @@ MANIFEST_DIR = "manifests"  # under the cache directory: manifests of instances 
 
 _CACHES: dict[tuple[int, str], RangeCache] = {}
 _CACHES_LOCK = threading.Lock()
+_OPENED: weakref.WeakValueDictionary[str, RemoteSnapshot] = weakref.WeakValueDictionary()
 
 
 def shared_cache(directory: str | None = None, max_bytes: int | None = None) -> RangeCache:
@@ -152,7 +154,19 @@ def open_snapshot(
         )
     snapshot_url = f"{root}/{quote(name)}"
     specs = file_specs(snapshot_url, manifest, manifest_digest(data))
-    return RemoteSnapshot(snapshot_url, name, specs, cache, timeout, manifest.created)
+    snap = RemoteSnapshot(snapshot_url, name, specs, cache, timeout, manifest.created)
+    with _CACHES_LOCK:
+        _OPENED[snapshot_url] = snap
+    return snap
+
+
+def snapshot_for(url: str) -> RemoteSnapshot:
+    """The snapshot at `url` as this process opened it last (same cache and timeout), else
+    opened now with the environment's settings: for parts of the store that are handed only
+    an instance's location (the collections database)."""
+    with _CACHES_LOCK:
+        snap = _OPENED.get(url.rstrip("/"))
+    return snap if snap is not None else open_snapshot(url)
 
 
 def _fetch_manifest(root: str, name: str) -> tuple[str, bytes]:

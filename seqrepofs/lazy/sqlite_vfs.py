@@ -158,6 +158,15 @@ class LazyCursor:
     def fetchall(self) -> list[tuple[Any, ...]]:
         return list(self)
 
+    def fetchmany(self, size: int = 1) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+        while len(out) < size:
+            row = self.fetchone()
+            if row is None:
+                break
+            out.append(row)
+        return out
+
 
 class LazyConnection:
     """A read-only connection to a remote SQLite database (one per thread, like sqlite3's)."""
@@ -169,6 +178,8 @@ class LazyConnection:
         name = self._vfs.register(remote)
         flags = apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI
         self._db = self._guard(lambda: apsw.Connection(_uri(name), flags=flags, vfs=VFS_NAME))
+        # temporary tables and sorts in memory: the remote VFS opens no files of its own
+        self._guard(lambda: self._db.execute("pragma temp_store = memory"))
 
     def _guard(self, call: Any) -> Any:
         self._vfs.last_error.error = None
@@ -204,10 +215,19 @@ class LazyConnection:
 
 
 def open_database(
-    spec: FileSpec, cache: RangeCache, *, http_timeout: float = 30.0,
+    spec: FileSpec,
+    cache: RangeCache,
+    *,
+    http_timeout: float = 30.0,
     chunk_size: int = DB_CHUNK_BYTES,
 ) -> LazyConnection:
     """A read-only connection to the published database `spec` describes."""
-    remote = RemoteFile(spec, cache, chunk_size=chunk_size, http_timeout=http_timeout,
-                        read_ahead=0, whole_file_below=0)
+    remote = RemoteFile(
+        spec,
+        cache,
+        chunk_size=chunk_size,
+        http_timeout=http_timeout,
+        read_ahead=0,
+        whole_file_below=0,
+    )
     return LazyConnection(remote)

@@ -97,12 +97,21 @@ def _pool_manager() -> Any:
 
     with _POOLS_LOCK:
         if _POOLS is None or _POOLS[0] != os.getpid():
-            _POOLS = (os.getpid(), urllib3.PoolManager(
-                num_pools=16, maxsize=16, block=False,
-                retries=urllib3.Retry(total=None, connect=0, read=0, status=0, other=0,
-                                      redirect=5),
-                headers={"User-Agent": f"seqrepofs/{__version__}", "Accept-Encoding": "identity"},
-            ))
+            _POOLS = (
+                os.getpid(),
+                urllib3.PoolManager(
+                    num_pools=16,
+                    maxsize=16,
+                    block=False,
+                    retries=urllib3.Retry(
+                        total=None, connect=0, read=0, status=0, other=0, redirect=5
+                    ),
+                    headers={
+                        "User-Agent": f"seqrepofs/{__version__}",
+                        "Accept-Encoding": "identity",
+                    },
+                ),
+            )
         return _POOLS[1]
 
 
@@ -133,7 +142,11 @@ class HttpOrigin:
             headers["If-Match"] = etag
         try:
             resp = _pool_manager().request(
-                "GET", self.url, headers=headers, preload_content=False, decode_content=False,
+                "GET",
+                self.url,
+                headers=headers,
+                preload_content=False,
+                decode_content=False,
                 timeout=urllib3.Timeout(connect=timeout, read=timeout),
             )
         except urllib3.exceptions.MaxRetryError as exc:
@@ -255,8 +268,11 @@ class S3Origin:
     def _attempt(self, start: int, end: int, etag: str | None, timeout: float) -> Piece:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key,
-                                "Range": f"bytes={start}-{end - 1}"}
+        args: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": self.key,
+            "Range": f"bytes={start}-{end - 1}",
+        }
         if etag:
             args["IfMatch"] = etag
         try:

@@ -24,6 +24,7 @@ from bioutils.accessions import infer_namespaces
 from .. import SeqRepo
 from ..digests import seq_id_from_trunc512, trunc512_hex
 from ..errors import AliasNotFoundError, AmbiguousAliasError, NotASeqRepoError
+from ..seqrepo import is_snapshot_url
 from ..store.instances import is_instance
 
 log = logging.getLogger(__name__)
@@ -52,16 +53,21 @@ class Settings:
 
 
 def resolve_source(src: str) -> str:
-    """An instance directory, or the instance a root's `latest` points at (resolved now)."""
+    """An instance directory, or the instance a root's `latest` points at (resolved now); a
+    published snapshot's URL is opened (`…/latest` resolved now) and its instance URL given."""
+    if is_snapshot_url(src):
+        sr = SeqRepo(src)
+        try:
+            return sr.root_dir
+        finally:
+            sr.close()
     path = os.path.abspath(src)
     if is_instance(path):
         return path
     latest = os.path.join(path, "latest")
     if is_instance(latest):
         return os.path.realpath(latest)
-    raise NotASeqRepoError(
-        f"{src}: neither a SeqRepo instance nor a root with a 'latest' instance"
-    )
+    raise NotASeqRepoError(f"{src}: neither a SeqRepo instance nor a root with a 'latest' instance")
 
 
 class NotFound(LookupError):

@@ -154,6 +154,14 @@ def _conn_path(conn: sqlite3.Connection) -> str:
 # ---- reading ---------------------------------------------------------------------------------
 
 
+def _remote_file(instance_url: str) -> Any:
+    """The published snapshot's collections database (a RemoteFile), None if it has none."""
+    from ..lazy.snapshot import snapshot_for
+
+    snap = snapshot_for(instance_url)
+    return snap.file(FILENAME) if snap.has(FILENAME) else None
+
+
 class CollectionStore:
     """Read access to an instance's collections; thread-safe.
 
@@ -168,11 +176,17 @@ class CollectionStore:
     def __init__(self, instance_dir: str) -> None:
         self.instance_dir = instance_dir
         self.path = os.path.join(instance_dir, FILENAME)
-        self.frozen = is_frozen(instance_dir)
+        self._url = "://" in instance_dir  # a published snapshot, read in place
+        self.remote = _remote_file(instance_dir) if self._url else None
+        self.frozen = self._url or is_frozen(instance_dir)
         self._lock = threading.Lock()
         self._idle: list[sqlite3.Connection] = []
 
     def _connect(self) -> sqlite3.Connection:
+        if self.remote is not None:
+            from ..lazy.sqlite_vfs import LazyConnection
+
+            return LazyConnection(self.remote)  # type: ignore[return-value]  # same calls
         conn = connect(self.path, writeable=False, immutable=self.frozen)
         conn.execute("pragma busy_timeout = 10000")
         return conn
@@ -182,7 +196,7 @@ class CollectionStore:
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
-            if not os.path.exists(self.path):
+            if self.remote is None and (self._url or not os.path.exists(self.path)):
                 yield None
                 return
             conn = self._connect()
