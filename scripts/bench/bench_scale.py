@@ -13,8 +13,14 @@ For each --n (repeatable; 100,000 / 300,000 / 1,000,000 in the issue), in WORK/N
     mount      mount → first read; `ls -f` and `ls -l` of each --namespaces directory with the
                daemon's RSS after each, beside minimal_fs.py listing as many entries;
                `find MNT -name '*.fa.fai' | wc -l`
+    walk       one fresh mount of the snapshot: `ls -f` then `find DIR -size -1G` (a stat of every
+               entry, streamed) of every stored namespace's directory in turn; the daemon's
+               VmRSS, RssAnon and peak (VmHWM) after each, and the peak at the end
     faidx      --faidx-files random files read with `samtools faidx` (p50/p99, cold = first read
                on a fresh mount, warm = again)
+    master_faidx  the live master mounted: --master-files random files, 10 regions each in one
+               `samtools faidx` call, cold then warm, beside the same files copied out as plain
+               FASTA (indexed by samtools); the outputs must be equal
     api        --api-lookups random `fetch(acc, 0, 50)`: ours vs biocommons.seqrepo with
                SEQREPO_FD_CACHE_MAXSIZE=100 on the same snapshot (cold = first pass in a new
                process, warm = the same accessions again)
@@ -52,7 +58,19 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import make_scale  # noqa: E402
 
-PARTS = ("load", "load2", "snapshot", "status", "check", "mount", "faidx", "api", "rest")
+PARTS = (
+    "load",
+    "load2",
+    "snapshot",
+    "status",
+    "check",
+    "mount",
+    "walk",
+    "faidx",
+    "master_faidx",
+    "api",
+    "rest",
+)
 SNAPSHOT = "2030-01-01"
 SEQREPOFS = [sys.executable, "-m", "seqrepofs"]
 REFERENCE = [shutil.which("seqrepo") or "seqrepo"]  # biocommons.seqrepo's CLI
@@ -65,11 +83,19 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float
 
     The peak RSS comes from /usr/bin/time: a child forked from this process would report at
     least this process's own peak (the high-water mark survives fork and exec)."""
-    with tempfile.NamedTemporaryFile() as rss, tempfile.TemporaryFile() as out, \
-            tempfile.TemporaryFile() as err:
+    with (
+        tempfile.NamedTemporaryFile() as rss,
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+    ):
         t = time.perf_counter()
-        proc = subprocess.run(["/usr/bin/time", "-o", rss.name, "-f", "%M", *cmd],
-                              stdout=out, stderr=err, env=env, check=False)
+        proc = subprocess.run(
+            ["/usr/bin/time", "-o", rss.name, "-f", "%M", *cmd],
+            stdout=out,
+            stderr=err,
+            env=env,
+            check=False,
+        )
         secs = time.perf_counter() - t
         out.seek(0)
         err.seek(0)
@@ -141,8 +167,9 @@ class Scale:
         for step in self.manifest["releases"][release]:
             # ours records each file as a collection: a new release replaces the old one's
             replace = ["--replace"] if tool == SEQREPOFS else []
-            s, r, _ = run([*tool, "-r", str(root), "load", "-n", step["namespace"], *replace,
-                           *step["files"]])
+            s, r, _ = run(
+                [*tool, "-r", str(root), "load", "-n", step["namespace"], *replace, *step["files"]]
+            )
             secs += s
             rss = max(rss, r)
         return secs, rss
@@ -213,12 +240,15 @@ class Scale:
             subprocess.run(["mkfs.xfs", "-q", "-f", "-m", "reflink=1", str(image)], check=True)
             subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], check=True)
             try:
-                subprocess.run(["cp", "-a", "--reflink=never", str(master), str(mnt / "master")],
-                               check=True)
+                subprocess.run(
+                    ["cp", "-a", "--reflink=never", str(master), str(mnt / "master")], check=True
+                )
                 used = fs_used(mnt)
                 secs, _rss, stdout = run([*SEQREPOFS, "-r", str(mnt), "snapshot", "-d", SNAPSHOT])
-                out = {"snapshot.ours_xfs.s": secs,
-                       "snapshot.ours_xfs.fs_added": fs_used(mnt) - used}
+                out = {
+                    "snapshot.ours_xfs.s": secs,
+                    "snapshot.ours_xfs.fs_added": fs_used(mnt) - used,
+                }
                 out["snapshot.ours_xfs.method"] = "reflink" if "reflink" in stdout else "copy"
                 return out
             finally:
@@ -228,26 +258,33 @@ class Scale:
 
     def status(self) -> Results:
         self._need(self.snap, "snapshot")
-        out = {"status.ours.s": run([*SEQREPOFS, "-r", str(self.ours), "show-status", "-i",
-                                     SNAPSHOT])[0]}
-        out["status.ref.s"] = run([*REFERENCE, "-r", str(self.ours), "show-status", "-i",
-                                   SNAPSHOT])[0]
+        out = {
+            "status.ours.s": run([*SEQREPOFS, "-r", str(self.ours), "show-status", "-i", SNAPSHOT])[
+                0
+            ]
+        }
+        out["status.ref.s"] = run(
+            [*REFERENCE, "-r", str(self.ours), "show-status", "-i", SNAPSHOT]
+        )[0]
         return out
 
     def check(self) -> Results:
         self._need(self.snap, "snapshot")
-        return {"check.ours.s": run([*SEQREPOFS, "-r", str(self.ours), "check", "-i",
-                                     SNAPSHOT])[0]}
+        return {"check.ours.s": run([*SEQREPOFS, "-r", str(self.ours), "check", "-i", SNAPSHOT])[0]}
 
     def accessions(self, count: int, namespace: str = "NCBI") -> list[tuple[str, int]]:
         """`count` random current (alias, length) of a stored namespace in the snapshot."""
         conn = sqlite3.connect(f"file:{self.snap / 'aliases.sqlite3'}?mode=ro", uri=True)
         try:
-            conn.execute("attach database ? as fd",
-                         (f"file:{self.snap / 'sequences' / 'db.sqlite3'}?mode=ro",))
+            conn.execute(
+                "attach database ? as fd",
+                (f"file:{self.snap / 'sequences' / 'db.sqlite3'}?mode=ro",),
+            )
             rows = conn.execute(
                 "select a.alias, s.len from seqalias a join fd.seqinfo s using (seq_id)"
-                " where a.namespace = ? and a.is_current = 1", (namespace,)).fetchall()
+                " where a.namespace = ? and a.is_current = 1",
+                (namespace,),
+            ).fetchall()
         finally:
             conn.close()
         rng = random.Random(self.args.seed)
@@ -284,8 +321,16 @@ class Scale:
         if (HERE / "minimal_fs.py").exists():
             for ns in self.args.namespaces.split(","):
                 entries = out[f"ls_f.{ns}.entries"]
-                mount = bl.Mount([sys.executable, str(HERE / "minimal_fs.py"), str(mnt),
-                                  "--entries", str(entries)], mnt)
+                mount = bl.Mount(
+                    [
+                        sys.executable,
+                        str(HERE / "minimal_fs.py"),
+                        str(mnt),
+                        "--entries",
+                        str(entries),
+                    ],
+                    mnt,
+                )
                 try:
                     out[f"ls_f.{ns}.minimal.s"] = bl.timed(f"ls -f '{mnt / 'd'}' | wc -l")[0]
                     out[f"ls_l.{ns}.minimal.s"] = bl.timed(f"ls -l '{mnt / 'd'}' | wc -l")[0]
@@ -308,9 +353,16 @@ class Scale:
                 for acc, length in picks:
                     start = random.Random(acc).randint(1, max(1, length - 50))
                     t = time.perf_counter()
-                    subprocess.run(["samtools", "faidx", str(mnt / "refseq" / f"{acc}.fa"),
-                                    f"{acc}:{start}-{start + 49}"], check=True,
-                                   stdout=subprocess.DEVNULL)
+                    subprocess.run(
+                        [
+                            "samtools",
+                            "faidx",
+                            str(mnt / "refseq" / f"{acc}.fa"),
+                            f"{acc}:{start}-{start + 49}",
+                        ],
+                        check=True,
+                        stdout=subprocess.DEVNULL,
+                    )
                     times.append(time.perf_counter() - t)
                 out[f"faidx.{label}.p50_ms"] = pct(times, 0.5) * 1e3
                 out[f"faidx.{label}.p99_ms"] = pct(times, 0.99) * 1e3
@@ -318,6 +370,115 @@ class Scale:
             out["faidx.daemon_rss_mb"], out["faidx.daemon_anon_mb"] = mem["VmRSS"], mem["RssAnon"]
         finally:
             mount.stop()
+        return out
+
+    def walk(self) -> Results:
+        """List and stat every namespace of the snapshot on one mount; the daemon's memory."""
+        import bench_listing as bl
+
+        self._need(self.snap, "snapshot")
+        conn = sqlite3.connect(f"file:{self.snap / 'aliases.sqlite3'}?mode=ro", uri=True)
+        stored = [r[0] for r in conn.execute("select distinct namespace from seqalias")]
+        conn.close()
+        mnt = self.dir / "mnt"
+        mount = bl.Mount([*SEQREPOFS, "mount", "-f", str(self.snap), str(mnt)], mnt)
+        out: Results = {}
+        try:
+            # each stored namespace once (its API names, e.g. refseq for NCBI, show the same
+            # aliases again), and the collections
+            shown = sorted(
+                p.name
+                for p in mnt.iterdir()
+                if p.is_dir() and (p.name in stored or p.name == "collections")
+            )
+            out["walk.rss_start_mb"] = bl.rss(mount.proc.pid)["VmRSS"]
+            entries = 0
+            walk_s = 0.0
+            for ns in shown:
+                ls_s, count = bl.timed(f"ls -f '{mnt / ns}' | wc -l")
+                find_s, _ = bl.timed(f"find '{mnt / ns}' -size -1G | wc -l")
+                mem = bl.rss(mount.proc.pid)
+                out[f"walk.{ns}.entries"] = int(count) - 2
+                out[f"walk.{ns}.ls_f_s"], out[f"walk.{ns}.find_s"] = ls_s, find_s
+                out[f"walk.{ns}.rss_mb"], out[f"walk.{ns}.anon_mb"] = mem["VmRSS"], mem["RssAnon"]
+                entries += int(count) - 2
+                walk_s += ls_s + find_s
+                print(
+                    f"  walk {ns}: {int(count) - 2} entries, ls -f {ls_s:.1f} s,"
+                    f" find {find_s:.1f} s, {mem}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            mem = bl.rss(mount.proc.pid)
+            out["walk.entries"], out["walk.s"] = entries, walk_s
+            out["walk.hwm_mb"], out["walk.anon_mb"] = mem["VmHWM"], mem["RssAnon"]
+            out["walk.namespaces"] = f"{len(shown)} dirs, {len(stored)} stored namespaces"
+        finally:
+            mount.stop()
+        return out
+
+    def master_faidx(self) -> Results:
+        """`samtools faidx` on the mounted live master, cold and warm, beside plain FASTA."""
+        import bench_listing as bl
+
+        self._need(self.snap, "snapshot")
+        master = self.ours / "master"
+        picks = self.accessions(self.args.master_files)
+        regions: list[list[str]] = []
+        for acc, length in picks:
+            rng = random.Random(acc)
+            regions.append(
+                [
+                    f"{acc}:{s}-{s + 49}"
+                    for s in (rng.randint(1, max(1, length - 50)) for _ in range(10))
+                ]
+            )
+        mnt = self.dir / "mnt"
+        plain = self.dir / "plain-fasta"
+        shutil.rmtree(plain, ignore_errors=True)
+        plain.mkdir()
+
+        def faidx_all(path_of: Callable[[str], Path]) -> tuple[float, bytes]:
+            t = time.perf_counter()
+            outs = []
+            for (acc, _len), regs in zip(picks, regions, strict=True):
+                outs.append(
+                    subprocess.run(
+                        ["samtools", "faidx", str(path_of(acc)), *regs],
+                        check=True,
+                        capture_output=True,
+                    ).stdout
+                )
+            return time.perf_counter() - t, b"".join(outs)
+
+        def mounted(acc: str) -> Path:
+            return mnt / "refseq" / f"{acc}.fa"
+
+        def copied(acc: str) -> Path:
+            return plain / f"{acc}.fa"
+
+        mount = bl.Mount([*SEQREPOFS, "mount", "-f", str(master), str(mnt)], mnt)
+        out: Results = {}
+        try:
+            cold, want = faidx_all(mounted)
+            out["master_faidx.cold_s"] = cold
+            for acc, _len in picks:
+                shutil.copyfile(mounted(acc), copied(acc))
+                subprocess.run(["samtools", "faidx", str(copied(acc))], check=True)
+            best: dict[str, float] = {}
+            for _rep in range(3):  # alternating: the machine's load drifts
+                for name, path_of in (("mounted", mounted), ("plain", copied)):
+                    secs, got = faidx_all(path_of)
+                    if got != want:
+                        raise RuntimeError(f"samtools faidx on {name} files: other output")
+                    best[name] = min(best.get(name, secs), secs)
+            out["master_faidx.warm_s"], out["master_faidx.plain_s"] = best["mounted"], best["plain"]
+            out["master_faidx.files"] = len(picks)
+            mem = bl.rss(mount.proc.pid)
+            out["master_faidx.daemon_rss_mb"] = mem["VmRSS"]
+        finally:
+            mount.stop()
+            shutil.rmtree(plain, ignore_errors=True)
         return out
 
     def api(self) -> Results:
@@ -329,11 +490,15 @@ class Scale:
         env = dict(os.environ, SEQREPO_FD_CACHE_MAXSIZE="100")
         for _rep in range(self.args.api_reps):
             for name in ("ours", "ref"):
-                _s, rss, stdout = run([sys.executable, __file__, "_api", name, str(self.snap),
-                                       str(ids)], env=env)
+                _s, rss, stdout = run(
+                    [sys.executable, __file__, "_api", name, str(self.snap), str(ids)], env=env
+                )
                 res = json.loads(stdout)
-                for key, value in (("cold_s", res["cold"]), ("warm_s", res["warm"]),
-                                   ("rss_mb", rss)):
+                for key, value in (
+                    ("cold_s", res["cold"]),
+                    ("warm_s", res["warm"]),
+                    ("rss_mb", rss),
+                ):
                     full = f"api.{name}.{key}"
                     out[full] = min(out.get(full, value), value)
         return out
@@ -349,8 +514,12 @@ class Scale:
         picks = [md5s[rng.randrange(len(md5s))] for _ in range(min(5000, len(md5s)))]
         port = br.free_port()
         log = self.dir / "serve.log"
-        proc = br.start([*SEQREPOFS, "serve", str(self.snap), "--port", str(port),
-                         "--no-access-log"], port, "/refget/1/sequence/service-info", log)
+        proc = br.start(
+            [*SEQREPOFS, "serve", str(self.snap), "--port", str(port), "--no-access-log"],
+            port,
+            "/refget/1/sequence/service-info",
+            log,
+        )
         out: Results = {}
         try:
             base = f"http://127.0.0.1:{port}"
@@ -389,17 +558,38 @@ def wrk(base: str, paths: list[str], args: argparse.Namespace) -> Results:
         listing.write_text("".join(f"{p}\n" for p in paths))
         script.write_text(WRK_LUA % {"file": listing})
         proc = subprocess.run(
-            ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.rest_seconds}s",
-             "--latency", "--timeout", "10s", "-s", str(script), base],
-            capture_output=True, text=True, timeout=args.rest_seconds + 60, check=True)
+            [
+                "wrk",
+                "-t",
+                "2",
+                "-c",
+                str(args.connections),
+                "-d",
+                f"{args.rest_seconds}s",
+                "--latency",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=args.rest_seconds + 60,
+            check=True,
+        )
     text = proc.stdout
     m = re.search(r"(\d+) requests in ([\d.]+)(m?s)", text)
     assert m, text
     secs = float(m.group(2)) / (1000 if m.group(3) == "ms" else 1)
     lat = {p: br._ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)", text, re.M)}
     errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
-    return {"rps": int(m.group(1)) / secs, "p50_ms": lat["50"], "p99_ms": lat["99"],
-            "errors": errors}
+    return {
+        "rps": int(m.group(1)) / secs,
+        "p50_ms": lat["50"],
+        "p99_ms": lat["99"],
+        "errors": errors,
+    }
 
 
 # ---- the API measurement, in its own process ---------------------------------------------------
@@ -436,6 +626,12 @@ ROWS: list[tuple[str, str, str | None, str]] = [
     ("check (s)", "check.ours.s", None, "total"),
     ("mount → first read (s)", "mount.first_read.s", None, "per-op"),
     ("find *.fa.fai (s)", "find_fai.ours.s", None, "total"),
+    ("walk: entries listed and stat-ed", "walk.entries", None, "total"),
+    ("walk: ls -f + find -size (s)", "walk.s", None, "total"),
+    ("  daemon peak VmHWM (MB)", "walk.hwm_mb", None, "per-op"),
+    ("  daemon RssAnon after (MB)", "walk.anon_mb", None, "per-op"),
+    ("master faidx cold (s)", "master_faidx.cold_s", None, "per-op"),
+    ("master faidx warm (s) [ref: plain]", "master_faidx.warm_s", "master_faidx.plain_s", "per-op"),
     ("faidx cold p50 (ms)", "faidx.cold.p50_ms", None, "per-op"),
     ("faidx cold p99 (ms)", "faidx.cold.p99_ms", None, "per-op"),
     ("faidx warm p50 (ms)", "faidx.warm.p50_ms", None, "per-op"),
@@ -452,14 +648,21 @@ ROWS: list[tuple[str, str, str | None, str]] = [
 
 
 def listing_rows(results: dict[str, Results]) -> list[tuple[str, str, str | None, str]]:
-    names = sorted({k.split(".")[1] for r in results.values() for k in r
-                    if k.startswith(("ls_f.", "ls_l."))})
+    names = sorted(
+        {k.split(".")[1] for r in results.values() for k in r if k.startswith(("ls_f.", "ls_l."))}
+    )
     rows: list[tuple[str, str, str | None, str]] = []
     for ns in names:
         for cmd in ("ls_f", "ls_l"):
             shown = cmd.replace("_", " -")
-            rows.append((f"{shown} {ns} (s) [ref: minimal]", f"{cmd}.{ns}.ours.s",
-                         f"{cmd}.{ns}.minimal.s", "total"))
+            rows.append(
+                (
+                    f"{shown} {ns} (s) [ref: minimal]",
+                    f"{cmd}.{ns}.ours.s",
+                    f"{cmd}.{ns}.minimal.s",
+                    "total",
+                )
+            )
             rows.append(("  daemon VmRSS after (MB)", f"{cmd}.{ns}.ours.rss_mb", None, "per-op"))
         rows.append(("  daemon RssAnon after (MB)", f"ls_l.{ns}.ours.anon_mb", None, "per-op"))
     return rows
@@ -490,8 +693,11 @@ def table(results: dict[str, Results]) -> str:
         cells = []
         for n in ns_sorted:
             o, r = results[n].get(ours), results[n].get(ref) if ref else None
-            ratio = f"{r / o:.2f}x" if isinstance(o, (int, float)) and isinstance(
-                r, (int, float)) and o > 0 else ""
+            ratio = (
+                f"{r / o:.2f}x"
+                if isinstance(o, (int, float)) and isinstance(r, (int, float)) and o > 0
+                else ""
+            )
             cells.append(f"{fmt(ours, o) + ' / ' + fmt(ours, r) + ' / ' + ratio:>28}")
         line = f"{label:34}" + "".join(cells)
         if len(ns_sorted) > 1:
@@ -504,8 +710,10 @@ def table(results: dict[str, Results]) -> str:
             ideal = ideal_total if kind == "total" else 1.0
             line += f"{' / '.join(growth):>18}{ideal:>7.1f}"
         lines.append(line)
-    lines.append("ratio = reference / ours (above 1: ours is faster or smaller); for listings the"
-                 " 'reference' column is minimal_fs.py")
+    lines.append(
+        "ratio = reference / ours (above 1: ours is faster or smaller); for listings the"
+        " 'reference' column is minimal_fs.py"
+    )
     return "\n".join(lines)
 
 
@@ -519,10 +727,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path("bench-out") / "scale")
     ap.add_argument("--only", default=",".join(PARTS), help=f"parts, of {','.join(PARTS)}")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--reference-max-n", type=int, default=300_000,
-                    help="load/snapshot the reference only up to this N [300000]")
+    ap.add_argument(
+        "--reference-max-n",
+        type=int,
+        default=300_000,
+        help="load/snapshot the reference only up to this N [300000]",
+    )
     ap.add_argument("--namespaces", default="refseq,Ensembl", help="directories to list")
     ap.add_argument("--faidx-files", type=int, default=10_000)
+    ap.add_argument(
+        "--master-files",
+        type=int,
+        default=1000,
+        help="files read by master_faidx, 10 regions each [1000]",
+    )
     ap.add_argument("--api-lookups", type=int, default=100_000)
     ap.add_argument("--api-reps", type=int, default=2, help="alternating runs, best kept [2]")
     ap.add_argument("--connections", type=int, default=16)
