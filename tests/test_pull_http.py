@@ -2,8 +2,9 @@
 injects faults, all real processes on 127.0.0.1; every CLI call is a `seqrepofs` subprocess.
 
 The source root holds A and B = A + 5 new sequences (one new sequence file) + a re-pointed
-alias; it is published with `seqrepofs publish` and served by nginx from a directory that also
-holds damaged copies (bad JSON, unknown version, a tampered file) and a location answering 403.
+alias + a re-recorded collection (so all three databases change); it is published with
+`seqrepofs publish` and served by nginx from a directory that also holds damaged copies (bad
+JSON, unknown version, a tampered file) and a location answering 403.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     base = tmp_path_factory.mktemp("http-site")
     src, www = base / "src", base / "www"
-    build_two_snapshots(src)
+    build_two_snapshots(src, collections=True)
     www.mkdir()
     proc = run_seqrepofs("publish", src, www / "pub")
     assert proc.returncode == 0, proc.stderr
@@ -152,15 +153,15 @@ def test_pull_a_then_b_moves_only_new_files_and_changed_chunks(site: Site, tmp_p
     log = site.nginx.log()
     data = [ln for ln in log if ln.path.startswith(f"/pub/{B}/")]
     fetched = {ln.path.removeprefix(f"/pub/{B}/") for ln in data}
-    assert fetched == set(fresh) | {"aliases.sqlite3", "sequences/db.sqlite3"}
+    dbs = ("aliases.sqlite3", "sequences/db.sqlite3", "collections.sqlite3")
+    assert fetched == set(fresh) | set(dbs)
     db_requests = [ln for ln in data if ln.path.endswith(".sqlite3")]
     assert all(ln.range for ln in db_requests)  # chunks, not the file
     assert any("," in ln.range for ln in db_requests)  # many ranges in one request
+    assert any(ln.path.endswith("/collections.sqlite3") for ln in db_requests)
     new_bytes = sum((site.src / B / p).stat().st_size for p in fresh)
     delta = changed_chunk_bytes(site.manifest(A), site.manifest(B))
-    db_size = sum(
-        (site.src / B / p).stat().st_size for p in ("aliases.sqlite3", "sequences/db.sqlite3")
-    )
+    db_size = sum((site.src / B / p).stat().st_size for p in dbs)
     assert delta < db_size / 2  # the case this is about: most of each database is unchanged
     body = sum(ln.body_bytes for ln in data)
     assert new_bytes + delta <= body <= 1.2 * (new_bytes + delta)
@@ -219,7 +220,7 @@ def test_dry_run_changes_nothing(site: Site, tmp_path: Path) -> None:
     for rel in fresh:
         assert f"fetch {rel} (" in out
     assert "changed chunks of aliases.sqlite3" in out
-    assert f"would fetch {len(fresh) + 2} files" in out and "nothing was changed" in out
+    assert f"would fetch {len(fresh) + 3} files" in out and "nothing was changed" in out
     assert tree_state(root) == before
     assert not [ln for ln in site.nginx.log() if ln.path.startswith(f"/pub/{B}/")]
 
@@ -350,8 +351,8 @@ def test_s3_publish_copies_server_side_and_pulls_exactly(
     site: Site, bucket: Bucket, tmp_path: Path
 ) -> None:
     fresh = new_files(site.www / "pub")
-    shared = len(files_of(site.src / B)) - len(fresh) - 2
-    assert f"{B}: {len(fresh) + 2} files uploaded" in bucket.publish_out
+    shared = len(files_of(site.src / B)) - len(fresh) - 3  # the three databases changed
+    assert f"{B}: {len(fresh) + 3} files uploaded" in bucket.publish_out
     assert f"{shared} linked from earlier snapshots" in bucket.publish_out
     env = checkout_env(**S3_ENV)
     listed = run_seqrepofs(
@@ -366,7 +367,7 @@ def test_s3_publish_copies_server_side_and_pulls_exactly(
     root = tmp_path / "root"
     ok(pull(root, bucket.url, "-i", A, "--endpoint-url", bucket.s3.url))
     out = ok(pull(root, bucket.url, "--endpoint-url", bucket.s3.url))
-    assert f"pulled {B}" in out and f"{len(fresh) + 2} files fetched" in out
+    assert f"pulled {B}" in out and f"{len(fresh) + 3} files fetched" in out
     assert_identical(root / A, site.src / A)
     assert_identical(root / B, site.src / B)
     rerun = run_seqrepofs("publish", site.src, bucket.url, "--endpoint-url", bucket.s3.url, env=env)
@@ -509,7 +510,7 @@ def test_local_snapshot_without_manifest_is_hashed_lazily(site: Site, tmp_path: 
     assert_identical(root / B, site.src / B)
     fresh = set(new_files(site.www / "pub"))
     fetched = {ln.path.removeprefix(f"/pub/{B}/") for ln in site.nginx.log() if f"/{B}/" in ln.path}
-    assert fetched == fresh | {"aliases.sqlite3", "sequences/db.sqlite3"}
+    assert fetched == fresh | {"aliases.sqlite3", "sequences/db.sqlite3", "collections.sqlite3"}
     for rel in files_of(root / A):
         if rel not in fresh and not rel.endswith(".sqlite3"):
             assert os.stat(root / B / rel).st_ino == os.stat(root / A / rel).st_ino, rel

@@ -30,7 +30,7 @@ from seqrepofs import SeqRepo
 from seqrepofs.remote import daemon, parse_stats, tempdir
 from seqrepofs.store import instances
 
-DBS = {"aliases.sqlite3", "sequences/db.sqlite3"}
+DBS = {"aliases.sqlite3", "sequences/db.sqlite3", "collections.sqlite3"}
 # rsync's own bytes on top of file data: file lists, per-file headers, block checksums
 OVERHEAD = 16 * 1024
 
@@ -54,7 +54,12 @@ def fails(*args: str) -> str:
 
 
 def build_server_root(root: Path) -> None:
-    build_two_snapshots(root)
+    build_two_snapshots(root, collections=True)
+    # B's collections.sqlite3 has A's size; given A's mtime too (snapshots made in the same
+    # second), only a comparison by content tells them apart
+    old, new = root / A / "collections.sqlite3", root / B / "collections.sqlite3"
+    assert old.stat().st_size == new.stat().st_size
+    os.utime(new, ns=(old.stat().st_atime_ns, old.stat().st_mtime_ns))
     instances.update_latest(str(root), B)
     (root / f"{A}.half4made").mkdir()  # a temporary directory the daemon must not show
 
@@ -130,8 +135,10 @@ def test_list_remote_instances(server: RsyncServer) -> None:
     assert out == f"Remote instances ({server.url}/seqrepo)\n  {A}\n  {B}\n"
     # the module can be named either way
     assert ok("--remote-host", f"{server.url}/seqrepo", "list-remote-instances") == out
-    assert ok("--remote-host", server.url, "list-remote-instances", "--remote-module",
-              "seqrepo") == out
+    assert (
+        ok("--remote-host", server.url, "list-remote-instances", "--remote-module", "seqrepo")
+        == out
+    )
     # master and the temporary directory on the server are not even visible to a raw listing
     raw = subprocess.run(
         ["rsync", "--no-motd", f"{server.url}/seqrepo/"], capture_output=True, text=True
@@ -159,7 +166,7 @@ def test_pull_a_then_b_transfers_only_new_files(server: RsyncServer, tmp_path: P
     new = {rel: size for rel, size in files_b.items() if rel not in files_a}
     assert len(new) == 3  # one .fa.bgz with its .fai and .gzi
     changed = {**new, **{db: files_b[db] for db in DBS}}
-    # exactly the new sequence files and the two databases moved ...
+    # exactly the new sequence files and the three databases moved ...
     assert stats_b.regular_files_transferred == len(changed)
     assert stats_b.total_transferred_file_size == sum(changed.values())
     # ... and the bytes on the wire are at most those files (the databases go as deltas
@@ -265,8 +272,8 @@ def test_dry_run_changes_nothing(server: RsyncServer, tmp_path: Path) -> None:
     before = stat_state(root)
     out = ok("-r", str(root), "--remote-host", server.url, "pull", "--dry-run", "--stats")
     assert f"--link-dest={root / A}/" in out
-    assert "dry run: would transfer 5 files" in out  # 3 new sequence files + 2 databases
-    assert parse_stats(out).regular_files_transferred == 5
+    assert "dry run: would transfer 6 files" in out  # 3 new sequence files + 3 databases
+    assert parse_stats(out).regular_files_transferred == 6
     assert stat_state(root) == before
 
 
@@ -352,8 +359,9 @@ def test_serve_rsync_foreground_and_port_in_use(server: RsyncServer, tmp_path: P
     port = free_port()
     state = tmp_path / "s2"
     proc = subprocess.Popen(
-        seqrepofs_cmd("serve-rsync", root, "--port", str(port), "--state-dir", state,
-                      "--foreground"),
+        seqrepofs_cmd(
+            "serve-rsync", root, "--port", str(port), "--state-dir", state, "--foreground"
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=checkout_env(),

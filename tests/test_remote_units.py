@@ -272,7 +272,8 @@ def test_pass_args_sequences_then_databases() -> None:
         assert "--dry-run" not in args
     # sequence files: quick check + hardlinks; the databases excluded (and so never deleted)
     assert "--link-dest=/r/2024-01-01/" in files and "--delete" in files
-    assert "--exclude=/aliases.sqlite3" in files and "--exclude=/sequences/db.sqlite3" in files
+    for db in ("/aliases.sqlite3", "/sequences/db.sqlite3", "/collections.sqlite3"):
+        assert f"--exclude={db}" in files and f"--include={db}" in dbs
     assert f"--exclude=/{tempdir.MARKER}" in files
     # databases: always compared by content, never hardlinked, nothing else included
     assert "--ignore-times" in dbs and "--copy-dest=/r/2024-01-01/" in dbs

@@ -5,10 +5,11 @@ into `<root>/<instance>.<random>` with `--link-dest` to the newest local snapsho
 every unchanged sequence file a hardlink instead of a download, then one atomic rename.
 
 One change to it, in two passes: the sequence files are immutable and uniquely named, so
-rsync's quick check (same size and mtime) safely decides "unchanged, hardlink it". The two
-databases are not: every snapshot has its own copy under the same name, and two snapshots made
-within the same second can have equal sizes and mtimes but different content, which a single
-pass would silently hardlink from the old snapshot. So the databases get a second pass with
+rsync's quick check (same size and mtime) safely decides "unchanged, hardlink it". The
+databases (the two of every instance, and `collections.sqlite3` where there is one) are not:
+every snapshot has its own copy under the same name, and two snapshots made within the same
+second can have equal sizes and mtimes but different content, which a single pass would
+silently hardlink from the old snapshot. So the databases get a second pass with
 `--ignore-times`, delta-transferred against the local copy (cheap) and never hardlinked.
 """
 
@@ -149,7 +150,7 @@ def transfer(
 def pass_args(
     rsync: Rsync, source: str, dest: str, link_dest: str | None, opts: PullOptions
 ) -> list[list[str]]:
-    """rsync arguments of the two passes: sequence files, then the two databases.
+    """rsync arguments of the two passes: sequence files, then the databases.
 
     `--partial` keeps a file cut short by a normal interruption for the next run; `--delete`
     only ever acts inside our own temporary directory, where it sweeps rsync temporaries that a
@@ -171,7 +172,7 @@ def pass_args(
     if opts.bwlimit:
         common.append(f"--bwlimit={opts.bwlimit}")
     ends = [source, dest.rstrip("/") + "/"]
-    dbs = [f"/{rel}" for rel in instances.DB_FILES]
+    dbs = [f"/{rel}" for rel in (*instances.DB_FILES, *instances.OPTIONAL_DB_FILES)]
     files = [*common, "--delete", f"--exclude=/{tempdir.MARKER}"]
     files += [f"--exclude={db}" for db in dbs]
     databases = [*common, "--ignore-times", "--include=/sequences/"]
