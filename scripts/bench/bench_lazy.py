@@ -34,8 +34,9 @@ from seqrepofs.lazy import FileSpec, RangeCache, RemoteFile  # noqa: E402
 from seqrepofs.lazy.sqlite_vfs import open_database  # noqa: E402
 from seqrepofs.store.fai import parse_gzi  # noqa: E402
 
-LOOKUP = ("select seq_id, namespace from seqalias"
-          " where namespace = ? and alias = ? and is_current = 1")
+LOOKUP = (
+    "select seq_id, namespace from seqalias where namespace = ? and alias = ? and is_current = 1"
+)
 
 
 def count(server: Nginx, part: str) -> tuple[int, int]:
@@ -55,8 +56,10 @@ def bench_vfs(args: argparse.Namespace, work: Path) -> None:
     t = time.perf_counter()
     expected = [local.execute(LOOKUP, k).fetchall() for k in picks]
     local_ms = (time.perf_counter() - t) * 1000
-    print(f"database {len(data) / 1e6:.1f} MB, {n_aliases} aliases, {args.lookups} lookups;"
-          f" local sqlite3 {local_ms:.1f} ms")
+    print(
+        f"database {len(data) / 1e6:.1f} MB, {n_aliases} aliases, {args.lookups} lookups;"
+        f" local sqlite3 {local_ms:.1f} ms"
+    )
     print(f"{'chunk':>6} {'run':>5} {'requests':>8} {'bytes':>10} {'B/lookup':>9} {'ms':>8}")
     with Nginx(www, work / "nginx") as server:
         digest = hashlib.sha256(data).hexdigest()
@@ -72,8 +75,10 @@ def bench_vfs(args: argparse.Namespace, work: Path) -> None:
                 n1, b1 = count(server, "aliases")
                 assert got == expected
                 assert conn.remote.wait_idle(30)
-                print(f"{chunk:>6} {run:>5} {n1 - n0:>8} {b1 - b0:>10} "
-                      f"{(b1 - b0) / args.lookups:>9.0f} {ms:>8.1f}")
+                print(
+                    f"{chunk:>6} {run:>5} {n1 - n0:>8} {b1 - b0:>10} "
+                    f"{(b1 - b0) / args.lookups:>9.0f} {ms:>8.1f}"
+                )
                 conn.close()
                 cache.close()
 
@@ -86,24 +91,32 @@ def bench_read(args: argparse.Namespace, work: Path) -> None:
     size = len(data)
     rng = random.Random(5)
     blocks = [rng.randrange(len(coffsets)) for _ in range(args.regions)]
-    print(f"file {size / 1e6:.1f} MB, {len(coffsets)} BGZF blocks"
-          f" (mean {size / len(coffsets):.0f} B); {args.regions} random blocks, each cold")
+    print(
+        f"file {size / 1e6:.1f} MB, {len(coffsets)} BGZF blocks"
+        f" (mean {size / len(coffsets):.0f} B); {args.regions} random blocks, each cold"
+    )
     print(f"{'chunk':>6} {'what':>16} {'requests':>8} {'bytes':>11} {'MB/s':>7}")
     with Nginx(work / "www", work / "nginx") as server:
         url = f"{server.url}/f.bgz"
         for chunk in (int(c) for c in args.chunks.split(",")):
             n0, b0 = count(server, "f.bgz")
             for k, i in enumerate(blocks):  # each region in a cold cache of its own name
-                rf = RemoteFile(FileSpec(url, size, path=f"{chunk}/{k}"),
-                                RangeCache(str(work / f"c-{chunk}-regions")),
-                                chunk_size=chunk, read_ahead=0, whole_file_below=0)
+                rf = RemoteFile(
+                    FileSpec(url, size, path=f"{chunk}/{k}"),
+                    RangeCache(str(work / f"c-{chunk}-regions")),
+                    chunk_size=chunk,
+                    read_ahead=0,
+                    whole_file_below=0,
+                )
                 rf._file_id = f"bench:{chunk}:{k}"  # a fresh identity: nothing cached
                 a = coffsets[i]
                 b = coffsets[i + 1] if i + 1 < len(coffsets) else size
                 assert rf.pread(a, b - a) == data[a:b]
             n1, b1 = count(server, "f.bgz")
-            print(f"{chunk:>6} {'region, cold':>16} {(n1 - n0) / args.regions:>8.2f}"
-                  f" {(b1 - b0) / args.regions:>11.0f} {'':>7}")
+            print(
+                f"{chunk:>6} {'region, cold':>16} {(n1 - n0) / args.regions:>8.2f}"
+                f" {(b1 - b0) / args.regions:>11.0f} {'':>7}"
+            )
             cache = RangeCache(str(work / f"c-{chunk}-cat"))
             for run in ("cat, cold", "cat, warm"):
                 rf = RemoteFile(FileSpec(url, size, path="cat"), cache, chunk_size=chunk)
@@ -114,8 +127,7 @@ def bench_read(args: argparse.Namespace, work: Path) -> None:
                 secs = time.perf_counter() - t
                 assert rf.wait_idle(60)
                 n1, b1 = count(server, "f.bgz")
-                print(f"{chunk:>6} {run:>16} {n1 - n0:>8} {b1 - b0:>11}"
-                      f" {size / 1e6 / secs:>7.1f}")
+                print(f"{chunk:>6} {run:>16} {n1 - n0:>8} {b1 - b0:>11} {size / 1e6 / secs:>7.1f}")
 
 
 def main() -> None:

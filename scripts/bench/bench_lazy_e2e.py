@@ -92,7 +92,7 @@ def prepare(work: Path, args: argparse.Namespace) -> Workload:
     data = work / "data"
     manifest, fresh = make_workload.ensure(
         data, total_mb=args.total_mb, n_transcripts=args.n_transcripts,
-        n_regions=max(args.regions, 1))  # fmt: skip
+        n_regions=max(args.regions, make_workload.FULL["n_regions"]))  # fmt: skip
     root, www = work / "root", work / "www"
     stamp = work / "built.json"
     if fresh or not stamp.exists() or json.loads(stamp.read_text()) != manifest["params"]:
@@ -379,6 +379,18 @@ class Bench:
         print(f"cat cold: outputs agree (sha256 {lazy[:8].hex()}…)", flush=True)
 
 
+def small_send_buffer(nginx: Nginx) -> Nginx:
+    """nginx with a 64 KiB socket send buffer: its log counts what it handed to the socket,
+    and on loopback an autotuned buffer takes megabytes a reader that hangs up never gets
+    (htslib's open-ended ranges); on a network they would not have left the server."""
+    conf = nginx.state / "nginx.conf"
+    listen = f"listen 127.0.0.1:{nginx.port};"
+    text = conf.read_text()
+    assert listen in text
+    conf.write_text(text.replace(listen, f"listen 127.0.0.1:{nginx.port} sndbuf=64k;"))
+    return nginx
+
+
 def du(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -521,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     state = work / "servers"
     shutil.rmtree(state, ignore_errors=True)
     with (
-        Nginx(wl.www, state / "nginx") as nginx,
+        small_send_buffer(Nginx(wl.www, state / "nginx")) as nginx,
         LatencyProxy(nginx.port, args.rtt_ms, state / "proxy.log") as proxy,
     ):
         bench = Bench(wl, Server(nginx, proxy), work, args)
