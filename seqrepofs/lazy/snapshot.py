@@ -88,6 +88,13 @@ class RemoteSnapshot:
     def has(self, path: str) -> bool:
         return path in self.specs
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no fetch of any of its files (nor that fetch's cache write) is in flight;
+        False on timeout. For handing the cache to another process."""
+        with self._lock:
+            files = list(self._files.values())
+        return all(rf.wait_idle(timeout) for rf in files)
+
     def file(self, path: str) -> RemoteFile:
         """The RemoteFile of a published file (`aliases.sqlite3`, `sequences/…`), made once:
         databases in 4 KiB chunks without read-ahead, other files in 16 KiB chunks."""
