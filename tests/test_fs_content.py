@@ -101,7 +101,7 @@ def source(
 
 
 def test_listing_matches_aliases(source: Source) -> None:
-    expected_dirs = {encode(ns) for ns, _ in source.aliases}
+    expected_dirs = {encode(ns) for ns, _ in source.aliases} | {"collections"}
     assert set(os.listdir(source.mnt)) == expected_dirs
     for ns, aliases in source.by_namespace().items():
         names = set(os.listdir(source.mnt / encode(ns)))

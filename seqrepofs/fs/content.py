@@ -38,6 +38,50 @@ _SUFFIX = {
 }
 
 
+class CollectionKind(enum.IntEnum):
+    """The files of one collection in /collections (the value is the readdir sub-position)."""
+
+    FASTA = 0
+    FAI = 1
+    DICT = 2
+    FA_DICT = 3
+    CHROM_SIZES = 4
+    SEQCOL = 5
+
+    @property
+    def suffix(self) -> str:
+        return _COLLECTION_SUFFIX[self]
+
+
+_COLLECTION_SUFFIX = {
+    CollectionKind.FASTA: ".fa",
+    CollectionKind.FAI: ".fa.fai",
+    CollectionKind.DICT: ".dict",
+    CollectionKind.FA_DICT: ".fa.dict",
+    CollectionKind.CHROM_SIZES: ".chrom.sizes",
+    CollectionKind.SEQCOL: ".seqcol.json",
+}
+# preferred first: "x.fa.dict" is x's .fa.dict before it is x.fa's .dict
+_COLLECTION_ORDER = (
+    CollectionKind.FAI,
+    CollectionKind.FA_DICT,
+    CollectionKind.CHROM_SIZES,
+    CollectionKind.SEQCOL,
+    CollectionKind.DICT,
+    CollectionKind.FASTA,
+)
+
+
+def split_collection_file_name(name: str) -> list[tuple[str, CollectionKind]]:
+    """Candidate (stem, kind) readings of a file name in /collections, preferred first."""
+    out = []
+    for kind in _COLLECTION_ORDER:
+        suffix = kind.suffix
+        if name.endswith(suffix) and len(name) > len(suffix):
+            out.append((name[: -len(suffix)], kind))
+    return out
+
+
 def split_file_name(name: str) -> list[tuple[str, FileKind]]:
     """Candidate (encoded stem, kind) readings of a file name, preferred first.
 

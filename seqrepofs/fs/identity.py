@@ -8,12 +8,15 @@ it keeps nothing per listed or looked-up entry and `forget` has nothing to free.
 Layout (bit 63 always 0: some tools read inode numbers as signed 64-bit integers):
 
     alias file  1 | instance:16 | variant:3 | kind:2 | seqalias_id:41     (bit 62 set)
+    collection  0 | tag:4 | instance:16 | by_digest:1 | kind:3 | collection_id:38  (tag 6)
     other       0 | tag:4 | instance:16 | name:32                          (tag >= 1)
     the mount's top directory                                             1
 
 `instance` is 0 for a mounted instance and the instance's interned number in a mounted root;
-`variant` says which directory shows the alias row (0: its stored namespace, else an API
-name, `VARIANTS`); `name` is the interned namespace directory or view file name. Interned
+a collection's file is named by its collection id (`store.collections`), which stands for
+one content for good (`--replace` records a new id); `variant` says which directory shows the
+alias row (0: its stored namespace, else an API name, `VARIANTS`); `name` is the interned
+namespace directory or view file name. Interned
 names are few (instances of a root, namespace directories, assembly view files): the table
 grows with the repository's catalogue, never with its aliases, and is capped.
 """
@@ -23,20 +26,33 @@ from __future__ import annotations
 import threading
 
 from ..store.translate import SYNTHETIC_NAMESPACES
-from .content import FileKind
-from .nodes import AliasFile, InstanceDir, LatestLink, NamespaceDir, Node, RootDir, ViewNode
+from .content import CollectionKind, FileKind
+from .nodes import (
+    AliasFile,
+    CollectionFile,
+    CollectionsDir,
+    InstanceDir,
+    LatestLink,
+    NamespaceDir,
+    Node,
+    RootDir,
+    ViewNode,
+)
 
 ROOT_INODE = 1
 VARIANTS = ("", *SYNTHETIC_NAMESPACES)  # variant 0: the row's stored namespace
 MAX_ROWID = (1 << 41) - 1
+MAX_COLLECTION_ID = (1 << 38) - 1
 MAX_NAMES = 1 << 20  # interned names of one daemon: far above any real catalogue
 _FILE_BIT = 1 << 62
 _INST_MAX = (1 << 16) - 1
 _TAG_INSTANCE, _TAG_NAMESPACE, _TAG_VIEW, _TAG_LATEST = 1, 2, 3, 4
+_TAG_COLLECTIONS, _TAG_COLLECTION_FILE = 5, 6
 
 # What an inode number names, as a tuple the tree rebuilds the node from:
 #   ("root",) ("instance", inst) ("namespace", inst, nsdir) ("view", inst, filename)
 #   ("latest",) ("file", inst, variant, FileKind, rowid)
+#   ("collections", inst, by_digest) ("cfile", inst, by_digest, CollectionKind, collection_id)
 Key = tuple[object, ...]
 
 
@@ -101,6 +117,12 @@ class Inodes:
             return self._other(_TAG_VIEW, node.inst, self._names.number(node.view.filename))
         if isinstance(node, LatestLink):
             return self._other(_TAG_LATEST, "", 0)
+        if isinstance(node, CollectionsDir):
+            return self._other(_TAG_COLLECTIONS, node.inst, int(node.by_digest))
+        if isinstance(node, CollectionFile):
+            if not 0 < node.cid <= MAX_COLLECTION_ID:
+                raise OverflowError(f"collection id {node.cid} does not fit an inode number")
+            return self.collection_bases(node.inst, node.by_digest)[node.file_kind] | node.cid
         raise TypeError(f"no inode number for {node!r}")
 
     def file_bases(self, inst: str, variant: int) -> tuple[int, ...]:
@@ -108,6 +130,11 @@ class Inodes:
         is `bases[k] | r` (what `number` computes, without a node per entry)."""
         base = _FILE_BIT | self._inst(inst) << 46 | variant << 43
         return tuple(base | int(kind) << 41 for kind in FileKind)
+
+    def collection_bases(self, inst: str, by_digest: bool) -> tuple[int, ...]:
+        """For a /collections listing: file kind k of collection id c is `bases[k] | c`."""
+        base = _TAG_COLLECTION_FILE << 58 | self._inst(inst) << 42 | int(by_digest) << 41
+        return tuple(base | int(kind) << 38 for kind in CollectionKind)
 
     def _other(self, tag: int, inst: str, name: int) -> int:
         return tag << 58 | self._inst(inst) << 42 | name
@@ -127,6 +154,13 @@ class Inodes:
                 return None
             return ("file", inst, variant, FileKind(ino >> 41 & 3), ino & MAX_ROWID)
         tag, name_no = ino >> 58, ino & 0xFFFFFFFF
+        if tag == _TAG_COLLECTION_FILE:
+            kind_no, cid = ino >> 38 & 7, ino & MAX_COLLECTION_ID
+            if kind_no >= len(CollectionKind) or not cid:
+                return None
+            return ("cfile", inst, bool(ino >> 41 & 1), CollectionKind(kind_no), cid)
+        if tag == _TAG_COLLECTIONS:
+            return ("collections", inst, bool(name_no)) if name_no < 2 else None
         if tag == _TAG_INSTANCE and inst and not name_no:
             return ("instance", inst)
         if tag == _TAG_LATEST and not inst and not name_no:

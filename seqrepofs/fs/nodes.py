@@ -12,7 +12,7 @@ Only the name -> file mapping may change on a master, so entries (names) expire 
 SHORT_TIMEOUT there. Directories, `latest` and whole-assembly views of a master may change in
 place: short timeouts, no keep_cache. Everything of a snapshot is cached for LONG_TIMEOUT.
 
-A new kind of node (a collection's FASTA, say) is a subclass here, a tag in `identity` (so
+A new kind of node is a subclass here, a tag in `identity` (so
 its inode number names it), and its lookup, listing and contents in `tree`.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..assemblies import ViewFile
-from .content import FileKind
+from .content import CollectionKind, FileKind
 
 LONG_TIMEOUT = 30 * 86400.0  # nothing that never changes needs asking again
 SHORT_TIMEOUT = 1.0  # what a mutable master or a root's listing may change
@@ -40,6 +40,8 @@ class NodeKind(enum.Enum):
     FILE = "file"  # a file of an alias, in a namespace directory
     VIEW = "view"  # a file of a whole-assembly view, in an instance directory
     LATEST = "latest"  # the `latest` symlink of a mounted root
+    COLLECTIONS = "collections"  # /collections or /collections/by-digest of an instance
+    COLLECTION_FILE = "collection_file"  # a file of a sequence collection
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,6 +160,42 @@ class ViewNode(Node):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CollectionsDir(Node):
+    """`/collections` (by name) or `/collections/by-digest` (by seqcol digest) of an instance."""
+
+    kind: ClassVar[NodeKind] = NodeKind.COLLECTIONS
+    mode: ClassVar[int] = DIR_MODE
+    inst: str
+    by_digest: bool = False
+
+    @property
+    def nlink(self) -> int:
+        return 2 if self.by_digest else 3
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollectionFile(Node):
+    """A file of one collection (`fs.collection_views`). A collection id names one content
+    for good (--replace records a new id), so its bytes and attributes never change."""
+
+    kind: ClassVar[NodeKind] = NodeKind.COLLECTION_FILE
+    inst: str
+    by_digest: bool
+    cid: int  # the collection's row id
+    file_kind: CollectionKind
+    stem: str  # the collection's name, or its digest under by-digest
+    file_size: int
+
+    @property
+    def size(self) -> int:
+        return self.file_size
+
+    @property
+    def immutable(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LatestLink(Node):
     """The `latest` symlink of a mounted root."""
 
@@ -170,4 +208,4 @@ class LatestLink(Node):
         return len(self.target.encode())
 
 
-Directory = RootDir | InstanceDir | NamespaceDir
+Directory = RootDir | InstanceDir | NamespaceDir | CollectionsDir

@@ -35,10 +35,10 @@ import trio
 
 from ..errors import SeqRepoError
 from ..lazy.errors import RemoteChangedError, RemoteReadError
-from .content import FileKind
-from .identity import MAX_ROWID, ROOT_INODE
-from .nodes import FILE_MODE, LONG_TIMEOUT, NamespaceDir, Node
-from .tree import BytesContent, Content, FsError, ListedAlias, Tree
+from .content import CollectionKind, FileKind
+from .identity import MAX_COLLECTION_ID, MAX_ROWID, ROOT_INODE
+from .nodes import FILE_MODE, LONG_TIMEOUT, CollectionsDir, NamespaceDir, Node
+from .tree import BY_DIGEST, BytesContent, Content, FsError, ListedAlias, Tree
 
 log = logging.getLogger("seqrepofs.fs")
 
@@ -60,6 +60,10 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_TRUNC | os.O_APPEND | os.O_CREAT
 # FIRST_ENTRY + (row id << 2 | file kind), so one position names the place to resume.
 FIRST_ENTRY = 3
 _SUFFIXES = tuple(kind.suffix.encode() for kind in FileKind)
+_COLLECTION_SUFFIXES = tuple(kind.suffix.encode() for kind in CollectionKind)
+# /collections positions: by-digest at FIRST_ENTRY, file kind k of collection id c at
+# FIRST_ENTRY + 1 + (c << 3 | k)
+_KIND_BITS = 3
 
 
 @dataclass
@@ -295,6 +299,8 @@ class Operations(pyfuse3.Operations):
             raise FsError(errno.ENOTDIR)
         if isinstance(node, NamespaceDir):
             handle = DirHandle(node, bases=await self._io(self.tree.listing_bases, node))
+        elif isinstance(node, CollectionsDir):
+            handle = DirHandle(node, bases=self.tree.collection_bases(node))
         else:
             handle = DirHandle(node, small=await self._io(self.tree.small_listing, node))
         fh = next(self._fh)
@@ -316,7 +322,45 @@ class Operations(pyfuse3.Operations):
                     if not self._reply(token, handle.small[i], i + FIRST_ENTRY + 1):
                         return
                 return
-            await self._readdir_paged(handle, start_id, token)
+            if isinstance(handle.node, CollectionsDir):
+                await self._readdir_collections(handle, handle.node, start_id, token)
+            else:
+                await self._readdir_paged(handle, start_id, token)
+
+    async def _readdir_collections(
+        self, handle: DirHandle, node: CollectionsDir, start_id: int, token: Any
+    ) -> None:
+        """/collections: `by-digest`, then six files per collection, a page of collections
+        (by id) at a time; the position names the place to resume, as in a namespace."""
+        if start_id <= FIRST_ENTRY and not node.by_digest:
+            sub = await self._io(self.tree.lookup, node, BY_DIGEST)
+            if not self._reply(token, sub, FIRST_ENTRY + 1):
+                return
+        key = max(start_id, FIRST_ENTRY + 1) - FIRST_ENTRY - 1
+        cid_min, kind_min = key >> _KIND_BITS, key & ((1 << _KIND_BITS) - 1)
+        attrs = self.attrs(node, 0)
+        attrs.st_mode = FILE_MODE
+        attrs.st_nlink = 1
+        attrs.attr_timeout = LONG_TIMEOUT  # a collection id's files never change
+        bases, reply = handle.bases, pyfuse3.readdir_reply
+        while cid_min <= MAX_COLLECTION_ID:
+            page = await self._io(self.tree.collection_page, node, cid_min - 1)
+            if not page:
+                return
+            for entry in page:
+                attrs.st_atime_ns = attrs.st_mtime_ns = attrs.st_ctime_ns = entry.mtime_ns
+                for kind in range(kind_min if entry.cid == cid_min else 0, len(bases)):
+                    size = entry.sizes[kind]
+                    if size < 0:
+                        continue
+                    attrs.st_ino = bases[kind] | entry.cid
+                    attrs.st_size = size
+                    attrs.st_blocks = (size + 511) // 512
+                    pos = FIRST_ENTRY + 1 + (entry.cid << _KIND_BITS | kind)
+                    name = entry.stem + _COLLECTION_SUFFIXES[kind]
+                    if not reply(token, name, attrs, pos + 1):
+                        return
+            cid_min, kind_min = page[-1].cid + 1, 0
 
     async def _readdir_paged(self, handle: DirHandle, start_id: int, token: Any) -> None:
         """A namespace listing from the entry at `start_id` on, a page of rows at a time.
@@ -425,7 +469,7 @@ class Operations(pyfuse3.Operations):
             raise FsError(errno.EBADF)
         if isinstance(handle.content, BytesContent):
             return handle.content.read(self.tree, off, size)
-        inline = handle.node.frozen and self.placement.inline()
+        inline = handle.node.frozen and handle.content.inline and self.placement.inline()
         # Blocks the prefetcher already inflated are served from memory alone, without a hop
         # to a worker; other reads go where ReadPlacement says.
         if not inline or size >= CACHED_FIRST_BYTES:

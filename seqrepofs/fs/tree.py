@@ -8,9 +8,11 @@ errno the kernel sees. Layout of the tree (names are `encode_name`-encoded)::
     /<assembly>[.<style>][.primary].fa | .fa.fai | ...         (whole-assembly views)
     /<instance>/<namespace>/<alias>.fa ...  and  /latest -> <snapshot>   mounting a root
     /<instance>/<assembly>[.<style>][.primary].fa ...
+    /collections/<name>.fa | .fa.fai | .dict | .fa.dict | .chrom.sizes | .seqcol.json
+    /collections/by-digest/<seqcol digest>.fa ...               (in every instance)
 
 A view file whose name is also a namespace directory's is hidden: the directory wins, in
-listings and lookups alike.
+listings and lookups alike; so does a namespace named `collections`.
 
 Nothing is kept per listed or looked-up entry: the kernel names a node by its inode number
 (`identity`), and `node()` rebuilds it from the number (one row query for an alias file),
@@ -23,7 +25,7 @@ import errno
 import logging
 import os
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 from cachetools import LRUCache
@@ -31,19 +33,32 @@ from cachetools import LRUCache
 from ..assemblies import AssemblyCatalog, UnknownAssemblyError, ViewFile
 from ..errors import SeqRepoError
 from ..fasta_view import FastaLayout, decode_name, encode_name
+from ..store.collections import CollectionInfo
+from .collection_views import (
+    SMALL_TEXT_BYTES,
+    CollectionFasta,
+    CollectionViews,
+    StreamedContent,
+    added_ns,
+    render_whole,
+)
 from .content import (
+    CollectionKind,
     FileKind,
     dict_bytes,
     fai_bytes,
     file_sizes,
     file_uri,
     layout,
+    split_collection_file_name,
     split_file_name,
 )
-from .identity import MAX_ROWID, VARIANTS, Inodes, Key
+from .identity import MAX_COLLECTION_ID, MAX_ROWID, VARIANTS, Inodes, Key
 from .nodes import (
     SHORT_TIMEOUT,
     AliasFile,
+    CollectionFile,
+    CollectionsDir,
     Directory,
     InstanceDir,
     LatestLink,
@@ -58,6 +73,9 @@ log = logging.getLogger("seqrepofs.fs")
 
 PAGE_SIZE = 1024  # alias rows per listing query (one worker hop each)
 NODE_CACHE_SIZE = 4096  # recently answered immutable nodes, so getattr/open skip the database
+COLLECTION_PAGE_SIZE = 256  # collections per /collections listing query
+COLLECTIONS = "collections"  # the directory of an instance's sequence collections
+BY_DIGEST = "by-digest"  # its subdirectory naming them by seqcol digest
 
 
 class FsError(Exception):
@@ -77,6 +95,7 @@ class FastaContent:
     may open the instance's databases; open() itself stays I/O-free).
     """
 
+    inline: ClassVar[bool] = True  # reads may run on the trio thread (ops.ReadPlacement)
     layout: FastaLayout
     instance: Instance | None
     node: AliasFile | ViewNode
@@ -115,13 +134,14 @@ class _NotCached(Exception):
 class BytesContent:
     """An open index file: small, synthesised in full at open time."""
 
+    inline: ClassVar[bool] = True
     data: bytes
 
     def read(self, tree: Tree, offset: int, size: int) -> bytes:
         return self.data[offset : offset + size]
 
 
-Content = FastaContent | BytesContent
+Content = FastaContent | BytesContent | CollectionFasta | StreamedContent
 
 
 class Tree:
@@ -142,6 +162,7 @@ class Tree:
         self.mountpoint = os.path.realpath(mountpoint).rstrip("/")
         self.inodes = Inodes()
         self._recent: LRUCache = LRUCache(NODE_CACHE_SIZE)  # ino -> immutable node
+        self.collections = CollectionViews(width)
 
     # ---- inode numbers <-> nodes -----------------------------------------------------------
     def ino(self, node: Node) -> int:
@@ -181,6 +202,13 @@ class Tree:
         top = f"/{key[1]}" if len(key) > 1 and key[1] else ""
         if what in ("namespace", "view"):
             return f"{top}/{key[2]}"
+        if what == "collections":
+            return f"{top}/{COLLECTIONS}" + (f"/{BY_DIGEST}" if key[2] else "")
+        if what == "cfile":
+            _w, _i, by_digest, ckind, cid = key
+            assert isinstance(ckind, CollectionKind)
+            sub = f"/{BY_DIGEST}" if by_digest else ""
+            return f"{top}/{COLLECTIONS}{sub}/(collection {cid}){ckind.suffix}"
         if what == "file":
             _what, _inst, variant, kind, rowid = key
             assert isinstance(variant, int) and isinstance(kind, FileKind)
@@ -204,6 +232,16 @@ class Tree:
             if self.instance(parent).namespace(nsdir) is None:
                 raise FsError(errno.ENOENT, f"namespace {nsdir} is gone")
             return self._namespace_node(parent, nsdir)
+        if what == "collections":
+            return self._collections_node(parent, bool(key[2]))
+        if what == "cfile":
+            _w, _i, by_digest, ckind, cid = key
+            assert isinstance(ckind, CollectionKind) and isinstance(cid, int)
+            cdir = self._collections_node(parent, bool(by_digest))
+            info = self.collections.store(self.instance(parent)).by_id(cid)
+            if info is None:
+                raise FsError(errno.ESTALE, f"collection {cid} does not exist")
+            return self._collection_file(cdir, info, ckind)
         if what == "view":
             instance = self.instance(parent)
             catalog = instance.assemblies(self.width)
@@ -370,11 +408,15 @@ class Tree:
                 nsdir = None
             if nsdir is not None and inst.namespace(nsdir) is not None:
                 return self._namespace_node(parent, nsdir)  # a namespace wins over a view
+            if name == COLLECTIONS:
+                return self._collections_node(parent, False)
             catalog = inst.assemblies(self.width)
             vf = catalog.lookup(name)
             if vf is None:
                 raise FsError(errno.ENOENT)
             return self._view_node(parent, inst, catalog, vf)
+        if isinstance(parent, CollectionsDir):
+            return self._lookup_collection(parent, name)
         assert isinstance(parent, NamespaceDir)
         inst, nsmap = self._nsmap(parent)
         for stem, kind in split_file_name(name):
@@ -404,7 +446,10 @@ class Tree:
         if isinstance(node, InstanceDir):
             inst = self.instance(node)
             dirs: list[Node] = [self._namespace_node(node, ns) for ns in inst.namespace_dirs()]
-            return dirs + self._view_nodes(node, inst, {n.name for n in dirs})
+            taken = {n.name for n in dirs}
+            if COLLECTIONS not in taken:
+                dirs.append(self._collections_node(node, False))
+            return dirs + self._view_nodes(node, inst, taken | {COLLECTIONS})
         raise FsError(errno.ENOTDIR)
 
     def _view_nodes(self, parent: InstanceDir, inst: Instance, taken: set[str]) -> list[Node]:
@@ -489,7 +534,7 @@ class Tree:
     # ---- contents ---------------------------------------------------------------------------
     def open_pure(self, node: Node) -> Content | None:
         """Content of an alias's .fa or .fa.fai, which needs no I/O to open (else None)."""
-        if isinstance(node, ViewNode):
+        if isinstance(node, ViewNode | CollectionFile):
             return None
         if not isinstance(node, AliasFile):
             raise FsError(errno.EISDIR if node.is_dir else errno.EINVAL)
@@ -509,6 +554,8 @@ class Tree:
             return content
         if isinstance(node, ViewNode):
             return self._open_view(node)
+        if isinstance(node, CollectionFile):
+            return self._open_collection(node)
         assert isinstance(node, AliasFile)
         inst = self.instance(node)
         stem = encode_name(node.alias)
@@ -535,6 +582,98 @@ class Tree:
             return FastaContent(view.layout, inst, node, tuple(r.seq_id for r in view.records))
         return BytesContent(view.file_bytes(vf.kind))
 
+    # ---- collections --------------------------------------------------------------------------
+    def _collections_node(self, parent: InstanceDir, by_digest: bool) -> CollectionsDir:
+        inst = self.instance(parent)
+        path = _join(parent.path, COLLECTIONS)
+        return CollectionsDir(
+            path=_join(path, BY_DIGEST) if by_digest else path,
+            mtime_ns=inst.mtime_ns,
+            frozen=inst.frozen,
+            inst=parent.inst,
+            by_digest=by_digest,
+        )
+
+    def _collection_file(
+        self, cdir: CollectionsDir, info: CollectionInfo, kind: CollectionKind
+    ) -> CollectionFile:
+        inst = self.instance(cdir)
+        lay = self.collections.layout(inst, info)
+        stem = info.digest if cdir.by_digest else info.name
+        mtime = None if inst.frozen else added_ns(info)
+        return CollectionFile(
+            path=_join(cdir.path, stem + kind.suffix),
+            mtime_ns=inst.mtime_ns if mtime is None else mtime,
+            frozen=inst.frozen,
+            inst=cdir.inst,
+            by_digest=cdir.by_digest,
+            cid=info.id,
+            file_kind=kind,
+            stem=stem,
+            file_size=lay.size(kind),
+        )
+
+    def _lookup_collection(self, parent: CollectionsDir, name: str) -> Node:
+        if name == BY_DIGEST and not parent.by_digest:
+            return self._collections_node(self._instance_node(parent.inst), True)
+        store = self.collections.store(self.instance(parent))
+        for stem, kind in split_collection_file_name(name):
+            info = store.first_with_digest(stem) if parent.by_digest else store.find(stem)
+            if info is not None and 0 < info.id <= MAX_COLLECTION_ID:
+                return self._collection_file(parent, info, kind)
+        raise FsError(errno.ENOENT)
+
+    def collection_page(self, cdir: CollectionsDir, after: int) -> list[ListedCollection]:
+        """The next page of /collections (or by-digest): collections with ids above `after`,
+        each with its six files' sizes (-1: not listed). No node per entry."""
+        inst = self.instance(cdir)
+        store = self.collections.store(inst)
+        out = []
+        for info in store.page_by_id(after, COLLECTION_PAGE_SIZE, cdir.by_digest):
+            if info.id > MAX_COLLECTION_ID:
+                log.warning("%s: collection id %d beyond inode numbers", cdir.path, info.id)
+                continue
+            try:
+                sizes = list(self.collections.layout(inst, info).sizes)
+            except FileNotFoundError:
+                continue  # replaced meanwhile
+            stem = info.digest if cdir.by_digest else info.name
+            if not cdir.by_digest and stem.endswith(".fa") and store.find(stem[:-3]):
+                sizes[CollectionKind.DICT] = -1  # <x.fa>.dict is <x>.fa.dict: x's file wins
+            mtime = None if inst.frozen else added_ns(info)
+            out.append(
+                ListedCollection(
+                    info.id,
+                    stem.encode("utf-8"),
+                    tuple(sizes),
+                    inst.mtime_ns if mtime is None else mtime,
+                )
+            )
+        return out
+
+    def collection_bases(self, cdir: CollectionsDir) -> tuple[int, ...]:
+        """Inode number bases of a /collections listing (`Inodes.collection_bases`)."""
+        return self.inodes.collection_bases(cdir.inst, cdir.by_digest)
+
+    def _open_collection(self, node: CollectionFile) -> Content:
+        """The FASTA renders blocks of records on each read; an index file is rendered whole
+        when small, else generated front to back per handle."""
+        inst = self.instance(node)
+        store = self.collections.store(inst)
+        info = store.by_id(node.cid)
+        if info is None:
+            raise FsError(errno.ENOENT, f"collection {node.stem} is gone")
+        lay = self.collections.layout(inst, info)
+        kind = node.file_kind
+        try:
+            if kind is CollectionKind.FASTA:
+                return CollectionFasta.open(lay, inst)
+            if lay.size(kind) <= SMALL_TEXT_BYTES:
+                return BytesContent(render_whole(lay, kind, inst))
+        except FileNotFoundError:
+            raise FsError(errno.ENOENT, f"collection {node.stem} is gone") from None
+        return StreamedContent(lay.size(kind), lambda: lay.chunks(kind, inst), node.path)
+
     def total_residues(self) -> int:
         if isinstance(self.source, Instance):
             return self.source.total_residues()
@@ -547,7 +686,17 @@ class Tree:
         return total
 
     def close(self) -> None:
+        self.collections.close()
         self.source.close()
+
+
+class ListedCollection(NamedTuple):
+    """One collection of a /collections listing."""
+
+    cid: int  # the readdir cursor and, with the directory's bases, the inode numbers
+    stem: bytes  # the collection's name (or digest)
+    sizes: tuple[int, ...]  # by CollectionKind; -1: not listed
+    mtime_ns: int
 
 
 class ListedAlias(NamedTuple):

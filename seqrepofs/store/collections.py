@@ -260,6 +260,35 @@ class CollectionStore:
             (digest,))
         return _info(rows[0]) if rows else None
 
+    def by_id(self, cid: int) -> CollectionInfo | None:
+        """The collection with row id ``cid`` (a mount's inode numbers name collections by id:
+        an id names one content for good, as --replace records under a new id)."""
+        rows = self._query(
+            f"select {_INFO_COLUMNS} from collection where id = ? and digest is not null",
+            (cid,))
+        return _info(rows[0]) if rows else None
+
+    def first_with_digest(self, digest: str) -> CollectionInfo | None:
+        """The lowest-id collection with this level-0 digest (what a by-digest listing shows)."""
+        rows = self._query(
+            f"select {_INFO_COLUMNS} from collection where digest = ? order by id limit 1",
+            (digest,))
+        return _info(rows[0]) if rows else None
+
+    def page_by_id(
+        self, after: int, limit: int, distinct_digests: bool = False
+    ) -> list[CollectionInfo]:
+        """Collections with ids above ``after`` in id order (a stateless readdir cursor);
+        ``distinct_digests``: only the lowest-id collection of each digest."""
+        if distinct_digests:
+            sql = (f"select {_INFO_COLUMNS} from collection c where digest is not null"
+                   " and id > ? and id = (select min(id) from collection d"
+                   " where d.digest = c.digest) order by id limit ?")
+        else:
+            sql = (f"select {_INFO_COLUMNS} from collection where digest is not null"
+                   " and id > ? order by id limit ?")
+        return [_info(r) for r in self._query(sql, (after, limit))]
+
     def digests(
         self, filters: dict[str, str] | None = None, page: int = 0, page_size: int = 100
     ) -> tuple[list[str], int]:
@@ -323,6 +352,21 @@ class CollectionStore:
             if len(recs) < page:
                 return
             start = recs[-1].ordinal + 1
+
+    def column_pages(
+        self, coll: CollectionInfo, page: int = 65_536
+    ) -> Iterator[tuple[list[str], list[int], list[int]]]:
+        """(names, lengths, seq_id lengths) of the records in order, a page at a time on one
+        cursor (one index walk for the whole collection; memory bounded by the page)."""
+        with self._borrow() as conn:
+            if conn is None:
+                return
+            cur = conn.execute(
+                "select name, length, length(seq_id) from record where collection_id = ?"
+                " order by ordinal", (coll.id,))
+            while rows := cur.fetchmany(page):
+                names, lengths, id_lengths = zip(*rows, strict=True)
+                yield list(names), list(lengths), list(id_lengths)
 
     def layout_columns(self, coll: CollectionInfo) -> tuple[array[int], array[int]]:
         """(lengths, UTF-8 byte lengths of the names) in record order, as int64 arrays.
