@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -157,6 +158,7 @@ class Mount:
     def __init__(self, source: str, mnt: Path, cache_dir: Path | None) -> None:
         self.source, self.mnt, self.cache_dir = source, mnt, cache_dir
         self.mounted = False
+        self.pids: list[int] = []
 
     def mount(self) -> None:
         self.mnt.mkdir(parents=True, exist_ok=True)
@@ -166,10 +168,36 @@ class Mount:
         run(cmd)
         self.mounted = True
 
+    def daemon_pids(self) -> list[int]:
+        """The daemon serving this mount point (found by its command line)."""
+        pids = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                argv = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"mount" in argv and str(self.mnt).encode() in argv:
+                pids.append(int(proc.name))
+        return pids
+
     def umount(self) -> None:
+        """fusermount3 -u, not `seqrepofs umount`: that one asks the daemon for statfs, which
+        a lazy mount answers by reading the whole sequence database (umount_once measures it).
+        Waits for the daemon to exit, so the next mount finds its cache quiet."""
         if self.mounted:
-            subprocess.run([*SEQREPOFS, "umount", str(self.mnt)], capture_output=True)
+            self.pids = self.daemon_pids()
+            subprocess.run(["fusermount3", "-u", str(self.mnt)], capture_output=True)
             self.mounted = False
+            self.wait_exit()
+
+    def wait_exit(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+            Path(f"/proc/{pid}").exists() for pid in self.pids
+        ):
+            time.sleep(0.02)
 
     def fa(self, chrom: str) -> Path:
         return self.mnt / NS / f"{chrom}.fa"
@@ -196,6 +224,7 @@ class Bench:
         self.cwd.mkdir(exist_ok=True)
         self.last_cache: Path | None = None  # the cache a cold lazy run filled
         self.last_warm_cache: Path | None = None  # the cache a warm lazy run mounts
+        self.umount_stats: dict[str, float] | None = None
 
     # -- helpers
     def new_cache(self) -> Path:
@@ -227,86 +256,88 @@ class Bench:
             self.outputs[(workload, who)] = output
 
     # -- workloads: each returns (Sample, output) for one contender
-    def first_region(self, who: str) -> tuple[Sample, bytes]:
-        drop_caches(self.drop)
+    def timed_http(self, *args: str) -> tuple[Sample, bytes]:
         mark = self.server.mark()
         t = time.perf_counter()
-        if who == "htslib":
-            out = self.faidx_http(self.first)
-            return self._sample(t, mark), out
-        m = self.mount_for(who)
+        out = self.faidx_http(*args)
+        return self._sample(t, mark), out
+
+    def timed_mount(
+        self, m: Mount, work: Callable[[Mount], bytes], with_mount: bool = False
+    ) -> tuple[Sample, bytes]:
+        """Time `work` on the mount (and the mount itself if `with_mount`); requests are
+        counted before unmounting, as an unmount asks the daemon for statfs."""
+        mark0 = self.server.mark()
+        t0 = time.perf_counter()
         try:
             m.mount()
-            chrom = self.first.rsplit(":", 1)[0]
-            out = run(["samtools", "faidx", str(m.fa(chrom)), self.first]).stdout
-            dt = time.perf_counter() - t
+            mark = self.server.mark()
+            t = time.perf_counter()
+            out = work(m)
+            dt = time.perf_counter() - (t0 if with_mount else t)
+            s = self._sample(t, mark0 if with_mount else mark, dt)
+            if not with_mount:
+                s.extra["mount_requests"] = mark - mark0
         finally:
             m.umount()
-        return self._sample(t, mark, dt), out
+        return s, out
+
+    def first_region(self, who: str) -> tuple[Sample, bytes]:
+        drop_caches(self.drop)
+        if who == "htslib":
+            return self.timed_http(self.first)
+        chrom = self.first.rsplit(":", 1)[0]
+        return self.timed_mount(
+            self.mount_for(who),
+            lambda m: run(["samtools", "faidx", str(m.fa(chrom)), self.first]).stdout,
+            with_mount=True,
+        )
 
     def regions_cold(self, who: str) -> tuple[Sample, bytes]:
         drop_caches(self.drop)
         if who == "htslib":
-            mark = self.server.mark()
-            t = time.perf_counter()
-            out = self.faidx_http("-r", str(self.all_regions))
-            return self._sample(t, mark), out
+            return self.timed_http("-r", str(self.all_regions))
         m = self.mount_for(who)
         self.last_cache = m.cache_dir
-        mark0 = self.server.mark()
-        try:
-            m.mount()
-            mark = self.server.mark()
-            t = time.perf_counter()
-            out = self.faidx_mount(m)
-            dt = time.perf_counter() - t
-        finally:
-            m.umount()
-        s = self._sample(t, mark, dt)
-        s.extra["mount_requests"] = mark - mark0
+        s, out = self.timed_mount(m, self.faidx_mount)
         if m.cache_dir is not None:
             s.extra["cache_bytes"] = du(m.cache_dir)
         return s, out
 
     def regions_warm(self, who: str) -> tuple[Sample, bytes]:
         if who == "htslib":  # htslib keeps no cache between processes: the same run again
-            mark = self.server.mark()
-            t = time.perf_counter()
-            out = self.faidx_http("-r", str(self.all_regions))
-            return self._sample(t, mark), out
+            return self.timed_http("-r", str(self.all_regions))
         m = self.mount_for(who, self.last_warm_cache if who == "lazy" else None)
-        try:
-            m.mount()
-            mark = self.server.mark()
-            t = time.perf_counter()
-            out = self.faidx_mount(m)
-            dt = time.perf_counter() - t
-        finally:
-            m.umount()
-        return self._sample(t, mark, dt), out
+        return self.timed_mount(m, self.faidx_mount)
 
     def cat_cold(self, who: str) -> tuple[Sample, bytes]:
         drop_caches(self.drop)
         chrom = self.wl.largest
         if who == "htslib":
-            mark = self.server.mark()
-            t = time.perf_counter()
-            out = self.faidx_http(chrom)
-            s = self._sample(t, mark)
+            s, out = self.timed_http(chrom)
         else:
-            m = self.mount_for(who)
-            try:
-                m.mount()
-                mark = self.server.mark()
-                t = time.perf_counter()
-                out = run(["cat", str(m.fa(chrom))]).stdout
-                dt = time.perf_counter() - t
-            finally:
-                m.umount()
-            s = self._sample(t, mark, dt)
+            s, out = self.timed_mount(
+                self.mount_for(who), lambda m: run(["cat", str(m.fa(chrom))]).stdout
+            )
         s.extra["mb_per_s"] = self.wl.largest_fa_bytes / 1e6 / s.seconds
         # (digest of the bytes, digest of the upper-cased bytes): htslib keeps soft-masking
         return s, hashlib.sha256(out).digest() + hashlib.sha256(out.upper()).digest()
+
+    def umount_once(self) -> dict[str, float]:
+        """`seqrepofs umount` of a lazy mount that read one region (it asks for statfs)."""
+        m = self.mount_for("lazy")
+        m.mount()
+        m.pids = m.daemon_pids()
+        chrom = self.first.rsplit(":", 1)[0]
+        run(["samtools", "faidx", str(m.fa(chrom)), self.first])
+        mark = self.server.mark()
+        t = time.perf_counter()
+        run([*SEQREPOFS, "umount", str(m.mnt)])
+        secs = time.perf_counter() - t
+        m.mounted = False
+        m.wait_exit()
+        n, nbytes = self.server.since(mark)
+        return {"seconds": secs, "requests": n, "bytes": nbytes}
 
     def _sample(self, t: float, mark: int, dt: float | None = None) -> Sample:
         seconds = time.perf_counter() - t if dt is None else dt
@@ -348,6 +379,13 @@ class Bench:
             self.regions()
         if "cat" in workloads:
             self.cat()
+        if "umount" in workloads:
+            self.umount_stats = self.umount_once()
+            print(
+                f"seqrepofs umount of a lazy mount: {self.umount_stats['seconds']:.2f} s,"
+                f" {self.umount_stats['requests']:.0f} requests",
+                flush=True,
+            )
 
     def regions(self) -> None:
         # Warm runs mount the cache a cold run filled: every cold run first, then warm.
@@ -507,12 +545,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--workloads",
-        default="first,regions,cat",
-        help="comma-separated: first, regions (cold and warm), cat [all]",
+        default="first,regions,cat,umount",
+        help="comma-separated: first, regions (cold and warm), cat, umount [all]",
     )
     ap.add_argument("--json", type=Path, default=None, help="results [WORK/results.json]")
     args = ap.parse_args(argv)
-    unknown = set(args.workloads.split(",")) - {"first", "regions", "cat"}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # unmount and stop the servers
+    unknown = set(args.workloads.split(",")) - {"first", "regions", "cat", "umount"}
     if unknown:
         raise SystemExit(f"unknown workloads: {', '.join(sorted(unknown))}")
     if not args.no_drop_caches and os.geteuid() != 0:
@@ -547,6 +586,12 @@ def main(argv: list[str] | None = None) -> int:
         " from nginx's log (lazy regions: after the mount; htslib: its whole run);"
         f" {connections} connections through the proxy"
     )
+    if bench.umount_stats is not None:
+        u = bench.umount_stats
+        print(
+            f"\nseqrepofs umount of a lazy mount that read one region: {u['seconds']:.2f} s,"
+            f" {u['requests']:.0f} requests, {u['bytes']:,.0f} bytes (statfs)"
+        )
     print("\ntargets:")
     for what, ok, figure in targets:
         print(f"  {'✓' if ok else '✗'} {what}: {figure}")
@@ -556,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         "genome_mb": wl.genome_mb, "regions": n, "reps": args.reps, "rtt_ms": args.rtt_ms,
         "dropped_caches": not args.no_drop_caches, "largest": wl.largest,
         "workloads": data,
+        "umount": bench.umount_stats,
         "targets": [{"target": w, "met": ok, "figure": f} for w, ok, f in targets],
     }  # fmt: skip
     out = args.json or work / "results.json"
