@@ -30,14 +30,22 @@ CAP_SYS_ADMIN = 21
 
 
 # ---- checks ---------------------------------------------------------------------------------
-def check_source(source: str) -> str:
+def check_source(source: str, cache_dir: str | None = None) -> str:
     """The real path of an instance or root directory, or MountError saying what it is not.
-    A published snapshot's URL is taken as it is (the daemon opens it and reports failure)."""
+    A published snapshot's URL is kept as given, once its manifest is read (and kept in the
+    cache directory, so the daemon reads it from there)."""
+    from ..errors import SeqRepoError
     from ..seqrepo import is_snapshot_url
     from ..store.instances import is_instance
     from .source import is_root
 
     if is_snapshot_url(source):
+        from ..lazy.snapshot import load_manifest
+
+        try:
+            load_manifest(source, cache_dir)
+        except SeqRepoError as exc:
+            raise MountError(str(exc)) from None
         return source
     path = os.path.realpath(source)
     if not os.path.exists(path):

@@ -16,13 +16,17 @@ import tempfile
 import threading
 import weakref
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote
+from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote, urlsplit
 
 from ..errors import CorruptFileError, InvalidInputError
 from .range_cache import DEFAULT_CACHE_BYTES, RangeCache, default_cache_dir, parse_size
 from .remote_file import CHUNK_BYTES, DEFAULT_HTTP_TIMEOUT, FileSpec, RemoteFile
 from .specs import file_specs, manifest_digest
 from .sqlite_vfs import DB_CHUNK_BYTES
+
+if TYPE_CHECKING:
+    from ..remote.manifest import Manifest
 
 ENV_CACHE_DIR = "SEQREPOFS_CACHE_DIR"  # the defaults of SeqRepo(URL); the commands' options win
 ENV_CACHE_SIZE = "SEQREPOFS_CACHE_SIZE"
@@ -37,7 +41,7 @@ _OPENED: weakref.WeakValueDictionary[str, RemoteSnapshot] = weakref.WeakValueDic
 def shared_cache(directory: str | None = None, max_bytes: int | None = None) -> RangeCache:
     """The process's RangeCache for `directory` (one per directory, re-made after fork); a
     later call with another size bound changes the bound."""
-    path = os.path.abspath(directory or os.environ.get(ENV_CACHE_DIR) or default_cache_dir())
+    path = cache_directory(directory)
     size = _env_size() if max_bytes is None else max_bytes
     with _CACHES_LOCK:
         key = (os.getpid(), path)
@@ -130,41 +134,64 @@ def open_snapshot(
     http_timeout: float | None = None,
 ) -> RemoteSnapshot:
     """The snapshot published at `url` (`…/PREFIX/INSTANCE` or `…/PREFIX/latest`)."""
-    from ..remote.errors import ManifestError
-    from ..remote.manifest import manifest_key, parse
-
     cache = shared_cache(cache_dir, cache_size)
     timeout = _env_timeout() if http_timeout is None else http_timeout
+    snapshot_url, manifest, data = load_manifest(url, cache.directory)
+    specs = file_specs(snapshot_url, manifest, manifest_digest(data))
+    snap = RemoteSnapshot(snapshot_url, manifest.instance, specs, cache, timeout, manifest.created)
+    with _CACHES_LOCK:
+        _OPENED[snapshot_url] = snap
+    return snap
+
+
+def cache_directory(cache_dir: str | None = None) -> str:
+    """The cache directory a snapshot URL is read through: `cache_dir`, else
+    $SEQREPOFS_CACHE_DIR, else the default under the XDG cache home."""
+    return os.path.abspath(cache_dir or os.environ.get(ENV_CACHE_DIR) or default_cache_dir())
+
+
+def load_manifest(url: str, cache_dir: str | None = None) -> tuple[str, Manifest, bytes]:
+    """(instance URL, manifest, its bytes) of the snapshot at `url`. An instance's manifest
+    is kept in the cache directory once fetched (a published instance never changes), so a
+    later open makes no request; `latest` is asked of the server every time. Checks a URL
+    without opening a cache (the mount command, before it forks its daemon)."""
+    from ..remote.errors import ManifestError, RemoteNotFoundError
+    from ..remote.manifest import manifest_key, parse
+
+    directory = cache_directory(cache_dir)
     base = url.rstrip("/")
     root, _, last = base.rpartition("/")
-    if not last or "://" not in root:
+    if not last or "://" not in root or not urlsplit(root).netloc + urlsplit(root).path:
         raise InvalidInputError(
             f"{url!r}: give a snapshot URL, …/PREFIX/INSTANCE or …/PREFIX/latest"
         )
     name = unquote(last)
     manifest = None
-    data = None if name == "latest" else _saved_manifest(cache, f"{root}/{quote(name)}")
+    data = None if name == "latest" else _saved_manifest(directory, f"{root}/{quote(name)}")
     if data is not None:
         try:
             manifest = parse(data, f"{root}/{manifest_key(name)} (cached copy)")
         except ManifestError:
             manifest = None  # a damaged copy: fetch it again
     if manifest is None:
-        name, data = _fetch_manifest(root, name)
+        try:
+            name, data = _fetch_manifest(root, name)
+        except RemoteNotFoundError as exc:
+            if name == "latest":
+                raise
+            raise RemoteNotFoundError(
+                f"{base}: no snapshot {name!r} published under {root} ({exc}); give"
+                " …/PREFIX/INSTANCE or …/PREFIX/latest"
+            ) from None
         manifest = parse(data, f"{root}/{manifest_key(name)}")
         if manifest.instance == name:
-            _save_manifest(cache, f"{root}/{quote(name)}", data)
-    assert data is not None
+            _save_manifest(directory, f"{root}/{quote(name)}", data)
     if manifest.instance != name:
         raise ManifestError(
             f"{root}/{manifest_key(name)}: describes {manifest.instance}, not {name}"
         )
-    snapshot_url = f"{root}/{quote(name)}"
-    specs = file_specs(snapshot_url, manifest, manifest_digest(data))
-    snap = RemoteSnapshot(snapshot_url, name, specs, cache, timeout, manifest.created)
-    with _CACHES_LOCK:
-        _OPENED[snapshot_url] = snap
-    return snap
+    assert data is not None
+    return f"{root}/{quote(name)}", manifest, data
 
 
 def snapshot_for(url: str) -> RemoteSnapshot:
@@ -186,23 +213,23 @@ def _fetch_manifest(root: str, name: str) -> tuple[str, bytes]:
         return name, source.get(manifest_key(name))
 
 
-def _manifest_path(cache: RangeCache, url: str) -> str:
+def _manifest_path(directory: str, url: str) -> str:
     digest = hashlib.sha256(url.encode()).hexdigest()
-    return os.path.join(cache.directory, MANIFEST_DIR, digest + ".json")
+    return os.path.join(directory, MANIFEST_DIR, digest + ".json")
 
 
-def _saved_manifest(cache: RangeCache, url: str) -> bytes | None:
+def _saved_manifest(directory: str, url: str) -> bytes | None:
     try:
-        with open(_manifest_path(cache, url), "rb") as fh:
+        with open(_manifest_path(directory, url), "rb") as fh:
             return fh.read()
     except OSError:
         return None
 
 
-def _save_manifest(cache: RangeCache, url: str, data: bytes) -> None:
+def _save_manifest(directory: str, url: str, data: bytes) -> None:
     """Keep the manifest for the next open (written whole or not at all); a cache that
     cannot be written only costs the next open a request."""
-    path = _manifest_path(cache, url)
+    path = _manifest_path(directory, url)
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
