@@ -57,7 +57,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     top = tmp_path_factory.mktemp("coll")
     root = top / "root"
     SeqRepo(root / "master", writeable=True).close()
-    write_random_fasta(top / "genome.fa", 300, 23, prefix="chr", big_every=100, big_len=150_000)
+    # 2,500 records: three blocks of records (BLOCK_RECORDS), so reads cross blocks
+    write_random_fasta(top / "genome.fa", 2500, 23, prefix="chr", big_every=500, big_len=150_000)
     shutil.copy(top / "genome.fa", top / "genome_again.fa")
     _write_odd(top / "odd.fa")
     for name in ("genome.fa", "genome_again.fa", "odd.fa"):
@@ -116,6 +117,29 @@ def test_fasta_is_the_export_and_the_input(root: Path, inputs: Path, mnt: Path) 
         assert got == want, name
         digest = _digest(root, name)
         assert (mnt / "by-digest" / f"{digest}.fa").read_bytes() == served
+    # windows anywhere (across records and blocks), through a fresh mount's cold caches
+    served = _export(root, "genome")
+    rng = random.Random(3)
+    with (
+        Mounted(root / SNAP, inputs / "fresh") as m,
+        open(Path(m.mnt) / "collections" / "genome.fa", "rb", buffering=0) as fh,
+    ):
+        for _ in range(400):
+            off, n = rng.randrange(len(served)), rng.choice((1, 100, 4096, 70_000, 300_000))
+            assert os.pread(fh.fileno(), n, off) == served[off : off + n], (off, n)
+
+
+def test_snapshots_of_a_mounted_root(root: Path, tmp_path: Path) -> None:
+    with Mounted(root, tmp_path / "mnt") as m:
+        top = Path(m.mnt)
+        for inst in (SNAP, "master"):
+            assert "collections" in os.listdir(top / inst)
+            fa = top / inst / "collections" / "odd.fa"
+            assert fa.read_bytes() == _export(root, "odd")
+            assert (
+                top / inst / "collections" / "by-digest" / f"{_digest(root, 'odd')}.fa"
+            ).exists()
+        assert "Traceback" not in m.log, m.log
 
 
 def test_fai_and_dict_are_what_samtools_writes(root: Path, mnt: Path, tmp_path: Path) -> None:

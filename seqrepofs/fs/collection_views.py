@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 import numpy as np
 from cachetools import LRUCache
 
+from ..errors import SeqRepoError
 from ..fasta_view import DictEntry, FastaLayout, dict_text
 from ..store.collections import CollectionInfo, CollectionStore
 from .content import CollectionKind
@@ -50,6 +51,10 @@ _DICT_FIXED = 7 + 4 + 4 + 32 + 13 + 1
 _SEQCOL_SECTIONS = ("lengths", "name_length_pairs", "names", "sequences", "sorted_sequences")
 # {"length":N,"name":"..."}: everything but the digits and the JSON string
 _PAIR_FIXED = len(b'{"length":,"name":}')
+
+
+class CollectionGoneError(SeqRepoError, LookupError):
+    """The collection's records were deleted (replaced on a master) while a file was read."""
 
 
 def _digits(a: np.ndarray) -> np.ndarray:
@@ -146,8 +151,9 @@ class CollectionLayout:
             fa = int(ends[-1])
             n += len(names)
         if n != self.info.count:
-            raise RuntimeError(
+            raise CollectionGoneError(
                 f"collection {self.info.name}: {n} records read, {self.info.count} recorded"
+                " (replaced meanwhile?)"
             )
         self.count = n
         self.fa_starts = np.concatenate([*starts, np.array([fa], dtype=np.int64)])
@@ -179,7 +185,7 @@ class CollectionLayout:
         recs = self.store.records(self.info, first, BLOCK_RECORDS)
         want = min(BLOCK_RECORDS, self.count - first)
         if len(recs) != want or (recs and recs[0].ordinal != first):
-            raise FileNotFoundError(
+            raise CollectionGoneError(
                 f"collection {self.info.name} (id {self.info.id}) has no records {first}.. "
                 "any more (replaced?)"
             )
@@ -230,7 +236,7 @@ class CollectionLayout:
         while start < self.count:
             recs = self.store.records(self.info, start, STREAM_PAGE)
             if not recs or recs[0].ordinal != start:
-                raise FileNotFoundError(
+                raise CollectionGoneError(
                     f"collection {self.info.name} (id {self.info.id}) has no records {start}.."
                     " any more (replaced?)"
                 )
@@ -362,11 +368,59 @@ class CollectionFasta:
             start, stop = int(lay.fa_starts[b]), int(lay.fa_starts[b + 1])
             fetch = _fetcher(inst, blk.seq_ids, cached)
             n = min(end, stop) - pos
-            out.append(blk.layout.render_buffer(pos - start, n, fetch))
+            out.append(_render_block(blk, pos - start, pos - start + n, fetch, lay.width))
             pos += n
         if len(out) == 1:
             return out[0]
         return b"".join(out)  # type: ignore[arg-type]  # arrays are buffers
+
+
+def _render_block(
+    blk: Block,
+    a: int,
+    b: int,
+    fetch: Callable[[int, int, int], bytes | np.ndarray],
+    width: int,
+) -> bytes | np.ndarray:
+    """Bytes [a, b) of a block. Records the window covers whole (many, in a transcriptome) are
+    written as header + wrapped residues without the layout's piecewise arithmetic; the
+    partial first and last records, and a window inside one record, go through the layout."""
+    lay = blk.layout
+    first, last = lay.record_at(a), lay.record_at(b - 1)
+    if first == last:
+        return lay.render_buffer(a, b - a, fetch)
+    offsets = lay.record_offsets
+    parts: list[bytes | np.ndarray] = []
+    head_end = int(offsets[first + 1])
+    parts.append(lay.render_buffer(a, head_end - a, fetch))
+    lengths = lay.lengths
+    for r in range(first + 1, last):
+        parts.append(lay.header(r))
+        n = int(lengths[r])
+        res = fetch(r, 0, n)
+        if n <= width:
+            parts.append(res)
+            parts.append(b"\n")
+        else:
+            parts.append(_wrap(res, width))
+    tail_start = int(offsets[last])
+    parts.append(lay.render_buffer(tail_start, b - tail_start, fetch))
+    return b"".join(parts)  # type: ignore[arg-type]  # arrays are buffers
+
+
+def _wrap(residues: bytes | np.ndarray, width: int) -> np.ndarray:
+    """Whole-record residues as FASTA lines of `width`, newline-terminated."""
+    arr = residues if isinstance(residues, np.ndarray) else np.frombuffer(residues, np.uint8)
+    n = len(arr)
+    full, rest = divmod(n, width)
+    out = np.empty(n + full + (1 if rest else 0), dtype=np.uint8)
+    grid = out[: full * (width + 1)].reshape(full, width + 1)
+    grid[:, :width] = arr[: full * width].reshape(full, width)
+    grid[:, width] = 10
+    if rest:
+        out[full * (width + 1) : -1] = arr[full * width :]
+        out[-1] = 10
+    return out
 
 
 def _fetcher(

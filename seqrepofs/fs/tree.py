@@ -37,6 +37,7 @@ from ..store.collections import CollectionInfo
 from .collection_views import (
     SMALL_TEXT_BYTES,
     CollectionFasta,
+    CollectionGoneError,
     CollectionViews,
     StreamedContent,
     added_ns,
@@ -598,7 +599,10 @@ class Tree:
         self, cdir: CollectionsDir, info: CollectionInfo, kind: CollectionKind
     ) -> CollectionFile:
         inst = self.instance(cdir)
-        lay = self.collections.layout(inst, info)
+        try:
+            lay = self.collections.layout(inst, info)
+        except CollectionGoneError:
+            raise FsError(errno.ENOENT, f"collection {info.name} is gone") from None
         stem = info.digest if cdir.by_digest else info.name
         mtime = None if inst.frozen else added_ns(info)
         return CollectionFile(
@@ -635,7 +639,7 @@ class Tree:
                 continue
             try:
                 sizes = list(self.collections.layout(inst, info).sizes)
-            except FileNotFoundError:
+            except CollectionGoneError:
                 continue  # replaced meanwhile
             stem = info.digest if cdir.by_digest else info.name
             if not cdir.by_digest and stem.endswith(".fa") and store.find(stem[:-3]):
@@ -670,7 +674,7 @@ class Tree:
                 return CollectionFasta.open(lay, inst)
             if lay.size(kind) <= SMALL_TEXT_BYTES:
                 return BytesContent(render_whole(lay, kind, inst))
-        except FileNotFoundError:
+        except CollectionGoneError:
             raise FsError(errno.ENOENT, f"collection {node.stem} is gone") from None
         return StreamedContent(lay.size(kind), lambda: lay.chunks(kind, inst), node.path)
 
