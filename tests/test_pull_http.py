@@ -389,6 +389,15 @@ def test_s3_missing_bucket(bucket: Bucket, tmp_path: Path) -> None:
     assert "not a root published" in line or "not found" in line
 
 
+def test_s3_publish_to_missing_bucket(site: Site, bucket: Bucket) -> None:
+    """boto3 wraps the service's NoSuchBucket in its own upload error: still one line."""
+    env = checkout_env(**S3_ENV)
+    url = "s3://no-such-bucket/x"
+    proc = run_seqrepofs("publish", site.src, url, "--endpoint-url", bucket.s3.url, env=env)
+    line = one_error_line(proc)
+    assert "no-such-bucket" in line and "not found" in line and "internal" not in line
+
+
 def test_chunk_digests_match_files(site: Site) -> None:
     """The manifest's chunk digests are what a puller checks each rebuilt chunk against."""
     m = site.manifest(B)

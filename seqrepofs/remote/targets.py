@@ -154,18 +154,27 @@ class S3Target(Target):
                 head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except RemoteNotFoundError:
             return False
-        meta = head.get("Metadata", {})
+        # metadata names are HTTP headers: some servers give them back capitalised
+        meta = {str(k).lower(): v for k, v in head.get("Metadata", {}).items()}
         return head.get("ContentLength") == size and meta.get("sha256") == sha256
 
     def put_file(self, key: str, path: str, sha256: str) -> None:
+        from boto3.exceptions import S3UploadFailedError
         from boto3.s3.transfer import TransferConfig
 
         config = TransferConfig(multipart_threshold=64 << 20, multipart_chunksize=64 << 20)
         extra = {"Metadata": {"sha256": sha256}, "ContentType": "application/octet-stream"}
         with s3_errors(f"{self.url}/{key}"):
-            self.client.upload_file(
-                path, self.bucket, self._key(key), ExtraArgs=extra, Config=config
-            )
+            try:
+                self.client.upload_file(
+                    path, self.bucket, self._key(key), ExtraArgs=extra, Config=config
+                )
+            except S3UploadFailedError as exc:
+                # boto3 wraps the service's answer (no such bucket, access denied, ...): judge
+                # that, as for every other request
+                if isinstance(exc.__context__, Exception):
+                    raise exc.__context__ from None
+                raise RemoteError(f"{self.url}/{key}: {exc}") from None
 
     def copy(self, src_key: str, key: str, sha256: str) -> None:
         source = {"Bucket": self.bucket, "Key": self._key(src_key)}
