@@ -32,8 +32,8 @@ CAP_SYS_ADMIN = 21
 # ---- checks ---------------------------------------------------------------------------------
 def check_source(source: str, cache_dir: str | None = None) -> str:
     """The real path of an instance or root directory, or MountError saying what it is not.
-    A published snapshot's URL is kept as given, once its manifest is read (and kept in the
-    cache directory, so the daemon reads it from there)."""
+    A published snapshot's URL gives its instance URL (`latest` resolved now, once), after its
+    manifest is read and kept in the cache directory, where the daemon finds it."""
     from ..errors import SeqRepoError
     from ..seqrepo import is_snapshot_url
     from ..store.instances import is_instance
@@ -43,10 +43,9 @@ def check_source(source: str, cache_dir: str | None = None) -> str:
         from ..lazy.snapshot import load_manifest
 
         try:
-            load_manifest(source, cache_dir)
+            return load_manifest(source, cache_dir)[0]
         except SeqRepoError as exc:
             raise MountError(str(exc)) from None
-        return source
     path = os.path.realpath(source)
     if not os.path.exists(path):
         raise MountError(f"{source}: source does not exist")

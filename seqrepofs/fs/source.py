@@ -272,6 +272,12 @@ class Instance:
         return catalog_for(self.sr, width)
 
     def total_residues(self) -> int:
+        """About how many residues the instance holds (statfs's size). For a snapshot URL the
+        published sequence files' compressed size: summing seqinfo would fetch its whole table
+        (`df`, and `umount`'s check, ask for statfs)."""
+        snap = self.sr.snapshot
+        if snap is not None:
+            return sum(s.size for p, s in snap.specs.items() if p.endswith(".fa.bgz"))
         return int(self._memo("residues", lambda: self.sr.sequences.stats()["tot_length"] or 0))
 
     def close(self) -> None:

@@ -211,10 +211,10 @@ def _alive(thread: threading.Thread | None) -> bool:
     return thread is not None and thread.is_alive()
 
 
-def _close_quietly(conn: sqlite3.Connection) -> None:
+def _close_quietly(conn: Any) -> None:
     try:
         conn.close()
-    except sqlite3.Error:
+    except Exception:  # noqa: BLE001 - sqlite3's or apsw's (a LazyConnection): closing anyway
         pass
 
 
