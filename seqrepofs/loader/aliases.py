@@ -8,7 +8,10 @@ leaves a hot journal) as short as the commit. The semantics stay those of
 for another sequence is re-pointed (the old row kept with is_current = 0), which the caller
 reports. Duplicates within a batch are resolved in memory, so the bulk insert never meets a
 conflicting current row. Current mappings and stored seq_ids are looked up for a group of
-records at once, a few hundred per query.
+records at once, a few hundred per query, on read-only connections of their own: on the
+writer's connection a look-up waited for the committer thread's whole `executemany` (SQLite
+serialises calls on one connection), 2.8 s of a 27 s load of 100 k sequences. A read-only
+connection sees committed rows only; everything not committed is in the writer's own maps.
 """
 
 from __future__ import annotations
@@ -28,11 +31,20 @@ COMMIT_WAIT_S = 600.0
 class AliasWriter:
     """Alias rows of the batch in progress; `flush()` before every commit."""
 
-    def __init__(self, sr: SeqRepo, before_write: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        sr: SeqRepo,
+        before_write: Callable[[], None] | None = None,
+        instance_dir: str | None = None,
+    ) -> None:
         self._aliases = sr.aliases
         self._before_write = before_write  # waits for a batch being committed elsewhere
         db = sr.aliases.database
         self._conn = db.writer
+        # look-ups of committed rows; the writer's connection if no instance directory is given
+        self._reader = self._conn
+        if instance_dir is not None:
+            self._reader = _read_only(os.path.join(instance_dir, "aliases.sqlite3"))
         self._insert = (
             f"insert or ignore into {db.table('seqalias')} (seq_id, namespace, alias)"
             " values (?, ?, ?)"
@@ -70,7 +82,7 @@ class AliasWriter:
             for i in range(0, len(names), PREFETCH_CHUNK):
                 part = names[i : i + PREFETCH_CHUNK]
                 sql = self._select.format(", ".join("?" * len(part)))
-                for al, seq_id in self._conn.execute(sql, (ns, *part)):
+                for al, seq_id in self._reader.execute(sql, (ns, *part)):
                     self._looked_up[(ns, al)] = seq_id
 
     def add(self, seq_id: str, namespace: str, alias: str) -> tuple[bool, str | None]:
@@ -116,7 +128,19 @@ class AliasWriter:
         return rows
 
     def inflight_done(self) -> None:
-        """The batch handed over by take() is committed (or abandoned): forget it."""
+        """The batch handed over by take() is committed (or abandoned): forget it.
+
+        A mapping prefetched while it was in flight was read without it (the reader sees
+        committed rows only): its answer is the batch's, now committed."""
+        if self._reader is not self._conn:
+            looked_up = self._looked_up
+            if len(looked_up) < len(self._inflight):
+                for key in looked_up.keys() & self._inflight.keys():
+                    looked_up[key] = self._inflight[key]
+            else:
+                for key, seq_id in self._inflight.items():
+                    if key in looked_up:
+                        looked_up[key] = seq_id
         self._inflight = {}
 
     def insert(self, rows: list[tuple[str, str, str]]) -> None:
@@ -133,6 +157,18 @@ class AliasWriter:
 
     rolled_back = committed
 
+    def close(self) -> None:
+        if self._reader is not self._conn:
+            self._reader.close()
+
+
+def _read_only(path: str) -> sqlite3.Connection:
+    # the committer thread may hold the write lock through a slow commit (fsyncs on a busy
+    # disk): wait for it rather than fail the load after SQLite's default 5 s
+    return sqlite3.connect(
+        f"file:{quote(path)}?mode=ro", uri=True, timeout=COMMIT_WAIT_S, check_same_thread=False
+    )
+
 
 class SeqIdLookup:
     """Which seq_ids are committed already, many per query, on a read-only connection.
@@ -142,11 +178,7 @@ class SeqIdLookup:
     """
 
     def __init__(self, instance_dir: str) -> None:
-        path = os.path.join(instance_dir, "sequences", "db.sqlite3")
-        # the committer thread may hold the write lock through a slow commit (fsyncs on a busy
-        # disk): wait for it rather than fail the load after SQLite's default 5 s
-        self._conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True,
-                                     timeout=COMMIT_WAIT_S)
+        self._conn = _read_only(os.path.join(instance_dir, "sequences", "db.sqlite3"))
 
     def committed(self, seq_ids: list[str]) -> set[str]:
         found: set[str] = set()

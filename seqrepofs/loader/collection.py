@@ -34,7 +34,8 @@ def default_name(path: str) -> str:
     """A file's collection name: its base name without compression and FASTA extensions."""
     if path == "-":
         raise InvalidInputError(
-            "reading standard input: name its collection with --collection NAME")
+            "reading standard input: name its collection with --collection NAME"
+        )
     name = os.path.basename(path)
     for suffixes in (_COMPRESSED, _FASTA):
         for suffix in suffixes:
@@ -57,7 +58,9 @@ class CollectionPlan:
 
 
 def plan(
-    paths: Sequence[str], name: str | None = None, replace: bool = False,
+    paths: Sequence[str],
+    name: str | None = None,
+    replace: bool = False,
     unnamed_stdin: bool = False,
 ) -> CollectionPlan:
     """One collection per file (named by :func:`default_name`), or all files as ``name``.
@@ -80,7 +83,8 @@ def plan(
         if n in seen:
             raise InvalidInputError(
                 f"{seen[n]} and {path} would both be collection {n!r}; load them"
-                " separately with --collection NAME, or together as one")
+                " separately with --collection NAME, or together as one"
+            )
         seen[n] = path
     return CollectionPlan(names, replace)
 
@@ -103,8 +107,9 @@ class Recorder:
             if self._pending is None or self._pending.name != name:
                 self._finish_pending()
                 if name is not None:
-                    self._pending = self._writer.begin(name, replace=self.plan.replace,
-                                                       source=rec.path)
+                    self._pending = self._writer.begin(
+                        name, replace=self.plan.replace, source=rec.path
+                    )
                     self._source = rec.path
         if self._pending is None:  # a file that is not recorded
             return

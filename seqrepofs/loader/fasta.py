@@ -196,8 +196,9 @@ def read_records(
                     yield rec.finish()
                     rec = None
                 n_records += 1
-                rec = _start_record(data[pos + 1 : end], path, n_records, line, namespace,
-                                    reserve, worker)
+                rec = _start_record(
+                    data[pos + 1 : end], path, n_records, line, namespace, reserve, worker
+                )
                 rec.hint = hint
                 line += 1
                 pos = end + 1
@@ -236,8 +237,9 @@ def _start_record(
 ) -> _Builder:
     header = raw_header.rstrip(b"\r").decode("utf-8", errors="replace")
     if not header.strip():
-        raise LoadError("header has no name ('>' must be followed by a name)", path, index,
-                        line=line)
+        raise LoadError(
+            "header has no name ('>' must be followed by a name)", path, index, line=line
+        )
     try:
         # no namespace: a load that records collections only; names are not aliases then
         aliases = parse_defline(header, namespace) if namespace is not None else []

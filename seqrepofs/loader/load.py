@@ -112,8 +112,7 @@ class _Loader:
     """
 
     def __init__(
-        self, instance_dir: str, namespace: str | None, progress: Progress | None,
-        batch_size: int
+        self, instance_dir: str, namespace: str | None, progress: Progress | None, batch_size: int
     ) -> None:
         self.instance_dir = instance_dir
         self.namespace = namespace
@@ -145,7 +144,9 @@ class _Loader:
         try:
             _tune_writer(sr)
             self._committer = ThreadPoolExecutor(1, thread_name_prefix="commit")
-            self._writer = AliasWriter(sr, before_write=self._wait_inflight)
+            self._writer = AliasWriter(
+                sr, before_write=self._wait_inflight, instance_dir=self.instance_dir
+            )
             self._lookup = SeqIdLookup(self.instance_dir)
             self.stats.orphans_removed = remove_orphan_files(self.instance_dir)
             if self.collections is not None:
@@ -154,12 +155,15 @@ class _Loader:
                 source = open_source(path)
                 try:
                     chunks = prefetch(source.stream, CHUNK_SIZE)
-                    for rec in read_records(chunks, source.name, self.namespace,
-                                            self._reserve, worker):
+                    for rec in read_records(
+                        chunks, source.name, self.namespace, self._reserve, worker
+                    ):
                         self._pending.append(rec)
                         self._pending_bytes += len(rec.seq)
-                        if (len(self._pending) >= LOOKAHEAD_RECORDS
-                                or self._pending_bytes >= LOOKAHEAD_BYTES):
+                        if (
+                            len(self._pending) >= LOOKAHEAD_RECORDS
+                            or self._pending_bytes >= LOOKAHEAD_BYTES
+                        ):
                             self._store_pending(keep_last=True)
                     self.stats.files += 1
                 finally:
@@ -178,6 +182,8 @@ class _Loader:
             self._close_committer()
             if self._lookup is not None:
                 self._lookup.close()
+            if self._writer is not None:
+                self._writer.close()
             self._pending.clear()
             if not ok:
                 if self._recorder is not None:
@@ -185,8 +191,7 @@ class _Loader:
                 if self._writer is not None:
                     self._writer.rolled_back()
                 sr.rollback()
-                _remove_new_empty_dirs(os.path.join(self.instance_dir, "sequences"),
-                                       dirs_before)
+                _remove_new_empty_dirs(os.path.join(self.instance_dir, "sequences"), dirs_before)
             sr.close()
             self.stats.seconds = time.monotonic() - started
         return self.stats
@@ -202,9 +207,7 @@ class _Loader:
         keep = self._pending.pop() if keep_last and self._pending else None
         self._writer.prefetch([nsa for rec in self._pending for nsa in rec.aliases])
         assert self._lookup is not None
-        self._committed_ids = self._lookup.committed(
-            [rec.digests.seq_id for rec in self._pending]
-        )
+        self._committed_ids = self._lookup.committed([rec.digests.seq_id for rec in self._pending])
         while self._pending:
             rec = self._pending.popleft()
             self._pending_bytes -= len(rec.seq)
@@ -248,7 +251,12 @@ class _Loader:
                 log.warning(
                     "%s, record %d: alias %s:%s re-pointed from %s to %s (the old mapping is"
                     " kept as history)",
-                    rec.path, rec.index, nsa["namespace"], nsa["alias"], old, seq_id,
+                    rec.path,
+                    rec.index,
+                    nsa["namespace"],
+                    nsa["alias"],
+                    old,
+                    seq_id,
                 )
                 st.repointed.append((nsa["namespace"], nsa["alias"], old, seq_id))
         if seqs.pending_sequences >= self.batch_size:
@@ -300,7 +308,9 @@ class _Loader:
         self.stats.commits += 1
         log.info(
             "committed (%s): %d sequences added, %d aliases added so far",
-            self._inflight_why, self.stats.seqs_added, self.stats.aliases_added,
+            self._inflight_why,
+            self.stats.seqs_added,
+            self.stats.aliases_added,
         )
 
     def _close_committer(self) -> None:
@@ -348,9 +358,7 @@ def remove_orphan_files(instance_dir: str) -> int:
     ours can be about to commit rows for it.
     """
     seqdir = os.path.join(instance_dir, "sequences")
-    conn = sqlite3.connect(
-        f"file:{os.path.join(seqdir, 'db.sqlite3')}?mode=ro", uri=True
-    )
+    conn = sqlite3.connect(f"file:{os.path.join(seqdir, 'db.sqlite3')}?mode=ro", uri=True)
     try:
         referenced = {r[0] for r in conn.execute("select distinct relpath from seqinfo")}
     finally:

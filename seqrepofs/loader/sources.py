@@ -176,8 +176,7 @@ def open_source(path: str) -> Source:
     else:
         if raw is not sys.stdin.buffer:
             raw.close()
-        raise LoadError(f"{kind} data is not supported; decompress or extract it first",
-                        path=name)
+        raise LoadError(f"{kind} data is not supported; decompress or extract it first", path=name)
     return Source(name, kind, stream, raw)
 
 
