@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from support.cli import checkout_env, run_seqrepofs
 from support.data import SNAPSHOT
+from support.fault_proxy import FaultProxy, every
 from support.http_servers import NGINX, S3_ENV, MotoS3, Nginx
 from support.lazy_site import BIG, BIG_LENGTH, COLLECTION, Site, build_site
 from support.rest import start_rest_server
@@ -215,6 +216,19 @@ def test_a_file_replaced_on_the_server_is_refused(site: Site, tmp_path: Path) ->
         with pytest.raises(RemoteChangedError, match=f"{nginx.url}/.*{relpath}: remote file"):
             r.fetch(BIG, BIG_LENGTH - 100, BIG_LENGTH, "test")
         assert r.fetch(BIG, 0, 50, "test") == site.seqs[BIG][:50]  # cached bytes still serve
+
+
+def test_server_faults_are_retried_and_every_byte_still_checked(
+    site: Site, server: Nginx, tmp_path: Path
+) -> None:
+    faults = every(3, ("500", "503", "reset", "truncate"), budget=16)
+    with (
+        FaultProxy(server.port, faults) as proxy,
+        SeqRepo(f"{proxy.url}/{SNAPSHOT}", cache_dir=str(tmp_path / "c"), http_timeout=20) as r,
+        SeqRepo(site.local) as local,
+    ):
+        assert digest_of_everything(r) == digest_of_everything(local)
+        assert len(proxy.applied) == 16  # every kind of fault was met, and retried
 
 
 # ---- the commands ------------------------------------------------------------------------------
