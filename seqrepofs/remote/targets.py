@@ -177,10 +177,16 @@ class S3Target(Target):
                 raise RemoteError(f"{self.url}/{key}: {exc}") from None
 
     def copy(self, src_key: str, key: str, sha256: str) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        # one CopyObject up to S3's 5 GiB limit for it, rather than boto3's multipart copy
+        # from 8 MB on: one request instead of many, and some S3-compatible servers
+        # (rclone's) answer UploadPartCopy without the ETag boto3 needs
+        config = TransferConfig(multipart_threshold=5 << 30)
         source = {"Bucket": self.bucket, "Key": self._key(src_key)}
         extra = {"Metadata": {"sha256": sha256}, "MetadataDirective": "REPLACE"}
         with s3_errors(f"{self.url}/{key}"):
-            self.client.copy(source, self.bucket, self._key(key), ExtraArgs=extra)
+            self.client.copy(source, self.bucket, self._key(key), ExtraArgs=extra, Config=config)
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         with s3_errors(f"{self.url}/{key}"):
