@@ -239,8 +239,10 @@ def test_unknown_names_are_enoent(root: Path, mnt: Path) -> None:
 
 
 def test_line_width_option(root: Path, tmp_path: Path) -> None:
-    with Mounted(root / SNAP, tmp_path / "w50", "-o", "line_width=50") as m:
+    """line_width=50 (and list=fa: listings show the .fa files, the others open by name)."""
+    with Mounted(root / SNAP, tmp_path / "w50", "-o", "line_width=50,list=fa") as m:
         top = Path(m.mnt) / "collections"
+        assert set(os.listdir(top)) == {"by-digest", "genome.fa", "genome_again.fa", "odd.fa"}
         served = (top / "genome.fa").read_bytes()
         assert served == _export(root, "genome", 50)
         copy = tmp_path / "g50.fa"

@@ -642,7 +642,9 @@ class Tree:
             except CollectionGoneError:
                 continue  # replaced meanwhile
             stem = info.digest if cdir.by_digest else info.name
-            if not cdir.by_digest and stem.endswith(".fa") and store.find(stem[:-3]):
+            if not self.list_index_files:
+                sizes[1:] = [-1] * (len(sizes) - 1)  # list=fa: the .fa only, as in namespaces
+            elif not cdir.by_digest and stem.endswith(".fa") and store.find(stem[:-3]):
                 sizes[CollectionKind.DICT] = -1  # <x.fa>.dict is <x>.fa.dict: x's file wins
             mtime = None if inst.frozen else added_ns(info)
             out.append(
