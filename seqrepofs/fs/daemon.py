@@ -90,7 +90,7 @@ async def _main(opts: MountOptions) -> None:
 
 def mount(source: str, mountpoint: str, opts: MountOptions) -> int:
     """Check, then serve in the foreground or as a daemon; returns the exit code."""
-    src = check_source(source, opts.cache_dir)
+    src = check_source(source, opts.cache_dir, opts.http_timeout)
     mnt = check_mountpoint(mountpoint, opts.force)
     check_fuse()
     if opts.foreground:

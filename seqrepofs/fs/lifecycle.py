@@ -30,7 +30,9 @@ CAP_SYS_ADMIN = 21
 
 
 # ---- checks ---------------------------------------------------------------------------------
-def check_source(source: str, cache_dir: str | None = None) -> str:
+def check_source(
+    source: str, cache_dir: str | None = None, http_timeout: float | None = None
+) -> str:
     """The real path of an instance or root directory, or MountError saying what it is not.
     A published snapshot's URL gives its instance URL (`latest` resolved now, once), after its
     manifest is read and kept in the cache directory, where the daemon finds it."""
@@ -43,7 +45,7 @@ def check_source(source: str, cache_dir: str | None = None) -> str:
         from ..lazy.snapshot import load_manifest
 
         try:
-            return load_manifest(source, cache_dir)[0]
+            return load_manifest(source, cache_dir, http_timeout)[0]
         except SeqRepoError as exc:
             raise MountError(str(exc)) from None
     path = os.path.realpath(source)

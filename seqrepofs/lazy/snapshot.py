@@ -136,7 +136,7 @@ def open_snapshot(
     """The snapshot published at `url` (`…/PREFIX/INSTANCE` or `…/PREFIX/latest`)."""
     cache = shared_cache(cache_dir, cache_size)
     timeout = _env_timeout() if http_timeout is None else http_timeout
-    snapshot_url, manifest, data = load_manifest(url, cache.directory)
+    snapshot_url, manifest, data = load_manifest(url, cache.directory, timeout)
     specs = file_specs(snapshot_url, manifest, manifest_digest(data))
     snap = RemoteSnapshot(snapshot_url, manifest.instance, specs, cache, timeout, manifest.created)
     with _CACHES_LOCK:
@@ -150,7 +150,9 @@ def cache_directory(cache_dir: str | None = None) -> str:
     return os.path.abspath(cache_dir or os.environ.get(ENV_CACHE_DIR) or default_cache_dir())
 
 
-def load_manifest(url: str, cache_dir: str | None = None) -> tuple[str, Manifest, bytes]:
+def load_manifest(
+    url: str, cache_dir: str | None = None, http_timeout: float | None = None
+) -> tuple[str, Manifest, bytes]:
     """(instance URL, manifest, its bytes) of the snapshot at `url`. An instance's manifest
     is kept in the cache directory once fetched (a published instance never changes), so a
     later open makes no request; `latest` is asked of the server every time. Checks a URL
@@ -175,7 +177,8 @@ def load_manifest(url: str, cache_dir: str | None = None) -> tuple[str, Manifest
             manifest = None  # a damaged copy: fetch it again
     if manifest is None:
         try:
-            name, data = _fetch_manifest(root, name)
+            timeout = _env_timeout() if http_timeout is None else http_timeout
+            name, data = _fetch_manifest(root, name, timeout)
         except RemoteNotFoundError as exc:
             if name == "latest":
                 raise
@@ -203,11 +206,20 @@ def snapshot_for(url: str) -> RemoteSnapshot:
     return snap if snap is not None else open_snapshot(url)
 
 
-def _fetch_manifest(root: str, name: str) -> tuple[str, bytes]:
+def _fetch_manifest(root: str, name: str, timeout: float) -> tuple[str, bytes]:
+    """`latest` resolved, and the manifest's bytes; retried as a pull is, within `timeout`."""
     from ..remote.manifest import manifest_key
+    from ..remote.retry import Retry
     from ..remote.sources import open_source
 
-    with open_source(root) as source:
+    retry = Retry(
+        attempts=3,
+        max_backoff=2.0,
+        deadline=timeout,
+        connect_timeout=min(10.0, timeout),
+        io_timeout=timeout,
+    )
+    with open_source(root, retry=retry) as source:
         if name == "latest":
             name = source.latest()
         return name, source.get(manifest_key(name))
