@@ -25,7 +25,7 @@ import numpy as np
 from cachetools import LRUCache
 from isal import igzip, isal_zlib
 
-from ..errors import CorruptFileError
+from ..errors import CorruptFileError, SeqRepoError
 from .ascii_str import new_ascii
 from .fai import FaiEntry, parse_fai, parse_gzi
 from .lru import LRU
@@ -355,7 +355,8 @@ class BlockReader:
         self, bf: BgzfFastaFile, indexes: list[int], cache: bool, lenient: bool = False
     ) -> dict[int, Inflated]:
         """Inflate consecutive blocks read with one pread; `lenient` (prefetch) stops at the
-        first damaged block instead of raising, so only a reader that needs it sees the error."""
+        first damaged or unreadable block (a snapshot URL's server down) instead of raising,
+        so only a reader that needs it sees the error."""
         out: dict[int, Inflated] = {}
         try:
             try:
@@ -366,8 +367,8 @@ class BlockReader:
                 else:  # a short run, or a damaged one: block by block, naming the bad one
                     for i in indexes:
                         out[i] = self._inflate_block(bf, i, raw, base)
-            except CorruptFileError:
-                if not lenient:
+            except SeqRepoError:  # damaged, or (a snapshot URL) not fetched: a reader that
+                if not lenient:  # needs these blocks reads them itself and sees why
                     raise
             if cache:
                 for i, data in out.items():
