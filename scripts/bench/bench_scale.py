@@ -26,7 +26,8 @@ For each --n (repeatable; 100,000 / 300,000 / 1,000,000 in the issue), in WORK/N
                process, warm = the same accessions again)
     rest       refget metadata and 100-residue subsequences of random ids with wrk (p50/p99)
 
-Results are merged into WORK/results.json, so parts can run separately (`--only api,rest`)
+Results are merged into WORK/results.json (re-read before each write, so runs of different N
+may share WORK), so parts can run separately (`--only api,rest`)
 and the table shows every N measured so far, with each figure's growth from the smallest to
 the largest N beside the ideal (N's growth for totals, 1 for per-operation figures). The
 reference is skipped above --reference-max-n (its load is the slow part). Large runs are
@@ -763,8 +764,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"N={n}: {part} …", file=sys.stderr, flush=True)
                 fn: Callable[[], Results] = getattr(scale, part)
                 got = fn()
+                # merged into the file as it is now: another run (another N) may have written
+                if saved.exists():
+                    results = json.loads(saved.read_text())
                 results.setdefault(str(n), {}).update(got)
-                saved.write_text(json.dumps(results, indent=1, sort_keys=True))
+                tmp = saved.with_name(f".{saved.name}.{os.getpid()}")
+                tmp.write_text(json.dumps(results, indent=1, sort_keys=True))
+                tmp.replace(saved)
                 print(f"  {json.dumps(got)}", file=sys.stderr, flush=True)
     if results:
         print(table(results))
