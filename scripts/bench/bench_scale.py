@@ -80,10 +80,18 @@ Results = dict[str, Any]
 
 # ---- processes ---------------------------------------------------------------------------------
 def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Run to completion; (seconds, peak RSS MB of the process, stdout). Raises on failure.
+    """Run to completion; (seconds, peak RSS MB of the process, stdout). Raises on failure."""
+    secs, rss, _cpu, out = run_cpu(cmd, env)
+    return secs, rss, out
 
-    The peak RSS comes from /usr/bin/time: a child forked from this process would report at
-    least this process's own peak (the high-water mark survives fork and exec)."""
+
+def run_cpu(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
+    """Run to completion; (seconds, peak RSS MB, CPU seconds (user + system), stdout).
+
+    Peak RSS and CPU come from /usr/bin/time: a child forked from this process would report at
+    least this process's own peak (the high-water mark survives fork and exec). CPU time is
+    the figure to compare on a machine shared with other work: wall time there measures the
+    machine's load as much as the program."""
     with (
         tempfile.NamedTemporaryFile() as rss,
         tempfile.TemporaryFile() as out,
@@ -91,7 +99,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float
     ):
         t = time.perf_counter()
         proc = subprocess.run(
-            ["/usr/bin/time", "-o", rss.name, "-f", "%M", *cmd],
+            ["/usr/bin/time", "-o", rss.name, "-f", "%M %U %S", *cmd],
             stdout=out,
             stderr=err,
             env=env,
@@ -103,8 +111,13 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float
         if proc.returncode != 0:
             tail = err.read()[-2000:].decode(errors="replace")
             raise RuntimeError(f"{' '.join(cmd[:6])}…: exit {proc.returncode}\n{tail}")
-        peak_kib = int(Path(rss.name).read_text().split()[-1])
-        return secs, peak_kib / 1024, out.read().decode(errors="replace")
+        peak_kib, user, system = Path(rss.name).read_text().split()[-3:]
+        return (
+            secs,
+            int(peak_kib) / 1024,
+            float(user) + float(system),
+            out.read().decode(errors="replace"),
+        )
 
 
 def disk_bytes(top: Path) -> int:
@@ -163,17 +176,20 @@ class Scale:
         if not path.exists():
             raise SystemExit(f"{path} is missing: run `--only {part}` for N={self.n} first")
 
-    def _load_release(self, tool: list[str], root: Path, release: str) -> tuple[float, float]:
-        secs = rss = 0.0
+    def _load_release(
+        self, tool: list[str], root: Path, release: str
+    ) -> tuple[float, float, float]:
+        secs = rss = cpu = 0.0
         for step in self.manifest["releases"][release]:
             # ours records each file as a collection: a new release replaces the old one's
             replace = ["--replace"] if tool == SEQREPOFS else []
-            s, r, _ = run(
+            s, r, c, _ = run_cpu(
                 [*tool, "-r", str(root), "load", "-n", step["namespace"], *replace, *step["files"]]
             )
             secs += s
             rss = max(rss, r)
-        return secs, rss
+            cpu += c
+        return secs, rss, cpu
 
     # each part returns {metric: value}
     def contenders(self) -> list[tuple[str, list[str], Path]]:
@@ -189,8 +205,9 @@ class Scale:
         for name, tool, root in self.contenders():
             shutil.rmtree(root, ignore_errors=True)
             run([*tool, "-r", str(root), "init"])
-            secs, rss = self._load_release(tool, root, "r1")
+            secs, rss, cpu = self._load_release(tool, root, "r1")
             out[f"load.{name}.s"] = secs
+            out[f"load.{name}.cpu_s"] = cpu
             out[f"load.{name}.rss_mb"] = rss
             out[f"load.{name}.bytes"] = disk_bytes(root / "master")
         return out
@@ -202,8 +219,9 @@ class Scale:
             if (root / SNAPSHOT).exists():
                 raise SystemExit(f"{root / SNAPSHOT} exists: release 2 is loaded; rerun load")
             before = disk_bytes(root / "master")
-            secs, rss = self._load_release(tool, root, "r2")
+            secs, rss, cpu = self._load_release(tool, root, "r2")
             out[f"load2.{name}.s"] = secs
+            out[f"load2.{name}.cpu_s"] = cpu
             out[f"load2.{name}.rss_mb"] = rss
             out[f"load2.{name}.bytes"] = disk_bytes(root / "master") - before
         return out
@@ -614,9 +632,11 @@ def api_child(impl: str, instance: str, ids_path: str) -> None:
 # (label, ours key, reference key or None, "total" (grows with N at best) or "per-op" (flat))
 ROWS: list[tuple[str, str, str | None, str]] = [
     ("load r1 (s)", "load.ours.s", "load.ref.s", "total"),
+    ("load r1 CPU (s)", "load.ours.cpu_s", "load.ref.cpu_s", "total"),
     ("load r1 peak RSS (MB)", "load.ours.rss_mb", "load.ref.rss_mb", "total"),
     ("instance bytes (MB)", "load.ours.bytes", "load.ref.bytes", "total"),
     ("load r2 (s)", "load2.ours.s", "load2.ref.s", "total"),
+    ("load r2 CPU (s)", "load2.ours.cpu_s", "load2.ref.cpu_s", "total"),
     ("load r2 peak RSS (MB)", "load2.ours.rss_mb", "load2.ref.rss_mb", "total"),
     ("snapshot (s)", "snapshot.ours.s", "snapshot.ref.s", "per-op"),
     ("snapshot bytes copied (MB)", "snapshot.ours.copied", None, "total"),
