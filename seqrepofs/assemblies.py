@@ -3,7 +3,8 @@
 Which assemblies, styles and variants there are, the seven files of a view and what each holds
 are specified once, in docs/mount.md ("Whole-assembly files"). A view copies nothing: its records
 are sequences the repository already stores, renamed per style, and its bytes are computed on
-demand by :class:`~seqrepofs.fasta_view.FastaLayout`; the FUSE layer serves them and
+demand by :class:`~seqrepofs.genome_layout.GenomeLayout`, the mechanism that renders a sequence
+collection's files too (`.fa`, `.fa.fai`, `.chrom.sizes`); the FUSE layer serves them and
 ``export --assembly`` streams them (:func:`write_assembly_fasta`), the same bytes. Views are
 cached per SeqRepo (:func:`catalog_for`); call :func:`invalidate` after writing to an instance.
 """
@@ -23,7 +24,8 @@ from bioutils.assemblies import get_assembly, get_assembly_names
 
 from . import seqcol
 from .errors import SeqRepoError
-from .fasta_view import DictEntry, FastaLayout, dict_text, encode_name
+from .fasta_view import DictEntry, dict_text, encode_name
+from .genome_layout import GenomeFileKind, GenomeLayout, ListRecords
 from .seqrepo import SeqRepo
 
 __all__ = [
@@ -286,7 +288,14 @@ class AssemblyView:
         self.n_entries = n_entries
         self.records: tuple[ViewRecord, ...] = tuple(self._with_alt_names(records, used))
         self.missing: tuple[MissingRecord, ...] = tuple(missing)
-        self.layout = FastaLayout.build([(r.name, r.length) for r in self.records], line_width)
+        self.genome = GenomeLayout(
+            ListRecords(
+                [(r.name, r.length, r.seq_id) for r in self.records],
+                key=("assembly view", id(self)),
+                label=f"assembly view {self.base_name}",
+            ),
+            line_width,
+        )
 
     def _with_alt_names(self, records: list[ViewRecord], used: set[str]) -> Iterator[ViewRecord]:
         """Attach AN values that are SAM-valid and clash with no SN or earlier AN."""
@@ -327,14 +336,12 @@ class AssemblyView:
     @property
     def size(self) -> int:
         """Size of the FASTA file in bytes."""
-        return self.layout.size
-
-    def _fetch(self, record: int, start: int, end: int) -> bytes:
-        return bytes(self._sr.sequences.fetch_bytes(self.records[record].seq_id, start, end))
+        return self.genome.size(GenomeFileKind.FASTA)
 
     def read(self, offset: int, size: int) -> bytes:
         """FASTA bytes ``[offset, offset+size)`` (clipped at EOF); fetches only those residues."""
-        return self.layout.render(offset, size, self._fetch)
+        data = self.genome.read(offset, size, self._sr.sequences.fetch_bytes)
+        return data if type(data) is bytes else bytes(data)
 
     def iter_chunks(self, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
         """The whole FASTA in consecutive windows of at most ``chunk_bytes`` bytes."""
@@ -345,11 +352,19 @@ class AssemblyView:
 
     # ---- sidecar files ----------------------------------------------------------------------
 
+    @cached_property
+    def _fai(self) -> bytes:
+        return self.genome.text(GenomeFileKind.FAI)
+
     def fai_text(self) -> bytes:
-        return self.layout.fai_text()
+        return self._fai
+
+    @cached_property
+    def _chrom_sizes(self) -> bytes:
+        return self.genome.text(GenomeFileKind.CHROM_SIZES)
 
     def chrom_sizes_text(self) -> bytes:
-        return self.layout.chrom_sizes_text()
+        return self._chrom_sizes
 
     def _dict_for(self, uri: str | None) -> bytes:
         return dict_text(

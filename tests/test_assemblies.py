@@ -227,7 +227,7 @@ def test_byte_windows_across_record_boundaries(repo: Repo) -> None:
     for style, primary in VIEWS:
         view = get_view(repo.sr, repo.assembly, style, primary)
         whole = repo.export(style, primary).read_bytes()
-        offsets = [int(o) for o in view.layout.record_offsets] + [view.size]
+        offsets = [view.genome.record_start(i) for i in range(len(view.records))] + [view.size]
         for boundary in offsets:
             for _ in range(2):
                 off = max(0, boundary - rng.randint(0, 130))

@@ -1,14 +1,10 @@
 """The files of /collections: a sequence collection as one FASTA with its index files.
 
-A collection (`store.collections`) may hold millions of records (a transcriptome), so no file
-of it is held in memory. One streamed scan of its records gives every file's exact size and,
-every BLOCK_RECORDS records, where that block starts in the FASTA (a checkpoint: 8 bytes per
-1,024 records). A read of the FASTA finds its block by binary search over the checkpoints,
-reads that block's records by ordinal (one index range query, kept in a bounded cache of
-blocks) and renders the bytes with the block's `FastaLayout`, as an alias's `.fa` is rendered.
-The index files (`.fa.fai`, `.dict`, `.chrom.sizes`, `.seqcol.json`) are read front to back
-by every tool, so they are generated in order from the records, a page at a time, per open
-handle (`StreamedContent`); a small one is rendered whole at open.
+The bytes and sizes are `seqrepofs.genome_layout`'s (the same mechanism renders the
+whole-assembly files); this module adds what the daemon needs: the collections database of each
+mounted instance, bounded caches of layouts and blocks of records shared by all handles, the
+content of an open file, and index files generated front to back per handle
+(`StreamedContent`; a small one is rendered whole at open).
 
 A collection never changes once recorded: `--replace` records the new records under a new
 collection id and deletes the old one, so (instance, collection id, line width) names the
@@ -17,244 +13,65 @@ bytes of every file for good and layouts and blocks are cached under that key.
 
 from __future__ import annotations
 
-import json
-import re
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
 from cachetools import LRUCache
 
-from ..errors import SeqRepoError
-from ..fasta_view import DictEntry, FastaLayout, dict_text
-from ..store.collections import CollectionInfo, CollectionStore
-from .content import CollectionKind
+from ..genome_layout import Block, GenomeFileKind, GenomeLayout, NotCached, RecordsGoneError
+from ..store.collections import CollectionInfo, CollectionStore, Record
 from .source import Instance
 
-BLOCK_RECORDS = 1024  # records per checkpoint and per cached block
 LAYOUT_CACHE_SIZE = 256  # collections whose sizes and checkpoints are kept (process-wide)
-BLOCK_CACHE_SIZE = 32  # blocks of records kept (process-wide; about 150 KB each)
+BLOCK_CACHE_SIZE = 32  # blocks of 1,024 records kept (process-wide; about 150 KB each)
 PIN_RECORDS = 16_384  # a master's collection at most this long is read whole at open
 SMALL_TEXT_BYTES = 1 << 20  # index files up to this size are rendered whole at open
-SCAN_PAGE = 16_384  # records per page of the sizing scan
-STREAM_PAGE = 4096  # records per page of a streamed index file
 WINDOW_BYTES = 4 << 20  # streamed bytes kept behind the reader (re-reads, reordered reads)
 
-_POW10 = np.array([10**k for k in range(1, 19)], dtype=np.int64)
-_JSON_PLAIN_RE = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")  # what json.dumps escapes
-_DICT_HEADER = b"@HD\tVN:1.0\tSO:unsorted\n"
-# "@SQ\tSN:" "\tLN:" "\tM5:" + 32 hex + "\tUR:ga4gh:SQ." + "\n": name, digits, seq_id apart
-_DICT_FIXED = 7 + 4 + 4 + 32 + 13 + 1
-_SEQCOL_SECTIONS = ("lengths", "name_length_pairs", "names", "sequences", "sorted_sequences")
-# {"length":N,"name":"..."}: everything but the digits and the JSON string
-_PAIR_FIXED = len(b'{"length":,"name":}')
+CollectionGoneError = RecordsGoneError
 
 
-class CollectionGoneError(SeqRepoError, LookupError):
-    """The collection's records were deleted (replaced on a master) while a file was read."""
+class StoreRecords:
+    """The records of one stored collection (`genome_layout.RecordSource`)."""
 
-
-def _digits(a: np.ndarray) -> np.ndarray:
-    """Decimal digits of each non-negative int64."""
-    return np.searchsorted(_POW10, a, side="right").astype(np.int64) + 1
-
-
-def _json(obj: object) -> bytes:
-    """As the REST service writes JSON: ASCII, no spaces."""
-    return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-
-
-def _name_columns(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(UTF-8 bytes, JSON string length) of each name; vectorised when all are plain ASCII."""
-    joined = "".join(names)
-    if joined.isascii():
-        nbytes = np.fromiter(map(len, names), dtype=np.int64, count=len(names))
-    else:
-        nbytes = np.fromiter(
-            (len(n.encode("utf-8")) for n in names), dtype=np.int64, count=len(names)
-        )
-    if _JSON_PLAIN_RE.search(joined) is None:
-        return nbytes, nbytes + 2
-    jlen = np.fromiter(
-        (len(json.dumps(n, ensure_ascii=True)) for n in names), dtype=np.int64, count=len(names)
-    )
-    return nbytes, jlen
-
-
-@dataclass(frozen=True)
-class Block:
-    """BLOCK_RECORDS consecutive records, laid out from the block's first byte."""
-
-    first: int  # ordinal of the first record
-    seq_ids: tuple[str, ...]
-    layout: FastaLayout
-
-
-class CollectionLayout:
-    """Sizes of every file of one collection at one line width, and the FASTA's checkpoints.
-
-    Built by one scan of the records (`scan`); holds O(records / BLOCK_RECORDS) numbers.
-    """
-
-    def __init__(
-        self, store: CollectionStore, info: CollectionInfo, width: int, views: CollectionViews
-    ) -> None:
+    def __init__(self, store: CollectionStore, info: CollectionInfo) -> None:
         self.store = store
         self.info = info
-        self.width = width
-        self._views = views
-        self.key = (store.path, info.id, width)
-        self.count = 0
-        self.sizes: tuple[int, ...] = ()
-        self.fa_starts = np.zeros(1, dtype=np.int64)  # block b starts at fa_starts[b]
-        self._scan()
+        self.key: Hashable = (store.path, info.id)
+        self.label = f"collection {info.name}"
+        self.count = info.count
 
-    def _scan(self) -> None:
-        w = self.width
-        starts: list[np.ndarray] = []
-        n = fa = fai = dct = sizes = 0
-        sec = dict.fromkeys(_SEQCOL_SECTIONS, 0)
-        for names, lengths, id_lens in self.store.column_pages(self.info, SCAN_PAGE):
-            nb, jn = _name_columns(names)
-            ln = np.asarray(lengths, dtype=np.int64)
-            sb = np.asarray(id_lens, dtype=np.int64)
-            rec = nb + 2 + ln + (ln + (w - 1)) // w
-            ends = fa + np.cumsum(rec)
-            rec_starts = ends - rec
-            # checkpoints at ordinals that are multiples of BLOCK_RECORDS (pages are too)
-            starts.append(rec_starts[::BLOCK_RECORDS].copy())
-            nz = ln > 0
-            if nz.any():
-                lb = np.minimum(ln[nz], w)
-                seqoff = rec_starts[nz] + nb[nz] + 2
-                fai += int(
-                    (
-                        nb[nz]
-                        + _digits(ln[nz])
-                        + _digits(seqoff)
-                        + _digits(lb)
-                        + _digits(lb + 1)
-                        + 5
-                    ).sum()
-                )
-            dl = _digits(ln)
-            dct += int((_DICT_FIXED + nb + dl + sb).sum())
-            sizes += int((nb + dl + 2).sum())
-            sec["lengths"] += int(dl.sum())
-            sec["name_length_pairs"] += int((_PAIR_FIXED + dl + jn).sum())
-            sec["names"] += int(jn.sum())
-            sec["sequences"] += int((sb + 5).sum())
-            sec["sorted_sequences"] += int((sb + 5).sum())
-            fa = int(ends[-1])
-            n += len(names)
-        if n != self.info.count:
-            raise CollectionGoneError(
-                f"collection {self.info.name}: {n} records read, {self.info.count} recorded"
-                " (replaced meanwhile?)"
-            )
-        self.count = n
-        self.fa_starts = np.concatenate([*starts, np.array([fa], dtype=np.int64)])
-        seqcol = (
-            2
-            + sum(  # "{" "}" + per section: "name":[ elements, commas ] and ","
-                len(_json(a)) + 3 + total + max(n - 1, 0) for a, total in sec.items()
-            )
-            + len(_SEQCOL_SECTIONS)
-            - 1
-        )
-        dct += len(_DICT_HEADER)
-        self.sizes = (fa, fai, dct, dct, sizes, seqcol)
+    def column_pages(self, page: int) -> Iterator[tuple[list[str], list[int], list[int]]]:
+        return self.store.column_pages(self.info, page)
 
-    def size(self, kind: CollectionKind) -> int:
-        return self.sizes[kind]
+    def records(self, start: int, limit: int) -> Sequence[Record]:
+        return self.store.records(self.info, start, limit)
 
-    @property
-    def blocks(self) -> int:
-        return len(self.fa_starts) - 1
+    def attribute_pages(self, attribute: str, page: int) -> Iterator[list[object]]:
+        return self.store.iter_attribute(self.info, attribute, page)
 
-    def block_of(self, offset: int) -> int:
-        """The block whose FASTA bytes hold `offset` (binary search over the checkpoints)."""
-        return int(np.searchsorted(self.fa_starts, offset, side="right")) - 1
 
-    def load_block(self, b: int) -> Block:
-        """Block `b`'s records from the store (one range query by ordinal)."""
-        first = b * BLOCK_RECORDS
-        recs = self.store.records(self.info, first, BLOCK_RECORDS)
-        want = min(BLOCK_RECORDS, self.count - first)
-        if len(recs) != want or (recs and recs[0].ordinal != first):
-            raise CollectionGoneError(
-                f"collection {self.info.name} (id {self.info.id}) has no records {first}.. "
-                "any more (replaced?)"
-            )
-        lay = FastaLayout.build([(r.name, r.length) for r in recs], self.width)
-        if lay.size != int(self.fa_starts[b + 1] - self.fa_starts[b]):
-            raise RuntimeError(f"collection {self.info.name}: block {b} changed size")
-        return Block(first, tuple(r.seq_id for r in recs), lay)
+class _SharedBlocks:
+    """The daemon's bounded cache of blocks (`genome_layout.BlockCache`)."""
 
-    def block(self, b: int) -> Block:
-        return self._views.block(self, b)
+    def __init__(self, size: int) -> None:
+        self._lru: LRUCache = LRUCache(size)
+        self._lock = threading.Lock()
 
-    def cached_block(self, b: int) -> Block | None:
-        return self._views.cached_block(self, b)
+    def get(self, key: Hashable) -> Block | None:
+        with self._lock:
+            return self._lru.get(key)  # type: ignore[no-any-return]
 
-    # ---- index files, generated in order ---------------------------------------------------
-    def chunks(self, kind: CollectionKind, instance: Instance) -> Iterator[bytes]:
-        """The whole content of an index file, a page of records at a time."""
-        if kind is CollectionKind.SEQCOL:
-            yield from self._seqcol_chunks()
-            return
-        if kind in (CollectionKind.DICT, CollectionKind.FA_DICT):
-            yield _DICT_HEADER
-        w, fa = self.width, 0
-        for recs in self._pages():
-            if kind is CollectionKind.FAI:
-                lines = []
-                for r in recs:
-                    header = len(r.name.encode("utf-8")) + 2
-                    if r.length:
-                        lb = min(r.length, w)
-                        lines.append(f"{r.name}\t{r.length}\t{fa + header}\t{lb}\t{lb + 1}\n")
-                    fa += header + r.length + -(-r.length // w)
-                yield "".join(lines).encode("utf-8")
-            elif kind is CollectionKind.CHROM_SIZES:
-                yield "".join(f"{r.name}\t{r.length}\n" for r in recs).encode("utf-8")
-            else:
-                m5 = instance.sr.sam_m5
-                yield dict_text(
-                    [
-                        DictEntry(r.name, r.length, m5(r.seq_id), "ga4gh:SQ." + r.seq_id)
-                        for r in recs
-                    ],
-                    header=False,
-                )
+    def put(self, key: Hashable, block: Block) -> None:
+        with self._lock:
+            self._lru[key] = block
 
-    def _pages(self) -> Iterator[list]:  # type: ignore[type-arg]
-        start = 0
-        while start < self.count:
-            recs = self.store.records(self.info, start, STREAM_PAGE)
-            if not recs or recs[0].ordinal != start:
-                raise CollectionGoneError(
-                    f"collection {self.info.name} (id {self.info.id}) has no records {start}.."
-                    " any more (replaced?)"
-                )
-            yield recs
-            start = recs[-1].ordinal + 1
-
-    def _seqcol_chunks(self) -> Iterator[bytes]:
-        """Level 2 as `GET /collection/{digest}?level=2` answers it, byte for byte."""
-        for i, attribute in enumerate(_SEQCOL_SECTIONS):
-            yield (b"{" if i == 0 else b",") + _json(attribute) + b":["
-            first = True
-            for page in self.store.iter_attribute(self.info, attribute, STREAM_PAGE):
-                chunk = _json(page)[1:-1]
-                if chunk:
-                    yield chunk if first else b"," + chunk
-                    first = False
-            yield b"]"
-        yield b"}"
+    def clear(self) -> None:
+        with self._lock:
+            self._lru.clear()
 
 
 class CollectionViews:
@@ -266,7 +83,7 @@ class CollectionViews:
         self._lock = threading.Lock()
         self._stores: dict[str, CollectionStore] = {}
         self._layouts: LRUCache = LRUCache(LAYOUT_CACHE_SIZE)
-        self._blocks: LRUCache = LRUCache(BLOCK_CACHE_SIZE)
+        self._blocks = _SharedBlocks(BLOCK_CACHE_SIZE)
 
     def store(self, instance: Instance) -> CollectionStore:
         """The instance's collections database (opened once per instance)."""
@@ -276,46 +93,30 @@ class CollectionViews:
                 store = self._stores[instance.path] = CollectionStore(instance.path)
             return store
 
-    def layout(self, instance: Instance, info: CollectionInfo) -> CollectionLayout:
+    def layout(self, instance: Instance, info: CollectionInfo) -> GenomeLayout:
+        """The collection's layout (one scan of its records the first time)."""
         store = self.store(instance)
         key = (store.path, info.id, self.width)
         with self._lock:
             lay = self._layouts.get(key)
         if lay is None:
-            lay = CollectionLayout(store, info, self.width, self)
+            lay = GenomeLayout(StoreRecords(store, info), self.width, self._blocks)
             with self._lock:
                 self._layouts[key] = lay
         return lay  # type: ignore[no-any-return]
-
-    def block(self, lay: CollectionLayout, b: int) -> Block:
-        key = (lay.key, b)
-        with self._lock:
-            blk = self._blocks.get(key)
-        if blk is None:
-            blk = lay.load_block(b)
-            with self._lock:
-                self._blocks[key] = blk
-        return blk  # type: ignore[no-any-return]
-
-    def cached_block(self, lay: CollectionLayout, b: int) -> Block | None:
-        with self._lock:
-            return self._blocks.get((lay.key, b))  # type: ignore[no-any-return]
 
     def close(self) -> None:
         with self._lock:
             stores, self._stores = list(self._stores.values()), {}
             self._layouts.clear()
-            self._blocks.clear()
+        self._blocks.clear()
         for store in stores:
             store.close()
 
 
-class _NotCached(Exception):
-    """A block or residue range of a read is not in memory."""
-
-
-class CollectionFasta:
-    """An open `/collections/<name>.fa`: reads render blocks of records.
+class GenomeFasta:
+    """An open whole-genome FASTA (a collection's or a whole-assembly view's): reads render
+    blocks of records (`GenomeLayout.read`).
 
     `pinned` holds every block of a small collection of a writable master, read at open, so
     the handle keeps its bytes if the collection is replaced meanwhile.
@@ -324,119 +125,29 @@ class CollectionFasta:
     inline = True  # reads may run on the trio thread, as an alias's .fa does
 
     def __init__(
-        self, layout: CollectionLayout, instance: Instance, pinned: list[Block] | None = None
+        self, layout: GenomeLayout, instance: Instance, pinned: list[Block] | None = None
     ) -> None:
         self.layout = layout
         self.instance = instance
         self.pinned = pinned
 
     @classmethod
-    def open(cls, layout: CollectionLayout, instance: Instance) -> CollectionFasta:
+    def open(cls, layout: GenomeLayout, instance: Instance) -> GenomeFasta:
         pinned = None
         if not instance.frozen and layout.count <= PIN_RECORDS:
             pinned = [layout.load_block(b) for b in range(layout.blocks)]
         return cls(layout, instance, pinned)
 
     def read(self, tree: object, offset: int, size: int) -> bytes | np.ndarray:
-        return self._render(offset, size, cached=False)
+        return self.layout.read(offset, size, self.instance.fetch, blocks=self.pinned)
 
     def read_cached(self, offset: int, size: int) -> bytes | np.ndarray | None:
         try:
-            return self._render(offset, size, cached=True)
-        except _NotCached:
+            return self.layout.read(
+                offset, size, self.instance.fetch_cached, cached=True, blocks=self.pinned
+            )
+        except NotCached:
             return None
-
-    def _block(self, b: int, cached: bool) -> Block:
-        if self.pinned is not None:
-            return self.pinned[b]
-        if not cached:
-            return self.layout.block(b)
-        blk = self.layout.cached_block(b)
-        if blk is None:
-            raise _NotCached
-        return blk
-
-    def _render(self, offset: int, size: int, cached: bool) -> bytes | np.ndarray:
-        lay = self.layout
-        end = min(offset + size, int(lay.fa_starts[-1]))
-        out: list[bytes | np.ndarray] = []
-        pos = offset
-        inst = self.instance
-        while pos < end:
-            b = lay.block_of(pos)
-            blk = self._block(b, cached)
-            start, stop = int(lay.fa_starts[b]), int(lay.fa_starts[b + 1])
-            fetch = _fetcher(inst, blk.seq_ids, cached)
-            n = min(end, stop) - pos
-            out.append(_render_block(blk, pos - start, pos - start + n, fetch, lay.width))
-            pos += n
-        if len(out) == 1:
-            return out[0]
-        return b"".join(out)  # type: ignore[arg-type]  # arrays are buffers
-
-
-def _render_block(
-    blk: Block,
-    a: int,
-    b: int,
-    fetch: Callable[[int, int, int], bytes | np.ndarray],
-    width: int,
-) -> bytes | np.ndarray:
-    """Bytes [a, b) of a block. Records the window covers whole (many, in a transcriptome) are
-    written as header + wrapped residues without the layout's piecewise arithmetic; the
-    partial first and last records, and a window inside one record, go through the layout."""
-    lay = blk.layout
-    first, last = lay.record_at(a), lay.record_at(b - 1)
-    if first == last:
-        return lay.render_buffer(a, b - a, fetch)
-    offsets = lay.record_offsets
-    parts: list[bytes | np.ndarray] = []
-    head_end = int(offsets[first + 1])
-    parts.append(lay.render_buffer(a, head_end - a, fetch))
-    lengths = lay.lengths
-    for r in range(first + 1, last):
-        parts.append(lay.header(r))
-        n = int(lengths[r])
-        res = fetch(r, 0, n)
-        if n <= width:
-            parts.append(res)
-            parts.append(b"\n")
-        else:
-            parts.append(_wrap(res, width))
-    tail_start = int(offsets[last])
-    parts.append(lay.render_buffer(tail_start, b - tail_start, fetch))
-    return b"".join(parts)  # type: ignore[arg-type]  # arrays are buffers
-
-
-def _wrap(residues: bytes | np.ndarray, width: int) -> np.ndarray:
-    """Whole-record residues as FASTA lines of `width`, newline-terminated."""
-    arr = residues if isinstance(residues, np.ndarray) else np.frombuffer(residues, np.uint8)
-    n = len(arr)
-    full, rest = divmod(n, width)
-    out = np.empty(n + full + (1 if rest else 0), dtype=np.uint8)
-    grid = out[: full * (width + 1)].reshape(full, width + 1)
-    grid[:, :width] = arr[: full * width].reshape(full, width)
-    grid[:, width] = 10
-    if rest:
-        out[full * (width + 1) : -1] = arr[full * width :]
-        out[-1] = 10
-    return out
-
-
-def _fetcher(
-    inst: Instance, ids: tuple[str, ...], cached: bool
-) -> Callable[[int, int, int], bytes | np.ndarray]:
-    """fetch(record, start, end) for a block's layout: from the store, or from memory only."""
-    if not cached:
-        return lambda r, a, c: inst.fetch(ids[r], a, c)
-
-    def fetch(r: int, a: int, c: int) -> bytes | np.ndarray:
-        data = inst.fetch_cached(ids[r], a, c)
-        if data is None:
-            raise _NotCached
-        return data
-
-    return fetch
 
 
 class StreamedContent:
@@ -525,11 +236,11 @@ def added_ns(info: CollectionInfo) -> int | None:
     return int(when.timestamp()) * 1_000_000_000
 
 
-def render_whole(layout: CollectionLayout, kind: CollectionKind, instance: Instance) -> bytes:
-    data = b"".join(layout.chunks(kind, instance))
-    if len(data) != layout.size(kind):
-        raise RuntimeError(
-            f"collection {layout.info.name}{kind.suffix}: {len(data)} bytes, stat said "
-            f"{layout.size(kind)}"
-        )
-    return data
+def open_index(
+    layout: GenomeLayout, kind: GenomeFileKind, instance: Instance, what: str
+) -> bytes | StreamedContent:
+    """An index file's content: rendered whole if small, else generated per handle."""
+    md5 = instance.sr.sam_m5
+    if layout.size(kind) <= SMALL_TEXT_BYTES:
+        return layout.text(kind, md5)
+    return StreamedContent(layout.size(kind), lambda: layout.chunks(kind, md5), what)

@@ -11,6 +11,7 @@ import re
 from functools import lru_cache
 
 from ..fasta_view import DictEntry, FastaLayout, dict_text
+from ..genome_layout import GenomeFileKind
 
 # Every @SQ has a 32-hex M5, so a .dict's size is known before its MD5 is looked up.
 PLACEHOLDER_MD5 = "0" * 32
@@ -38,41 +39,21 @@ _SUFFIX = {
 }
 
 
-class CollectionKind(enum.IntEnum):
-    """The files of one collection in /collections (the value is the readdir sub-position)."""
-
-    FASTA = 0
-    FAI = 1
-    DICT = 2
-    FA_DICT = 3
-    CHROM_SIZES = 4
-    SEQCOL = 5
-
-    @property
-    def suffix(self) -> str:
-        return _COLLECTION_SUFFIX[self]
+CollectionKind = GenomeFileKind  # the files of one collection in /collections
 
 
-_COLLECTION_SUFFIX = {
-    CollectionKind.FASTA: ".fa",
-    CollectionKind.FAI: ".fa.fai",
-    CollectionKind.DICT: ".dict",
-    CollectionKind.FA_DICT: ".fa.dict",
-    CollectionKind.CHROM_SIZES: ".chrom.sizes",
-    CollectionKind.SEQCOL: ".seqcol.json",
-}
 # preferred first: "x.fa.dict" is x's .fa.dict before it is x.fa's .dict
 _COLLECTION_ORDER = (
-    CollectionKind.FAI,
-    CollectionKind.FA_DICT,
-    CollectionKind.CHROM_SIZES,
-    CollectionKind.SEQCOL,
-    CollectionKind.DICT,
-    CollectionKind.FASTA,
+    GenomeFileKind.FAI,
+    GenomeFileKind.FA_DICT,
+    GenomeFileKind.CHROM_SIZES,
+    GenomeFileKind.SEQCOL,
+    GenomeFileKind.DICT,
+    GenomeFileKind.FASTA,
 )
 
 
-def split_collection_file_name(name: str) -> list[tuple[str, CollectionKind]]:
+def split_collection_file_name(name: str) -> list[tuple[str, GenomeFileKind]]:
     """Candidate (stem, kind) readings of a file name in /collections, preferred first."""
     out = []
     for kind in _COLLECTION_ORDER:

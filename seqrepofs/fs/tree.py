@@ -35,13 +35,12 @@ from ..errors import SeqRepoError
 from ..fasta_view import FastaLayout, decode_name, encode_name
 from ..store.collections import CollectionInfo
 from .collection_views import (
-    SMALL_TEXT_BYTES,
-    CollectionFasta,
     CollectionGoneError,
     CollectionViews,
+    GenomeFasta,
     StreamedContent,
     added_ns,
-    render_whole,
+    open_index,
 )
 from .content import (
     CollectionKind,
@@ -142,7 +141,7 @@ class BytesContent:
         return self.data[offset : offset + size]
 
 
-Content = FastaContent | BytesContent | CollectionFasta | StreamedContent
+Content = FastaContent | BytesContent | GenomeFasta | StreamedContent
 
 
 class Tree:
@@ -580,7 +579,7 @@ class Tree:
         except UnknownAssemblyError:
             raise FsError(errno.ENOENT, f"assembly {vf.assembly} is gone") from None
         if vf.kind == "fa":
-            return FastaContent(view.layout, inst, node, tuple(r.seq_id for r in view.records))
+            return GenomeFasta(view.genome, inst)
         return BytesContent(view.file_bytes(vf.kind))
 
     # ---- collections --------------------------------------------------------------------------
@@ -669,16 +668,15 @@ class Tree:
         info = store.by_id(node.cid)
         if info is None:
             raise FsError(errno.ENOENT, f"collection {node.stem} is gone")
-        lay = self.collections.layout(inst, info)
         kind = node.file_kind
         try:
+            lay = self.collections.layout(inst, info)
             if kind is CollectionKind.FASTA:
-                return CollectionFasta.open(lay, inst)
-            if lay.size(kind) <= SMALL_TEXT_BYTES:
-                return BytesContent(render_whole(lay, kind, inst))
+                return GenomeFasta.open(lay, inst)
+            content = open_index(lay, kind, inst, node.path)
         except CollectionGoneError:
             raise FsError(errno.ENOENT, f"collection {node.stem} is gone") from None
-        return StreamedContent(lay.size(kind), lambda: lay.chunks(kind, inst), node.path)
+        return BytesContent(content) if isinstance(content, bytes) else content
 
     def total_residues(self) -> int:
         if isinstance(self.source, Instance):
