@@ -92,9 +92,7 @@ class ReportEntry:
     @property
     def is_primary(self) -> bool:
         """1-22, X, Y, MT: assembled molecules of the primary or non-nuclear unit."""
-        return (
-            self.sequence_role == "assembled-molecule" and self.assembly_unit in PRIMARY_UNITS
-        )
+        return self.sequence_role == "assembled-molecule" and self.assembly_unit in PRIMARY_UNITS
 
     def style_name(self, style: str) -> str | None:
         """The entry's name in ``style`` (None if the report has none)."""
@@ -121,8 +119,13 @@ def report_entries(assembly: str) -> tuple[ReportEntry, ...]:
     for i, s in enumerate(get_assembly(assembly)["sequences"]):
         aliases = [a for a in s.get("aliases") or () if a not in _ABSENT]
         if len(aliases) > 1:  # never in bioutils' data: its aliases is the one UCSC column
-            log.warning("%s %s: several aliases %s; using %s as UCSC name",
-                        assembly, s["name"], aliases, aliases[0])
+            log.warning(
+                "%s %s: several aliases %s; using %s as UCSC name",
+                assembly,
+                s["name"],
+                aliases,
+                aliases[0],
+            )
         out.append(
             ReportEntry(
                 index=i,
@@ -568,8 +571,9 @@ class AssemblyCatalog:
                             for kind in KINDS:
                                 fn = f"{_base_name(assembly, style, primary)}.{kind}"
                                 if fn in files:  # impossible with bioutils' names; be safe
-                                    log.warning("view file name %s is ambiguous; keeping %s",
-                                                fn, files[fn])
+                                    log.warning(
+                                        "view file name %s is ambiguous; keeping %s", fn, files[fn]
+                                    )
                                     continue
                                 files[fn] = ViewFile(fn, assembly, style, primary, kind)
                 self._files = files

@@ -49,8 +49,14 @@ def record_assembly_collections(
                         view = get_view(sr, assembly, style, primary)
                         if not view.records:
                             continue
-                        _record_view(writer, out, view.base_name, assembly, view.seqcol_digest,
-                                     [(r.name, r.length, r.seq_id) for r in view.records])
+                        _record_view(
+                            writer,
+                            out,
+                            view.base_name,
+                            assembly,
+                            view.seqcol_digest,
+                            [(r.name, r.length, r.seq_id) for r in view.records],
+                        )
             writer.commit()
         finally:
             writer.close()
@@ -58,14 +64,22 @@ def record_assembly_collections(
 
 
 def _record_view(
-    writer: CollectionWriter, out: AssemblyRecording, name: str, assembly: str, digest: str,
+    writer: CollectionWriter,
+    out: AssemblyRecording,
+    name: str,
+    assembly: str,
+    digest: str,
     records: list[tuple[str, int, str]],
 ) -> None:
     old = writer.exists(name)
     source = SOURCE_PREFIX + assembly
     if old is not None and old.source != source:
-        log.warning("collection %s exists (from %s); the %s view is not recorded under its"
-                    " name", name, old.source, name)
+        log.warning(
+            "collection %s exists (from %s); the %s view is not recorded under its name",
+            name,
+            old.source,
+            name,
+        )
         out.skipped.append(name)
         return
     if old is not None and old.digest == digest:

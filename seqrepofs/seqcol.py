@@ -117,8 +117,9 @@ class CollectionDigests:
     """
 
     def __init__(self) -> None:
-        self._arrays = {k: ArrayDigest() for k in ("lengths", "name_length_pairs", "names",
-                                                    "sequences")}
+        self._arrays = {
+            k: ArrayDigest() for k in ("lengths", "name_length_pairs", "names", "sequences")
+        }
         self.total_length = 0
 
     @property
@@ -133,7 +134,8 @@ class CollectionDigests:
         """
         if type(length) is not int or length < 0:
             raise InvalidInputError(
-                f"length of {name!r} must be a non-negative integer, not {length!r}")
+                f"length of {name!r} must be a non-negative integer, not {length!r}"
+            )
         a = self._arrays
         name_json = _json_string(name)
         length_json = str(length)
@@ -239,8 +241,9 @@ def compare_counts(a_count: Mapping[str, int], b_count: Mapping[str, int]) -> di
     counts; the caller fills ``a_and_b_count`` and ``a_and_b_same_order`` of ``a_and_b``."""
     attributes: dict[str, list[str]] = {"a_only": [], "b_only": [], "a_and_b": []}
     for k in sorted(set(a_count) | set(b_count)):
-        side = "a_and_b" if k in a_count and k in b_count else "a_only" if k in a_count \
-            else "b_only"
+        side = (
+            "a_and_b" if k in a_count and k in b_count else "a_only" if k in a_count else "b_only"
+        )
         attributes[side].append(k)
     return {
         "attributes": attributes,

@@ -54,7 +54,8 @@ _SCHEMA = [
     "create table collection (id integer primary key, name text not null unique,"
     " digest text, n_records integer not null default 0,"
     " total_length integer not null default 0, source text, added text not null, "
-    + ", ".join(f"{a} text" for a in ATTRS) + ")",
+    + ", ".join(f"{a} text" for a in ATTRS)
+    + ")",
     "create index collection_digest on collection(digest)",
     *(f"create index collection_{a} on collection({a})" for a in seqcol.ARRAY_ATTRIBUTES),
     "create table record (collection_id integer not null, ordinal integer not null,"
@@ -121,8 +122,14 @@ _INFO_COLUMNS = "id, name, digest, n_records, total_length, source, added, " + "
 
 def _info(row: tuple[Any, ...]) -> CollectionInfo:
     return CollectionInfo(
-        id=row[0], name=row[1], digest=row[2], count=row[3], total_length=row[4],
-        source=row[5], added=row[6], level1=dict(zip(ATTRS, row[7:], strict=True)),
+        id=row[0],
+        name=row[1],
+        digest=row[2],
+        count=row[3],
+        total_length=row[4],
+        source=row[5],
+        added=row[6],
+        level1=dict(zip(ATTRS, row[7:], strict=True)),
     )
 
 
@@ -134,8 +141,10 @@ def _create(conn: sqlite3.Connection) -> None:
         if conn.execute("select 1 from sqlite_master where name = 'meta'").fetchone():
             got = conn.execute("select value from meta where key = 'schema_version'").fetchone()
             if got is None or got[0] != SCHEMA_VERSION:
-                raise SeqRepoError(f"{_conn_path(conn)}: collections database has schema version"
-                                   f" {got and got[0]}; this seqrepofs reads {SCHEMA_VERSION}")
+                raise SeqRepoError(
+                    f"{_conn_path(conn)}: collections database has schema version"
+                    f" {got and got[0]}; this seqrepofs reads {SCHEMA_VERSION}"
+                )
         else:
             for stmt in _SCHEMA:
                 conn.execute(stmt)
@@ -238,13 +247,15 @@ class CollectionStore:
         """Collections in name order, a page at a time: those named after ``after``."""
         rows = self._query(
             f"select {_INFO_COLUMNS} from collection where digest is not null and name > ?"
-            " order by name limit ?", (after or "", limit))
+            " order by name limit ?",
+            (after or "", limit),
+        )
         return [_info(r) for r in rows]
 
     def find(self, name: str) -> CollectionInfo | None:
         rows = self._query(
-            f"select {_INFO_COLUMNS} from collection where name = ? and digest is not null",
-            (name,))
+            f"select {_INFO_COLUMNS} from collection where name = ? and digest is not null", (name,)
+        )
         return _info(rows[0]) if rows else None
 
     def get(self, name: str) -> CollectionInfo:
@@ -257,22 +268,24 @@ class CollectionStore:
         """A collection with this level-0 digest (same digest = same names, sequences, order)."""
         rows = self._query(
             f"select {_INFO_COLUMNS} from collection where digest = ? order by name limit 1",
-            (digest,))
+            (digest,),
+        )
         return _info(rows[0]) if rows else None
 
     def by_id(self, cid: int) -> CollectionInfo | None:
         """The collection with row id ``cid`` (a mount's inode numbers name collections by id:
         an id names one content for good, as --replace records under a new id)."""
         rows = self._query(
-            f"select {_INFO_COLUMNS} from collection where id = ? and digest is not null",
-            (cid,))
+            f"select {_INFO_COLUMNS} from collection where id = ? and digest is not null", (cid,)
+        )
         return _info(rows[0]) if rows else None
 
     def first_with_digest(self, digest: str) -> CollectionInfo | None:
         """The lowest-id collection with this level-0 digest (what a by-digest listing shows)."""
         rows = self._query(
             f"select {_INFO_COLUMNS} from collection where digest = ? order by id limit 1",
-            (digest,))
+            (digest,),
+        )
         return _info(rows[0]) if rows else None
 
     def page_by_id(
@@ -281,12 +294,16 @@ class CollectionStore:
         """Collections with ids above ``after`` in id order (a stateless readdir cursor);
         ``distinct_digests``: only the lowest-id collection of each digest."""
         if distinct_digests:
-            sql = (f"select {_INFO_COLUMNS} from collection c where digest is not null"
-                   " and id > ? and id = (select min(id) from collection d"
-                   " where d.digest = c.digest) order by id limit ?")
+            sql = (
+                f"select {_INFO_COLUMNS} from collection c where digest is not null"
+                " and id > ? and id = (select min(id) from collection d"
+                " where d.digest = c.digest) order by id limit ?"
+            )
         else:
-            sql = (f"select {_INFO_COLUMNS} from collection where digest is not null"
-                   " and id > ? order by id limit ?")
+            sql = (
+                f"select {_INFO_COLUMNS} from collection where digest is not null"
+                " and id > ? order by id limit ?"
+            )
         return [_info(r) for r in self._query(sql, (after, limit))]
 
     def digests(
@@ -297,16 +314,19 @@ class CollectionStore:
         where, params = ["digest is not null"], []
         for attr, value in (filters or {}).items():
             if attr not in seqcol.LEVEL1_ATTRIBUTES:
-                raise InvalidInputError(f"cannot filter by {attr!r}; filters: "
-                                 f"{', '.join(seqcol.LEVEL1_ATTRIBUTES)}")
+                raise InvalidInputError(
+                    f"cannot filter by {attr!r}; filters: {', '.join(seqcol.LEVEL1_ATTRIBUTES)}"
+                )
             where.append(f"{attr} = ?")
             params.append(value)
         cond = " and ".join(where)
-        total = self._query(f"select count(distinct digest) from collection where {cond}",
-                            tuple(params))
+        total = self._query(
+            f"select count(distinct digest) from collection where {cond}", tuple(params)
+        )
         rows = self._query(
-            f"select distinct digest from collection where {cond} order by digest"
-            " limit ? offset ?", (*params, page_size, page * page_size))
+            f"select distinct digest from collection where {cond} order by digest limit ? offset ?",
+            (*params, page_size, page * page_size),
+        )
         return [r[0] for r in rows], int(total[0][0]) if total else 0
 
     def attribute_digests(
@@ -318,8 +338,9 @@ class CollectionStore:
         cond = f"digest is not null and {attribute} is not null"
         total = self._query(f"select count(distinct {attribute}) from collection where {cond}")
         rows = self._query(
-            f"select distinct {attribute} from collection where {cond} order by 1"
-            " limit ? offset ?", (page_size, page * page_size))
+            f"select distinct {attribute} from collection where {cond} order by 1 limit ? offset ?",
+            (page_size, page * page_size),
+        )
         return [r[0] for r in rows], int(total[0][0]) if total else 0
 
     # ---- records -------------------------------------------------------------------------
@@ -328,19 +349,24 @@ class CollectionStore:
         """Records ``start`` .. ``start + limit - 1`` (by ordinal) of a collection."""
         rows = self._query(
             "select ordinal, name, length, seq_id from record where collection_id = ?"
-            " and ordinal >= ? order by ordinal limit ?", (coll.id, start, limit))
+            " and ordinal >= ? order by ordinal limit ?",
+            (coll.id, start, limit),
+        )
         return [Record(*r) for r in rows]
 
     def record_at(self, coll: CollectionInfo, ordinal: int) -> Record | None:
         rows = self._query(
             "select ordinal, name, length, seq_id from record where collection_id = ?"
-            " and ordinal = ?", (coll.id, ordinal))
+            " and ordinal = ?",
+            (coll.id, ordinal),
+        )
         return Record(*rows[0]) if rows else None
 
     def record_named(self, coll: CollectionInfo, name: str) -> Record | None:
         rows = self._query(
-            "select ordinal, name, length, seq_id from record where collection_id = ?"
-            " and name = ?", (coll.id, name))
+            "select ordinal, name, length, seq_id from record where collection_id = ? and name = ?",
+            (coll.id, name),
+        )
         return Record(*rows[0]) if rows else None
 
     def iter_records(self, coll: CollectionInfo, page: int = 10_000) -> Iterator[Record]:
@@ -363,7 +389,9 @@ class CollectionStore:
                 return
             cur = conn.execute(
                 "select name, length, length(seq_id) from record where collection_id = ?"
-                " order by ordinal", (coll.id,))
+                " order by ordinal",
+                (coll.id,),
+            )
             while rows := cur.fetchmany(page):
                 names, lengths, id_lengths = zip(*rows, strict=True)
                 yield list(names), list(lengths), list(id_lengths)
@@ -378,8 +406,10 @@ class CollectionStore:
         lengths, name_bytes = array("q"), array("q")
         start = 0
         while rows := self._query(
-                "select ordinal, length, name from record where collection_id = ?"
-                " and ordinal >= ? order by ordinal limit ?", (coll.id, start, 10_000)):
+            "select ordinal, length, name from record where collection_id = ?"
+            " and ordinal >= ? order by ordinal limit ?",
+            (coll.id, start, 10_000),
+        ):
             lengths.extend(r[1] for r in rows)
             name_bytes.extend(len(r[2].encode("utf-8")) for r in rows)
             start = rows[-1][0] + 1
@@ -410,8 +440,9 @@ class CollectionStore:
             # response may be iterated from several threads
             conn = self._connect()
             try:
-                cur = conn.execute("select seq_id from record where collection_id = ?"
-                                   " order by seq_id", (coll.id,))
+                cur = conn.execute(
+                    "select seq_id from record where collection_id = ? order by seq_id", (coll.id,)
+                )
                 while rows := cur.fetchmany(page):
                     yield ["SQ." + r[0] for r in rows]
             finally:
@@ -434,7 +465,9 @@ class CollectionStore:
             return None
         rows = self._query(
             f"select {_INFO_COLUMNS} from collection where {attribute} = ?"
-            " and digest is not null limit 1", (digest,))
+            " and digest is not null limit 1",
+            (digest,),
+        )
         return _info(rows[0]) if rows else None
 
     def compare(
@@ -450,10 +483,10 @@ class CollectionStore:
         b_info = b if isinstance(b, CollectionInfo) else None
         a_keys = list(seqcol.ARRAY_ATTRIBUTES)
         b_keys = list(seqcol.ARRAY_ATTRIBUTES) if b_info else list(b)  # type: ignore[arg-type]
-        b_count = ({k: b_info.count for k in b_keys} if b_info
-                   else {k: len(b[k]) for k in sorted(b_keys)})  # type: ignore[index]
-        result = seqcol.compare_counts(
-            {k: a.count for k in a_keys}, b_count)
+        b_count = (
+            {k: b_info.count for k in b_keys} if b_info else {k: len(b[k]) for k in sorted(b_keys)}
+        )  # type: ignore[index]
+        result = seqcol.compare_counts({k: a.count for k in a_keys}, b_count)
         common = result["attributes"]["a_and_b"]
         todo = []
         for k in common:
@@ -470,8 +503,7 @@ class CollectionStore:
                 conn.execute(f"create temp table k{side} (attr text, ord integer, k)")
             for k in todo:
                 self._fill_keys(conn, "ka", k, self.iter_attribute(a, k))
-                source = (self.iter_attribute(b_info, k) if b_info is not None
-                          else _pages(b[k]))  # type: ignore[index]
+                source = self.iter_attribute(b_info, k) if b_info is not None else _pages(b[k])  # type: ignore[index]
                 self._fill_keys(conn, "kb", k, source)
             conn.execute("create index temp.ka_k on ka(attr, k)")
             conn.execute("create index temp.kb_k on kb(attr, k)")
@@ -491,7 +523,8 @@ class CollectionStore:
         for page in pages:
             conn.executemany(
                 f"insert into temp.{table} values (?, ?, ?)",
-                [(attr, ordinal + i, _sql_key(x)) for i, x in enumerate(page)])
+                [(attr, ordinal + i, _sql_key(x)) for i, x in enumerate(page)],
+            )
             ordinal += len(page)
 
     def attribute(self, attribute: str, digest: str) -> list[Any] | None:
@@ -521,11 +554,13 @@ def _compare_on_disk(conn: sqlite3.Connection, attr: str) -> tuple[int, bool | N
     """(a_and_b count, same order) of one attribute held in temp tables ka and kb."""
     filtered = {
         side: f"select k from {side} where attr = ? and exists (select 1 from {other}"
-              f" where {other}.attr = ? and {other}.k = {side}.k) order by ord"
+        f" where {other}.attr = ? and {other}.k = {side}.k) order by ord"
         for side, other in (("ka", "kb"), ("kb", "ka"))
     }
-    n = {side: conn.execute(f"select count(*) from ({sql})", (attr, attr)).fetchone()[0]
-         for side, sql in filtered.items()}
+    n = {
+        side: conn.execute(f"select count(*) from ({sql})", (attr, attr)).fetchone()[0]
+        for side, sql in filtered.items()
+    }
     overlap = min(n.values())
     if n["ka"] + n["kb"] == 0 or n["ka"] != n["kb"]:
         return overlap, None
@@ -580,7 +615,8 @@ class CollectionWriter:
 
     def exists(self, name: str) -> CollectionInfo | None:
         row = self._conn.execute(
-            f"select {_INFO_COLUMNS} from collection where name = ?", (name,)).fetchone()
+            f"select {_INFO_COLUMNS} from collection where name = ?", (name,)
+        ).fetchone()
         return _info(row) if row else None
 
     def begin(
@@ -593,7 +629,8 @@ class CollectionWriter:
         cur = self._conn.execute(
             "insert into collection (name, source, added) values"
             " ('.pending-' || (select coalesce(max(id), 0) + 1 from collection), ?, ?)",
-            (source, now))
+            (source, now),
+        )
         assert cur.lastrowid is not None
         return PendingCollection(cur.lastrowid, name, replace)
 
@@ -621,13 +658,17 @@ class CollectionWriter:
         for _cid, ordinal, name, _len, _sid in p.rows:
             row = self._conn.execute(
                 "select min(ordinal) from record where collection_id = ? and name = ?"
-                " and ordinal < ?", (p.id, name, ordinal)).fetchone()
+                " and ordinal < ?",
+                (p.id, name, ordinal),
+            ).fetchone()
             if row is not None and row[0] is not None:
                 return InvalidInputError(
                     f"collection {p.name!r}: duplicate record name {name!r}"
-                    f" (records {row[0] + 1} and {ordinal + 1})")
+                    f" (records {row[0] + 1} and {ordinal + 1})"
+                )
         return InvalidInputError(  # pragma: no cover
-            f"collection {p.name!r}: duplicate record names")
+            f"collection {p.name!r}: duplicate record names"
+        )
 
     def finish(self, p: PendingCollection) -> CollectionInfo:
         """Compute the digests (the sorted attributes are sorted by SQLite, on disk), then
@@ -637,10 +678,16 @@ class CollectionWriter:
         self._flush(p)
         if p.digests.count == 0:
             raise InvalidInputError(f"collection {p.name!r} has no records")
-        seq_ids = (r[0] for r in self._conn.execute(
-            "select seq_id from record where collection_id = ? order by seq_id", (p.id,)))
-        pairs = (r[0] for r in self._conn.execute(
-            "select d from temp.pair where cid = ? order by d", (p.id,)))
+        seq_ids = (
+            r[0]
+            for r in self._conn.execute(
+                "select seq_id from record where collection_id = ? order by seq_id", (p.id,)
+            )
+        )
+        pairs = (
+            r[0]
+            for r in self._conn.execute("select d from temp.pair where cid = ? order by d", (p.id,))
+        )
         level1 = p.digests.finish(seq_ids, pairs)
         self._conn.execute("delete from temp.pair where cid = ?", (p.id,))
         digest = seqcol.digest_from_level1(level1)
@@ -652,22 +699,38 @@ class CollectionWriter:
         if old is not None and not p.replace:
             raise CollectionExistsError(
                 f"collection {p.name!r} exists with other records (digest {old.digest}, now"
-                f" {digest}); use --replace to replace it or --collection to give another name")
+                f" {digest}); use --replace to replace it or --collection to give another name"
+            )
         if old is not None:
             self._delete(old.id)
         self._conn.execute(
             "update collection set name = ?, digest = ?, n_records = ?, total_length = ?, "
-            + ", ".join(f"{a} = ?" for a in ATTRS) + " where id = ?",
-            (p.name, digest, p.digests.count, p.digests.total_length,
-             *(level1[a] for a in ATTRS), p.id))
+            + ", ".join(f"{a} = ?" for a in ATTRS)
+            + " where id = ?",
+            (
+                p.name,
+                digest,
+                p.digests.count,
+                p.digests.total_length,
+                *(level1[a] for a in ATTRS),
+                p.id,
+            ),
+        )
         row = self._conn.execute(
-            f"select {_INFO_COLUMNS} from collection where id = ?", (p.id,)).fetchone()
+            f"select {_INFO_COLUMNS} from collection where id = ?", (p.id,)
+        ).fetchone()
         p.info = _info(row)
         self.recorded.append(p.info)
         return p.info
 
-    def record(self, name: str, records: list[tuple[str, int, str]], *, replace: bool = False,
-               source: str | None = None) -> CollectionInfo:
+    def record(
+        self,
+        name: str,
+        records: list[tuple[str, int, str]],
+        *,
+        replace: bool = False,
+        source: str | None = None,
+    ) -> CollectionInfo:
         """Record a whole collection given as (name, length, seq_id) tuples."""
         p = self.begin(name, replace=replace, source=source)
         for rec in records:
