@@ -483,9 +483,10 @@ class CollectionStore:
         b_info = b if isinstance(b, CollectionInfo) else None
         a_keys = list(seqcol.ARRAY_ATTRIBUTES)
         b_keys = list(seqcol.ARRAY_ATTRIBUTES) if b_info else list(b)  # type: ignore[arg-type]
-        b_count = (
-            {k: b_info.count for k in b_keys} if b_info else {k: len(b[k]) for k in sorted(b_keys)}
-        )  # type: ignore[index]
+        if b_info is not None:
+            b_count = {k: b_info.count for k in b_keys}
+        else:
+            b_count = {k: len(b[k]) for k in sorted(b_keys)}  # type: ignore[index]
         result = seqcol.compare_counts({k: a.count for k in a_keys}, b_count)
         common = result["attributes"]["a_and_b"]
         todo = []
