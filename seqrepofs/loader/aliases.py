@@ -6,12 +6,17 @@ before each commit, which also keeps the write transaction (and so the window in
 leaves a hot journal) as short as the commit. The semantics stay those of
 `AliasDB.store_alias`: an alias already current for the same sequence is skipped; one current
 for another sequence is re-pointed (the old row kept with is_current = 0), which the caller
-reports. Duplicates within a batch are resolved in memory, so the bulk insert never meets a
-conflicting current row. Current mappings and stored seq_ids are looked up for a group of
-records at once, a few hundred per query, on read-only connections of their own: on the
-writer's connection a look-up waited for the committer thread's whole `executemany` (SQLite
-serialises calls on one connection), 2.8 s of a 27 s load of 100 k sequences. A read-only
-connection sees committed rows only; everything not committed is in the writer's own maps.
+reports. A re-pointed row that is committed (or in the batch being committed) is marked
+non-current in the batch's own transaction, just before its rows are inserted, so re-pointing
+neither waits for the batch in flight nor breaks the bulk insert; only an alias re-pointed
+twice within one batch goes through `store_alias` in order. Duplicates within a batch are
+resolved in memory, so the bulk insert never meets a conflicting current row.
+
+Current mappings and stored seq_ids are looked up for a group of records at once, a few
+hundred per query, on read-only connections of their own: on the writer's connection a
+look-up waited for the committer thread's whole `executemany` (SQLite serialises calls on one
+connection). A read-only connection sees committed rows only; everything not committed is in
+the writer's own maps.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from urllib.parse import quote
 from ..seqrepo import SeqRepo
 from ..store.translate import api_to_db
 
+PendingRows = tuple[list[tuple[str, str]], list[tuple[str, str, str]]]  # (re-points, rows)
 PREFETCH_CHUNK = 500  # aliases per lookup query (SQLite allows 32766 parameters)
 COMMIT_WAIT_S = 600.0
 
@@ -53,7 +59,12 @@ class AliasWriter:
             f"select alias, seq_id from {db.table('seqalias')}"
             " where is_current = 1 and namespace = ? and alias in ({})"
         )
+        self._update = (
+            f"update {db.table('seqalias')} set is_current = 0"
+            " where namespace = ? and alias = ? and is_current = 1"
+        )
         self._rows: list[tuple[str, str, str]] = []
+        self._repoints: list[tuple[str, str]] = []  # (ns, alias) made non-current by the batch
         self._batch: dict[tuple[str, str], str] = {}  # (ns, alias) -> seq_id, this batch
         self._inflight: dict[tuple[str, str], str] = {}  # the batch being committed (take())
         self._looked_up: dict[tuple[str, str], str | None] = {}  # db state, from prefetch()
@@ -90,7 +101,8 @@ class AliasWriter:
         ns, al = api_to_db(namespace, alias)
         assert ns is not None and al is not None
         key = (ns, al)
-        if key in self._batch:
+        in_batch = key in self._batch
+        if in_batch:
             current: str | None = self._batch[key]
         elif key in self._inflight:
             current = self._inflight[key]
@@ -103,7 +115,10 @@ class AliasWriter:
             return False, None
         if current is None:
             self._rows.append((seq_id, ns, al))
-        else:  # rare: re-point in order, through the store's own code
+        elif not in_batch:  # the old row is committed by the time this batch is inserted
+            self._repoints.append(key)
+            self._rows.append((seq_id, ns, al))
+        else:  # rare: re-pointed twice in one batch; in order, through the store's own code
             if self._before_write is not None:
                 self._before_write()  # never inside the transaction of a batch in flight
             self.flush()
@@ -112,20 +127,21 @@ class AliasWriter:
         return True, current
 
     def flush(self) -> None:
-        if self._rows:
+        if self._rows or self._repoints:
             # in load order, as the reference stores them: sequences loaded together keep
             # their aliases together, which readers walking a transcript set rely on (see
             # AliasDB.seq_ids_in_order); sorting them by index key saved little of a load
-            self.insert(self._rows)
-            self._rows = []
+            self.insert((self._repoints, self._rows))
+            self._rows, self._repoints = [], []
 
-    def take(self) -> list[tuple[str, str, str]]:
-        """The batch's rows not inserted yet, for a commit elsewhere; until `inflight_done`,
-        its mappings still answer add() (the database may not show them yet)."""
-        rows, self._rows = self._rows, []
+    def take(self) -> PendingRows:
+        """The batch's re-points and rows not written yet, for a commit elsewhere; until
+        `inflight_done`, its mappings still answer add() (the database may not show them)."""
+        pending = (self._repoints, self._rows)
+        self._rows, self._repoints = [], []
         self._inflight, self._batch = self._batch, {}
         self._looked_up.clear()
-        return rows
+        return pending
 
     def inflight_done(self) -> None:
         """The batch handed over by take() is committed (or abandoned): forget it.
@@ -143,14 +159,19 @@ class AliasWriter:
                         looked_up[key] = seq_id
         self._inflight = {}
 
-    def insert(self, rows: list[tuple[str, str, str]]) -> None:
-        """Insert rows handed over by take() (on the thread that commits them)."""
+    def insert(self, pending: PendingRows) -> None:
+        """Write what take() handed over (on the thread that commits it): the re-pointed rows
+        made non-current first, so that their new rows can be inserted."""
+        repoints, rows = pending
+        if repoints:
+            self._conn.executemany(self._update, repoints)
         if rows:
             self._conn.executemany(self._insert, rows)
 
     def committed(self) -> None:
         """The batch is durable; forget it."""
         self._rows = []
+        self._repoints = []
         self._batch.clear()
         self._inflight = {}
         self._looked_up.clear()
