@@ -167,5 +167,14 @@ def test_runs_merge_adjacent_chunks_and_bound_the_requests() -> None:
     out = runs(every_other, 4096, max_runs=100)
     assert len(out) == 100
     assert {i for a, b in out for i in range(a, b + 1)} >= set(every_other)
+    # the limit counts requests: many runs where a request carries many ranges
+    from seqrepofs.remote.fetch import MAX_REQUESTS, RANGES_PER_REQUEST, max_runs
+
+    assert max_runs(False) == MAX_REQUESTS
+    assert max_runs(True) == MAX_REQUESTS * RANGES_PER_REQUEST
+    spread = list(range(0, 4 * MAX_REQUESTS, 2))  # 20,000 runs, one chunk apart
+    assert len(runs(spread, 4096, max_runs(True))) == len(spread)
+    bounded = runs(spread, 4096, max_runs(False))  # bridged, then cut at 16 MiB a run
+    assert MAX_REQUESTS <= len(bounded) <= MAX_REQUESTS + len(spread) * 2 * 4096 // (16 << 20)
     # one request never covers more than 16 MiB
     assert max(b - a + 1 for a, b in runs(list(range(10_000)), 4096)) * 4096 <= 16 << 20

@@ -111,11 +111,12 @@ def _pull_url(
         local = LocalFiles(root, exclude=name)
         if opts.dry_run:
             leftover = tempdir.leftovers(root, name)
-            plan = make_plan(manifest, local, leftover[-1] if leftover else final)
+            dest = leftover[-1] if leftover else final
+            plan = make_plan(manifest, local, dest, opts.jobs, src.multirange)
             return UrlPullResult(name, final, "dry-run", plan)
         os.makedirs(root, exist_ok=True)
         with tempdir.claim(root, name, content_id(manifest)) as pull_dir:
-            plan = make_plan(manifest, local, pull_dir.path, opts.jobs)
+            plan = make_plan(manifest, local, pull_dir.path, opts.jobs, src.multirange)
             received = execute(plan, src, pull_dir.path, opts, retry, cancel)
             _freeze(pull_dir.path)
             save_local_manifest(root, manifest)
@@ -134,8 +135,11 @@ def content_id(manifest: Manifest) -> str:
     return f"manifest:{manifest.instance}:{hashlib.sha256(listing.encode()).hexdigest()}"
 
 
-def make_plan(manifest: Manifest, local: LocalFiles, dest: str, jobs: int = 4) -> Plan:
-    """Sort every file of the manifest into done / hardlink / fetch / rebuild-from-chunks."""
+def make_plan(
+    manifest: Manifest, local: LocalFiles, dest: str, jobs: int = 4, multirange: bool = True
+) -> Plan:
+    """Sort every file of the manifest into done / hardlink / fetch / rebuild-from-chunks
+    (`multirange`: whether the source takes many ranges per request, for the byte counts)."""
     plan = Plan(manifest)
     for entry in manifest.files:
         target = os.path.join(dest, *entry.path.split("/"))
@@ -147,7 +151,7 @@ def make_plan(manifest: Manifest, local: LocalFiles, dest: str, jobs: int = 4) -
         if found is not None:
             plan.links.append((entry.path, found))
             continue
-        job = Job(entry, key, target, parallel=jobs)
+        job = Job(entry, key, target, parallel=jobs, multirange=multirange)
         base = local.newest_copy(entry.path) if entry.chunks else None
         if base is not None:
             job.base = base
