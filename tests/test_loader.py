@@ -279,6 +279,37 @@ def test_repointed_alias_is_warned_and_kept_as_history(
     assert rows == {(old, 0), (new, 1)}
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 1000])
+def test_repointing_across_batches_and_loads_keeps_order_and_history(
+    tmp_path: Path, batch_size: int
+) -> None:
+    """Re-points whose old row is committed, in the batch in flight, or in the same batch all
+    leave what one store_alias per alias, in load order, leaves: one current row per alias,
+    the older rows non-current, row ids in load order."""
+    inst = new_instance(tmp_path)
+    seqs = ["ACGT", "CCCC", "GGGG", "TTTT", "ACGA", "ACGC"]
+    order = [("X.1", 0), ("Y.1", 1), ("X.1", 2), ("Z.1", 3), ("Y.1", 4), ("X.1", 5),
+             ("X.1", 1), ("Z.1", 3)]
+    (tmp_path / "a.fa").write_text("".join(f">{n}\n{seqs[i]}\n" for n, i in order))
+    (tmp_path / "b.fa").write_text(">Y.1\nACGT\n>W.1\nGGGG\n>X.1\nCCCC\n")
+    load(str(inst), [str(tmp_path / "a.fa")], "test", batch_size=batch_size)
+    load(str(inst), [str(tmp_path / "b.fa")], "test", batch_size=batch_size)
+    ids = [digests(s.encode()).seq_id for s in seqs]
+    expected: list[tuple[str, str, int]] = []  # (alias, seq_id, is_current) in row order
+    for name, i in [*order, ("Y.1", 0), ("W.1", 2), ("X.1", 1)]:
+        current = [k for k, (n, _s, c) in enumerate(expected) if n == name and c]
+        if current and expected[current[0]][1] == ids[i]:
+            continue
+        for k in current:
+            expected[k] = (name, expected[k][1], 0)
+        expected.append((name, ids[i], 1))
+    conn = sqlite3.connect(inst / "aliases.sqlite3")
+    rows = conn.execute("select alias, seq_id, is_current from seqalias where namespace = 'test'"
+                        " order by seqalias_id").fetchall()
+    conn.close()
+    assert rows == expected
+
+
 def test_bad_record_rolls_back_the_batch(tmp_path: Path) -> None:
     inst = new_instance(tmp_path)
     load(str(inst), [str(REAL / "refget-compliance" / "NC.faa")], "insdc")
