@@ -145,11 +145,28 @@ class Server:
     def mark(self) -> int:
         return len(self.nginx.log())
 
-    def since(self, mark: int, settle: float = 0.15) -> tuple[int, int]:
-        """(requests, bytes sent) logged after `mark`; waits for answers still ending."""
+    def since(self, mark: int, settle: float = 0.15) -> tuple[int, int, dict[str, list[int]]]:
+        """(requests, bytes sent, {kind: [requests, bytes]}) logged after `mark`; waits for
+        answers still ending."""
         time.sleep(settle)
         lines = self.nginx.log()[mark:]
-        return len(lines), sum(line.bytes_sent for line in lines)
+        kinds: dict[str, list[int]] = {}
+        for line in lines:
+            k = kinds.setdefault(kind(line.path), [0, 0])
+            k[0] += 1
+            k[1] += line.bytes_sent
+        return len(lines), sum(line.bytes_sent for line in lines), kinds
+
+
+def kind(path: str) -> str:
+    """What a request was for: the manifest, a database page, a .fai/.gzi, sequence data."""
+    if path.endswith(".json") or "/seqrepofs/" in path:
+        return "manifest"
+    if path.endswith(".sqlite3"):
+        return "database"
+    if path.endswith((".fai", ".gzi")):
+        return "index"
+    return "data"
 
 
 class Mount:
@@ -352,13 +369,13 @@ class Bench:
         secs = time.perf_counter() - t
         m.mounted = False
         m.wait_exit()
-        n, nbytes = self.server.since(mark)
+        n, nbytes, _kinds = self.server.since(mark)
         return {"seconds": secs, "requests": n, "bytes": nbytes}
 
     def _sample(self, t: float, mark: int, dt: float | None = None) -> Sample:
         seconds = time.perf_counter() - t if dt is None else dt
-        n, b = self.server.since(mark)
-        return Sample(seconds, n, b)
+        n, b, kinds = self.server.since(mark)
+        return Sample(seconds, n, b, {"by_kind": kinds})
 
     # -- driving
     def run_workload(
@@ -502,7 +519,11 @@ def splits(r: dict[str, Any]) -> list[str]:
     def m(runs: list[dict[str, Any]], key: str) -> float:
         return statistics.median(x[key] for x in runs)
 
-    out = ["\nwhere the mounts' time went (medians):"]
+    out = ["\nthe lazy mount's requests by kind (first run): requests, bytes"]
+    for name, by in r.items():
+        kinds = by["lazy"]["runs"][0].get("by_kind", {})
+        out.append(f"  {name}: " + "; ".join(f"{k} {n}, {b:,}" for k, (n, b) in kinds.items()))
+    out.append("\nwhere the mounts' time went (medians):")
     for who in ("lazy", "local"):
         if "first region" in r:
             runs = r["first region"][who]["runs"]
