@@ -193,6 +193,17 @@ def curl(urls: list[str], out: Path) -> float:
     return run(*argv)
 
 
+def warm(top: Path) -> None:
+    """Read every file under `top` once, so that each contender starts with the files it
+    serves or hardlinks in the page cache (other jobs on this machine drop caches; without
+    this the first contender after a drop reads from disk and the next one does not)."""
+    for dirpath, _dirs, names in os.walk(top):  # nothing where the directory does not exist
+        for name in names:
+            with open(os.path.join(dirpath, name), "rb") as fh:
+                while fh.read(1 << 20):
+                    pass
+
+
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
@@ -270,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         seqrepofs("serve-rsync", src, "--port", str(port), "--state-dir", rsyncd, *user)
         rsync_url = f"rsync://127.0.0.1:{port}"
         try:
-            results.update(measure(args, work, pub, web, s3proxy, s3url, rsync_url, rsyncd))
+            s3data = work / "rclone" / "data" / "bench" / "seqrepo"  # moto keeps it in memory
+            results.update(
+                measure(args, work, src, pub, s3data, web, s3proxy, s3url, rsync_url, rsyncd)
+            )
         finally:
             pid = (rsyncd / "rsyncd.pid").read_text().strip()
             os.kill(int(pid), 15)
@@ -283,7 +297,9 @@ def main(argv: list[str] | None = None) -> int:
 def measure(
     args: argparse.Namespace,
     work: Path,
+    src: Path,
     pub: Path,
+    s3data: Path,
     web: Nginx,
     s3proxy: Nginx,
     s3url: str,
@@ -300,6 +316,8 @@ def measure(
         del contenders["s3"]
     extra = {"s3": ["--endpoint-url", s3proxy.url]}
     rows: dict[str, dict[str, list[float]]] = {}
+    # what each server reads for the update: its own copy of S2
+    served = {"rsync": src / S2, "http": pub / S2, "s3": s3data / S2}
     s1_files = [
         f.path for f in mf.parse((pub / f"seqrepofs/manifests/{S1}.json").read_bytes()).files
     ]
@@ -308,6 +326,7 @@ def measure(
         # first full pull of S1: HTTP vs curl of the same files (alternating order)
         order = ["http", "curl"] if rep % 2 == 0 else ["curl", "http"]
         for who in order:
+            warm(pub / S1)
             web.clear_log()
             if who == "curl":
                 wall = curl([f"{web.url}/{S1}/{p}" for p in s1_files], work / "curl" / f"full{rep}")
@@ -324,6 +343,8 @@ def measure(
         for name, remote in contenders.items():
             root = clients / f"{name}-{rep}"
             seqrepofs("-r", root, *remote, "pull", "-i", S1, *extra.get(name, []))
+            warm(served[name])
+            warm(root / S1)
             web.clear_log()
             s3proxy.clear_log()
             log = rsyncd / "rsyncd.log"
@@ -335,6 +356,7 @@ def measure(
                 sent = nginx_bytes(web if name == "http" else s3proxy)
             rows.setdefault(name, {}).setdefault("wall", []).append(wall)
             rows[name].setdefault("bytes", []).append(sent)
+        warm(pub / S2)
         web.clear_log()
         wall = curl([f"{web.url}/{S2}/{p}" for p in new_paths(pub)], work / "curl" / f"new{rep}")
         rows.setdefault("curl_new", {}).setdefault("wall", []).append(wall)
