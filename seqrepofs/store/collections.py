@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import seqcol
 from ..errors import InvalidInputError, ReadOnlyError, SeqRepoError
@@ -92,8 +92,9 @@ def check_collection_name(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
+    """One record (a tuple: a page of a transcriptome makes thousands)."""
+
     ordinal: int  # 0-based position in the collection
     name: str
     length: int
@@ -352,7 +353,7 @@ class CollectionStore:
             " and ordinal >= ? order by ordinal limit ?",
             (coll.id, start, limit),
         )
-        return [Record(*r) for r in rows]
+        return list(map(Record._make, rows))
 
     def record_at(self, coll: CollectionInfo, ordinal: int) -> Record | None:
         rows = self._query(
