@@ -88,9 +88,10 @@ class FsError(Exception):
 
 @dataclass
 class FastaContent:
-    """An open .fa (an alias's or a whole-assembly view's): its layout and its residues.
+    """An open alias .fa: its one-record layout and its residues (whole-genome files, a
+    collection's or a whole-assembly view's, are `GenomeFasta`).
 
-    `seq_ids[i]` is the stored sequence of record `i` of the layout (one record for an alias).
+    `seq_ids[i]` is the stored sequence of record `i` of the layout.
     `instance` is None in a mounted root until the first read resolves it (a worker thread
     may open the instance's databases; open() itself stays I/O-free).
     """
@@ -567,7 +568,7 @@ class Tree:
         return BytesContent(data)
 
     def _open_view(self, node: ViewNode) -> Content:
-        """A view's FASTA reads like an alias's (FastaContent); its sidecars are small bytes.
+        """A view's FASTA reads like a collection's (GenomeFasta); its sidecars are small bytes.
 
         The content is fixed at open: a handle of a mutable master keeps serving the view it
         opened, whatever the instance does meanwhile.
