@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from seqrepofs import seqcol
+from seqrepofs.fs.identity import MAX_COLLECTION_ID, Inodes
+from seqrepofs.fs.nodes import CollectionFile, CollectionsDir
 from seqrepofs.genome_layout import (
     BLOCK_RECORDS,
     GenomeFileKind,
@@ -120,3 +122,40 @@ def test_sizes_scale_past_int32() -> None:
     assert second == 6 + 3_000_000_000 + 50_000_000 + 6
     assert lay.size(GenomeFileKind.FAI) == len(fai)
     assert isinstance(lay.fa_starts, np.ndarray) and lay.size() == second + 6
+
+
+def test_collection_inode_numbers_round_trip() -> None:
+    """A collection file's inode number names (instance, by-digest, kind, id) and nothing else."""
+    inodes = Inodes()
+    seen = set()
+    for inst in ("", "2024-01-01"):
+        for by_digest in (False, True):
+            d = CollectionsDir(path="/c", mtime_ns=0, frozen=True, inst=inst, by_digest=by_digest)
+            assert inodes.key(inodes.number(d)) == ("collections", inst, by_digest)
+            for kind in GenomeFileKind:
+                for cid in (1, 2, MAX_COLLECTION_ID):
+                    f = CollectionFile(
+                        path="/c/x", mtime_ns=0, frozen=True, inst=inst, by_digest=by_digest,
+                        cid=cid, file_kind=kind, stem="x", file_size=1,
+                    )  # fmt: skip
+                    ino = inodes.number(f)
+                    assert 0 < ino < 1 << 63 and ino not in seen
+                    seen.add(ino)
+                    assert inodes.key(ino) == ("cfile", inst, by_digest, kind, cid)
+    with pytest.raises(OverflowError):
+        inodes.number(
+            CollectionFile(
+                path="/c/x",
+                mtime_ns=0,
+                frozen=True,
+                inst="",
+                by_digest=False,
+                cid=MAX_COLLECTION_ID + 1,
+                file_kind=GenomeFileKind.FASTA,
+                stem="x",
+                file_size=1,
+            )  # fmt: skip
+        )
+    base = inodes.collection_bases("", False)[0]
+    assert inodes.key(base) is None  # collection id 0 names nothing
+    assert inodes.key(base | 7 << 38 | 5) is None  # no file kind 7
