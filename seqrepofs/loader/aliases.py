@@ -71,7 +71,7 @@ class AliasWriter:
 
     @property
     def pending(self) -> int:
-        """Alias rows added since the last commit (SeqRepo's 60,000 threshold counts these)."""
+        """Alias rows added since the last commit (the loader's ALIAS_BATCH counts these)."""
         return len(self._batch)
 
     def add_digest_aliases(self, seq_id: str, pairs: list[tuple[str, str]]) -> None:

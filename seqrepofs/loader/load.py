@@ -1,8 +1,8 @@
 """Load FASTA files into a writable SeqRepo instance: fast, non-redundant, crash-safe.
 
 Commit policy (crash safety): data becomes durable in whole batches. A batch is committed when
-it reaches `batch_size` new sequences or SeqRepo's thresholds (20,000 sequences, 60,000
-aliases, 1e9 residues), and at the end. Each commit first finishes the batch's BGZF file
+it reaches `batch_size` new sequences (SeqRepo's 20,000 by default), ALIAS_BATCH alias rows or
+1e9 residues, and at the end. Each commit first finishes the batch's BGZF file
 (written as `*.partial`, fsynced, indexed, renamed), then inserts the seqinfo rows and aliases
 and commits them in one SQLite transaction covering both databases. A kill at any moment leaves
 the instance as it was after the last commit, plus at most one finished file that no row
@@ -44,6 +44,12 @@ WRITER_CACHE_KIB = 256 * 1024
 DEFAULT_BUDGET = 256 << 20  # at most this many bytes of parsed records held ahead of storing
 LOOKAHEAD_RECORDS = 256  # records stored together: their aliases are looked up in bulk
 LOOKAHEAD_BYTES = 32 << 20
+# Alias rows per commit at most. The reference commits every 60,000; here a batch of 20,000
+# sequences (100,000 rows with their digests) is one commit: each commit writes nearly every
+# leaf page of the three random-key alias indexes (to the journal, then the database), so the
+# number of commits times the database's size is the part of a load that grows faster than
+# the data. 300 k sequences: 58 s -> 50 s CPU (system time 11.3 -> 7.4 s), RSS +30 MB.
+ALIAS_BATCH = 150_000
 
 
 @dataclass
@@ -261,7 +267,7 @@ class _Loader:
                 st.repointed.append((nsa["namespace"], nsa["alias"], old, seq_id))
         if seqs.pending_sequences >= self.batch_size:
             self._commit("batch size")
-        elif writer.pending > seqrepo_mod.ct_n_aliases:
+        elif writer.pending > ALIAS_BATCH:
             self._commit("alias threshold")
         elif seqs.pending_residues > seqrepo_mod.ct_n_residues:
             self._commit("residue threshold")
