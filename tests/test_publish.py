@@ -153,6 +153,19 @@ def test_manifest_parser_refuses_bad_input() -> None:
     ]:
         with pytest.raises(ManifestError, match=words):
             mf.parse(bad)
+    # chunk digests, checked as a list: each one must be 64 lowercase hex digits
+    entry = mf.FileEntry("x.sqlite3", 5000, "1" * 64, ("a" * 64, "b" * 64))
+    chunked = mf.Manifest("2024-01-01", (entry,), chunk_size=4096).to_json()
+    assert mf.parse(chunked).files[0].chunks == ("a" * 64, "b" * 64)
+    assert mf.parse(chunked).to_json() == chunked  # kept as it came
+    for bad_digest in (b'"' + b"A" * 64 + b'"', b'"' + b"a" * 63 + b'"', b"7", b'"a" "'):
+        bad = chunked.replace(b'"' + b"b" * 64 + b'"', bad_digest)
+        with pytest.raises(ManifestError):
+            mf.parse(bad)
+    # a 63- and a 65-digit digest side by side join into valid hex: still refused
+    bad = chunked.replace(b"a" * 64, b"a" * 63).replace(b"b" * 64, b"b" * 65)
+    with pytest.raises(ManifestError, match="not a SHA-256"):
+        mf.parse(bad)
 
 
 def test_runs_merge_adjacent_chunks_and_bound_the_requests() -> None:

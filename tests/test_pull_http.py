@@ -167,7 +167,9 @@ def test_pull_a_then_b_moves_only_new_files_and_changed_chunks(site: Site, tmp_p
     body = sum(ln.body_bytes for ln in data)
     assert new_bytes + delta <= body <= 1.2 * (new_bytes + delta)
     # the manifest is kept beside the snapshot; the snapshot is read-only like any other
-    assert mf.parse((root / ".seqrepofs" / "manifests" / f"{B}.json").read_bytes()).instance == B
+    kept = (root / ".seqrepofs" / "manifests" / f"{B}.json").read_bytes()
+    assert kept == (site.www / "pub" / "seqrepofs" / "manifests" / f"{B}.json").read_bytes()
+    assert mf.parse(kept).instance == B
     assert not os.stat(root / B).st_mode & 0o222
     assert not os.stat(root / B / "sequences").st_mode & 0o222
     assert not [p for p in os.listdir(root) if p.startswith(B + ".")]
