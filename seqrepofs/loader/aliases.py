@@ -7,10 +7,13 @@ leaves a hot journal) as short as the commit. The semantics stay those of
 `AliasDB.store_alias`: an alias already current for the same sequence is skipped; one current
 for another sequence is re-pointed (the old row kept with is_current = 0), which the caller
 reports. A re-pointed row that is committed (or in the batch being committed) is marked
-non-current in the batch's own transaction, just before its rows are inserted, so re-pointing
-neither waits for the batch in flight nor breaks the bulk insert; only an alias re-pointed
-twice within one batch goes through `store_alias` in order. Duplicates within a batch are
-resolved in memory, so the bulk insert never meets a conflicting current row.
+non-current in the batch's own transaction, just before its rows are inserted; one of the
+batch itself is written non-current. So the rows are those one `store_alias` per alias in
+load order writes, the bulk insert never meets a conflicting current row, and the main thread
+never writes: a write there opened a transaction that only a later commit would end, and once
+SQLite spilled its cache into the database (an exclusive lock), the main thread's next
+read-only look-up waited for that commit, that is for itself (a release-2 load at 1 M
+sequences stopped that way after the 600 s busy timeout).
 
 Current mappings and stored seq_ids are looked up for a group of records at once, a few
 hundred per query, on read-only connections of their own: on the writer's connection a
@@ -23,28 +26,25 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable
 from urllib.parse import quote
 
 from ..seqrepo import SeqRepo
 from ..store.translate import api_to_db
 
-PendingRows = tuple[list[tuple[str, str]], list[tuple[str, str, str]]]  # (re-points, rows)
+PendingRows = tuple[list[tuple[str, str]], list[tuple[str, str, str, int]]]  # re-points, rows
 PREFETCH_CHUNK = 500  # aliases per lookup query (SQLite allows 32766 parameters)
 COMMIT_WAIT_S = 600.0
 
 
 class AliasWriter:
-    """Alias rows of the batch in progress; `flush()` before every commit."""
+    """Alias rows of the batch in progress, handed to the committer by `take()`."""
 
     def __init__(
         self,
         sr: SeqRepo,
-        before_write: Callable[[], None] | None = None,
         instance_dir: str | None = None,
     ) -> None:
         self._aliases = sr.aliases
-        self._before_write = before_write  # waits for a batch being committed elsewhere
         db = sr.aliases.database
         self._conn = db.writer
         # look-ups of committed rows; the writer's connection if no instance directory is given
@@ -52,8 +52,8 @@ class AliasWriter:
         if instance_dir is not None:
             self._reader = _read_only(os.path.join(instance_dir, "aliases.sqlite3"))
         self._insert = (
-            f"insert or ignore into {db.table('seqalias')} (seq_id, namespace, alias)"
-            " values (?, ?, ?)"
+            f"insert or ignore into {db.table('seqalias')} (seq_id, namespace, alias, is_current)"
+            " values (?, ?, ?, ?)"
         )
         self._select = (
             f"select alias, seq_id from {db.table('seqalias')}"
@@ -63,7 +63,8 @@ class AliasWriter:
             f"update {db.table('seqalias')} set is_current = 0"
             " where namespace = ? and alias = ? and is_current = 1"
         )
-        self._rows: list[tuple[str, str, str]] = []
+        self._rows: list[tuple[str, str, str, int]] = []  # (seq_id, ns, alias, is_current)
+        self._row_of: dict[tuple[str, str], int] = {}  # (ns, alias) -> index in _rows
         self._repoints: list[tuple[str, str]] = []  # (ns, alias) made non-current by the batch
         self._batch: dict[tuple[str, str], str] = {}  # (ns, alias) -> seq_id, this batch
         self._inflight: dict[tuple[str, str], str] = {}  # the batch being committed (take())
@@ -77,7 +78,8 @@ class AliasWriter:
     def add_digest_aliases(self, seq_id: str, pairs: list[tuple[str, str]]) -> None:
         """Digest aliases of a sequence new to the instance: they cannot exist yet."""
         for ns, alias in pairs:
-            self._rows.append((seq_id, ns, alias))
+            self._row_of[(ns, alias)] = len(self._rows)
+            self._rows.append((seq_id, ns, alias, 1))
             self._batch[(ns, alias)] = seq_id
 
     def prefetch(self, nsaliases: list[dict[str, str]]) -> None:
@@ -113,32 +115,26 @@ class AliasWriter:
             current = self._aliases.current_alias(ns, al)
         if current == seq_id:
             return False, None
-        if current is None:
-            self._rows.append((seq_id, ns, al))
-        elif not in_batch:  # the old row is committed by the time this batch is inserted
-            self._repoints.append(key)
-            self._rows.append((seq_id, ns, al))
-        else:  # rare: re-pointed twice in one batch; in order, through the store's own code
-            if self._before_write is not None:
-                self._before_write()  # never inside the transaction of a batch in flight
-            self.flush()
-            self._aliases.store_alias(seq_id, ns, al)
+        if current is not None:
+            at = self._row_of.get(key) if in_batch else None
+            if at is not None:  # the current row is this batch's: written non-current
+                old = self._rows[at]
+                self._rows[at] = (old[0], old[1], old[2], 0)
+            else:  # committed (or in flight): made non-current before this batch's rows
+                self._repoints.append(key)
+        self._row_of[key] = len(self._rows)
+        self._rows.append((seq_id, ns, al, 1))
         self._batch[key] = seq_id
         return True, current
-
-    def flush(self) -> None:
-        if self._rows or self._repoints:
-            # in load order, as the reference stores them: sequences loaded together keep
-            # their aliases together, which readers walking a transcript set rely on (see
-            # AliasDB.seq_ids_in_order); sorting them by index key saved little of a load
-            self.insert((self._repoints, self._rows))
-            self._rows, self._repoints = [], []
 
     def take(self) -> PendingRows:
         """The batch's re-points and rows not written yet, for a commit elsewhere; until
         `inflight_done`, its mappings still answer add() (the database may not show them)."""
+        # rows in load order, as the reference stores them: sequences loaded together keep
+        # their aliases together, which readers walking a transcript set rely on (see
+        # AliasDB.seq_ids_in_order); sorting them by index key saved little of a load
         pending = (self._repoints, self._rows)
-        self._rows, self._repoints = [], []
+        self._rows, self._repoints, self._row_of = [], [], {}
         self._inflight, self._batch = self._batch, {}
         self._looked_up.clear()
         return pending
@@ -172,6 +168,7 @@ class AliasWriter:
         """The batch is durable; forget it."""
         self._rows = []
         self._repoints = []
+        self._row_of = {}
         self._batch.clear()
         self._inflight = {}
         self._looked_up.clear()

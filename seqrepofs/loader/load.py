@@ -150,9 +150,7 @@ class _Loader:
         try:
             _tune_writer(sr)
             self._committer = ThreadPoolExecutor(1, thread_name_prefix="commit")
-            self._writer = AliasWriter(
-                sr, before_write=self._wait_inflight, instance_dir=self.instance_dir
-            )
+            self._writer = AliasWriter(sr, instance_dir=self.instance_dir)
             self._lookup = SeqIdLookup(self.instance_dir)
             self.stats.orphans_removed = remove_orphan_files(self.instance_dir)
             if self.collections is not None:
@@ -279,8 +277,8 @@ class _Loader:
         seqinfo and alias rows and commits them in one transaction, in the same order as a
         synchronous commit, so a kill at any moment leaves what it did before. SQLite does that
         work without the GIL, so it overlaps with parsing and hashing on the main thread. One
-        batch at most is in flight: the next commit (and any direct write, such as re-pointing
-        an alias) waits for it.
+        batch at most is in flight: the next commit waits for it. The main thread never writes
+        to the databases (re-points too are written by the committer: loader.aliases).
         """
         sr, writer = self._sr, self._writer
         assert sr is not None and writer is not None and self._committer is not None
