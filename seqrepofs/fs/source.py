@@ -9,6 +9,7 @@ to directory-shaped questions; it knows nothing about FUSE.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 import time
@@ -28,6 +29,8 @@ from ..store.translate import api_namespaces, api_to_db, db_to_api
 
 if TYPE_CHECKING:
     import numpy as np
+
+log = logging.getLogger(__name__)
 
 # Mutable instances (master) are re-read this often; snapshots are cached for good.
 MUTABLE_TTL = 1.0
@@ -140,15 +143,24 @@ class Instance:
         self._rows: LRUCache = LRUCache(ROW_CACHE_SIZE)
         self._meta: dict[str, object] | TTLCache = {} if self.frozen else TTLCache(8, MUTABLE_TTL)
         self._views_signature: object = None
+        self._computing: dict[str, threading.Lock] = {}
+        self._has_ns: LRUCache | TTLCache = (
+            LRUCache(1024) if self.frozen else TTLCache(1024, MUTABLE_TTL)
+        )
 
     def _memo(self, key: str, compute: Callable[[], T]) -> T:
         """Instance-wide facts: computed once for a snapshot, re-read every second for master."""
         with self._lock:
             value = self._meta.get(key, _MISSING)
+            computing = self._computing.setdefault(key, threading.Lock())
         if value is _MISSING:
-            value = compute()
-            with self._lock:
-                self._meta[key] = value
+            with computing:  # one computation at a time: a second asker waits for the first
+                with self._lock:
+                    value = self._meta.get(key, _MISSING)
+                if value is _MISSING:
+                    value = compute()
+                    with self._lock:
+                        self._meta[key] = value
         return cast(T, value)
 
     @property
@@ -177,13 +189,57 @@ class Instance:
         return self._memo("dirs", compute)
 
     def namespace(self, dirname: str) -> NamespaceMap | None:
-        stored = self.stored_namespaces()
-        if dirname in stored:
+        """How directory `dirname` maps onto a stored namespace, None if it is no namespace
+        directory. Resolved by probing the one stored name it can mean (memoised), not by
+        listing every namespace: over a snapshot URL the listing is a round trip per
+        namespace, the probe one or two."""
+        with self._lock:
+            listed = self._meta.get("stored", _MISSING)
+        if listed is not _MISSING:  # listed already: no query at all
+            stored = cast(list[str], listed)
+            if dirname in stored:
+                return NamespaceMap(dirname, dirname)
+            if dirname not in self.namespace_dirs():
+                return None
+            ns, _ = api_to_db(dirname, None)
+            return NamespaceMap(dirname, ns) if ns in stored else None
+        if self._has_stored(dirname):
             return NamespaceMap(dirname, dirname)
-        if dirname not in self.namespace_dirs():
-            return None
         ns, _ = api_to_db(dirname, None)
-        return NamespaceMap(dirname, ns) if ns in stored else None
+        if ns is None or ns == dirname or dirname not in api_namespaces([ns]):
+            return None  # no API name of a namespace (the same test namespace_dirs makes)
+        try:
+            encode_name(dirname)
+        except ValueError:
+            return None
+        return NamespaceMap(dirname, ns) if self._has_stored(ns) else None
+
+    def _has_stored(self, name: str) -> bool:
+        """Whether stored namespace `name` has current aliases (one indexed query, memoised
+        like the listing: for good in a snapshot, a second in master)."""
+        with self._lock:
+            known = self._has_ns.get(name)
+        if known is None:
+            known = self.sr.aliases.has_namespace(name)
+            with self._lock:
+                self._has_ns[name] = known
+        return known
+
+    def warm_up(self) -> threading.Thread:
+        """List the namespaces on a thread of its own (the root directory's link count needs
+        them): started while a URL mount comes up, the round trips of that walk overlap the
+        FUSE set-up instead of adding to the first lookup. A fault is left for the request
+        that needs the listing to see."""
+
+        def run() -> None:
+            try:
+                self.namespace_dirs()
+            except Exception:  # noqa: BLE001 - the lookup that needs it reports it
+                log.debug("listing the namespaces ahead failed", exc_info=True)
+
+        thread = threading.Thread(target=run, name="warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def lookup(self, nsmap: NamespaceMap, alias: str) -> AliasRow | None:
         """The current row an alias of a directory names (one indexed query, cached)."""
@@ -369,7 +425,9 @@ def open_source(path: str, lazy: LazyOptions | None = None) -> Instance | Root:
     """An instance directory mounts as one tree; a root mounts as one directory per instance;
     a published snapshot's URL mounts as one tree, read in place (through `lazy`'s cache)."""
     if is_snapshot_url(path):
-        return Instance(path, lazy)
+        inst = Instance(path, lazy)
+        inst.warm_up()
+        return inst
     return Instance(path) if is_instance(path) else Root(path)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ReadOnlyError
@@ -182,7 +183,6 @@ class AliasDB:
         Hops through the namespace index, one probe per namespace: `select distinct ... where
         is_current = 1` reads every row (seconds and the whole table's pages at 10^7 rows).
         """
-        out: list[str] = []
         probe = (
             f"select namespace from {self._t} indexed by seqalias_namespace_idx"
             " where namespace > ? order by namespace limit 1"
@@ -191,6 +191,9 @@ class AliasDB:
             f"select namespace from {self._t} indexed by seqalias_namespace_idx"
             " order by namespace limit 1"
         )
+        if self._db.remote is not None:
+            return self._namespaces_remote(rows, probe)
+        out: list[str] = []
         while rows:
             namespace = rows[0][0]
             if self.has_namespace(namespace):
@@ -198,15 +201,25 @@ class AliasDB:
             rows = self._db.query(probe, (namespace,))
         return out
 
+    def _namespaces_remote(self, rows: list[Any], probe: str) -> list[str]:
+        """The walk over a snapshot URL: each hop waits a round trip for an index page, so the
+        is-current check of each namespace found runs on another thread (its own connection)
+        while the walk goes on to the next, instead of a second round trip per hop."""
+        found: list[tuple[str, Future[bool]]] = []
+        with ThreadPoolExecutor(4, thread_name_prefix="namespaces") as pool:
+            while rows:
+                namespace = rows[0][0]
+                found.append((namespace, pool.submit(self.has_namespace, namespace)))
+                rows = self._db.query(probe, (namespace,))
+            return [namespace for namespace, fut in found if fut.result()]
+
     def has_namespace(self, namespace: str) -> bool:
         rows = self._db.query(
             f"select 1 from {self._t} where namespace = ? and is_current = 1 limit 1", (namespace,)
         )
         return bool(rows)
 
-    def aliases_page(
-        self, namespace: str, after: str | None, limit: int
-    ) -> list[tuple[str, str]]:
+    def aliases_page(self, namespace: str, after: str | None, limit: int) -> list[tuple[str, str]]:
         """Current (alias, seq_id) of a stored namespace in alias order, strictly after `after`.
 
         Keyset paging on the (namespace, alias) index: a namespace of a million aliases lists
