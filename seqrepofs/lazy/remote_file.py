@@ -200,6 +200,16 @@ class RemoteFile:
         base = first * self.chunk_size
         return b"".join(parts)[offset - base : end - base]
 
+    def prefetch(self, offset: int, size: int) -> None:
+        """Start fetching the uncached chunks of [offset, offset + size) and return at once;
+        a later pread of them waits for that fetch instead of making its own. A fault is left
+        for the pread to see (and is logged once, as any)."""
+        end = min(offset + size, self.size)
+        if offset < 0 or offset >= end:
+            return
+        first, last = offset // self.chunk_size, (end - 1) // self.chunk_size
+        self._submit(list(range(first, last + 1)), "demand")
+
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no fetch (nor its cache write) is in flight; False on timeout. For a
         caller about to hand the cache to another reader (another process, a test)."""

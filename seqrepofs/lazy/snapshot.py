@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlsplit
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
 ENV_CACHE_DIR = "SEQREPOFS_CACHE_DIR"  # the defaults of SeqRepo(URL); the commands' options win
 ENV_CACHE_SIZE = "SEQREPOFS_CACHE_SIZE"
 ENV_HTTP_TIMEOUT = "SEQREPOFS_HTTP_TIMEOUT"
+# Fetched from each database as a snapshot is opened, in one request each, both in parallel:
+# SQLite's open and the store's schema check read its header and first pages one by one.
+DATABASES = ("aliases.sqlite3", "sequences/db.sqlite3")
+DATABASE_HEAD_BYTES = 64 * 1024
 MANIFEST_DIR = "manifests"  # under the cache directory: manifests of instances opened before
 
 _CACHES: dict[tuple[int, str], RangeCache] = {}
@@ -141,6 +146,9 @@ def open_snapshot(
     snap = RemoteSnapshot(snapshot_url, manifest.instance, specs, cache, timeout, manifest.created)
     with _CACHES_LOCK:
         _OPENED[snapshot_url] = snap
+    for path in DATABASES:  # both at once, before SQLite asks for them page after page
+        if snap.has(path):
+            snap.file(path).prefetch(0, DATABASE_HEAD_BYTES)
     return snap
 
 
@@ -269,6 +277,13 @@ class SnapshotFiles:
     def read_whole(self, path: str) -> bytes:
         rf = self.open(path)
         return rf.pread(0, rf.size)
+
+    def read_wholes(self, paths: Sequence[str]) -> list[bytes]:
+        """All at once: every file's fetch starts before the first is waited for."""
+        files = [self.open(path) for path in paths]
+        for rf in files:
+            rf.prefetch(0, rf.size)
+        return [rf.pread(0, rf.size) for rf in files]
 
     def size(self, path: str) -> int:
         return self.open(path).size

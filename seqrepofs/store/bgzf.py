@@ -203,6 +203,11 @@ class FileOpener(Protocol):
 
     def read_whole(self, path: str) -> bytes: ...
 
+    def read_wholes(self, paths: Sequence[str]) -> list[bytes]:
+        """Several small files whole (a file's .fai and .gzi): a remote opener fetches them at
+        once rather than one round trip after the other."""
+        ...
+
     def size(self, path: str) -> int: ...
 
 
@@ -235,6 +240,9 @@ class LocalFiles:
         with open(path, "rb") as fh:
             return fh.read()
 
+    def read_wholes(self, paths: Sequence[str]) -> list[bytes]:
+        return [self.read_whole(path) for path in paths]
+
     def size(self, path: str) -> int:
         return os.stat(path).st_size
 
@@ -248,8 +256,9 @@ class BgzfFastaFile:
     def __init__(self, path: str, files: FileOpener = LOCAL_FILES) -> None:
         self.path = path
         try:
-            self.fai = parse_fai(files.read_whole(path + ".fai"), path + ".fai")
-            self.coffsets, self.uoffsets = parse_gzi(files.read_whole(path + ".gzi"), path + ".gzi")
+            fai, gzi = files.read_wholes([path + ".fai", path + ".gzi"])
+            self.fai = parse_fai(fai, path + ".fai")
+            self.coffsets, self.uoffsets = parse_gzi(gzi, path + ".gzi")
         except FileNotFoundError as exc:
             raise CorruptFileError(f"{exc.filename}: index file is missing") from exc
         try:
@@ -575,7 +584,7 @@ class BlockReader:
     ) -> int:
         """Inflate a run of blocks in one call (a run of BGZF blocks is a multi-member gzip
         stream, each member's CRC checked) and copy its residues into place."""
-        raw, base = self._read_compressed(bf, group[0], group[-1])
+        raw, base = self._read_compressed(bf, group[0], group[-1], entry.end_offset)
         gstart = bf.uoffsets[group[0]]
         data: Inflated | None = _inflate_run_whole(bf, group, raw) if len(group) > 1 else None
         if data is None:  # one block, or a damaged run: block by block, naming the bad one
