@@ -152,11 +152,11 @@ def test_a_sequential_reader_inflates_each_block_once_and_stops_at_its_record(
     inflate_group = reader._inflate_group
     caller = threading.get_ident()
 
-    def slow_in_the_pool(bf, indexes, cache, lenient=False):
+    def slow_in_the_pool(bf, indexes, cache, lenient=False, record_end=None):
         if threading.get_ident() != caller:
             time.sleep(0.05)  # the reader catches up with the prefetch
         inflated.extend(indexes)
-        return inflate_group(bf, indexes, cache, lenient)
+        return inflate_group(bf, indexes, cache, lenient, record_end)
 
     reader._inflate_group = slow_in_the_pool
     seq, step = records["a"], 128 * 1024

@@ -169,6 +169,24 @@ def test_sequential_reader_is_read_ahead(served: Nginx, tmp_path: Path) -> None:
     assert rf.stats.requests < chunks / 8, (rf.stats, chunks)
 
 
+def test_read_ahead_stops_where_the_reader_says(served: Nginx, tmp_path: Path) -> None:
+    """A sequential reader that says where its data ends (a BGZF record's last block) is not
+    read ahead past it: nothing beyond `ahead_end` is fetched, however large the window."""
+    rel = "gen/aliases.sqlite3"
+    local = (served.root / rel).read_bytes()
+    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=16384,
+                    read_ahead=1 << 20, whole_file_below=0)
+    limit = 300_000
+    got = bytearray()
+    for off in range(0, limit, 32768):
+        got += rf.pread(off, min(32768, limit - off), ahead_end=limit)
+    assert bytes(got) == local[:limit]
+    assert rf.wait_idle(30)
+    assert rf.stats.bytes <= limit + 16384, rf.stats  # up to the chunk holding the limit
+    assert rf.stats.requests >= 2  # it did read ahead (in one request) within the limit
+    assert rf.stats.requests < limit // 32768
+
+
 def test_vfs_lookup_matches_sqlite_and_fetches_few_pages(served: Nginx, tmp_path: Path) -> None:
     rel = "gen/aliases.sqlite3"
     path = served.root / rel

@@ -160,8 +160,10 @@ class RemoteFile:
         return ChunkKey(self._file_id, start, min(self.chunk_size, self.size - start))
 
     # ---- reading --------------------------------------------------------------------------
-    def pread(self, offset: int, size: int) -> bytes:
-        """Bytes [offset, offset + size), fewer only past the end of the file."""
+    def pread(self, offset: int, size: int, ahead_end: int | None = None) -> bytes:
+        """Bytes [offset, offset + size), fewer only past the end of the file. `ahead_end`:
+        where what the reader is after ends (a BGZF reader: its record's last block), so a
+        sequential reader is not read ahead past it."""
         if offset < 0 or size < 0:
             raise ValueError(f"{self.url}: negative offset or size ({offset}, {size})")
         end = min(offset + size, self.size)
@@ -195,7 +197,7 @@ class RemoteFile:
                 "the cache evicts chunks faster than they are read"
                 " (is --cache-size far too small?)",
             )
-        self._maybe_read_ahead(offset, end, last)
+        self._maybe_read_ahead(offset, end, last, ahead_end)
         parts = [have[i] for i in range(first, last + 1)]
         base = first * self.chunk_size
         return b"".join(parts)[offset - base : end - base]
@@ -258,15 +260,16 @@ class RemoteFile:
                     out[i] = fut
         return out, cached
 
-    def _maybe_read_ahead(self, offset: int, end: int, last: int) -> None:
+    def _maybe_read_ahead(self, offset: int, end: int, last: int, limit: int | None) -> None:
         """After reads that each start where the previous one ended, fetch the next
-        `read_ahead` bytes in the background (once per window, not once per read)."""
+        `read_ahead` bytes in the background (once per window, not once per read), not past
+        byte `limit`."""
         with self._lock:
             self._streak = self._streak + 1 if offset == self._last_end else 0
             self._last_end = end
             if self._streak < SEQUENTIAL_STREAK or self.read_ahead <= 0:
                 return
-            n_chunks = -(-self.size // self.chunk_size)
+            n_chunks = -(-min(self.size, self.size if limit is None else limit) // self.chunk_size)
             window = max(1, self.read_ahead // self.chunk_size)
             if self._ahead_until - last > window // 2:
                 return  # still well ahead of the reader

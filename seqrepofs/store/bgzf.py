@@ -188,7 +188,10 @@ class RandomAccess(Protocol):
     @property
     def size(self) -> int: ...
 
-    def pread(self, offset: int, size: int) -> bytes: ...
+    def pread(self, offset: int, size: int, ahead_end: int | None = None) -> bytes:
+        """`ahead_end`: where the data the reader is after ends (its record's last block),
+        so a remote file reads no further ahead than that."""
+        ...
 
 
 class FileOpener(Protocol):
@@ -220,8 +223,8 @@ class _OpenFile:
         self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         self.size = os.fstat(self.fd).st_size
 
-    def pread(self, offset: int, size: int) -> bytes:
-        return os.pread(self.fd, size, offset)
+    def pread(self, offset: int, size: int, ahead_end: int | None = None) -> bytes:
+        return os.pread(self.fd, size, offset)  # the kernel's read-ahead is its own
 
     def __del__(self) -> None:
         try:
@@ -356,12 +359,17 @@ class BlockReader:
             ]
             self._ahead[bf.path] = stop - 1
             for group in _groups(wanted, uoffsets, GROUP_BYTES):
-                fut = _pool().submit(self._inflate_group, bf, group, True, True)
+                fut = _pool().submit(self._inflate_group, bf, group, True, True, record_end)
                 for i in group:
                     self._inflight[(bf.path, i)] = fut
 
     def _inflate_group(
-        self, bf: BgzfFastaFile, indexes: list[int], cache: bool, lenient: bool = False
+        self,
+        bf: BgzfFastaFile,
+        indexes: list[int],
+        cache: bool,
+        lenient: bool = False,
+        record_end: int | None = None,
     ) -> dict[int, Inflated]:
         """Inflate consecutive blocks read with one pread; `lenient` (prefetch) stops at the
         first damaged or unreadable block (a snapshot URL's server down) instead of raising,
@@ -369,7 +377,7 @@ class BlockReader:
         out: dict[int, Inflated] = {}
         try:
             try:
-                raw, base = self._read_compressed(bf, indexes[0], indexes[-1])
+                raw, base = self._read_compressed(bf, indexes[0], indexes[-1], record_end)
                 whole = _inflate_run(bf, indexes, raw) if len(indexes) > SHORT_RUN_BLOCKS else None
                 if whole is not None:
                     out.update(whole)
@@ -389,10 +397,18 @@ class BlockReader:
                     for i in indexes:
                         self._inflight.pop((bf.path, i), None)
 
-    def _read_compressed(self, bf: BgzfFastaFile, first: int, last: int) -> tuple[memoryview, int]:
-        """Compressed bytes of blocks first..last (one pread) and the file offset they start at."""
+    def _read_compressed(
+        self, bf: BgzfFastaFile, first: int, last: int, record_end: int | None = None
+    ) -> tuple[memoryview, int]:
+        """Compressed bytes of blocks first..last (one pread) and the file offset they start at.
+        `record_end`: the end (uncompressed) of the record being read, past which a remote file
+        need not read ahead."""
         start = bf.coffsets[first]
         end = bf.coffsets[last + 1] if last + 1 < len(bf.coffsets) else bf.size
+        ahead_end = None
+        if record_end is not None:
+            j = bisect.bisect_right(bf.uoffsets, record_end - 1)
+            ahead_end = bf.coffsets[j] if j < len(bf.coffsets) else bf.size
         try:
             of = self._open(bf.path)
         except FileNotFoundError as exc:
@@ -406,7 +422,7 @@ class BlockReader:
                 f" but the file has {of.size} bytes"
             )
         try:
-            raw = of.pread(start, end - start)
+            raw = of.pread(start, end - start, ahead_end)
         except OSError as exc:
             raise CorruptFileError(f"{bf.path}: cannot read block {first}: {exc}") from exc
         if len(raw) != end - start:
@@ -516,7 +532,7 @@ class BlockReader:
             ]
             if len(missing) > 1:  # one pread per run of missing blocks (one inflate if long)
                 for run in _groups(missing, bf.uoffsets, PARALLEL_MIN_BYTES):
-                    self._inflate_group(bf, run, cache=True)
+                    self._inflate_group(bf, run, cache=True, record_end=entry.end_offset)
             seq = b"".join([self._residues(bf, ufirst, uend, i, crlf) for i in blocks])
         if len(seq) != end - start:
             raise CorruptFileError(
