@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -97,7 +98,8 @@ def test_bench_scale_small_run(tmp_path: Path) -> None:
     work = tmp_path / "work"
     proc = subprocess.run(
         [sys.executable, str(BENCH / "bench_scale.py"), "--n", str(N), "--work", str(work),
-         "--only", "load,load2,snapshot,status,api", "--api-lookups", "500"],
+         "--only", "load,load2,snapshot,status,walk,master_faidx,api", "--api-lookups", "500",
+         "--master-files", "20"],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((work / "results.json").read_text())[str(N)]
@@ -106,11 +108,22 @@ def test_bench_scale_small_run(tmp_path: Path) -> None:
         assert results[key] > 0, key
     assert results["load.ours.bytes"] > 0 and results["load.ours.rss_mb"] > 10
     assert results["snapshot.ours.copied"] >= 0
+    # the walk lists every stored namespace once: 4 files per current alias, as the database
+    conn = sqlite3.connect(work / str(N) / "ours" / "2030-01-01" / "aliases.sqlite3")
+    current = dict(conn.execute("select namespace, sum(is_current) from seqalias"
+                                " group by namespace").fetchall())
+    conn.close()
+    for ns, count in current.items():
+        assert results[f"walk.{ns}.entries"] == 4 * count, ns
+    assert results["walk.entries"] == 4 * sum(current.values()) + results[
+        "walk.collections.entries"]
+    assert 0 < results["walk.anon_mb"] <= results["walk.hwm_mb"]
+    # the mounted master gave samtools the bytes the plain copies gave (checked in the part)
+    assert results["master_faidx.files"] == 20
+    assert results["master_faidx.warm_s"] > 0 and results["master_faidx.plain_s"] > 0
     assert re.search(r"^load r1 \(s\) +\S+ / \S+ / [\d.]+x$", proc.stdout, re.M), proc.stdout
     assert re.search(r"^API warm \(s\) +\S+ / \S+ / [\d.]+x$", proc.stdout, re.M), proc.stdout
     # both tools loaded the same thing
-    import sqlite3
-
     counts = []
     for tool in ("ours", "ref"):
         conn = sqlite3.connect(work / str(N) / tool / "master" / "aliases.sqlite3")
