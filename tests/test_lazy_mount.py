@@ -11,13 +11,16 @@ import errno
 import os
 import random
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from support.data import SNAPSHOT
-from support.fuse import Mounted, errno_of, needs_fuse
+from support.fault_proxy import FaultProxy
+from support.fuse import Mounted, errno_of, eventually, needs_fuse
 from support.http_servers import NGINX, Nginx
 from support.lazy_site import BIG, BIG_LENGTH, Site, build_site, files_below
 from support.oracles import BEDTOOLS, SAMTOOLS, needs_tools
@@ -181,6 +184,54 @@ def test_warm_cache_serves_with_the_server_stopped_and_uncached_reads_get_eio(
     failures = [ln for ln in log.splitlines() if "refused" in ln.lower()]
     assert len(failures) == 1, log  # one outage, one line: not one per read
     assert url.split("/")[2] in failures[0]
+
+
+def test_a_stalled_server_holds_up_only_the_reads_that_need_it(
+    pair: Pair, tmp_path: Path
+) -> None:
+    """While one reader waits on a server that has stopped answering, a read of another file
+    the cache holds answers at once: reads of a URL instance that are not in memory run on
+    the worker threads, not on the FUSE event loop every request goes through."""
+    armed = threading.Event()
+    stalled: list[str] = []
+
+    def schedule(_number: int, method: str, path: str) -> str:
+        if method == "GET" and path.endswith(".bgz") and armed.is_set() and not stalled:
+            stalled.append(path)
+            return "stall"
+        return "pass"
+
+    cache = tmp_path / "cache"
+    log_file = tmp_path / "d.log"
+    args = ("--cache-dir", str(cache), "--http-timeout", "20", "--log-file", str(log_file))
+    with FaultProxy(pair.server.port, schedule, stall=6.0) as proxy:
+        url = f"{proxy.url}/{SNAPSHOT}"
+        with Mounted(url, tmp_path / "m", *args):  # fill the cache: CHROM1, BIG's indexes
+            chrom1 = (tmp_path / "m" / CHROM1).read_bytes()
+            with open(tmp_path / "m" / BIG_FA, "rb") as fh:
+                os.pread(fh.fileno(), 4096, 0)
+        with Mounted(url, tmp_path / "m2", *args):  # a new daemon: nothing in memory
+            top = tmp_path / "m2"
+            fh = os.open(top / BIG_FA, os.O_RDONLY)
+            armed.set()
+            got: list[bytes] = []
+            waiting = threading.Thread(target=lambda: got.append(os.pread(fh, 4096, 3_000_000)))
+            waiting.start()
+            try:
+                assert eventually(lambda: bool(stalled), 10), "the uncached read made no request"
+                t0 = time.monotonic()
+                assert (top / CHROM1).read_bytes() == chrom1
+                took = time.monotonic() - t0
+                assert took < 2.0, f"a cached read waited {took:.1f} s behind a stalled one"
+                assert waiting.is_alive(), "the stall ended before the cached read was tried"
+            finally:
+                waiting.join(60)
+                os.close(fh)
+            with open(pair.local / BIG_FA, "rb") as lf:
+                # the stalled read was retried and got its bytes
+                assert got == [os.pread(lf.fileno(), 4096, 3_000_000)]
+    log = log_file.read_text()
+    assert "Traceback" not in log and "internal error" not in log, log
 
 
 def test_cache_size_is_honoured_by_the_daemon(pair: Pair, tmp_path: Path) -> None:

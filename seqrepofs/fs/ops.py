@@ -133,17 +133,21 @@ class ReadPlacement:
     hold up, and the hop would only add to its wait (a cold `samtools faidx` of the 20,000
     regions with every read in the pool took 5.1 s instead of 3.8 s). Reads of a writable
     instance (a live master) always go to the pool: they may query SQLite while a loader holds
-    its lock.
+    its lock. So do reads of a snapshot URL (`remote`) that are not in memory: one may wait on
+    the network up to --http-timeout, and inline it would hold up every other request of the
+    mount, cached reads of other processes included; against a 20 ms round trip the hop is
+    noise, and a read the range cache answers from disk pays it too (docs/lazy.md).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, remote: bool = False) -> None:
         self._clock = clock
+        self.remote = remote
         self._pool_until = 0.0
         self._mean_wait = 0.0
         self._readers: deque[int] = deque(maxlen=READER_WINDOW)  # file handles, latest last
 
     def inline(self) -> bool:
-        return self._clock() >= self._pool_until
+        return not self.remote and self._clock() >= self._pool_until
 
     def waited(self, seconds: float, reader: int) -> None:
         """Report how long an inline read of file handle `reader` waited (its wall time less
@@ -184,7 +188,8 @@ class Operations(pyfuse3.Operations):
         self._fh = itertools.count(1)
         self._uid, self._gid = os.getuid(), os.getgid()
         self._statfs: pyfuse3.StatvfsData | None = None
-        self.placement = ReadPlacement()
+        remote = getattr(getattr(tree.source, "sr", None), "snapshot", None) is not None
+        self.placement = ReadPlacement(remote=remote)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
