@@ -187,6 +187,35 @@ def test_read_ahead_stops_where_the_reader_says(served: Nginx, tmp_path: Path) -
     assert rf.stats.requests < limit // 32768
 
 
+def test_namespaces_walked_in_stretches_match_the_local_walk(
+    served: Nginx, tmp_path: Path
+) -> None:
+    """The namespace listing over a URL walks stretches of the name space in parallel: names
+    on every side of the stretch bounds, at them, and outside ASCII are all found, in order,
+    and a namespace whose aliases are all superseded is not."""
+    rel = "ns/aliases.sqlite3"
+    path = served.root / rel
+    path.parent.mkdir(exist_ok=True)
+    shutil.copyfile(served.root / "gen" / "aliases.sqlite3", path)
+    names = ["", " x", "0", "9z", "A", "Z_", "_x", "a", "z", "zz", "~", "é", "名前", "old"]
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("select seqalias_id from seqalias limit ?", (len(names),))
+        ids = [r[0] for r in rows]
+        for rowid, name in zip(ids, names, strict=True):
+            conn.execute("update seqalias set namespace = ? where seqalias_id = ?", (name, rowid))
+        conn.execute("update seqalias set is_current = 0 where namespace = 'old'")
+    from seqrepofs.store.aliasdb import AliasDB
+    from seqrepofs.store.database import Database
+
+    local = AliasDB(str(path))
+    want = local.namespaces()
+    assert "old" not in want and {"", "0", "A", "a", "z", "名前", "GEN"} <= set(want)
+    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=4096,
+                    read_ahead=0, whole_file_below=0)
+    remote = AliasDB(str(path), database=Database(str(path), "aliasdb", False, remote=rf))
+    assert remote.namespaces() == want
+
+
 def test_vfs_lookup_matches_sqlite_and_fetches_few_pages(served: Nginx, tmp_path: Path) -> None:
     rel = "gen/aliases.sqlite3"
     path = served.root / rel

@@ -22,6 +22,10 @@ AHEAD_ROWS = 512  # alias rows one read-ahead query covers (~100 sequences at fi
 AHEAD_GAP = 64  # a lookup this few rows past the previous one is walking the table forward
 
 
+# Where the walk of the namespaces over a snapshot URL is cut into stretches walked in parallel.
+_WALK_BOUNDS = tuple("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
 class AliasDB:
     """Alias lookups; thread-safe for reading."""
 
@@ -183,6 +187,8 @@ class AliasDB:
         Hops through the namespace index, one probe per namespace: `select distinct ... where
         is_current = 1` reads every row (seconds and the whole table's pages at 10^7 rows).
         """
+        if self._db.remote is not None:
+            return self._namespaces_remote()
         probe = (
             f"select namespace from {self._t} indexed by seqalias_namespace_idx"
             " where namespace > ? order by namespace limit 1"
@@ -191,8 +197,6 @@ class AliasDB:
             f"select namespace from {self._t} indexed by seqalias_namespace_idx"
             " order by namespace limit 1"
         )
-        if self._db.remote is not None:
-            return self._namespaces_remote(rows, probe)
         out: list[str] = []
         while rows:
             namespace = rows[0][0]
@@ -201,17 +205,37 @@ class AliasDB:
             rows = self._db.query(probe, (namespace,))
         return out
 
-    def _namespaces_remote(self, rows: list[Any], probe: str) -> list[str]:
-        """The walk over a snapshot URL: each hop waits a round trip for an index page, so the
-        is-current check of each namespace found runs on another thread (its own connection)
-        while the walk goes on to the next, instead of a second round trip per hop."""
-        found: list[tuple[str, Future[bool]]] = []
-        with ThreadPoolExecutor(4, thread_name_prefix="namespaces") as pool:
+    def _namespaces_remote(self) -> list[str]:
+        """The walk over a snapshot URL, where each hop waits a round trip for an index page:
+        the name space is cut at _WALK_BOUNDS into stretches walked in parallel (each on its
+        own thread and connection), and each namespace found is checked for current aliases on
+        yet another while its stretch goes on: the round trips in series are those of the
+        longest stretch (usually one or two namespaces), not two or more per namespace."""
+        t = f"{self._t} indexed by seqalias_namespace_idx"
+        bounds: list[str | None] = [None, *_WALK_BOUNDS, None]
+
+        def first(conditions: list[tuple[str, str | None]]) -> list[Any]:
+            """The first namespace meeting the conditions whose value is not None."""
+            kept = [(cond, value) for cond, value in conditions if value is not None]
+            where = " where " + " and ".join(c for c, _ in kept) if kept else ""
+            sql = f"select namespace from {t}{where} order by namespace limit 1"
+            return self._db.query(sql, tuple(v for _, v in kept))
+
+        def stretch(lo: str | None, hi: str | None) -> list[tuple[str, Future[bool]]]:
+            out: list[tuple[str, Future[bool]]] = []
+            rows = first([("namespace >= ?", lo), ("namespace < ?", hi)])
             while rows:
                 namespace = rows[0][0]
-                found.append((namespace, pool.submit(self.has_namespace, namespace)))
-                rows = self._db.query(probe, (namespace,))
-            return [namespace for namespace, fut in found if fut.result()]
+                out.append((namespace, checks.submit(self.has_namespace, namespace)))
+                rows = first([("namespace > ?", namespace), ("namespace < ?", hi)])
+            return out
+
+        with (
+            ThreadPoolExecutor(16, thread_name_prefix="namespaces") as pool,
+            ThreadPoolExecutor(8, thread_name_prefix="namespace-checks") as checks,
+        ):
+            parts = list(pool.map(stretch, bounds[:-1], bounds[1:]))
+            return [namespace for part in parts for namespace, fut in part if fut.result()]
 
     def has_namespace(self, namespace: str) -> bool:
         rows = self._db.query(
