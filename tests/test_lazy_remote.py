@@ -169,6 +169,29 @@ def test_sequential_reader_is_read_ahead(served: Nginx, tmp_path: Path) -> None:
     assert rf.stats.requests < chunks / 8, (rf.stats, chunks)
 
 
+def test_reads_finishing_out_of_order_are_still_read_ahead(served: Nginx, tmp_path: Path) -> None:
+    """Two threads reading one stream (the BGZF reader inflates on two) finish their preads in
+    any order; a read a little behind the furthest end still counts as sequential."""
+    rel = "gen/aliases.sqlite3"
+    local = (served.root / rel).read_bytes()
+    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=16384,
+                    read_ahead=1 << 20, whole_file_below=0)
+    k = 32768
+    for off in (k, 0, 2 * k):  # the second stream piece finished before the first
+        assert rf.pread(off, k) == local[off : off + k]
+    assert rf.wait_idle(30)
+    before = rf.stats.requests
+    assert rf.pread(3 * k, 512 * 1024) == local[3 * k : 3 * k + 512 * 1024]
+    assert rf.stats.requests == before  # read ahead already
+    # a reader jumping back further is no stream: nothing more is read ahead for it
+    rf2 = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c2")), chunk_size=16384,
+                     read_ahead=1 << 20, whole_file_below=0)
+    for off in (1_000_000, 0, 1_000_000 + k):
+        rf2.pread(off, k)
+    assert rf2.wait_idle(30)
+    assert rf2.stats.bytes < 200_000, rf2.stats
+
+
 def test_read_ahead_stops_where_the_reader_says(served: Nginx, tmp_path: Path) -> None:
     """A sequential reader that says where its data ends (a BGZF record's last block) is not
     read ahead past it: nothing beyond `ahead_end` is fetched, however large the window."""

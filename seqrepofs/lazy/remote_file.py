@@ -32,6 +32,7 @@ WHOLE_FILE_BYTES = 1 << 20  # smaller files (.fai, .gzi) are fetched whole, chec
 MAX_REQUEST_BYTES = 8 << 20  # a coalesced run is cut into requests of at most this
 READ_AHEAD_BYTES = 4 << 20  # fetched ahead of a sequential reader
 SEQUENTIAL_STREAK = 2  # reads that each start where the previous ended, before reading ahead
+REORDER_BYTES = 256 * 1024  # ... or at most this far before the furthest end read so far
 DEFAULT_HTTP_TIMEOUT = 30.0
 
 
@@ -265,8 +266,15 @@ class RemoteFile:
         `read_ahead` bytes in the background (once per window, not once per read), not past
         byte `limit`."""
         with self._lock:
-            self._streak = self._streak + 1 if offset == self._last_end else 0
-            self._last_end = end
+            # threads reading one stream (the BGZF reader inflates on two) finish their preads
+            # in any order: a read a little behind the furthest end still counts as sequential
+            behind = self._last_end - offset
+            if 0 <= behind <= REORDER_BYTES:
+                self._streak += 1
+                self._last_end = max(self._last_end, end)
+            else:
+                self._streak = 0
+                self._last_end = end
             if self._streak < SEQUENTIAL_STREAK or self.read_ahead <= 0:
                 return
             n_chunks = -(-min(self.size, self.size if limit is None else limit) // self.chunk_size)
