@@ -317,6 +317,32 @@ def test_fai_lookups_agree_before_and_after_the_bulk_index(bulk: bool) -> None:
     assert fai.indexed("s3") == FaiEntry("s3", 103, 7 + 303, 100, 101)
 
 
+def test_bulk_indexed_fai_keeps_file_order_refuses_overlong_names_and_stays_compact() -> None:
+    """The bulk index is sorted arrays: names() must still come in file order (first row of a
+    duplicate), a name longer than every stored one or a stored name's prefix must miss, and
+    the index must stay small per row (a reader's cache holds every .fai of a snapshot)."""
+    import tracemalloc
+
+    names = [f"{random.Random(i).getrandbits(128):032x}" for i in range(20_000)]
+    rows = [(n, 50 + i, 10 + 80 * i, 60, 61) for i, n in enumerate(names)]
+    text = _fai_text(rows + [(names[2], 1, 1, 60, 61)])
+    tracemalloc.start()
+    try:
+        fai = FaiIndex(text, "x.fai")
+        del text
+        for _ in range(FaiIndex.SCANS_BEFORE_INDEX + 1):
+            fai.get("missing")
+        held, _peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held / len(rows) < 120  # a dict of tuples took ~330 bytes a row
+    assert fai.names() == names
+    assert fai.get(names[2]) == FaiEntry(names[2], 52, 170, 60, 61)
+    assert fai.get(names[7] + "0") is None and fai.get(names[7][:-1]) is None
+    assert fai.get("é") is None
+    assert fai.indexed(names[19_999]) == FaiEntry(names[19_999], 20_049, 10 + 80 * 19_999, 60, 61)
+
+
 def test_fai_with_a_malformed_number_keeps_other_rows_readable() -> None:
     rows = _fai_text([("a", 5, 3, 60, 61), ("b", 7, 20, 60, 61)]) + b"c\tx\t1\t60\t61\n"
     fai = FaiIndex(rows, "x.fai")
