@@ -200,9 +200,9 @@ class Mount:
         return pids
 
     def umount(self) -> None:
-        """fusermount3 -u, not `seqrepofs umount`: that one asks the daemon for statfs, which
-        a lazy mount answers by reading the whole sequence database (umount_once measures it).
-        Waits for the daemon to exit, so the next mount finds its cache quiet."""
+        """fusermount3 -u: `seqrepofs umount` first asks the daemon for statfs, which a lazy
+        mount once answered by reading the whole sequence database; umount_once measures it
+        on its own. Waits for the daemon to exit, so the next mount finds its cache quiet."""
         if self.mounted:
             self.pids = self.daemon_pids()
             subprocess.run(["fusermount3", "-u", str(self.mnt)], capture_output=True)
