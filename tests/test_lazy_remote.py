@@ -192,6 +192,26 @@ def test_reads_finishing_out_of_order_are_still_read_ahead(served: Nginx, tmp_pa
     assert rf2.stats.bytes < 200_000, rf2.stats
 
 
+def test_no_waiting_reads_only_what_is_cached(served: Nginx, tmp_path: Path) -> None:
+    """Inside no_waiting() (the FUSE event loop's first try) a read the cache answers returns its
+    bytes, and one that would fetch raises WouldWait without making a request."""
+    from seqrepofs.store.nowait import WouldWait, no_waiting
+
+    rel = "gen/aliases.sqlite3"
+    local = (served.root / rel).read_bytes()
+    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=16384,
+                    read_ahead=0, whole_file_below=0)
+    assert rf.pread(0, 50_000) == local[:50_000]
+    assert rf.wait_idle(30)  # the fetched chunks are in the cache, not only handed over
+    before = rf.stats.requests
+    with no_waiting():
+        assert rf.pread(1000, 40_000) == local[1000:41_000]
+        with pytest.raises(WouldWait):
+            rf.pread(60_000, 20_000)  # its last chunk (from 65,536) is not cached
+    assert rf.stats.requests == before
+    assert rf.pread(60_000, 20_000) == local[60_000:80_000]  # outside, it fetches
+
+
 def test_read_ahead_stops_where_the_reader_says(served: Nginx, tmp_path: Path) -> None:
     """A sequential reader that says where its data ends (a BGZF record's last block) is not
     read ahead past it: nothing beyond `ahead_end` is fetched, however large the window."""

@@ -35,6 +35,7 @@ import trio
 
 from ..errors import SeqRepoError
 from ..lazy.errors import RemoteChangedError, RemoteReadError
+from ..store.nowait import WouldWait, no_waiting
 from .content import CollectionKind, FileKind
 from .identity import MAX_COLLECTION_ID, MAX_ROWID, ROOT_INODE
 from .nodes import FILE_MODE, LONG_TIMEOUT, CollectionsDir, NamespaceDir, Node
@@ -133,10 +134,11 @@ class ReadPlacement:
     hold up, and the hop would only add to its wait (a cold `samtools faidx` of the 20,000
     regions with every read in the pool took 5.1 s instead of 3.8 s). Reads of a writable
     instance (a live master) always go to the pool: they may query SQLite while a loader holds
-    its lock. So do reads of a snapshot URL (`remote`) that are not in memory: one may wait on
-    the network up to --http-timeout, and inline it would hold up every other request of the
-    mount, cached reads of other processes included; against a 20 ms round trip the hop is
-    noise, and a read the range cache answers from disk pays it too (docs/lazy.md).
+    its lock. A read of a snapshot URL (`remote`) runs here only as far as it needs no fetch
+    (store.nowait): one that would wait on the network (up to --http-timeout) raises WouldWait
+    and goes to the pool, as inline it would hold up every other request of the mount, cached
+    reads of other processes included; reads the range cache answers stay here, without the
+    hop (docs/lazy.md).
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, remote: bool = False) -> None:
@@ -147,7 +149,7 @@ class ReadPlacement:
         self._readers: deque[int] = deque(maxlen=READER_WINDOW)  # file handles, latest last
 
     def inline(self) -> bool:
-        return not self.remote and self._clock() >= self._pool_until
+        return self._clock() >= self._pool_until
 
     def waited(self, seconds: float, reader: int) -> None:
         """Report how long an inline read of file handle `reader` waited (its wall time less
@@ -483,6 +485,12 @@ class Operations(pyfuse3.Operations):
                 return data
         if not inline:
             return await self._io(handle.content.read, self.tree, off, size)
+        if self.placement.remote:
+            try:
+                with no_waiting():
+                    return handle.content.read(self.tree, off, size)
+            except WouldWait:
+                return await self._io(handle.content.read, self.tree, off, size)
         wall, cpu = time.perf_counter(), time.thread_time()
         try:
             return handle.content.read(self.tree, off, size)

@@ -21,6 +21,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from ..store.nowait import WouldWait, waiting_allowed
 from .errors import RemoteChangedError, RemoteReadError
 from .range_cache import ChunkKey, RangeCache
 from .transport import Origin, open_origin
@@ -176,6 +177,8 @@ class RemoteFile:
         found = self.cache.get_many(list(keys.values()))
         have = {i: found[k] for i, k in keys.items() if k in found}
         missing = [i for i in keys if i not in have]
+        if missing and not waiting_allowed():
+            raise WouldWait(self.url)
         for _attempt in range(3):  # a chunk evicted between two looks is looked up again
             if not missing:
                 break

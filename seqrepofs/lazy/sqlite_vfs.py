@@ -21,6 +21,7 @@ from typing import Any
 
 import apsw
 
+from ..store.nowait import WouldWait
 from .errors import RemoteChangedError, RemoteReadError
 from .range_cache import RangeCache
 from .remote_file import FileSpec, RemoteFile
@@ -42,7 +43,7 @@ class _RemoteDbFile:
     def xRead(self, amount: int, offset: int) -> bytes:  # noqa: N802 (apsw's names)
         try:
             return self.remote.pread(offset, amount)
-        except (RemoteReadError, RemoteChangedError) as exc:
+        except (RemoteReadError, RemoteChangedError, WouldWait) as exc:
             self.vfs.last_error.error = exc  # re-raised by LazyConnection, not SQLite's IOERR
             raise
 

@@ -29,6 +29,7 @@ from ..errors import CorruptFileError, SeqRepoError
 from .ascii_str import new_ascii
 from .fai import FaiEntry, parse_fai, parse_gzi
 from .lru import LRU
+from .nowait import WouldWait, waiting_allowed
 
 BLOCK_DATA_SIZE = 0xFF00  # 65280, the largest uncompressed block bgzip and htslib write
 EOF_BLOCK = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
@@ -324,6 +325,8 @@ class BlockReader:
         if data is not None:
             return data
         if pending is not None:
+            if not pending.done() and not waiting_allowed():
+                raise WouldWait(bf.path)
             data = pending.result().get(index)  # a failed prefetch leaves it out: retry below
             if data is not None:
                 return data
@@ -514,11 +517,15 @@ class BlockReader:
         first = bisect.bisect_right(bf.uoffsets, ufirst) - 1
         last = bisect.bisect_right(bf.uoffsets, uend - 1) - 1
         if uend - ufirst >= PARALLEL_MIN_BYTES:
+            if not waiting_allowed():  # its blocks are read on the inflate threads
+                raise WouldWait(path)
             return self._fetch_parallel(bf, entry, start, end, ufirst, uend, first, last, as_str)
         crlf = entry.line_width - entry.line_bases > 1
-        if uend - ufirst >= STREAM_MIN_BYTES:  # a streaming reader, e.g. a FUSE `cat`: the
-            # blocks after this read start inflating on other cores while this one's do here
-            starts = start == 0 and uend - ufirst >= STREAM_START_BYTES
+        stream = uend - ufirst >= STREAM_MIN_BYTES  # a streaming reader, e.g. a FUSE `cat`: the
+        # blocks after this read start inflating on other cores while this one's do here
+        starts = start == 0 and uend - ufirst >= STREAM_START_BYTES
+        early = stream and waiting_allowed()  # else only once this read did not raise WouldWait
+        if early:
             self._prefetch(bf, first, last, entry.end_offset, starts)
         if first == last:  # most reads: one block, no join
             seq: Inflated = self._residues(bf, ufirst, uend, first, crlf)
@@ -538,6 +545,8 @@ class BlockReader:
             raise CorruptFileError(
                 f"{path}: {name}:{start}-{end} read {len(seq)} residues; file or index damaged"
             )
+        if stream and not early:
+            self._prefetch(bf, first, last, entry.end_offset, starts)
         if as_str:
             return _ascii(seq, path)
         return seq if type(seq) is bytes else bytes(seq)
