@@ -350,17 +350,18 @@ class GenomeLayout:
 
     # ---- index files, generated in record order ----------------------------------------------
     def chunks(
-        self, kind: GenomeFileKind, md5: Callable[[str], str] | None = None
+        self, kind: GenomeFileKind, md5s: Callable[[list[str]], list[str]] | None = None
     ) -> Iterator[bytes]:
         """The whole content of an index file, a page of records at a time. The `.dict` needs
-        `md5(seq_id)` (the SAM M5); its UR is `ga4gh:SQ.<seq_id>`."""
+        `md5s(seq_ids)` (the SAM M5 of each, a page at a time: one query per page, not per
+        record); its UR is `ga4gh:SQ.<seq_id>`."""
         if kind is GenomeFileKind.FASTA:
             raise ValueError("the FASTA is read by ranges (read)")
         if kind is GenomeFileKind.SEQCOL:
             yield from self._seqcol_chunks()
             return
         if kind in (GenomeFileKind.DICT, GenomeFileKind.FA_DICT):
-            if md5 is None:
+            if md5s is None:
                 raise ValueError("a .dict needs the sequences' MD5s")
             yield DICT_HEADER
         w, fa = self.width, 0
@@ -381,15 +382,19 @@ class GenomeLayout:
             elif kind is GenomeFileKind.CHROM_SIZES:
                 yield "".join(f"{r.name}\t{r.length}\n" for r in recs).encode("utf-8")
             else:
-                assert md5 is not None
+                assert md5s is not None
+                m5 = md5s([r.seq_id for r in recs])
                 entries = [
-                    DictEntry(r.name, r.length, md5(r.seq_id), "ga4gh:SQ." + r.seq_id) for r in recs
+                    DictEntry(r.name, r.length, m, "ga4gh:SQ." + r.seq_id)
+                    for r, m in zip(recs, m5, strict=True)
                 ]
                 yield dict_text(entries, header=False)
 
-    def text(self, kind: GenomeFileKind, md5: Callable[[str], str] | None = None) -> bytes:
+    def text(
+        self, kind: GenomeFileKind, md5s: Callable[[list[str]], list[str]] | None = None
+    ) -> bytes:
         """A whole index file (for small ones); checked against the size stat shows."""
-        data = b"".join(self.chunks(kind, md5))
+        data = b"".join(self.chunks(kind, md5s))
         if len(data) != self.size(kind):
             raise RuntimeError(
                 f"{self.records.label}{kind.suffix}: {len(data)} bytes, sized {self.size(kind)}"

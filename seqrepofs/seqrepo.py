@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -345,6 +345,22 @@ class SeqRepo:
                 if ns == "MD5" and _MD5_HEX.fullmatch(alias):
                     return alias.lower()
         return sam_m5_of_pieces(self.iter_bytes(seq_id, window=8 << 20))
+
+    def sam_m5_many(self, seq_ids: Sequence[str]) -> list[str]:
+        """`sam_m5` of many sequences with a few queries for all of them (a `.dict` of a
+        collection of millions of records is written a page at a time); a sequence whose
+        stored MD5 alias cannot be used is hashed, as `sam_m5` does."""
+        alphabets = self.sequences.alphabets(seq_ids)
+        md5s = self.aliases.current_aliases_in("MD5", seq_ids)
+        out = []
+        for seq_id in seq_ids:
+            usable = [a for a in md5s.get(seq_id, ()) if _MD5_HEX.fullmatch(a)]
+            alpha = alphabets.get(seq_id)
+            if usable and alpha is not None and "*" not in alpha:
+                out.append(usable[0].lower())
+            else:
+                out.append(self.sam_m5(seq_id))
+        return out
 
     def fetch_uri(self, uri: str, start: int | None = None, end: int | None = None) -> str:
         m = _URI_RE.match(uri)

@@ -92,7 +92,10 @@ def test_sam_m5_matches_samtools_dict(root: Path, tmp_path: Path) -> None:
     assert expected["protein"] != hashlib.md5(RECORDS[1][1].replace("*", "").encode()).hexdigest()
     with SeqRepo(root / "master") as sr:
         got = {name: sr.sam_m5(_seq_id(sr, name)) for name, _text in RECORDS}
+        ids = [_seq_id(sr, name) for name, _text in RECORDS]
+        many = sr.sam_m5_many(ids + ids[::-1])  # the batched form, repeats and order kept
     assert got == expected
+    assert many == [expected[n] for n, _ in RECORDS] + [expected[n] for n, _ in RECORDS[::-1]]
 
 
 @pytest.mark.parametrize("stored_md5", [None, "not-an-md5-", "0123456789abcdef"])
@@ -112,6 +115,8 @@ def test_sam_m5_is_computed_when_the_md5_alias_is_missing_or_malformed(
     expected = _samtools_m5(tmp_path)
     with SeqRepo(root / "master") as sr:
         assert {name: sr.sam_m5(_seq_id(sr, name)) for name, _ in RECORDS} == expected
+        ids = [_seq_id(sr, name) for name, _ in RECORDS]
+        assert sr.sam_m5_many(ids) == [expected[name] for name, _ in RECORDS]
 
 
 def test_sam_m5_of_an_upper_case_md5_alias_is_lower_case(root: Path, tmp_path: Path) -> None:
@@ -121,6 +126,7 @@ def test_sam_m5_of_an_upper_case_md5_alias_is_lower_case(root: Path, tmp_path: P
     db.close()
     with SeqRepo(root / "master") as sr:
         assert sr.sam_m5(_seq_id(sr, "dna")) == _samtools_m5(tmp_path)["dna"]
+        assert sr.sam_m5_many([_seq_id(sr, "dna")]) == [_samtools_m5(tmp_path)["dna"]]
 
 
 def test_a_snapshot_is_frozen_and_master_is_not(root: Path) -> None:

@@ -240,7 +240,7 @@ def open_index(
     layout: GenomeLayout, kind: GenomeFileKind, instance: Instance, what: str
 ) -> bytes | StreamedContent:
     """An index file's content: rendered whole if small, else generated per handle."""
-    md5 = instance.sr.sam_m5
+    md5s = instance.sr.sam_m5_many
     if layout.size(kind) <= SMALL_TEXT_BYTES:
-        return layout.text(kind, md5)
-    return StreamedContent(layout.size(kind), lambda: layout.chunks(kind, md5), what)
+        return layout.text(kind, md5s)
+    return StreamedContent(layout.size(kind), lambda: layout.chunks(kind, md5s), what)

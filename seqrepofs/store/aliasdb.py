@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..errors import ReadOnlyError
-from .database import Database
+from .database import BATCH_PARAMETERS, Database
 from .fastadir import parse_added
 from .translate import api_to_db, db_to_api
 
@@ -275,6 +275,25 @@ class AliasDB:
             " order by namespace, alias",
             (seq_id,),
         )
+
+    def current_aliases_in(self, namespace: str, seq_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Current stored aliases in one namespace of many sequences, in a few queries."""
+        found: dict[str, list[str]] = {}
+        for at in range(0, len(seq_ids), BATCH_PARAMETERS):
+            part = seq_ids[at : at + BATCH_PARAMETERS]
+            marks = ",".join("?" * len(part))
+            # `+namespace`: probe the seq_id index per id; otherwise SQLite walks the
+            # (namespace, alias) index through every alias of the namespace
+            rows = self._db.query(
+                f"select seq_id, alias from {self._t} where seq_id in ({marks})"
+                " and +namespace = ? and is_current = 1",
+                (*part, namespace),
+            )
+            for seq_id, alias in rows:
+                found.setdefault(seq_id, []).append(alias)
+        for aliases in found.values():
+            aliases.sort()
+        return found
 
     def store_alias(self, seq_id: str, namespace: str, alias: str) -> int:
         """Add or re-point an alias; returns its seqalias_id (idempotent for the same seq)."""

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from ..lazy.remote_file import RemoteFile
 
 
+# ids bound into one `in (...)` query of a batched read: far below SQLite's parameter limit
+# (32,766), large enough that a page of records costs one query per table
+BATCH_PARAMETERS = 1024
+
+
 class Database:
     """One SQLite file: a connection per thread when read-only, one connection when writable.
 

@@ -12,7 +12,7 @@ import glob
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +22,7 @@ from .. import config
 from ..errors import CorruptFileError, ReadOnlyError, SequenceNotFoundError, WriterBusyError
 from .bgzf import LOCAL_FILES, BlockReader, FileOpener
 from .bgzf_writer import BgzfFastaWriter
-from .database import Database
+from .database import BATCH_PARAMETERS, Database
 from .lru import LRU
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,21 @@ class FastaDir:
         }
         self._info_cache.put(seq_id, info)
         return info
+
+    def alphabets(self, seq_ids: Sequence[str]) -> dict[str, str | None]:
+        """The stored alphabet of each of many sequences in a few queries (a .dict of a
+        million-record collection asks for them a page at a time); absent ids are left out."""
+        found: dict[str, str | None] = {}
+        for at in range(0, len(seq_ids), BATCH_PARAMETERS):
+            part = seq_ids[at : at + BATCH_PARAMETERS]
+            marks = ",".join("?" * len(part))
+            rows = self._db.query(
+                f"select seq_id, alpha from {self._seqinfo} where seq_id in ({marks})"
+                " order by added",  # the newest row last, so it wins (as fetch_seqinfo)
+                tuple(part),
+            )
+            found.update(rows)
+        return found
 
     def fetch(self, seq_id: str, start: int | None = None, end: int | None = None) -> str:
         return self._fetch(seq_id, start, end, True)
