@@ -141,7 +141,7 @@ class RangeCache:
             check_same_thread=False,
             isolation_level=None,
         )
-        self._db.execute("pragma journal_mode = wal")
+        self._set_wal()
         self._db.execute("pragma synchronous = normal")
         with self._lock, self._transaction():
             if self._db.execute("pragma user_version").fetchone()[0] != CACHE_FORMAT:
@@ -156,6 +156,20 @@ class RangeCache:
         self._finalizer = weakref.finalize(
             self, _flush_and_close, self._db, self._touched, self._lock
         )
+
+    def _set_wal(self) -> None:
+        """WAL mode, waiting for a process that is creating the index at the same moment:
+        switching the journal mode needs the file to itself, and SQLite reports "database is
+        locked" at once rather than through the busy timeout."""
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                self._db.execute("pragma journal_mode = wal")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _reset(self) -> None:
         """Empty a cache written in another format (older seqrepofs): it is only a cache."""
