@@ -87,6 +87,24 @@ def test_same_tree_and_every_byte(pair: Pair) -> None:
     assert checked > 1000
 
 
+def test_the_url_root_link_count_is_not_counted_and_find_still_walks_it(pair: Pair) -> None:
+    """Counting the namespaces of a URL mount is a walk of remote pages the first lookup of
+    every path would wait for, so its root says "not counted" (1 link); find(1) must still
+    descend into every directory (it trusts only counts >= 2 for its leaf shortcut)."""
+    local_root, lazy_root = os.stat(pair.local), os.stat(pair.lazy)
+    assert lazy_root.st_nlink == 1
+    namespaces = [e for e in os.scandir(pair.local) if e.is_dir()]
+    assert local_root.st_nlink == 2 + len(namespaces)
+
+    def find_dirs(root: Path) -> list[str]:
+        out = subprocess.run(
+            ["find", str(root), "-type", "d"], capture_output=True, text=True, check=True
+        ).stdout
+        return sorted(line[len(str(root)) :] for line in out.splitlines())
+
+    assert find_dirs(pair.lazy) == find_dirs(pair.local)
+
+
 def test_mount_url_is_a_frozen_snapshot(pair: Pair) -> None:
     assert errno_of(open, pair.lazy / "refseq" / "new.fa", "w") == errno.EROFS
     with open("/proc/self/mountinfo") as fh:

@@ -104,11 +104,11 @@ class InstanceDir(Node):
     kind: ClassVar[NodeKind] = NodeKind.INSTANCE
     mode: ClassVar[int] = DIR_MODE
     inst: str = ""
-    namespaces: int = 0
+    namespaces: int | None = 0  # subdirectories; None: not counted (1 link, as find(1) reads it)
 
     @property
     def nlink(self) -> int:
-        return 2 + self.namespaces
+        return 1 if self.namespaces is None else 2 + self.namespaces
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

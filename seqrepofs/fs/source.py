@@ -164,6 +164,11 @@ class Instance:
         return cast(T, value)
 
     @property
+    def remote(self) -> bool:
+        """Read in place from a published snapshot's URL (every uncached fact is a request)."""
+        return self._remote_mtime_ns is not None
+
+    @property
     def mtime_ns(self) -> int:
         """One timestamp for every file of the instance, so index files never look stale."""
         if self._remote_mtime_ns is not None:
@@ -224,22 +229,6 @@ class Instance:
             with self._lock:
                 self._has_ns[name] = known
         return known
-
-    def warm_up(self) -> threading.Thread:
-        """List the namespaces on a thread of its own (the root directory's link count needs
-        them): started while a URL mount comes up, the round trips of that walk overlap the
-        FUSE set-up instead of adding to the first lookup. A fault is left for the request
-        that needs the listing to see."""
-
-        def run() -> None:
-            try:
-                self.namespace_dirs()
-            except Exception:  # noqa: BLE001 - the lookup that needs it reports it
-                log.debug("listing the namespaces ahead failed", exc_info=True)
-
-        thread = threading.Thread(target=run, name="warm-up", daemon=True)
-        thread.start()
-        return thread
 
     def lookup(self, nsmap: NamespaceMap, alias: str) -> AliasRow | None:
         """The current row an alias of a directory names (one indexed query, cached)."""
@@ -425,9 +414,7 @@ def open_source(path: str, lazy: LazyOptions | None = None) -> Instance | Root:
     """An instance directory mounts as one tree; a root mounts as one directory per instance;
     a published snapshot's URL mounts as one tree, read in place (through `lazy`'s cache)."""
     if is_snapshot_url(path):
-        inst = Instance(path, lazy)
-        inst.warm_up()
-        return inst
+        return Instance(path, lazy)
     return Instance(path) if is_instance(path) else Root(path)
 
 

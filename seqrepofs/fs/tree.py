@@ -293,7 +293,9 @@ class Tree:
             path="/",
             mtime_ns=inst.mtime_ns,
             frozen=inst.frozen,
-            namespaces=len(inst.namespace_dirs()),
+            # over a URL, counting the namespaces is a walk of remote index pages that the
+            # first lookup of every path would wait for: the link count says "not counted"
+            namespaces=None if inst.remote else _subdirectories(inst),
         )
 
     def instance(self, node: Node) -> Instance:
@@ -324,7 +326,7 @@ class Tree:
             mtime_ns=st.st_mtime_ns,
             frozen=False,  # a root's listing changes: its instance directories are re-read
             inst=name,
-            namespaces=len(inst.namespace_dirs()),
+            namespaces=_subdirectories(inst),
         )
 
     def _latest_node(self) -> LatestLink:
@@ -734,3 +736,10 @@ def _join(parent: str, name: str) -> str:
 
 
 __all__ = ["SHORT_TIMEOUT", "Tree"]
+
+
+def _subdirectories(inst: Instance) -> int:
+    """An instance directory's subdirectories: its namespaces and `collections` (unless a
+    namespace of that name hides it)."""
+    dirs = inst.namespace_dirs()
+    return len(dirs) + (COLLECTIONS not in dirs)
