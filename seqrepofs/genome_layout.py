@@ -191,11 +191,6 @@ def _digits(a: np.ndarray) -> np.ndarray:
     return np.searchsorted(_POW10, a, side="right").astype(np.int64) + 1
 
 
-def json_bytes(obj: object) -> bytes:
-    """As the REST service writes JSON: ASCII, no spaces."""
-    return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-
-
 def _name_columns(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(UTF-8 bytes, JSON string length) of each name; vectorised when all are plain ASCII."""
     joined = "".join(names)
@@ -264,7 +259,9 @@ class GenomeLayout:
         self.fa_starts = np.concatenate([*starts, np.array([fa], dtype=np.int64)])
         # {"a":[e,e],"b":[...],...}: braces, and per section its key, ":[", "]", commas
         seqcol_size = 2 + len(sec) - 1
-        seqcol_size += sum(len(json_bytes(a)) + 3 + t + max(n - 1, 0) for a, t in sec.items())
+        seqcol_size += sum(
+            len(seqcol.json_bytes(a)) + 3 + t + max(n - 1, 0) for a, t in sec.items()
+        )
         self.sizes = (fa, fai, dct + len(DICT_HEADER), dct + len(DICT_HEADER), sizes, seqcol_size)
 
     def size(self, kind: GenomeFileKind = GenomeFileKind.FASTA) -> int:
@@ -414,16 +411,9 @@ class GenomeLayout:
 
     def _seqcol_chunks(self) -> Iterator[bytes]:
         """Level 2 as `GET /collection/{digest}?level=2` answers it, byte for byte."""
-        for i, attribute in enumerate(SEQCOL_SECTIONS):
-            yield (b"{" if i == 0 else b",") + json_bytes(attribute) + b":["
-            first = True
-            for page in self.records.attribute_pages(attribute, TEXT_PAGE):
-                chunk = json_bytes(page)[1:-1]
-                if chunk:
-                    yield chunk if first else b"," + chunk
-                    first = False
-            yield b"]"
-        yield b"}"
+        yield from seqcol.level2_json(
+            SEQCOL_SECTIONS, lambda attribute: self.records.attribute_pages(attribute, TEXT_PAGE)
+        )
 
 
 def _render_block(blk: Block, a: int, b: int, fetch: Fetch, width: int) -> bytes | np.ndarray:

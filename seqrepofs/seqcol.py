@@ -22,7 +22,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .digests import sha512t24u
@@ -269,3 +269,31 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
         elements["a_and_b_count"][k] = count
         elements["a_and_b_same_order"][k] = order
     return result
+
+
+def json_bytes(obj: object) -> bytes:
+    """JSON as the seqcol API serves it: ASCII (non-ASCII escaped), no spaces."""
+    return json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def json_array(pages: Iterable[Sequence[Any]]) -> Iterator[bytes]:
+    """One JSON array from its values a page at a time (a collection may have millions)."""
+    yield b"["
+    first = True
+    for page in pages:
+        chunk = json_bytes(page)[1:-1]
+        if chunk:
+            yield chunk if first else b"," + chunk
+            first = False
+    yield b"]"
+
+
+def level2_json(
+    attributes: Sequence[str], pages: Callable[[str], Iterable[Sequence[Any]]]
+) -> Iterator[bytes]:
+    """Level 2, streamed: `GET /collection/{digest}?level=2` and a mount's `.seqcol.json` are
+    both these bytes. `pages(attribute)` gives that attribute's values a page at a time."""
+    for i, attribute in enumerate(attributes):
+        yield (b"{" if i == 0 else b",") + json_bytes(attribute) + b":"
+        yield from json_array(pages(attribute))
+    yield b"}"

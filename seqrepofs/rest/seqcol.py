@@ -20,7 +20,7 @@ from starlette.routing import Route
 from .. import __version__, seqcol
 from ..store.collections import CollectionInfo, CollectionStore
 from .refget import ALGORITHMS, API_VERSIONS
-from .responses import etag_matches, json_bytes, json_response, not_modified, problem
+from .responses import etag_matches, json_response, not_modified, problem
 from .service import Backend
 
 JSON = "application/json"
@@ -242,20 +242,12 @@ class SeqcolAPI:
     # ---- streamed level-2 values (a collection may have millions of records) -------------
 
     def _array_json(self, info: CollectionInfo, attribute: str) -> Iterator[bytes]:
-        yield b"["
-        first = True
-        for page in self.store.iter_attribute(info, attribute):
-            chunk = json_bytes(page)[1:-1]
-            if chunk:
-                yield chunk if first else b"," + chunk
-                first = False
-        yield b"]"
+        return seqcol.json_array(self.store.iter_attribute(info, attribute))
 
     def _level2_json(self, info: CollectionInfo, attributes: Sequence[str]) -> Iterator[bytes]:
-        for i, attribute in enumerate(attributes):
-            yield (b"{" if i == 0 else b",") + json_bytes(attribute) + b":"
-            yield from self._array_json(info, attribute)
-        yield b"}"
+        return seqcol.level2_json(
+            attributes, lambda attribute: self.store.iter_attribute(info, attribute)
+        )
 
     def _stream(self, request: Request, etag: str, body: Iterator[bytes]) -> Response:
         """A streamed JSON body; its ETag names the content (a digest fixes it for good)."""
