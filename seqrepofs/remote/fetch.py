@@ -1,8 +1,11 @@
 """Fetching one file of a snapshot into the pull's temporary directory, resumably.
 
 Two kinds: a whole file, appended to `<path>.part` from where an earlier try stopped (HTTP
-Range), and a database rebuilt chunk by chunk from a local copy plus the changed chunks (Range
-requests, adjacent chunks merged). Every byte is checked against the manifest before the file
+Range), and a database assembled chunk by chunk from a local copy plus the changed chunks (Range
+requests, adjacent chunks merged). A large database with no local copy (a first pull) takes the
+second path with every chunk missing: one stream and one hashing thread cap a single file's
+rate, so its MAX_RUN-byte pieces are fetched `--jobs` at a time, each written at its offset and
+checked against its chunk digests. Every byte is checked against the manifest before the file
 gets its real name; a failure keeps the `.part` for the next pull.
 """
 
@@ -28,6 +31,7 @@ MAX_RUN = 16 << 20  # one Range request covers at most this many bytes of adjace
 SINGLE_RANGE_FACTOR = 4  # requests in flight per --jobs where each request carries one range
 RANGES_PER_REQUEST = 200  # a Range header of ~5 KB: under the common 8 KB header line limit
 MAX_REQUESTS = 10_000  # requests per database at most (past it, small gaps are bridged)
+SPLIT_MIN = 2 * MAX_RUN  # a database this large with no local copy is fetched in parallel pieces
 
 Progress = Callable[[int], None]
 
@@ -49,12 +53,17 @@ class Job:
     def is_delta(self) -> bool:
         return self.base is not None
 
+    @property
+    def by_chunks(self) -> bool:
+        """Assembled from chunks (a delta, or a large database fetched in parallel pieces)."""
+        return self.chunk_size > 0 and bool(self.entry.chunks)
+
     def missing_chunks(self) -> list[int]:
         return [i for i, d in enumerate(self.entry.chunks) if d not in self.base_chunks]
 
     def bytes_to_fetch(self) -> int:
         """Bytes this job would download, not counting what a resumed `.part` already has."""
-        if not self.is_delta:
+        if not self.by_chunks:
             return self.entry.size
         size, cs = self.entry.size, self.chunk_size
         todo = runs(self.missing_chunks(), cs, max_runs(self.multirange))
@@ -67,7 +76,7 @@ def run_job(job: Job, source: Source, retry: Retry, progress: Progress) -> int:
     with local_io(job.dest):
         got = (
             rebuild(job, source, retry, progress)
-            if job.is_delta
+            if job.by_chunks
             else whole(job, source, retry, progress)
         )
         os.chmod(job.dest + PART, 0o444)

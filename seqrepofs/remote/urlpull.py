@@ -21,7 +21,16 @@ from typing import Any
 from ..store import instances
 from . import tempdir
 from .errors import InterruptedTransferError, RemoteError, RemoteInputError
-from .fetch import PART, SINGLE_RANGE_FACTOR, Counter, Job, local_io, run_job, run_parallel
+from .fetch import (
+    PART,
+    SINGLE_RANGE_FACTOR,
+    SPLIT_MIN,
+    Counter,
+    Job,
+    local_io,
+    run_job,
+    run_parallel,
+)
 from .localfiles import LocalFiles, file_size, save_local_manifest
 from .manifest import Manifest
 from .retry import Retry
@@ -157,6 +166,8 @@ def make_plan(
             job.base = base
             job.chunk_size = manifest.chunk_size
             job.base_chunks = {d: i for i, d in enumerate(local.chunks_of(base, job.chunk_size))}
+        elif entry.chunks and entry.size >= SPLIT_MIN:
+            job.chunk_size = manifest.chunk_size  # first pull of a large database: in pieces
         plan.jobs.append(job)
     return plan
 
