@@ -34,6 +34,7 @@ sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(HERE))
 
 import make_workload  # noqa: E402  (beside this file)
+from run import drop_caches  # noqa: E402  (scripts/bench/run.py, beside this file)
 
 PY = sys.executable
 SNAP = "snap"
@@ -51,15 +52,6 @@ def seqrepofs(*args: str) -> subprocess.CompletedProcess[str]:
 
 def run(*cmd: str) -> bytes:
     return subprocess.run(cmd, check=True, capture_output=True).stdout
-
-
-def drop_caches() -> bool:
-    try:
-        subprocess.run(["sync"], check=True)
-        Path("/proc/sys/vm/drop_caches").write_text("3\n")
-        return True
-    except OSError:
-        return False
 
 
 def status_kb(pid: int, *fields: str) -> dict[str, int]:

@@ -90,22 +90,34 @@ def write_fasta(path: Path, records: list[tuple[str, str]]) -> None:
                 fh.write(seq[i : i + 70] + "\n")
 
 
+def _stamp(root: Path) -> Path:
+    return root.parent / "server.params.json"
+
+
+def fresh_server_root(root: Path, params: object) -> bool:
+    """Whether the server root must be built: False if one built with `params` (both
+    snapshots) is there to reuse; else any old one is removed."""
+    stamp = _stamp(root)
+    if (root / S2).is_dir() and stamp.exists() and json.loads(stamp.read_text()) == params:
+        return False
+    if root.exists():
+        remove_tree(root)
+    return True
+
+
 def build_scale_root(work: Path, args: argparse.Namespace) -> Path:
     """The server's root from make_scale.py's two releases (reused if already built)."""
     gen = make_scale.generate(work / "gen", args.scale, args.seed)
     params = {"scale": args.scale, "seed": args.seed, "counts": gen["counts"]}
     root = work / "server"
-    stamp = work / "server.params.json"
-    if (root / S2).is_dir() and stamp.exists() and json.loads(stamp.read_text()) == params:
+    if not fresh_server_root(root, params):
         return root
-    if root.exists():
-        remove_tree(root)
     seqrepofs("-r", root, "init")
     for release, name in (("r1", S1), ("r2", S2)):
         for step in gen["releases"][release]:
             seqrepofs("-r", root, "load", "-n", step["namespace"], "--replace", *step["files"])
         seqrepofs("-r", root, "snapshot", "--destination-name", name)
-    stamp.write_text(json.dumps(params))
+    _stamp(root).write_text(json.dumps(params))
     return root
 
 
@@ -124,11 +136,8 @@ def build_server_root(work: Path, args: argparse.Namespace) -> Path:
     )
     params = workload["params"]
     root = work / "server"
-    stamp = work / "server.params.json"
-    if (root / S2).is_dir() and stamp.exists() and json.loads(stamp.read_text()) == params:
+    if not fresh_server_root(root, params):
         return root
-    if root.exists():
-        remove_tree(root)
     tx = fasta_records(work / "workload" / "transcripts.fa")
     cut = len(tx) * 95 // 100
     write_fasta(work / "tx1.fa", tx[:cut])
@@ -139,7 +148,7 @@ def build_server_root(work: Path, args: argparse.Namespace) -> Path:
     seqrepofs("-r", root, "snapshot", "--destination-name", S1)
     seqrepofs("-r", root, "load", "-n", "refseq", work / "tx2.fa")
     seqrepofs("-r", root, "snapshot", "--destination-name", S2)
-    stamp.write_text(json.dumps(params))
+    _stamp(root).write_text(json.dumps(params))
     return root
 
 
