@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 from .. import seqcol
 from ..errors import InvalidInputError, ReadOnlyError, SeqRepoError
+from .bulk import insert_many
 from .instances import is_frozen
 from .schema import connect
 
@@ -47,6 +48,7 @@ FILENAME = "collections.sqlite3"
 SCHEMA_VERSION = "1"
 ATTRS = seqcol.LEVEL1_ATTRIBUTES  # one column each in `collection`, indexed but the transient
 FLUSH_ROWS = 10_000
+_RECORD_COLUMNS = ("collection_id", "ordinal", "name", "length", "seq_id")
 NAME_MAX = 200
 
 _SCHEMA = [
@@ -647,10 +649,15 @@ class CollectionWriter:
         if not p.rows:
             return
         try:
-            self._conn.executemany("insert into record values (?, ?, ?, ?, ?)", p.rows)
+            insert_many(self._conn, "record", _RECORD_COLUMNS, p.rows)
         except sqlite3.IntegrityError:
-            raise self._duplicate(p) from None
-        self._conn.executemany("insert into temp.pair values (?, ?)", p.pairs)
+            # the statement left nothing: insert row by row to the clash, which names it
+            try:
+                self._conn.executemany("insert into record values (?, ?, ?, ?, ?)", p.rows)
+            except sqlite3.IntegrityError:
+                raise self._duplicate(p) from None
+            raise AssertionError("a duplicate record name that only a bulk insert saw") from None
+        insert_many(self._conn, "temp.pair", ("cid", "d"), p.pairs)
         p.rows.clear()
         p.pairs.clear()
 

@@ -22,6 +22,7 @@ from .. import config
 from ..errors import CorruptFileError, ReadOnlyError, SequenceNotFoundError, WriterBusyError
 from .bgzf import LOCAL_FILES, BlockReader, FileOpener
 from .bgzf_writer import BgzfFastaWriter
+from .bulk import insert_many
 from .database import BATCH_PARAMETERS, Database
 from .lru import LRU
 
@@ -346,10 +347,7 @@ class FastaDir:
             os.chmod(writer.path, 0o444)
             os.rename(writer.path, final)
             _fsync_dir(os.path.dirname(final))
-            self._db.writer.executemany(
-                f"insert into {self._seqinfo} (seq_id, len, alpha, relpath) values (?, ?, ?, ?)",
-                rows,
-            )
+            insert_many(self._db.writer, self._seqinfo, ("seq_id", "len", "alpha", "relpath"), rows)
 
         return finish
 
