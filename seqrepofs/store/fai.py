@@ -59,7 +59,7 @@ class _BulkRows:
     __slots__ = ("names", "columns", "unsound", "order")
 
     def __init__(self, names: np.ndarray, columns: np.ndarray) -> None:
-        order = np.argsort(names, kind="stable")  # stable: a duplicated name's first row wins
+        order = _name_order(names)
         self.names = names[order]
         # one row per record (length, offset, line_bases, line_width), contiguous
         self.columns = np.ascontiguousarray(columns[:, order].T)
@@ -88,20 +88,93 @@ class _BulkRows:
         return [n.decode("ascii") for n in by_row[rows]]
 
 
+_MAX_DIGITS = 18  # a .fai integer of more digits could overflow int64: the row-by-row path
+_CHUNK_ROWS = 1 << 15  # rows gathered at once (bounds the temporary arrays of a huge .fai)
+_POW10 = 10 ** np.arange(_MAX_DIGITS, dtype=np.int64)
+
+
+def _name_order(names: np.ndarray) -> np.ndarray:
+    """Stable sorting order of fixed-width names (a duplicated name's first row first).
+
+    Sorting the names' first 8 bytes as integers is a few times faster than sorting the
+    strings, and is the same order when no two names share them (digests, as stored names
+    are); otherwise the strings are sorted."""
+    width = names.dtype.itemsize
+    if width >= 8 and len(names) > 1:
+        heads = np.ascontiguousarray(names.view(np.uint8).reshape(-1, width)[:, :8])
+        keys = heads.view(">u8").ravel()
+        order = np.argsort(keys)  # not stable: fine when no two keys are equal
+        if (keys[order[1:]] != keys[order[:-1]]).all():
+            return order
+    return np.argsort(names, kind="stable")
+
+
 def _bulk_parse(body: bytes) -> _BulkRows | None:
-    """All rows at once with numpy's C loops, when every row has the usual five fields of ASCII
-    names and integers; None otherwise (the caller then keeps rows by name)."""
-    fields = body.replace(b"\n", b"\t").split(b"\t") if body else []
-    if not fields or len(fields) % 5 or body.count(b"\n") + 1 != len(fields) // 5:
+    """All rows at once, by array arithmetic on the file's bytes (no per-row Python: a 20,000-row
+    .fai in a few ms instead of ~20), when every row is five tab-separated fields, an ASCII name
+    and four unsigned decimal integers; None otherwise (the caller then keeps rows by name and
+    judges each when it is asked for, so one malformed row does not hide the others)."""
+    if not body or b"\0" in body:
         return None
-    try:
-        names = np.array(fields[0::5], dtype=np.bytes_)
-        if not all(n.isascii() for n in fields[0::5]):
-            return None
-        columns = np.array([fields[k::5] for k in range(1, 5)], dtype=np.bytes_).astype(np.int64)
-    except (ValueError, OverflowError):  # a malformed row: keep the others readable, one by one
+    a = np.frombuffer(body + b"0", dtype=np.uint8)  # the last byte: a digit 0 to pad with
+    if int(a.max()) >= 128:
         return None
+    newlines = np.flatnonzero(a == 10)
+    n = len(newlines) + 1
+    tab_at = np.flatnonzero(a == 9)
+    if len(tab_at) != 4 * n:
+        return None
+    tabs = tab_at.reshape(n, 4).T  # row i's tabs if every line has four
+    starts = np.empty(n, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = newlines + 1
+    ends = np.empty(n, dtype=np.int64)
+    ends[:-1] = newlines
+    ends[-1] = len(body)
+    name_widths = tabs[0] - starts
+    # 4n tabs in all, and row i's four inside line i: then every line has exactly four
+    if name_widths.min() < 1 or not (tabs[3] < ends).all():
+        return None
+    columns = np.empty((4, n), dtype=np.int64)
+    names = np.empty(n, dtype=f"S{int(name_widths.max())}")
+    for r0 in range(0, n, _CHUNK_ROWS):
+        r = slice(r0, min(n, r0 + _CHUNK_ROWS))
+        for k in range(4):
+            field_end = tabs[k + 1, r] if k < 3 else ends[r]
+            values = _integers(a, tabs[k, r] + 1, field_end)
+            if values is None:
+                return None
+            columns[k, r] = values
+        names[r] = _names(a, starts[r], name_widths[r])
     return _BulkRows(names, columns)
+
+
+def _integers(a: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
+    """The decimal integers a[start:end], digit by digit from the last (a[-1] is a 0 to pad
+    short ones with); None if a field is empty, too long or holds a byte that is not a digit."""
+    widths = ends - starts
+    width = int(widths.max())
+    if widths.min() < 1 or width > _MAX_DIGITS:
+        return None
+    value = np.zeros(len(ends), dtype=np.int64)
+    pad = len(a) - 1
+    for j in range(width):  # the j-th digit from the right, a column of every row at once
+        digit = a[np.where(widths > j, ends - 1 - j, pad)] - 48  # uint8: a non-digit wraps > 9
+        if int(digit.max()) > 9:
+            return None
+        value += digit * _POW10[j]
+    return value
+
+
+def _names(a: np.ndarray, starts: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """Names a[start : start + width] as fixed-width bytes, NUL-padded (names hold no NUL)."""
+    width = int(widths.max())
+    at = starts[:, None] + np.arange(width)
+    if int(widths.min()) == width:  # the usual case: every name as long (digests)
+        chars = a[at]
+    else:
+        chars = np.where(np.arange(width) < widths[:, None], a[np.minimum(at, len(a) - 1)], 0)
+    return chars.astype(np.uint8, copy=False).view(f"S{width}").ravel()
 
 
 class FaiIndex:
