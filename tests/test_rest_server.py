@@ -17,6 +17,7 @@ import json
 import os
 import random
 import re
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -89,6 +90,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
         sr.store(big, [{"namespace": "test", "alias": "big"}])
         seqs["big"] = big
     (root / "latest").symlink_to(inst.name)
+    for part in ("", "sequences", "aliases.sqlite3", "sequences/db.sqlite3"):  # as `snapshot`
+        os.chmod(inst / part, (inst / part).stat().st_mode & ~0o222)  # leaves it: frozen
     return Data(root, inst, seqs, checksums)
 
 
@@ -103,9 +106,10 @@ def server(data: Data, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Res
 
 @pytest.fixture(scope="module")
 def limited(data: Data, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestServer]:
-    """Two worker processes, a subsequence limit of 100, the inline read mode."""
+    """Two worker processes, a subsequence limit of 100, every request in the thread pool (the
+    `server` fixture answers on the event loop: `--reads auto` on a frozen instance)."""
     srv = start_rest_server(data.instance, tmp_path_factory.mktemp("lim"), "--workers", "2",
-                 "--subsequence-limit", "100", "--inline-reads")
+                 "--subsequence-limit", "100", "--reads", "threads")
     try:
         yield srv
     finally:
@@ -374,6 +378,62 @@ def test_head_sends_headers_only(server: RestServer) -> None:
     assert r.status_code == 206 and r.headers["content-length"] == "10"
 
 
+def _raw_exchange(url: str, requests: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """Send each request on one keep-alive connection and read its whole response (status line
+    and headers, then Content-Length bytes); a response that never completes fails (timeout)."""
+    host, port = url.removeprefix("http://").split(":")
+    out = []
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        buf = b""
+        for req in requests:
+            sock.sendall(req)
+            while b"\r\n\r\n" not in buf:
+                chunk = sock.recv(65536)
+                assert chunk, "connection closed before the headers"
+                buf += chunk
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            m = re.search(rb"(?im)^content-length: *(\d+)", head)
+            n = 0 if req.startswith(b"HEAD") or b" 304 " in head.split(b"\r\n")[0] else int(m[1])
+            while len(buf) < n:
+                chunk = sock.recv(65536)
+                assert chunk, "connection closed before the body"
+                buf += chunk
+            out.append((head, buf[:n]))
+            buf = buf[n:]
+        assert buf == b""
+    return out
+
+
+@pytest.mark.parametrize("which", ["server", "limited"])
+def test_keep_alive_responses_complete(which: str, request: pytest.FixtureRequest,
+                                       data: Data) -> None:
+    """The header block is held for the body's write (rest/protocol.py): responses without a
+    body write (HEAD, 304), streamed ones and errors must still all arrive, in order, on one
+    connection, on the event loop (`server`) and from threads (`limited`)."""
+    srv: RestServer = request.getfixturevalue(which)
+    sid = _seq_id(data, "BK006935.2")
+    seq = data.seqs["BK006935.2"]
+
+    def get(path: str, method: str = "GET", extra: str = "") -> bytes:
+        return f"{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode()
+
+    got = _raw_exchange(srv.url, [
+        get(f"/sequence/{MD5_I}?start=0&end=50"),
+        get(f"/sequence/{MD5_I}", "HEAD"),
+        get(f"/sequence/{MD5_I}?start=0&end=50", extra=f'If-None-Match: "SQ.{sid}"\r\n'),
+        get(f"/refget/1/sequence/{MD5_I}/metadata"),
+        get("/sequence/no-such-thing"),
+        get("/sequence/test:big" if which == "server" else f"/sequence/{MD5_I}"),
+        get(f"/sequence/{MD5_I}?start=50&end=60"),
+    ])
+    statuses = [head.split(b" ")[1] for head, _body in got]
+    assert statuses == [b"200", b"200", b"304", b"200", b"404", b"200", b"200"]
+    assert got[0][1].decode() == seq[:50] and got[1][1] == b"" and got[2][1] == b""
+    assert json.loads(got[3][1])["metadata"]["length"] == len(seq)
+    assert got[5][1].decode() == (data.seqs["big"] if which == "server" else seq)
+    assert got[6][1].decode() == seq[50:60]
+
+
 def test_etag_and_caching(server: RestServer, data: Data) -> None:
     sid = _seq_id(data, "BK006935.2")
     path = f"/sequence/{MD5_I}?start=0&end=100"
@@ -467,7 +527,7 @@ def test_request_log(server: RestServer) -> None:
     assert re.search(r'"GET /sequence/nothing-here HTTP/1.1" 404 \d+ ', text)
 
 
-def test_limit_workers_and_inline_mode(limited: RestServer, data: Data) -> None:
+def test_limit_workers_and_threaded_mode(limited: RestServer, data: Data) -> None:
     seq = data.seqs["BK006935.2"]
     assert limited.get("/sequence/service-info").json()["refget"]["subsequence_limit"] == 100
     v1 = limited.get("/sequence/service-info", headers=V1J).json()
@@ -481,7 +541,7 @@ def test_limit_workers_and_inline_mode(limited: RestServer, data: Data) -> None:
     whole = limited.get(path)
     assert whole.status_code == 200 and whole.text == seq  # whole sequences are not limited
     big = limited.get("/sequence/test:big")
-    assert big.text == data.seqs["big"]  # streamed from threads even in inline mode
+    assert big.text == data.seqs["big"]  # streamed
     # Keep-alive requests must not wait for delayed ACKs (~40 ms each): uvicorn's multi-worker
     # socket lacks TCP_NODELAY unless run() re-wraps it (Kludex/uvicorn#3149).
     limited.get(path + "?start=0&end=1")

@@ -49,11 +49,15 @@ from .cache import cache_dir_option, cache_size_option, http_timeout_option
     help="Cache-Control max-age (seconds) for sequence responses.",
 )
 @click.option(
-    "--inline-reads",
-    is_flag=True,
-    help="Answer small reads on the event loop instead of a worker thread: faster"
-    " for cached data, but an uncached read stalls the worker's other requests.",
+    "--reads",
+    type=click.Choice(["auto", "loop", "threads"]),
+    default="auto",
+    show_default=True,
+    help="Where requests read the store: on the event loop (loop: no thread hop), in a"
+    " thread pool (threads), or auto: the loop for snapshots, moving to threads while reads"
+    " wait on slow storage; threads for a live master.",
 )
+@click.option("--inline-reads", is_flag=True, hidden=True, help="Same as --reads loop.")
 @cache_dir_option
 @cache_size_option
 @http_timeout_option
@@ -68,6 +72,7 @@ def serve(
     log_file: str | None,
     no_access_log: bool,
     max_age: int,
+    reads: str,
     inline_reads: bool,
     cache_dir: str | None,
     cache_size: int,
@@ -98,7 +103,7 @@ def serve(
         max_age=max_age,
         access_log=not no_access_log,
         log_file=log_file,
-        inline_reads=inline_reads,
+        reads="loop" if inline_reads else reads,
     )
     click.echo(f"seqrepofs: serving {instance}", err=True)  # uvicorn then prints the URL
     run(settings, host=host, port=port, workers=workers)

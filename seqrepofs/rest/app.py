@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import json
 import logging
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
+from resource import RUSAGE_THREAD, getrusage
 from typing import Any
 
 from starlette.applications import Starlette
@@ -25,9 +28,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from .. import __version__
+from ..store.nowait import WouldWait, no_waiting
 from .middleware import AccessLog, SelectiveGZip, access_logger
 from .negotiation import V1, V2
 from .openapi import openapi_document
+from .placement import Placement, blocked_time
+from .protocol import HTTP_PROTOCOL
 from .refget import Refget
 from .responses import problem
 from .seqcol import SeqcolAPI
@@ -39,13 +45,10 @@ SETTINGS_ENV = "SEQREPOFS_SERVE_SETTINGS"
 GET = ["GET"]  # Starlette adds HEAD
 
 
-def endpoint(handler: Callable[[Request], Response], inline: bool) -> Callable:
-    """Wrap a blocking handler: run it in the thread pool, or on the event loop if `inline`.
+def endpoint(handler: Callable[[Request], Response], placement: Placement | None) -> Callable:
+    """Wrap a blocking handler: run it on the event loop or in the thread pool, as `placement`
+    says (None: always the pool; see rest/placement.py for why and when).
 
-    The handlers block on SQLite and BGZF reads, so by default each request takes one trip
-    to a worker thread. That trip costs more than the work for a cached 100-bp read (measured
-    in scripts/bench/bench_rest.py), so `inline_reads` trades it for brief loop stalls on
-    uncached reads; bodies over `inline_max_residues` are still streamed from threads.
     An unexpected error (a damaged file) becomes a logged 500 problem document here, so the
     connection stays usable instead of being closed by the server's last-resort handler.
     """
@@ -53,21 +56,37 @@ def endpoint(handler: Callable[[Request], Response], inline: bool) -> Callable:
     def guarded(request: Request) -> Response:
         try:
             return handler(request)
+        except WouldWait:
+            raise  # not an error: the request is run again in a thread
         except Exception as exc:
             log.exception("%s %s failed", request.method, request.url.path)
             return problem(500, f"{exc.__class__.__name__}: {exc}")
 
-    if inline:
+    if placement is None:
 
-        async def call_inline(request: Request) -> Response:
-            return guarded(request)
+        async def call_in_thread(request: Request) -> Response:
+            return await run_in_threadpool(guarded, request)
 
-        return call_inline
+        return call_in_thread
 
-    async def call_in_thread(request: Request) -> Response:
+    async def call_placed(request: Request) -> Response:
+        if placement.on_loop():
+            before, wall = getrusage(RUSAGE_THREAD), time.perf_counter()
+            try:
+                with no_waiting():  # a fetch or a long read raises WouldWait: a thread does it
+                    response = guarded(request)
+            except WouldWait:
+                pass
+            else:
+                if not placement.remote:
+                    placement.waited(
+                        blocked_time(before, getrusage(RUSAGE_THREAD), time.perf_counter() - wall),
+                        request.scope.get("client"),
+                    )
+                return response
         return await run_in_threadpool(guarded, request)
 
-    return call_in_thread
+    return call_placed
 
 
 def create_app(settings: Settings) -> ASGIApp:
@@ -97,22 +116,27 @@ def create_app(settings: Settings) -> ASGIApp:
             "seqcol": "/service-info",
         })
 
+    placement = Placement(settings.reads, frozen=backend.frozen, remote=backend.remote)
+
     def ep(handler: Callable[[Request], Response]) -> Callable:
-        return endpoint(handler, settings.inline_reads)
+        return endpoint(handler, placement)
+
+    def threaded(handler: Callable[[Request], Response]) -> Callable:
+        return endpoint(handler, None)
 
     routes = [
         Route("/", index, methods=GET),
         Route("/openapi.json", openapi, methods=GET),
-        Route("/sequence/service-info", ep(root.service_info), methods=GET),
+        Route("/sequence/service-info", threaded(root.service_info), methods=GET),
         Route("/sequence/{id:path}/metadata", ep(root.metadata), methods=GET),
         Route("/sequence/{id:path}", ep(root.sequence), methods=GET),
-        Route("/refget/1/sequence/service-info", ep(v1.service_info), methods=GET),
+        Route("/refget/1/sequence/service-info", threaded(v1.service_info), methods=GET),
         Route("/refget/1/sequence/{id:path}/metadata", ep(v1.metadata), methods=GET),
         Route("/refget/1/sequence/{id:path}", ep(v1.sequence), methods=GET),
         Route("/seqrepo/1/ping", ep(srapi.ping), methods=GET),
         Route("/seqrepo/1/sequence/{alias:path}", ep(srapi.sequence), methods=GET),
         Route("/seqrepo/1/metadata/{alias:path}", ep(srapi.metadata), methods=GET),
-        *seqcol.routes(ep),
+        *seqcol.routes(threaded),  # collections of millions of records: not on the loop
     ]
 
     @contextlib.asynccontextmanager
@@ -121,6 +145,11 @@ def create_app(settings: Settings) -> ASGIApp:
         # Listing namespaces scans the alias index (seconds on a full RefSeq instance): do it
         # now in the background rather than in the first service-info request.
         threading.Thread(target=backend.namespaces, name="warm-namespaces", daemon=True).start()
+        # What exists now (modules, the app, the store) lives as long as the process: out of
+        # the collector's sight, a full collection walks only what requests leave behind
+        # (caches) and stops pausing every connection for tens of ms (docs/performance.md).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -176,6 +205,8 @@ def run(settings: Settings, host: str, port: int, workers: int = 1) -> None:
     config = uvicorn.Config(
         "seqrepofs.rest.app:app_from_env",
         factory=True,
+        http=HTTP_PROTOCOL,
+        ws="none",
         host=host,
         port=port,
         workers=workers,

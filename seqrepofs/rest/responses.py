@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from ..store.nowait import WouldWait, waiting_allowed
 from .service import Backend
 
 PROBLEM_TYPE = "application/problem+json"
@@ -79,6 +80,9 @@ def sequence_response(
 ) -> Response:
     """Residues [start, end): in one piece if small, else streamed in bounded chunks.
 
+    On the event loop (inside `no_waiting()`) a piece longer than `inline_max_residues` raises
+    WouldWait, so the request is answered from a thread instead of holding up the loop.
+
     Content-Length is always set (the length is known before reading), so clients can check
     they got everything even when the body is streamed; HEAD reads nothing.
     """
@@ -86,8 +90,9 @@ def sequence_response(
     if request.method == "HEAD":
         return Response(b"", status_code=status, media_type=media_type, headers=headers)
     settings = backend.settings
-    limit = settings.inline_max_residues if settings.inline_reads else settings.chunk_residues
-    if end - start <= limit:
+    if end - start <= settings.chunk_residues:
+        if end - start > settings.inline_max_residues and not waiting_allowed():
+            raise WouldWait("a long read: not on the event loop")  # rerun in a thread
         body = backend.fetch(seq_id, start, end) if end > start else b""
         return Response(body, status_code=status, media_type=media_type, headers=headers)
     return StreamingResponse(

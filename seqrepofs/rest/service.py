@@ -17,15 +17,18 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from bioutils.accessions import infer_namespaces
 
 from .. import SeqRepo
 from ..digests import seq_id_from_trunc512, trunc512_hex
 from ..errors import AliasNotFoundError, AmbiguousAliasError, NotASeqRepoError
-from ..seqrepo import is_snapshot_url
+from ..seqrepo import SEQ_SCHEMA, is_snapshot_url
 from ..store.instances import is_instance
+from ..store.lru import LRU
+from ..store.nowait import WouldWait, waiting_allowed
+from ..store.translate import db_to_api
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ _HEX48 = re.compile(r"[0-9A-Fa-f]{48}")
 _HEX8 = re.compile(r"[0-9A-Fa-f]{8,}")
 _SHA512T24U = re.compile(r"[A-Za-z0-9_-]{32}")
 NAMESPACE_TTL = 300.0
+RESOLVED_CACHE = 65536  # refget identifiers -> Resolved kept (~300 bytes each)
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,8 @@ class Settings:
     access_log: bool = True
     log_file: str | None = None
     gzip_level: int = 1
-    inline_reads: bool = False  # answer small requests on the event loop (see app.endpoint)
-    inline_max_residues: int = 65536
+    reads: str = "auto"  # where handlers run: auto, loop or threads (rest/placement.py)
+    inline_max_residues: int = 65536  # longer bodies are streamed from the thread pool
 
 
 def resolve_source(src: str) -> str:
@@ -82,8 +86,10 @@ class Ambiguous(LookupError):
         self.choices = choices
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
+    """A tuple of a str and an int, so the garbage collector stops tracking it (a cache of
+    tens of thousands of them is not walked by every full collection)."""
+
     seq_id: str
     length: int
 
@@ -94,6 +100,10 @@ class Backend:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.sr = SeqRepo(settings.instance_dir)
+        self.remote: bool = self.sr.remote
+        self.frozen: bool = self.sr.frozen
+        self._resolved = LRU(RESOLVED_CACHE)
+        self._files_read: set[str] = set()  # sequence files read (so opened) at least once
         self._ns_lock = threading.Lock()
         self._ns_cache: tuple[float, list[str]] | None = None
 
@@ -118,8 +128,18 @@ class Backend:
 
         Digest forms are recognised by shape (as the refget text says: 32 hex = MD5, 48 hex =
         TRUNC512, `SQ.` = ga4gh); a string that has the shape but is unknown is still tried as
-        an ordinary alias, so no alias becomes unreachable.
+        an ordinary alias, so no alias becomes unreachable. Answers are kept by identifier as
+        given for a frozen instance (one dictionary hit instead of a query and the parsing).
         """
+        hit = self._resolved.get(identifier)
+        if hit is not None:
+            return hit
+        res = self._resolve_refget(identifier)
+        if self.frozen:
+            self._resolved.put(identifier, res)
+        return res
+
+    def _resolve_refget(self, identifier: str) -> Resolved:
         ns, sep, rest = identifier.partition(":")
         if sep:
             low = ns.lower()
@@ -171,21 +191,29 @@ class Backend:
                     yield candidate
 
     def _resolve_alias(self, namespace: str | None, alias: str) -> Resolved:
+        """One query joining the alias and sequence databases finds both the sequence and
+        its length (SeqRepo.resolve then sequence_length took two); anything but exactly one
+        row (unknown, ambiguous, an `SQ.` bare alias) takes SeqRepo's general path, which
+        says which."""
         ident = alias if namespace is None else f"{namespace}:{alias}"
         if not alias:
             raise AliasNotFoundError(ident)
+        rows = self.sr.aliases.locations_for(alias, namespace, SEQ_SCHEMA)
+        if len(rows) == 1:
+            return Resolved(rows[0][0], rows[0][2])
         seq_id = self.sr.resolve(ident)
         return Resolved(seq_id, self.sr.sequence_length(seq_id))
 
     # ---- metadata ------------------------------------------------------------------------
     def refget_metadata(self, res: Resolved) -> dict[str, Any]:
         """The fields both refget versions report (each version picks and names its own)."""
-        stored = self.sr.aliases.aliases_of(res.seq_id)
+        stored = self.sr.aliases.aliases_of(res.seq_id)  # one query; the API forms from it
         md5 = next((al for ns, al in stored if ns == "MD5"), None)
-        aliases = []
-        for nsa in self.sr.aliases_of(res.seq_id):
-            ns, _, al = nsa.partition(":")
-            aliases.append({"alias": al, "naming_authority": ns})
+        pairs = list(stored)
+        for ns, al in stored:
+            pairs.extend(db_to_api(ns, al))
+        pairs.sort()
+        aliases = [{"alias": al, "naming_authority": ns} for ns, al in pairs]
         return {
             "md5": md5,
             "ga4gh": f"ga4gh:SQ.{res.seq_id}",
@@ -235,7 +263,16 @@ class Backend:
 
     # ---- reading -------------------------------------------------------------------------
     def fetch(self, seq_id: str, start: int, end: int) -> bytes:
-        return self.sr.sequences.fetch_bytes(seq_id, start, end)
+        """Residues [start, end). On the event loop (inside `no_waiting()`) the first read of
+        a sequence file raises WouldWait, so that a thread opens it: opening parses the file's
+        .fai (tens of ms for 12,000 records), which would hold up every other request."""
+        info = self.sr.sequences.fetch_seqinfo(seq_id)
+        relpath = info["relpath"]
+        if relpath not in self._files_read and not waiting_allowed():
+            raise WouldWait(relpath)
+        data = self.sr.sequences.fetch_located(seq_id, info["len"], relpath, start, end, False)
+        self._files_read.add(relpath)
+        return data  # type: ignore[no-any-return]
 
     def iter_chunks(self, seq_id: str, start: int, end: int) -> Iterator[bytes]:
         """Residues [start, end) in bounded chunks, so a chromosome never sits in memory."""
