@@ -6,9 +6,9 @@ read with ``os.pread`` through the .gzi index of block offsets (`fai`); a single
 inflated by ISA-L, a run of blocks by one call to ISA-L's multi-member gzip reader (both check
 CRCs and release the GIL); a short read may inflate a block only as far as it needs (zlib;
 see PREFIX_MAX_FRACTION). Inflated blocks and short records are shared by all threads in one
-LRU cache bounded in bytes, and long ranges are filled on all cores straight into the result. The files are standard BGZF with
-standard .fai/.gzi indexes (`bgzf_writer` writes ours): htslib, pysam, samtools and
-biocommons.seqrepo read them, which the tests check.
+LRU cache bounded in bytes, and long ranges are filled on all cores straight into the result.
+The files are standard BGZF with standard .fai/.gzi indexes (`bgzf_writer` writes ours):
+htslib, pysam, samtools and biocommons.seqrepo read them, which the tests check.
 """
 
 from __future__ import annotations
@@ -639,16 +639,19 @@ class BlockReader:
         The blocks are inflated only as far as needed and not cached, unless reads follow each
         other through the file (records read back in load order): then the next record is in
         the same block, so the whole block is inflated and kept."""
-        ufirst, urecord_end = entry.offset, entry.end_offset
-        uneed = entry.byte_range(end - 1, end)[1]
+        _name, length, ufirst, lb, lw = entry
+        lines, column = divmod(end - 1, lb)
+        uneed = ufirst + lines * lw + column + 1  # just past residue end - 1
+        lines, column = divmod(length - 1, lb)
+        urecord_end = ufirst + lines * lw + column + 1
         uoffsets = bf.uoffsets
         first = bisect.bisect_right(uoffsets, ufirst) - 1
         last = bisect.bisect_right(uoffsets, uneed - 1) - 1
-        with self._lock:
-            previous = self._last_record_block.get(bf.path, -2)
-            if len(self._last_record_block) >= 1024:
-                self._last_record_block.clear()
-            self._last_record_block[bf.path] = last
+        # no lock: a race between two readers of one file at worst mis-guesses `keep`
+        previous = self._last_record_block.get(bf.path, -2)
+        if len(self._last_record_block) >= 1024:
+            self._last_record_block.clear()
+        self._last_record_block[bf.path] = last
         keep = previous <= first <= previous + 1
         pieces = []
         for i in range(first, last + 1):
@@ -660,12 +663,12 @@ class BlockReader:
         text = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         whole = uoffsets[last] + len(data) >= urecord_end
         seq = text.replace(b"\n", b"")
-        if entry.line_width - entry.line_bases > 1:
+        if lw - lb > 1:
             seq = seq.replace(b"\r", b"")
-        if (len(seq) != entry.length) if whole else (len(seq) < end or len(seq) > entry.length):
+        if (len(seq) != length) if whole else (len(seq) < end or len(seq) > length):
             raise CorruptFileError(
                 f"{bf.path}: {entry.name} read {len(seq)} residues where the .fai says"
-                f" {entry.length}; file or index damaged"
+                f" {length}; file or index damaged"
             )
         record = seq if type(seq) is bytes else bytes(seq)
         self._blocks.put((bf.path, entry.name), record)
