@@ -15,9 +15,10 @@ from resource import RUSAGE_THREAD, getrusage
 import pytest
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import ASGIApp
 
 from seqrepofs import SeqRepo
-from seqrepofs.rest.app import create_app, endpoint
+from seqrepofs.rest.app import RefgetShortcut, create_app, endpoint
 from seqrepofs.rest.negotiation import V1, V2, negotiate
 from seqrepofs.rest.placement import BACKOFF, Placement, blocked_time
 from seqrepofs.rest.protocol import HeldHeadersTransport
@@ -386,3 +387,56 @@ def test_held_headers_go_out_with_the_body() -> None:
     assert held == [] and flushed == [b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n"]
     assert direct == [b"plain body", b"HTTP/1.1 2"]
     assert closing == [b"HTTP/1.1 304 Not Modified\r\n\r\n"]
+
+
+def test_refget_shortcut_answers_as_the_full_app(small_backend: Backend) -> None:
+    """RefgetShortcut (app.py) skips Starlette's router: every answer must be the same bytes
+    as the full app's, edge paths included; what it does not take passes through."""
+    app = create_app(Settings(small_backend.settings.instance_dir, access_log=False))
+    shortcut = app.plain  # type: ignore[attr-defined]  # SelectiveGZip -> RefgetShortcut
+    assert isinstance(shortcut, RefgetShortcut)
+    md5 = small_backend.refget_metadata(small_backend.resolve_refget("test:s1"))["md5"]
+
+    async def answer(target: ASGIApp, method: str, path: str, qs: bytes = b"",
+                     headers: tuple[tuple[bytes, bytes], ...] = ()) -> list[dict]:
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+                 "query_string": qs, "root_path": "", "headers": [(b"host", b"x"), *headers],
+                 "client": ("127.0.0.1", 5), "server": ("127.0.0.1", 80)}
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await target(scope, receive, send)  # type: ignore[arg-type]
+        return sent
+
+    cases = [
+        ("GET", f"/sequence/{md5}", b"start=2&end=9", ()),
+        ("GET", f"/sequence/{md5}", b"", ((b"range", b"bytes=3-7"),)),
+        ("HEAD", "/sequence/test:s1", b"", ()),
+        ("GET", "/sequence/test:s1/metadata", b"", ((b"accept", V1_JSON.encode()),)),
+        ("GET", "/refget/1/sequence/test:s1/metadata", b"", ()),
+        ("GET", f"/refget/1/sequence/{md5}", b"start=0&end=20000", ()),
+        ("GET", "/refget/1/sequence/test:s1", b"", ((b"accept", b"text/html"),)),
+        ("GET", "/sequence/", b"", ()),
+        ("GET", "/sequence//metadata", b"", ()),
+        ("GET", "/sequence/service-info/metadata", b"", ()),
+        ("GET", "/sequence/test:s1/metadata/metadata", b"", ()),
+        ("GET", "/sequence/nothing", b"start=5&end=1", ()),
+        ("GET", "/sequence/service-info", b"", ()),
+        ("POST", "/sequence/test:s1", b"", ()),
+        ("GET", "/sequence/test:s1/metadata", b"", ((b"origin", b"https://a.example"),)),
+    ]
+
+    async def compare() -> None:
+        for method, path, qs, headers in cases:
+            fast = await answer(shortcut, method, path, qs, headers)
+            full = await answer(shortcut.app, method, path, qs, headers)
+            assert fast == full, (method, path, qs)
+            assert fast[0]["status"] in (200, 206, 300, 400, 404, 405, 406, 416, 501), path
+
+    asyncio.run(compare())

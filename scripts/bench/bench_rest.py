@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -69,6 +70,13 @@ def build_instance(path: Path, mbp: int, n_seqs: int, seed: int) -> None:
         for i in range(n_seqs):
             seq = letters[rng.integers(0, 4, per + i)].tobytes()
             sr.store(seq, [{"namespace": "bench", "alias": f"chr{i + 1}"}])
+
+
+def freeze(path: Path) -> None:
+    """Take the write bits off as `seqrepofs snapshot` does, so the server treats the instance
+    as a snapshot (`--reads auto` answers on the event loop; a live master uses threads)."""
+    for part in ("", "sequences", "aliases.sqlite3", "sequences/db.sqlite3"):
+        os.chmod(path / part, (path / part).stat().st_mode & ~0o222)
 
 
 def targets_of(instance: str) -> list[Target]:
@@ -279,6 +287,7 @@ def main() -> int:
             instance = str(tmp / "instance")
             t = time.perf_counter()
             build_instance(Path(instance), args.synthetic_mbp, 8, args.seed)
+            freeze(Path(instance))
             print(f"built a {args.synthetic_mbp} Mbp instance in {time.perf_counter() - t:.1f}s",
                   file=sys.stderr)
         targets = targets_of(instance)
@@ -291,10 +300,10 @@ def main() -> int:
             ("seqrepofs seqrepo API, 1 worker", [], seqrepo_paths, "/sequence/service-info"),
             ("seqrepofs refget, 2 workers", ["--workers", "2"], refget_paths,
              "/sequence/service-info"),
-            ("seqrepofs refget, 1 worker, --inline-reads", ["--inline-reads"], refget_paths,
+            ("seqrepofs refget, 1 worker, --reads threads", ["--reads", "threads"], refget_paths,
              "/sequence/service-info"),
-            ("seqrepofs refget, 2 workers, --inline-reads", ["--workers", "2", "--inline-reads"],
-             refget_paths, "/sequence/service-info"),
+            ("seqrepofs refget, 2 workers, --reads threads", ["--workers", "2", "--reads",
+             "threads"], refget_paths, "/sequence/service-info"),
         ]
         if not args.no_baseline:
             try:
@@ -340,6 +349,10 @@ def main() -> int:
             }, indent=2))
         return 1 if any(r.errors for r in results) else 0
     finally:
+        if (tmp / "instance").is_dir():  # give the write bits back, or rmtree cannot remove it
+            for part in ("", "sequences", "aliases.sqlite3", "sequences/db.sqlite3"):
+                with contextlib.suppress(OSError):
+                    os.chmod(tmp / "instance" / part, 0o755 if part in ("", "sequences") else 0o644)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
