@@ -92,22 +92,26 @@ def test_random_short_reads_cold_and_warm_match_the_oracle(tmp_path: Path, line_
         assert warm.fetch(str(path), name, start, end, as_str=True) == want.decode()
 
 
-def test_a_short_record_is_cached_whole_and_its_blocks_are_not(tmp_path: Path) -> None:
+def test_short_records_are_kept_before_the_blocks_they_came_from(tmp_path: Path) -> None:
+    """A random reader fills a small cache: the blocks go first, every record read stays, and
+    the byte bound counts both."""
     records = _records(3)
     path = tmp_path / "r.fa.bgz"
     _write(path, records)
-    reader = BlockReader(fd_cache_size=4, block_cache_bytes=64 << 20)
-    names = [n for n, s in records.items() if 1000 < len(s) <= RECORD_MAX_RESIDUES]
-    for name in names[::37]:  # far apart: a random reader
+    reader = BlockReader(fd_cache_size=4, block_cache_bytes=300_000)
+    names = [n for n, s in records.items() if 1000 < len(s) <= RECORD_MAX_RESIDUES][::4]
+    assert len(names) > 30
+    for name in names:  # far apart: a random reader
         assert reader.fetch(str(path), name, 0, 50) == records[name][:50]
-    keys = list(reader._blocks._data)
-    assert all(isinstance(k[1], str) for k in keys), keys  # records only, no blocks
-    for name in names[::37]:
-        cached = reader._blocks.get((str(path), name))
+    cache = reader._blocks
+    for name in names:
+        cached = cache.get((str(path), name))
         assert cached is not None and records[name].startswith(cached) and len(cached) >= 50
-    assert reader._blocks.currsize == sum(
-        len(reader._blocks.get(k)) + CACHE_ENTRY_OVERHEAD for k in keys
-    )
+    assert all(isinstance(k[1], str) for k in cache._data)  # records
+    assert all(isinstance(k[1], int) for k in cache._low)  # blocks and block prefixes
+    keys = list(cache._data) + list(cache._low)
+    assert cache.currsize == sum(len(cache.get(k)) + CACHE_ENTRY_OVERHEAD for k in keys)
+    assert cache.currsize <= 300_000
 
 
 def test_records_read_in_file_order_keep_their_blocks(tmp_path: Path) -> None:
@@ -119,7 +123,7 @@ def test_records_read_in_file_order_keep_their_blocks(tmp_path: Path) -> None:
     reader = BlockReader(fd_cache_size=4, block_cache_bytes=64 << 20)
     for name, seq in list(records.items())[10:200]:
         assert reader.fetch(str(path), name, 0, len(seq)) == seq
-    blocks = [k for k in reader._blocks._data if isinstance(k[1], int) and k[1] >= 0]
+    blocks = [k for k in reader._blocks._low if k[1] >= 0]  # whole blocks, not prefixes
     assert len(blocks) > 5
 
 

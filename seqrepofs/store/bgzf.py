@@ -53,9 +53,10 @@ GROUP_BYTES = 256 * 1024  # blocks per prefetch task
 # not checked against the block's CRC32 (see _prefix).
 PREFIX_MAX_FRACTION = 0.5
 PREFIX_ROUND = 1024  # a prefix is inflated to a multiple of this: a nearby read may fit in it
-# A short read of a record this short (residues) caches the whole record, not its blocks: a
+# A short read of a record this short (residues) caches the record (from its first residue as
+# far as the blocks inflated for the read go), and its blocks only as long as there is room: a
 # random reader of transcripts and proteins (~1,500 residues) wants 1/10 of each 16 KB block,
-# so a block cache spends 90% of its bytes on neighbours nobody asked for.
+# so a cache of blocks alone spends 90% of its bytes on neighbours nobody asked for.
 RECORD_MAX_RESIDUES = 8192
 CACHE_ENTRY_OVERHEAD = 200  # bytes a cache entry costs beyond its data (key, node, header)
 
@@ -305,7 +306,7 @@ class BlockReader:
         self._files = LRU(max(fd_cache_size, 1) * 4 if fd_cache_size is not None else None)
         self._fds = None if fd_cache_size == 0 else LRU(fd_cache_size)
         # inflated blocks by (path, index), block prefixes by (path, ~index), short records'
-        # residues by (path, name): one byte bound for all
+        # residues by (path, name): one byte bound for all, blocks and prefixes dropped first
         self._blocks = LRU(max(block_cache_bytes, 1), getsizeof=_cached_size)
         self._inflight: dict[tuple[str, int], Future[dict[int, Inflated]]] = {}
         self._last_block: LRUCache[str, tuple[int, int]] = LRUCache(maxsize=1024)  # last, streak
@@ -364,7 +365,7 @@ class BlockReader:
                 return data
         data = self._inflate_group(bf, [index], cache=False)[index]
         if cache:
-            self._blocks.put(key, data)
+            self._blocks.put(key, data, low=True)
             self._blocks.pop((bf.path, ~index))  # a prefix of it is of no more use
         return data
 
@@ -425,7 +426,7 @@ class BlockReader:
                     raise
             if cache:
                 for i, data in out.items():
-                    self._blocks.put((bf.path, i), data)
+                    self._blocks.put((bf.path, i), data, low=True)
             return out
         finally:
             if lenient:
@@ -499,7 +500,7 @@ class BlockReader:
                 f" the .gzi says {full}"
             )
         if cache:
-            self._blocks.put(pkey, data)
+            self._blocks.put(pkey, data, low=True)
         return data
 
     def _inflate_block(self, bf: BgzfFastaFile, index: int, raw: memoryview, base: int) -> Inflated:
@@ -636,9 +637,11 @@ class BlockReader:
         inflated for them go (see RECORD_MAX_RESIDUES), cached as one entry, so a later read
         within them is one slice.
 
-        The blocks are inflated only as far as needed and not cached, unless reads follow each
-        other through the file (records read back in load order): then the next record is in
-        the same block, so the whole block is inflated and kept."""
+        The blocks are inflated only as far as needed, unless reads follow each other through
+        the file (records read back in load order): then the next record is in the same block,
+        so the whole block is inflated. Blocks are cached too, but dropped before any record
+        (`LRU` put with low=True): a random reader of a large repository touches more blocks
+        than the cache holds, and would otherwise lose the records to them."""
         _name, length, ufirst, lb, lw = entry
         lines, column = divmod(end - 1, lb)
         uneed = ufirst + lines * lw + column + 1  # just past residue end - 1
@@ -657,7 +660,7 @@ class BlockReader:
         for i in range(first, last + 1):
             bstart = uoffsets[i]
             data = self._blocks.get((bf.path, i)) or (
-                self.block(bf, i) if keep else self.block(bf, i, False, uneed - bstart)
+                self.block(bf, i) if keep else self.block(bf, i, need=uneed - bstart)
             )
             pieces.append(data[max(ufirst - bstart, 0) : urecord_end - bstart])
         text = pieces[0] if len(pieces) == 1 else b"".join(pieces)

@@ -7,6 +7,7 @@ copied into arrays in one go.
 
 from __future__ import annotations
 
+import bisect
 import struct
 import sys
 from array import array
@@ -55,9 +56,8 @@ class FaiEntry(NamedTuple):
 def _parse_row(name: str, row: bytes, path: str) -> FaiEntry:
     """One .fai row (its name already matched): the first four numbers after the name, as
     htslib reads them (a sixth field, FASTQ's, is ignored); one clear line if malformed."""
-    fields = row.split(b"\t")
     try:
-        entry = FaiEntry(name, *(int(f) for f in fields[1:5]))
+        entry = FaiEntry(name, *map(int, row.split(b"\t")[1:5]))
     except (ValueError, TypeError):
         raise CorruptFileError(f"{path}: malformed .fai line: {row[:80]!r}") from None
     if not entry.sound():
@@ -99,8 +99,9 @@ class _HeadIndex:
         order = np.argsort(keys)
         if len(keys) > 1 and (keys[order[1:]] == keys[order[:-1]]).any():
             order = np.argsort(keys, kind="stable")  # shared heads: the first row first
-        self.keys = keys[order]
-        self.starts = starts[order]
+        # arrays of Python-sized ints: a lookup's few probes cost less than numpy scalars'
+        self.keys = array("Q", keys[order].tobytes())
+        self.starts = array("q", starts[order].astype(np.int64).tobytes())
 
     def find(self, key: bytes) -> int:
         """Where the first row named `key` starts in the text, or -1."""
@@ -108,10 +109,10 @@ class _HeadIndex:
             return -1
         head = int.from_bytes(key[:8].ljust(8, b"\0"), "big")
         keys, text = self.keys, self.text
-        i = int(keys.searchsorted(np.uint64(head)))
+        i = bisect.bisect_left(keys, head)
         end = len(text)
-        while i < len(keys) and int(keys[i]) == head:
-            at = int(self.starts[i])
+        while i < len(keys) and keys[i] == head:
+            at = self.starts[i]
             after = at + len(key)
             if text.startswith(key, at) and (after == end or text[after] in (9, 10)):
                 return at
