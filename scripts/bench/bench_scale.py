@@ -544,7 +544,13 @@ class Scale:
             base = f"http://127.0.0.1:{port}"
             for kind, suffix in (("metadata", "/metadata"), ("subseq", "?start=0&end=50")):
                 paths = [f"/refget/1/sequence/{m}{suffix}" for m in picks]
+                cpu = _process_cpu(proc.pid)
                 res = wrk(base, paths, self.args)
+                # CPU per request of the server (all its threads) and of wrk: per-request cost
+                # that the machine's load does not change as much as it changes latency
+                requests = res["rps"] * self.args.rest_seconds
+                res["server_cpu_us"] = (_process_cpu(proc.pid) - cpu) / requests * 1e6
+                res["wrk_cpu_us"] = res.pop("wrk_cpu_s") / requests * 1e6
                 for key, value in res.items():
                     out[f"rest.{kind}.{key}"] = value
         finally:
@@ -569,9 +575,18 @@ end
 """
 
 
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wrk(base: str, paths: list[str], args: argparse.Namespace) -> Results:
+    import resource
+
     import bench_rest as br
 
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory() as tmp:
         listing, script = Path(tmp) / "paths.txt", Path(tmp) / "walk.lua"
         listing.write_text("".join(f"{p}\n" for p in paths))
@@ -603,11 +618,13 @@ def wrk(base: str, paths: list[str], args: argparse.Namespace) -> Results:
     secs = float(m.group(2)) / (1000 if m.group(3) == "ms" else 1)
     lat = {p: br._ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)", text, re.M)}
     errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", text))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "rps": int(m.group(1)) / secs,
         "p50_ms": lat["50"],
         "p99_ms": lat["99"],
         "errors": errors,
+        "wrk_cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
     }
 
 
