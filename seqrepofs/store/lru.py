@@ -58,14 +58,16 @@ class LRU:
         size = self._getsizeof(value) if self._getsizeof else 1
         if self.maxsize is not None and size > self.maxsize:
             return
+        getsizeof = self._getsizeof
         with self._lock:
-            self._drop(key)
+            if key in self._data or key in self._low:
+                self._drop(key)
             (self._low if low else self._data)[key] = value
             self._size += size
-            if self.maxsize is not None:
+            if self.maxsize is not None and self._size > self.maxsize:
                 while self._size > self.maxsize:
                     _key, dropped = (self._low or self._data).popitem(last=False)
-                    self._size -= self._getsizeof(dropped) if self._getsizeof else 1
+                    self._size -= getsizeof(dropped) if getsizeof else 1
 
     def _drop(self, key: Hashable) -> Any:
         value = self._data.pop(key, None)
