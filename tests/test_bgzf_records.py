@@ -179,3 +179,34 @@ def test_a_truncated_short_record_is_an_error_not_a_short_answer(tmp_path: Path)
 def test_block_writer_size_is_what_the_prefix_rule_assumes() -> None:
     """PREFIX_MAX_FRACTION was measured on WRITE_BLOCK_SIZE blocks (docs/performance.md)."""
     assert WRITE_BLOCK_SIZE == 16_320
+
+
+def test_threads_sharing_a_small_cache_read_exact_bytes(tmp_path: Path) -> None:
+    """Records, prefixes and blocks evicting each other under four threads at once."""
+    import threading
+
+    records = _records(6)
+    path = tmp_path / "r.fa.bgz"
+    _write(path, records)
+    reader = BlockReader(fd_cache_size=2, block_cache_bytes=100_000)
+    names = list(records)
+    errors: list[str] = []
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(800):
+            name = rng.choice(names)
+            n = len(records[name])
+            start = rng.randrange(n)
+            end = min(n, start + rng.choice([1, 50, 3000]))
+            got = reader.fetch(str(path), name, start, end)
+            if got != records[name][start:end]:
+                errors.append(f"{name}:{start}-{end}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert reader._blocks.currsize <= 100_000
