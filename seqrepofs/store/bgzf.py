@@ -363,10 +363,12 @@ class BlockReader:
             data = pending.result().get(index)  # a failed prefetch leaves it out: retry below
             if data is not None:
                 return data
-        data = self._inflate_group(bf, [index], cache=False)[index]
+        raw, base = self._read_compressed(bf, index, index)
+        data = self._inflate_block(bf, index, raw, base)
         if cache:
             self._blocks.put(key, data, low=True)
-            self._blocks.pop((bf.path, ~index))  # a prefix of it is of no more use
+            if (bf.path, ~index) in self._blocks:
+                self._blocks.pop((bf.path, ~index))  # a prefix of it is of no more use
         return data
 
     def _prefetch(
