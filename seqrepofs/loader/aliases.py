@@ -37,6 +37,7 @@ PendingRows = tuple[list[tuple[str, str]], list[tuple[str, str, str, int]]]  # r
 PREFETCH_CHUNK = 500  # aliases per lookup query (SQLite allows 32766 parameters)
 COMMIT_WAIT_S = 600.0
 _ROW_COLUMNS = ("seq_id", "namespace", "alias", "is_current")
+DIGEST_NAMESPACES = frozenset({"VMC", "SHA1", "MD5", "SEGUID"})  # as stored
 
 
 class AliasWriter:
@@ -69,6 +70,9 @@ class AliasWriter:
         self._batch: dict[tuple[str, str], str] = {}  # (ns, alias) -> seq_id, this batch
         self._inflight: dict[tuple[str, str], str] = {}  # the batch being committed (take())
         self._looked_up: dict[tuple[str, str], str | None] = {}  # db state, from prefetch()
+        # an empty database at the start: only names this load adds can be found (digest
+        # aliases, which are not looked up, are left out; so are their namespaces)
+        self._added = AddedKeys() if _is_empty(self._reader, self._table) else None
 
     @property
     def pending(self) -> int:
@@ -85,12 +89,14 @@ class AliasWriter:
     def prefetch(self, nsaliases: list[dict[str, str]]) -> None:
         """Look up the current mappings of many aliases in a few queries (not one each)."""
         by_ns: dict[str, list[str]] = {}
+        added = self._added
         for nsa in nsaliases:
             ns, al = api_to_db(nsa["namespace"], nsa["alias"])
             assert ns is not None and al is not None
             if (ns, al) not in self._batch and (ns, al) not in self._looked_up:
-                by_ns.setdefault(ns, []).append(al)
                 self._looked_up[(ns, al)] = None
+                if added is None or al in added or ns in DIGEST_NAMESPACES:
+                    by_ns.setdefault(ns, []).append(al)
         for ns, names in by_ns.items():
             for i in range(0, len(names), PREFETCH_CHUNK):
                 part = names[i : i + PREFETCH_CHUNK]
@@ -125,6 +131,8 @@ class AliasWriter:
         self._row_of[key] = len(self._rows)
         self._rows.append((seq_id, ns, al, 1))
         self._batch[key] = seq_id
+        if self._added is not None:
+            self._added.add(al)
         return True, current
 
     def take(self) -> PendingRows:
@@ -180,6 +188,53 @@ class AliasWriter:
             self._reader.close()
 
 
+class AddedKeys:
+    """The keys (str) this load has added, as a Bloom filter: never a false "absent", about 0.1%
+    false "maybe" a filter, 4 bytes a key.
+
+    Why: a load into an empty database looked up every name and seq_id in SQLite (a query per
+    256 records, ~10 us a key, and on the main thread); there, only what this load added can be
+    found, so a key the filter has not seen needs no query. Bounded memory where a set of the
+    keys would take ~100 bytes each (1 M sequences: 8 MB against 200 MB). A filter is full at
+    `capacity` keys; the next one is twice as large.
+    """
+
+    def __init__(self, capacity: int = 1 << 18) -> None:
+        self._filters: list[tuple[bytearray, int]] = []
+        self._capacity = capacity
+        self._left = 0
+
+    def add(self, key: str) -> None:
+        if self._left == 0:
+            nbits = 1 << (self._capacity * 32 - 1).bit_length()  # a power of two: masks work
+            self._filters.append((bytearray(nbits // 8), nbits - 1))
+            self._left = self._capacity
+            self._capacity *= 2
+        self._left -= 1
+        bits, mask = self._filters[-1]
+        h = hash(key)  # a str caches its hash: no rehashing of the text
+        step = (h >> 32) | 1  # three positions by double hashing
+        for i in (h & mask, (h + step) & mask, (h + 2 * step) & mask):
+            bits[i >> 3] |= 1 << (i & 7)
+
+    def __contains__(self, key: str) -> bool:
+        h = hash(key)
+        step = (h >> 32) | 1
+        for bits, mask in self._filters:
+            i, j, k = h & mask, (h + step) & mask, (h + 2 * step) & mask
+            if (
+                bits[i >> 3] & (1 << (i & 7))
+                and bits[j >> 3] & (1 << (j & 7))
+                and bits[k >> 3] & (1 << (k & 7))
+            ):
+                return True
+        return False
+
+
+def _is_empty(conn: sqlite3.Connection, table: str) -> bool:
+    return conn.execute(f"select 1 from {table} limit 1").fetchone() is None
+
+
 def _read_only(path: str) -> sqlite3.Connection:
     # the committer thread may hold the write lock through a slow commit (fsyncs on a busy
     # disk): wait for it rather than fail the load after SQLite's default 5 s
@@ -197,9 +252,19 @@ class SeqIdLookup:
 
     def __init__(self, instance_dir: str) -> None:
         self._conn = _read_only(os.path.join(instance_dir, "sequences", "db.sqlite3"))
+        # an empty database at the start: only what this load adds can be committed
+        self._added = AddedKeys() if _is_empty(self._conn, "seqinfo") else None
+
+    def added(self, seq_id: str) -> None:
+        """This load stores `seq_id` (it may be committed from now on)."""
+        if self._added is not None:
+            self._added.add(seq_id)
 
     def committed(self, seq_ids: list[str]) -> set[str]:
         found: set[str] = set()
+        if self._added is not None:
+            added = self._added
+            seq_ids = [s for s in seq_ids if s in added]
         for i in range(0, len(seq_ids), PREFETCH_CHUNK):
             part = seq_ids[i : i + PREFETCH_CHUNK]
             sql = f"select seq_id from seqinfo where seq_id in ({', '.join('?' * len(part))})"

@@ -233,8 +233,8 @@ class _Loader:
             self._pending.append(keep)
 
     def _store(self, rec: FastaRecord) -> None:
-        sr, writer = self._sr, self._writer
-        assert sr is not None and writer is not None
+        sr, writer, lookup = self._sr, self._writer, self._lookup
+        assert sr is not None and writer is not None and lookup is not None
         st = self.stats
         dg = rec.digests
         seq_id = dg.seq_id
@@ -257,6 +257,7 @@ class _Loader:
             seqs.store(seq_id, rec.seq, rec.alphabet, known_absent=True)
         if seqs.pending_sequences > before:
             writer.add_digest_aliases(seq_id, dg.digest_aliases())
+            lookup.added(seq_id)
             st.seqs_added += 1
             st.residues_added += len(rec.seq)
         for nsa in rec.aliases:
