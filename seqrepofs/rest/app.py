@@ -78,13 +78,18 @@ def endpoint(handler: Callable[[Request], Response], placement: Placement | None
             except WouldWait:
                 pass
             else:
-                if not placement.remote:
+                # with requests in threads, a wait may have been for the GIL: not counted
+                if not placement.remote and not placement.in_threads:
                     placement.waited(
                         blocked_time(before, getrusage(RUSAGE_THREAD), time.perf_counter() - wall),
                         request.scope.get("client"),
                     )
                 return response
-        return await run_in_threadpool(guarded, request)
+        placement.in_threads += 1
+        try:
+            return await run_in_threadpool(guarded, request)
+        finally:
+            placement.in_threads -= 1
 
     return call_placed
 

@@ -10,9 +10,13 @@ requests on a snapshot are answered on the event loop, as the FUSE daemon answer
 * a local snapshot whose reads start to wait on storage (a running mean wait of SLOW_WAIT, as
   on a network filesystem) while several clients take turns goes to the threads for BACKOFF
   seconds, so one slow read does not hold up every other connection; a lone client stays on
-  the loop, where the hop would only add to its wait;
+  the loop, where the hop would only add to its wait. A wait counts if the thread blocked (a
+  voluntary context switch: being preempted on a busy machine is not waiting) while no
+  request ran in a thread (it would have been the GIL);
 * a snapshot URL is tried on the loop inside `no_waiting()`: a request that would fetch raises
-  `WouldWait` and is run again in a thread (handlers only read, so a rerun is harmless).
+  `WouldWait` and is run again in a thread (handlers only read, so a rerun is harmless). So
+  are, on any snapshot, bodies over `inline_max_residues` and the first read of each sequence
+  file (it parses the file's .fai).
 
 A live (writable) master always uses the threads: its reads may wait on a loader's lock.
 `threads` and `loop` force one side (`loop` still hands snapshot-URL fetches to threads).
@@ -55,6 +59,9 @@ class Placement:
         self._threads_until = 0.0
         self._mean_wait = 0.0
         self._clients: deque[Hashable] = deque(maxlen=CLIENT_WINDOW)
+        # requests now in the thread pool (changed on the event loop only): while there are
+        # any, a request on the loop may have waited for the GIL, which is not storage
+        self.in_threads = 0
 
     def on_loop(self) -> bool:
         return self.enabled and self._clock() >= self._threads_until
