@@ -84,8 +84,10 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Data:
             sr.store(seq, [{"namespace": "insdc", "alias": acc}])
             seqs[acc] = seq
         by_name = {name: seq for name, _acc, seq in records}
-        sr.store(by_name["I"], [{"namespace": "ucsc", "alias": "chrI"},
-                                {"namespace": "alt", "alias": "chrAmb"}])
+        sr.store(
+            by_name["I"],
+            [{"namespace": "ucsc", "alias": "chrI"}, {"namespace": "alt", "alias": "chrAmb"}],
+        )
         sr.store(by_name["VI"], [{"namespace": "ucsc", "alias": "chrAmb"}])
         sr.store(big, [{"namespace": "test", "alias": "big"}])
         seqs["big"] = big
@@ -108,8 +110,16 @@ def server(data: Data, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Res
 def limited(data: Data, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestServer]:
     """Two worker processes, a subsequence limit of 100, every request in the thread pool (the
     `server` fixture answers on the event loop: `--reads auto` on a frozen instance)."""
-    srv = start_rest_server(data.instance, tmp_path_factory.mktemp("lim"), "--workers", "2",
-                 "--subsequence-limit", "100", "--reads", "threads")
+    srv = start_rest_server(
+        data.instance,
+        tmp_path_factory.mktemp("lim"),
+        "--workers",
+        "2",
+        "--subsequence-limit",
+        "100",
+        "--reads",
+        "threads",
+    )
     try:
         yield srv
     finally:
@@ -127,7 +137,10 @@ def test_refget_compliance_suite(server: RestServer, tmp_path: Path, base: str) 
     out = tmp_path / "report.json"
     run = subprocess.run(
         ["refget-compliance", "report", "-s", server.url + base, "--json", str(out), "--no-web"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     [report] = json.loads(out.read_text())
@@ -148,15 +161,32 @@ def test_biocommons_http_dataproxy_matches_local(server: RestServer, data: Data)
     remote = dataproxy.create_dataproxy(f"seqrepo+{server.url}/seqrepo")
     local = dataproxy.create_dataproxy(f"seqrepo+file://{data.instance}")
     ga4gh_i = data.checksums["I"]["ga4gh"]
-    idents = ["insdc:BK006935.2", "BK006935.2", "CP036473.1", "insdc:NC_001422.1",
-              ga4gh_i, f"MD5:{MD5_I}", "ucsc:chrI", "test:big"]
+    idents = [
+        "insdc:BK006935.2",
+        "BK006935.2",
+        "CP036473.1",
+        "insdc:NC_001422.1",
+        ga4gh_i,
+        f"MD5:{MD5_I}",
+        "ucsc:chrI",
+        "test:big",
+    ]
     for ident in idents:
         md = remote.get_metadata(ident)
         assert md == local.get_metadata(ident), ident
         assert any(a.startswith("ga4gh:SQ.") for a in md["aliases"])
         n = md["length"]
-        for start, end in [(None, None), (0, 10), (5, 5), (n - 3, None), (None, 7),
-                           (n - 10, n + 50), (n, None), (n + 5, None), (n + 5, n + 10)]:
+        for start, end in [
+            (None, None),
+            (0, 10),
+            (5, 5),
+            (n - 3, None),
+            (None, 7),
+            (n - 10, n + 50),
+            (n, None),
+            (n + 5, None),
+            (n + 5, n + 10),
+        ]:
             got = remote.get_sequence(ident, start, end)
             assert got == local.get_sequence(ident, start, end), (ident, start, end)
     for missing in ("insdc:XX000000.1", "NM_000000.0"):
@@ -164,8 +194,9 @@ def test_biocommons_http_dataproxy_matches_local(server: RestServer, data: Data)
             remote.get_sequence(missing)
         with pytest.raises(KeyError):
             remote.get_metadata(missing)
-    assert remote.translate_sequence_identifier("BK006935.2", "ga4gh") == \
-        local.translate_sequence_identifier("BK006935.2", "ga4gh")
+    assert remote.translate_sequence_identifier(
+        "BK006935.2", "ga4gh"
+    ) == local.translate_sequence_identifier("BK006935.2", "ga4gh")
 
 
 # ---- schema fuzzing ------------------------------------------------------------------------------
@@ -182,11 +213,29 @@ def test_schemathesis_finds_no_5xx_or_schema_violation(server: RestServer, tmp_p
         '[checks.not_a_server_error]\nexpected-statuses = ["2xx", "3xx", "4xx", "501"]\n'
     )
     run = subprocess.run(
-        ["schemathesis", "--config-file", str(config), "run", f"{server.url}/openapi.json",
-         "--max-examples", "50", "--checks", "all",
-         "--exclude-checks", "positive_data_acceptance",
-         "--seed", "20261125", "--workers", "2", "--request-timeout", "10"],
-        capture_output=True, text=True, timeout=150, cwd=tmp_path,
+        [
+            "schemathesis",
+            "--config-file",
+            str(config),
+            "run",
+            f"{server.url}/openapi.json",
+            "--max-examples",
+            "50",
+            "--checks",
+            "all",
+            "--exclude-checks",
+            "positive_data_acceptance",
+            "--seed",
+            "20261125",
+            "--workers",
+            "2",
+            "--request-timeout",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        cwd=tmp_path,
     )
     tail = run.stdout[-4000:]
     assert run.returncode == 0, tail
@@ -200,9 +249,23 @@ def test_every_identifier_form_names_the_sequence(server: RestServer, data: Data
     seq = data.seqs["BK006935.2"]
     sid = _seq_id(data, "BK006935.2")
     trunc = trunc512_hex(sid)
-    forms = [MD5_I, MD5_I.upper(), f"md5:{MD5_I}", f"MD5:{MD5_I}", f"ga4gh:SQ.{sid}",
-             f"SQ.{sid}", trunc, trunc.upper(), f"TRUNC512:{trunc}", f"sha512t24u:{sid}",
-             "insdc:BK006935.2", "INSDC:BK006935.2", "BK006935.2", "ucsc:chrI", "UCSC:chrI"]
+    forms = [
+        MD5_I,
+        MD5_I.upper(),
+        f"md5:{MD5_I}",
+        f"MD5:{MD5_I}",
+        f"ga4gh:SQ.{sid}",
+        f"SQ.{sid}",
+        trunc,
+        trunc.upper(),
+        f"TRUNC512:{trunc}",
+        f"sha512t24u:{sid}",
+        "insdc:BK006935.2",
+        "INSDC:BK006935.2",
+        "BK006935.2",
+        "ucsc:chrI",
+        "UCSC:chrI",
+    ]
     for ident in forms:
         for base in ("/sequence/", "/refget/1/sequence/"):
             r = server.get(f"{base}{ident}?start=100&end=130")
@@ -220,8 +283,12 @@ def test_metadata_bodies_by_version(server: RestServer, data: Data) -> None:
     assert md["md5"] == MD5_I and md["length"] == 230218 and md["trunc512"] == trunc512_hex(sid)
     assert md["ga4gh"] == md["id"] == data.checksums["I"]["ga4gh"]
     names = {(a["naming_authority"], a["alias"]) for a in md["aliases"]}
-    assert {("insdc", "BK006935.2"), ("ucsc", "chrI"), ("MD5", MD5_I),
-            ("ga4gh", f"SQ.{sid}")} <= names
+    assert {
+        ("insdc", "BK006935.2"),
+        ("ucsc", "chrI"),
+        ("MD5", MD5_I),
+        ("ga4gh", f"SQ.{sid}"),
+    } <= names
     v1 = server.get(f"/sequence/{MD5_I}/metadata", headers=V1J)
     assert v1.headers["content-type"] == f"{V1_JSON}; charset=us-ascii"
     md1 = v1.json()["metadata"]
@@ -328,11 +395,18 @@ def test_unacceptable_media_types_get_406(server: RestServer, path: str, accept:
 
 def test_content_types_follow_accept(server: RestServer) -> None:
     path = f"/sequence/{MD5_I}?start=0&end=4"
-    cases = [({}, V2_TEXT), (V1, V1_TEXT), ({"Accept": V2_TEXT}, V2_TEXT),
-             ({"Accept": "text/plain"}, V2_TEXT), ({"Accept": "*/*"}, V2_TEXT)]
+    cases = [
+        ({}, V2_TEXT),
+        (V1, V1_TEXT),
+        ({"Accept": V2_TEXT}, V2_TEXT),
+        ({"Accept": "text/plain"}, V2_TEXT),
+        ({"Accept": "*/*"}, V2_TEXT),
+    ]
     for headers, ctype in cases:
-        assert server.get(path, headers=headers).headers["content-type"] == \
-            f"{ctype}; charset=us-ascii"
+        assert (
+            server.get(path, headers=headers).headers["content-type"]
+            == f"{ctype}; charset=us-ascii"
+        )
     assert server.get("/refget/1" + path).headers["content-type"].startswith(V1_TEXT)
 
 
@@ -340,9 +414,13 @@ def test_content_types_follow_accept(server: RestServer) -> None:
 def test_ranges_and_subsequences(server: RestServer, data: Data) -> None:
     seq = data.seqs["BK006935.2"]
     path = f"/sequence/{MD5_I}"
-    for header, (a, b) in [("bytes=10-19", (10, 20)), ("bytes=0-0", (0, 1)),
-                           (f"bytes=10-{10**9}", (10, LEN_I)), ("bytes=230210-", (230210, LEN_I)),
-                           ("bytes=-5", (LEN_I - 5, LEN_I))]:
+    for header, (a, b) in [
+        ("bytes=10-19", (10, 20)),
+        ("bytes=0-0", (0, 1)),
+        (f"bytes=10-{10**9}", (10, LEN_I)),
+        ("bytes=230210-", (230210, LEN_I)),
+        ("bytes=-5", (LEN_I - 5, LEN_I)),
+    ]:
         r = server.get(path, headers={"Range": header})
         assert r.status_code == 206 and r.text == seq[a:b], header
         assert r.headers["content-range"] == f"bytes {a}-{b - 1}/{LEN_I}"
@@ -405,8 +483,9 @@ def _raw_exchange(url: str, requests: list[bytes]) -> list[tuple[bytes, bytes]]:
 
 
 @pytest.mark.parametrize("which", ["server", "limited"])
-def test_keep_alive_responses_complete(which: str, request: pytest.FixtureRequest,
-                                       data: Data) -> None:
+def test_keep_alive_responses_complete(
+    which: str, request: pytest.FixtureRequest, data: Data
+) -> None:
     """The header block is held for the body's write (rest/protocol.py): responses without a
     body write (HEAD, 304), streamed ones and errors must still all arrive, in order, on one
     connection, on the event loop (`server`) and from threads (`limited`)."""
@@ -417,15 +496,18 @@ def test_keep_alive_responses_complete(which: str, request: pytest.FixtureReques
     def get(path: str, method: str = "GET", extra: str = "") -> bytes:
         return f"{method} {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode()
 
-    got = _raw_exchange(srv.url, [
-        get(f"/sequence/{MD5_I}?start=0&end=50"),
-        get(f"/sequence/{MD5_I}", "HEAD"),
-        get(f"/sequence/{MD5_I}?start=0&end=50", extra=f'If-None-Match: "SQ.{sid}"\r\n'),
-        get(f"/refget/1/sequence/{MD5_I}/metadata"),
-        get("/sequence/no-such-thing"),
-        get("/sequence/test:big" if which == "server" else f"/sequence/{MD5_I}"),
-        get(f"/sequence/{MD5_I}?start=50&end=60"),
-    ])
+    got = _raw_exchange(
+        srv.url,
+        [
+            get(f"/sequence/{MD5_I}?start=0&end=50"),
+            get(f"/sequence/{MD5_I}", "HEAD"),
+            get(f"/sequence/{MD5_I}?start=0&end=50", extra=f'If-None-Match: "SQ.{sid}"\r\n'),
+            get(f"/refget/1/sequence/{MD5_I}/metadata"),
+            get("/sequence/no-such-thing"),
+            get("/sequence/test:big" if which == "server" else f"/sequence/{MD5_I}"),
+            get(f"/sequence/{MD5_I}?start=50&end=60"),
+        ],
+    )
     statuses = [head.split(b" ")[1] for head, _body in got]
     assert statuses == [b"200", b"200", b"304", b"200", b"404", b"200", b"200"]
     assert got[0][1].decode() == seq[:50] and got[1][1] == b"" and got[2][1] == b""
@@ -449,8 +531,12 @@ def test_etag_and_caching(server: RestServer, data: Data) -> None:
     assert server.get(path, headers={"If-None-Match": '"SQ.other"'}).status_code == 200
     md = server.get(f"/sequence/{MD5_I}/metadata")
     assert "immutable" not in md.headers["cache-control"]
-    assert server.get(f"/sequence/{MD5_I}/metadata",
-                      headers={"If-None-Match": md.headers["etag"]}).status_code == 304
+    assert (
+        server.get(
+            f"/sequence/{MD5_I}/metadata", headers={"If-None-Match": md.headers["etag"]}
+        ).status_code
+        == 304
+    )
     r = server.get("/seqrepo/1/sequence/BK006935.2?start=0&end=3")
     assert r.headers["etag"] == f'"SQ.{sid}"'
 
@@ -486,8 +572,9 @@ def test_seqrepo_api_statuses_and_bodies(server: RestServer, data: Data) -> None
     trunc = trunc512_hex(_seq_id(data, "BK006935.2"))
     assert get(f"/seqrepo/1/sequence/{trunc[:12]}?start=0&end=5").text == seq[:5]  # TRUNC512
     assert get(f"/seqrepo/1/sequence/BK006935.2?start={LEN_I + 9}").text == ""
-    assert get("/seqrepo/1/sequence/BK006935.2").headers["content-type"] == \
-        "text/plain; charset=utf-8"
+    assert (
+        get("/seqrepo/1/sequence/BK006935.2").headers["content-type"] == "text/plain; charset=utf-8"
+    )
     assert get("/seqrepo/1/sequence/BK006935.2?start=20&end=10").status_code == 422
     assert get("/seqrepo/1/sequence/NOPE?start=20&end=10").status_code == 422  # before lookup
     assert get("/seqrepo/1/sequence/chrAmb").status_code == 422
@@ -506,9 +593,14 @@ def test_seqrepo_api_statuses_and_bodies(server: RestServer, data: Data) -> None
 def test_openapi_document_is_served(server: RestServer, data: Data) -> None:
     doc = server.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.")
-    assert {"/sequence/{id}", "/sequence/{id}/metadata", "/sequence/service-info",
-            "/refget/1/sequence/{id}", "/seqrepo/1/sequence/{alias}",
-            "/seqrepo/1/metadata/{alias}"} <= set(doc["paths"])
+    assert {
+        "/sequence/{id}",
+        "/sequence/{id}/metadata",
+        "/sequence/service-info",
+        "/refget/1/sequence/{id}",
+        "/seqrepo/1/sequence/{alias}",
+        "/seqrepo/1/metadata/{alias}",
+    } <= set(doc["paths"])
     examples = doc["paths"]["/sequence/{id}"]["get"]["parameters"][0]["examples"]
     for ex in examples.values():
         assert server.get(f"/sequence/{ex['value']}?start=0&end=1").status_code == 200

@@ -141,8 +141,11 @@ def test_plan(req: Requested, version: str, expected: tuple[int, int, bool] | in
 def test_plan_limit_applies_to_subsequences_only() -> None:
     assert plan(Requested(), LEN, V2, limit=10).size == LEN
     assert plan(Requested(start=0, end=10), LEN, V2, limit=10).size == 10
-    for req in (Requested(start=0, end=11), Requested(first=0, last=10, has_range=True),
-                Requested(start=0)):
+    for req in (
+        Requested(start=0, end=11),
+        Requested(first=0, last=10, has_range=True),
+        Requested(start=0),
+    ):
         with pytest.raises(RangeError) as info:
             plan(req, LEN, V2, limit=10)
         assert info.value.status == 416
@@ -159,8 +162,9 @@ def small_backend(tmp_path: Path) -> Backend:
 
 
 def _request(method: str = "GET") -> Request:
-    return Request({"type": "http", "method": method, "path": "/", "headers": [],
-                    "query_string": b""})
+    return Request(
+        {"type": "http", "method": method, "path": "/", "headers": [], "query_string": b""}
+    )
 
 
 def test_large_bodies_stream_in_bounded_chunks(small_backend: Backend) -> None:
@@ -174,8 +178,9 @@ def test_large_bodies_stream_in_bounded_chunks(small_backend: Backend) -> None:
     assert resp.headers["content-length"] == "10001"
     small = sequence_response(_request(), small_backend, seq_id, 0, 1000, 200, "text/plain", {})
     assert not isinstance(small, StreamingResponse) and small.body == b"ACGT" * 250
-    head = sequence_response(_request("HEAD"), small_backend, seq_id, 0, 10001, 200,
-                             "text/plain", {})
+    head = sequence_response(
+        _request("HEAD"), small_backend, seq_id, 0, 10001, 200, "text/plain", {}
+    )
     assert head.body == b"" and head.headers["content-length"] == "10001"
 
 
@@ -277,8 +282,10 @@ def test_loop_reads_leave_long_bodies_and_first_file_reads_to_threads(tmp_path: 
             assert small.body == b"ACGT" * 250
             with pytest.raises(WouldWait):  # over inline_max_residues: a thread reads it
                 sequence_response(_request(), backend, seq_id, 0, 1001, 200, "t/p", {})
-        assert len(sequence_response(_request(), backend, seq_id, 0, 1001, 200, "t/p",
-                                     {}).body) == 1001
+        assert (
+            len(sequence_response(_request(), backend, seq_id, 0, 1001, 200, "t/p", {}).body)
+            == 1001
+        )
     finally:
         backend.close()
 
@@ -322,8 +329,9 @@ def test_app_start_freezes_what_exists(small_backend: Backend) -> None:
         async def send(message: dict) -> None:
             sent.append(message)
 
-        task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}},
-                                       events.get, send))  # type: ignore[arg-type]
+        task = asyncio.create_task(
+            app({"type": "lifespan", "asgi": {"version": "3.0"}}, events.get, send)
+        )  # type: ignore[arg-type]
         while not sent:
             await asyncio.sleep(0.01)
         assert sent[0]["type"] == "lifespan.startup.complete"
@@ -397,12 +405,27 @@ def test_refget_shortcut_answers_as_the_full_app(small_backend: Backend) -> None
     assert isinstance(shortcut, RefgetShortcut)
     md5 = small_backend.refget_metadata(small_backend.resolve_refget("test:s1"))["md5"]
 
-    async def answer(target: ASGIApp, method: str, path: str, qs: bytes = b"",
-                     headers: tuple[tuple[bytes, bytes], ...] = ()) -> list[dict]:
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-                 "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
-                 "query_string": qs, "root_path": "", "headers": [(b"host", b"x"), *headers],
-                 "client": ("127.0.0.1", 5), "server": ("127.0.0.1", 80)}
+    async def answer(
+        target: ASGIApp,
+        method: str,
+        path: str,
+        qs: bytes = b"",
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> list[dict]:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": qs,
+            "root_path": "",
+            "headers": [(b"host", b"x"), *headers],
+            "client": ("127.0.0.1", 5),
+            "server": ("127.0.0.1", 80),
+        }
         sent: list[dict] = []
 
         async def receive() -> dict:

@@ -192,20 +192,40 @@ end
 """
 
 
-def run_wrk(url_base: str, paths: list[str], lens: list[int], args: argparse.Namespace,
-            tmp: Path) -> tuple[int, float, float, float, float, int]:
+def run_wrk(
+    url_base: str, paths: list[str], lens: list[int], args: argparse.Namespace, tmp: Path
+) -> tuple[int, float, float, float, float, int]:
     script = tmp / "random100.lua"
-    script.write_text(LUA % {
-        "seed": args.seed,
-        "paths": ", ".join(json.dumps(p) for p in paths),
-        "lens": ", ".join(str(n) for n in lens),
-        "limit": max(1, args.max_requests // args.threads),
-        "read": READ_LEN,
-    })
+    script.write_text(
+        LUA
+        % {
+            "seed": args.seed,
+            "paths": ", ".join(json.dumps(p) for p in paths),
+            "lens": ", ".join(str(n) for n in lens),
+            "limit": max(1, args.max_requests // args.threads),
+            "read": READ_LEN,
+        }
+    )
     out = subprocess.run(
-        ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{args.duration}s",
-         "--latency", "--timeout", "10s", "-s", str(script), url_base],
-        capture_output=True, text=True, timeout=args.duration + 60, check=True,
+        [
+            "wrk",
+            "-t",
+            str(args.threads),
+            "-c",
+            str(args.connections),
+            "-d",
+            f"{args.duration}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url_base,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=args.duration + 60,
+        check=True,
     ).stdout
     m = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
     assert m, out
@@ -223,8 +243,9 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[m.group(2)]
 
 
-def run_httpx(url_base: str, paths: list[str], lens: list[int],
-              args: argparse.Namespace) -> tuple[int, float, float, float, float, int]:
+def run_httpx(
+    url_base: str, paths: list[str], lens: list[int], args: argparse.Namespace
+) -> tuple[int, float, float, float, float, int]:
     import httpx
 
     async def main() -> tuple[list[float], int, float]:
@@ -265,9 +286,13 @@ def main() -> int:
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--instance", help="instance to serve (default: build a synthetic one)")
-    ap.add_argument("--synthetic-mbp", type=int, default=200,
-                    help="size of the synthetic instance (default 200 Mbp: beyond the 64 MiB"
-                         " block cache, so reads inflate BGZF blocks)")
+    ap.add_argument(
+        "--synthetic-mbp",
+        type=int,
+        default=200,
+        help="size of the synthetic instance (default 200 Mbp: beyond the 64 MiB"
+        " block cache, so reads inflate BGZF blocks)",
+    )
     ap.add_argument("--duration", type=int, default=10, help="seconds per configuration")
     ap.add_argument("--max-requests", type=int, default=200_000, help="cap per configuration")
     ap.add_argument("--connections", type=int, default=16)
@@ -288,8 +313,10 @@ def main() -> int:
             t = time.perf_counter()
             build_instance(Path(instance), args.synthetic_mbp, 8, args.seed)
             freeze(Path(instance))
-            print(f"built a {args.synthetic_mbp} Mbp instance in {time.perf_counter() - t:.1f}s",
-                  file=sys.stderr)
+            print(
+                f"built a {args.synthetic_mbp} Mbp instance in {time.perf_counter() - t:.1f}s",
+                file=sys.stderr,
+            )
         targets = targets_of(instance)
         lens = [t.length for t in targets]
         refget_paths = [f"/sequence/{t.md5}" for t in targets]
@@ -298,55 +325,105 @@ def main() -> int:
         configs: list[tuple[str, list[str], list[str], str]] = [
             ("seqrepofs refget, 1 worker", [], refget_paths, "/sequence/service-info"),
             ("seqrepofs seqrepo API, 1 worker", [], seqrepo_paths, "/sequence/service-info"),
-            ("seqrepofs refget, 2 workers", ["--workers", "2"], refget_paths,
-             "/sequence/service-info"),
-            ("seqrepofs refget, 1 worker, --reads threads", ["--reads", "threads"], refget_paths,
-             "/sequence/service-info"),
-            ("seqrepofs refget, 2 workers, --reads threads", ["--workers", "2", "--reads",
-             "threads"], refget_paths, "/sequence/service-info"),
+            (
+                "seqrepofs refget, 2 workers",
+                ["--workers", "2"],
+                refget_paths,
+                "/sequence/service-info",
+            ),
+            (
+                "seqrepofs refget, 1 worker, --reads threads",
+                ["--reads", "threads"],
+                refget_paths,
+                "/sequence/service-info",
+            ),
+            (
+                "seqrepofs refget, 2 workers, --reads threads",
+                ["--workers", "2", "--reads", "threads"],
+                refget_paths,
+                "/sequence/service-info",
+            ),
         ]
         if not args.no_baseline:
             try:
                 import biocommons.seqrepo  # noqa: F401
                 import flask  # noqa: F401
 
-                configs.append(("baseline: Flask + biocommons SeqRepo (seqrepo API)", ["FLASK"],
-                                seqrepo_paths, "/seqrepo/1/ping"))
+                configs.append(
+                    (
+                        "baseline: Flask + biocommons SeqRepo (seqrepo API)",
+                        ["FLASK"],
+                        seqrepo_paths,
+                        "/seqrepo/1/ping",
+                    )
+                )
             except ImportError as exc:
-                print(f"baseline skipped: {exc} (pip install flask biocommons.seqrepo)",
-                      file=sys.stderr)
+                print(
+                    f"baseline skipped: {exc} (pip install flask biocommons.seqrepo)",
+                    file=sys.stderr,
+                )
         results: list[Result] = []
         for name, extra, paths, probe in configs:
             port = free_port()
             if extra == ["FLASK"]:
-                cmd = [sys.executable, os.path.abspath(__file__), "--flask-baseline", instance,
-                       str(port)]
+                cmd = [
+                    sys.executable,
+                    os.path.abspath(__file__),
+                    "--flask-baseline",
+                    instance,
+                    str(port),
+                ]
             else:
                 cmd = [*serve, "--port", str(port), *extra]
             proc = start(cmd, port, probe, tmp / f"server-{port}.log")
             try:
                 base = f"http://127.0.0.1:{port}"
                 warm = argparse.Namespace(**{**vars(args), "duration": max(1, int(args.warmup))})
-                (run_wrk(base, paths, lens, warm, tmp) if use_wrk
-                 else run_httpx(base, paths, lens, warm))
+                (
+                    run_wrk(base, paths, lens, warm, tmp)
+                    if use_wrk
+                    else run_httpx(base, paths, lens, warm)
+                )
                 n, secs, p50, p90, p99, errors = (
-                    run_wrk(base, paths, lens, args, tmp) if use_wrk
+                    run_wrk(base, paths, lens, args, tmp)
+                    if use_wrk
                     else run_httpx(base, paths, lens, args)
                 )
             finally:
                 stop(proc)
-            res = Result(name, n, round(secs, 2), round(n / secs, 1), p50, p90, p99, errors,
-                         "wrk" if use_wrk else "httpx")
+            res = Result(
+                name,
+                n,
+                round(secs, 2),
+                round(n / secs, 1),
+                p50,
+                p90,
+                p99,
+                errors,
+                "wrk" if use_wrk else "httpx",
+            )
             results.append(res)
-            print(f"{name:<50} {res.rps:>8.0f} req/s  p50 {p50:6.2f} ms  p90 {p90:6.2f} ms"
-                  f"  p99 {p99:7.2f} ms  errors {errors}", flush=True)
+            print(
+                f"{name:<50} {res.rps:>8.0f} req/s  p50 {p50:6.2f} ms  p90 {p90:6.2f} ms"
+                f"  p99 {p99:7.2f} ms  errors {errors}",
+                flush=True,
+            )
         if args.json:
-            Path(args.json).write_text(json.dumps({
-                "read_length": READ_LEN, "connections": args.connections,
-                "duration_s": args.duration, "cpus": os.cpu_count(),
-                "instance": instance if args.instance else f"synthetic {args.synthetic_mbp} Mbp",
-                "results": [asdict(r) for r in results],
-            }, indent=2))
+            Path(args.json).write_text(
+                json.dumps(
+                    {
+                        "read_length": READ_LEN,
+                        "connections": args.connections,
+                        "duration_s": args.duration,
+                        "cpus": os.cpu_count(),
+                        "instance": instance
+                        if args.instance
+                        else f"synthetic {args.synthetic_mbp} Mbp",
+                        "results": [asdict(r) for r in results],
+                    },
+                    indent=2,
+                )
+            )
         return 1 if any(r.errors for r in results) else 0
     finally:
         if (tmp / "instance").is_dir():  # give the write bits back, or rmtree cannot remove it

@@ -79,10 +79,11 @@ def _sequence_op(versions: tuple[str, ...], examples: dict[str, str], summary: s
                 _RANGE_PARAM,
             ],
             "responses": {
-                "200": {"description": "The sequence or the start/end subsequence, one line",
-                        "content": text},
-                "206": {"description": "The subsequence a Range header asked for",
-                        "content": text},
+                "200": {
+                    "description": "The sequence or the start/end subsequence, one line",
+                    "content": text,
+                },
+                "206": {"description": "The subsequence a Range header asked for", "content": text},
                 "300": _problem("Ambiguous alias: the body's `choices` are qualified forms"),
                 "304": _NOT_MODIFIED,
                 "400": _problem("Malformed start/end/Range, both given, or out of bounds (v2)"),
@@ -98,8 +99,9 @@ def _sequence_op(versions: tuple[str, ...], examples: dict[str, str], summary: s
 
 def _metadata_op(versions: tuple[str, ...], examples: dict[str, str]) -> dict:
     schema = {V1: "MetadataV1", V2: "MetadataV2"}
-    content = {JSON_TYPES[v]: {"schema": {"$ref": f"#/components/schemas/{schema[v]}"}}
-               for v in versions}
+    content = {
+        JSON_TYPES[v]: {"schema": {"$ref": f"#/components/schemas/{schema[v]}"}} for v in versions
+    }
     return {
         "get": {
             "summary": "Known names and digests of a sequence",
@@ -118,8 +120,9 @@ def _metadata_op(versions: tuple[str, ...], examples: dict[str, str]) -> dict:
 
 def _service_info_op(versions: tuple[str, ...]) -> dict:
     schema = {V1: "ServiceInfoV1", V2: "ServiceInfoV2"}
-    content = {JSON_TYPES[v]: {"schema": {"$ref": f"#/components/schemas/{schema[v]}"}}
-               for v in versions}
+    content = {
+        JSON_TYPES[v]: {"schema": {"$ref": f"#/components/schemas/{schema[v]}"}} for v in versions
+    }
     return {
         "get": {
             "summary": "What this refget server supports",
@@ -210,7 +213,9 @@ def _components() -> dict[str, Any]:
                     "service": {
                         "type": "object",
                         "required": [
-                            "algorithms", "circular_supported", "subsequence_limit",
+                            "algorithms",
+                            "circular_supported",
+                            "subsequence_limit",
                             "supported_api_versions",
                         ],
                         "properties": {
@@ -218,7 +223,8 @@ def _components() -> dict[str, Any]:
                             "circular_supported": {"type": "boolean"},
                             "subsequence_limit": {"type": "integer", "nullable": True},
                             "supported_api_versions": {
-                                "type": "array", "items": {"type": "string"}
+                                "type": "array",
+                                "items": {"type": "string"},
                             },
                         },
                     }
@@ -256,7 +262,8 @@ def _components() -> dict[str, Any]:
                             "algorithms": {"type": "array", "items": {"type": "string"}},
                             "identifier_types": {"type": "array", "items": {"type": "string"}},
                             "supported_api_versions": {
-                                "type": "array", "items": {"type": "string"}
+                                "type": "array",
+                                "items": {"type": "string"},
                             },
                         },
                     },
@@ -296,50 +303,76 @@ def openapi_document(examples: dict[str, str] | None = None) -> dict[str, Any]:
         },
         "tags": [{"name": "refget"}, {"name": "seqrepo"}, {"name": "service"}],
         "paths": {
-            "/": {"get": {"summary": "Links to the APIs", "tags": ["service"],
-                          "responses": {"200": {"description": "Index", "content": json_obj}}}},
-            "/openapi.json": {"get": {"summary": "This document", "tags": ["service"],
-                                      "responses": {"200": {"description": "OpenAPI",
-                                                            "content": json_obj}}}},
+            "/": {
+                "get": {
+                    "summary": "Links to the APIs",
+                    "tags": ["service"],
+                    "responses": {"200": {"description": "Index", "content": json_obj}},
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "tags": ["service"],
+                    "responses": {"200": {"description": "OpenAPI", "content": json_obj}},
+                }
+            },
             "/sequence/service-info": _service_info_op(both),
             "/sequence/{id}": _sequence_op(both, ex, "A sequence or subsequence (refget v2/v1)"),
             "/sequence/{id}/metadata": _metadata_op(both, ex),
             "/refget/1/sequence/service-info": _service_info_op((V1,)),
             "/refget/1/sequence/{id}": _sequence_op((V1,), ex, "A sequence (refget v1 only)"),
             "/refget/1/sequence/{id}/metadata": _metadata_op((V1,), ex),
-            "/seqrepo/1/ping": {"get": {
-                "summary": "Service status (seqrepo REST API)", "tags": ["seqrepo"],
-                "responses": {"200": {"description": "Versions and instance",
-                                      "content": json_obj}}}},
-            "/seqrepo/1/sequence/{alias}": {"get": {
-                "summary": "A sequence by any alias (seqrepo REST API)",
-                "tags": ["seqrepo"],
-                "parameters": [
-                    _alias_param(),
-                    _coordinate("start", "Interbase start; clipped to the sequence"),
-                    _coordinate("end", "Interbase end; clipped to the sequence"),
-                ],
-                "responses": {
-                    "200": {"description": "The (sub)sequence", "content": {
-                        "text/plain": {"schema": {"type": "string"}}}},
-                    "304": _NOT_MODIFIED,
-                    "400": _problem("start or end is not an unsigned 32-bit integer"),
-                    "404": _problem("No sequence has this alias"),
-                    "422": _problem("start > end, or the alias names several sequences"),
-                    "500": _DAMAGED,
-                },
-            }},
-            "/seqrepo/1/metadata/{alias}": {"get": {
-                "summary": "Length, alphabet, date added and aliases (seqrepo REST API)",
-                "tags": ["seqrepo"],
-                "parameters": [_alias_param()],
-                "responses": {
-                    "200": {"description": "Metadata", "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/SeqrepoMetadata"}}}},
-                    "404": _problem("No sequence has this alias"),
-                    "422": _problem("The alias names several sequences"),
-                },
-            }},
+            "/seqrepo/1/ping": {
+                "get": {
+                    "summary": "Service status (seqrepo REST API)",
+                    "tags": ["seqrepo"],
+                    "responses": {
+                        "200": {"description": "Versions and instance", "content": json_obj}
+                    },
+                }
+            },
+            "/seqrepo/1/sequence/{alias}": {
+                "get": {
+                    "summary": "A sequence by any alias (seqrepo REST API)",
+                    "tags": ["seqrepo"],
+                    "parameters": [
+                        _alias_param(),
+                        _coordinate("start", "Interbase start; clipped to the sequence"),
+                        _coordinate("end", "Interbase end; clipped to the sequence"),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The (sub)sequence",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        "304": _NOT_MODIFIED,
+                        "400": _problem("start or end is not an unsigned 32-bit integer"),
+                        "404": _problem("No sequence has this alias"),
+                        "422": _problem("start > end, or the alias names several sequences"),
+                        "500": _DAMAGED,
+                    },
+                }
+            },
+            "/seqrepo/1/metadata/{alias}": {
+                "get": {
+                    "summary": "Length, alphabet, date added and aliases (seqrepo REST API)",
+                    "tags": ["seqrepo"],
+                    "parameters": [_alias_param()],
+                    "responses": {
+                        "200": {
+                            "description": "Metadata",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/SeqrepoMetadata"}
+                                }
+                            },
+                        },
+                        "404": _problem("No sequence has this alias"),
+                        "422": _problem("The alias names several sequences"),
+                    },
+                }
+            },
         },
         "components": _components(),
     }

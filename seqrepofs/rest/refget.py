@@ -81,8 +81,14 @@ class Refget:
         if etag_matches(request, headers["etag"]):
             return not_modified(headers)
         return sequence_response(
-            request, self.backend, res.seq_id, sl.start, sl.end,
-            206 if sl.partial else 200, sequence_content_type(version), headers,
+            request,
+            self.backend,
+            res.seq_id,
+            sl.start,
+            sl.end,
+            206 if sl.partial else 200,
+            sequence_content_type(version),
+            headers,
         )
 
     # ---- GET /sequence/{id}/metadata -----------------------------------------------------
@@ -104,8 +110,12 @@ class Refget:
             }
         else:
             body = {"id": md["ga4gh"], **md}
-        return json_response(request, {"metadata": body}, json_content_type(version),
-                             self.backend.settings.metadata_max_age)
+        return json_response(
+            request,
+            {"metadata": body},
+            json_content_type(version),
+            self.backend.settings.metadata_max_age,
+        )
 
     # ---- GET /sequence/service-info ------------------------------------------------------
     def service_info(self, request: Request) -> Response:

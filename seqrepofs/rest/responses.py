@@ -32,8 +32,7 @@ def problem(
         "detail": detail,
         **extra,
     }
-    return Response(json_bytes(body), status_code=status, media_type=PROBLEM_TYPE,
-                    headers=headers)
+    return Response(json_bytes(body), status_code=status, media_type=PROBLEM_TYPE, headers=headers)
 
 
 def etag_matches(request: Request, etag: str) -> bool:

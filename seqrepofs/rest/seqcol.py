@@ -33,30 +33,51 @@ SCHEMA: dict[str, Any] = {
     "description": "A collection of reference sequences, as one loaded FASTA file holds them.",
     "type": "object",
     "properties": {
-        "names": {"type": "array", "collated": True, "items": {"type": "string"},
-                  "description": "Record names: the first word of each FASTA header."},
-        "lengths": {"type": "array", "collated": True, "items": {"type": "integer"},
-                    "description": "Residues in each sequence."},
-        "sequences": {"type": "array", "collated": True,
-                      "items": {"type": "string",
-                                "description": "refget v2 identifier (SQ.<sha512t24u>)."}},
-        "sorted_sequences": {"type": "array", "collated": False,
-                             "items": {"type": "string"},
-                             "description": "The sequence identifiers in sorted order."},
+        "names": {
+            "type": "array",
+            "collated": True,
+            "items": {"type": "string"},
+            "description": "Record names: the first word of each FASTA header.",
+        },
+        "lengths": {
+            "type": "array",
+            "collated": True,
+            "items": {"type": "integer"},
+            "description": "Residues in each sequence.",
+        },
+        "sequences": {
+            "type": "array",
+            "collated": True,
+            "items": {"type": "string", "description": "refget v2 identifier (SQ.<sha512t24u>)."},
+        },
+        "sorted_sequences": {
+            "type": "array",
+            "collated": False,
+            "items": {"type": "string"},
+            "description": "The sequence identifiers in sorted order.",
+        },
         "name_length_pairs": {
-            "type": "array", "collated": True,
-            "items": {"type": "object", "properties": {"name": {"type": "string"},
-                                                       "length": {"type": "integer"}}},
+            "type": "array",
+            "collated": True,
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "length": {"type": "integer"}},
+            },
             "description": "Each record's name and length.",
         },
         "sorted_name_length_pairs": {
-            "type": "array", "collated": False, "items": {"type": "string"},
+            "type": "array",
+            "collated": False,
+            "items": {"type": "string"},
             "description": "Sorted digests of the name-length pairs (the coordinate system).",
         },
     },
     "required": ["names", "lengths", "sequences"],
-    "ga4gh": {"inherent": list(seqcol.INHERENT), "transient": list(seqcol.TRANSIENT),
-              "passthru": []},
+    "ga4gh": {
+        "inherent": list(seqcol.INHERENT),
+        "transient": list(seqcol.TRANSIENT),
+        "passthru": [],
+    },
 }
 
 
@@ -84,8 +105,7 @@ class SeqcolAPI:
             Route("/comparison/{digest1}", self.comparison_posted, methods=["POST"]),
             Route("/list/collection", ep(self.list_collections), methods=get),
             Route("/list/attributes/{attribute}", ep(self.list_attributes), methods=get),
-            Route("/attribute/collection/{attribute}/{digest}", ep(self.attribute),
-                  methods=get),
+            Route("/attribute/collection/{attribute}/{digest}", ep(self.attribute), methods=get),
         ]
 
     # ---- helpers -------------------------------------------------------------------------
@@ -120,7 +140,7 @@ class SeqcolAPI:
             "name": "seqrepofs refget and sequence collections server",
             "type": {"group": "org.ga4gh", "artifact": "refget-seqcol", "version": SEQCOL_VERSION},
             "description": "Reference sequences (refget 2.0) and the collections they were "
-                           "loaded in (sequence collections 1.0) from a SeqRepo instance",
+            "loaded in (sequence collections 1.0) from a SeqRepo instance",
             "organization": {"name": "seqrepofs", "url": str(request.base_url)},
             "version": __version__,
             "refget": {
@@ -150,8 +170,9 @@ class SeqcolAPI:
             return info
         if level == "1":
             return self._json(request, dict(info.level1), self.backend.settings.metadata_max_age)
-        return self._stream(request, f'"{info.digest}.2"',
-                            self._level2_json(info, seqcol.ARRAY_ATTRIBUTES))
+        return self._stream(
+            request, f'"{info.digest}.2"', self._level2_json(info, seqcol.ARRAY_ATTRIBUTES)
+        )
 
     # ---- GET /comparison/{digest1}/{digest2}, POST /comparison/{digest1} -----------------
 
@@ -172,13 +193,15 @@ class SeqcolAPI:
         except (ValueError, UnicodeDecodeError) as exc:
             return problem(400, f"the body is not JSON: {exc}")
         if not isinstance(posted, dict) or not all(isinstance(v, list) for v in posted.values()):
-            return problem(400, "the body must be a level-2 sequence collection: an object of"
-                                " arrays (names, lengths, sequences, ...)")
+            return problem(
+                400,
+                "the body must be a level-2 sequence collection: an object of"
+                " arrays (names, lengths, sequences, ...)",
+            )
         info = self._collection(a)
         if isinstance(info, Response):
             return info
-        body = {"digests": {"a": a, "b": "POSTed seqcol"},
-                **self.store.compare(info, posted)}
+        body = {"digests": {"a": a, "b": "POSTed seqcol"}, **self.store.compare(info, posted)}
         return self._json(request, body, 0)
 
     async def comparison_posted(self, request: Request) -> Response:
@@ -202,28 +225,34 @@ class SeqcolAPI:
         if isinstance(paging, Response):
             return paging
         page, size = paging
-        filters = {k: v for k, v in request.query_params.items()
-                   if k in seqcol.LEVEL1_ATTRIBUTES}
+        filters = {k: v for k, v in request.query_params.items() if k in seqcol.LEVEL1_ATTRIBUTES}
         results, total = self.store.digests(filters, page, size)
-        return self._json(request, {
-            "results": results,
-            "pagination": {"page": page, "page_size": size, "total": total},
-        })
+        return self._json(
+            request,
+            {
+                "results": results,
+                "pagination": {"page": page, "page_size": size, "total": total},
+            },
+        )
 
     def list_attributes(self, request: Request) -> Response:
         attribute = request.path_params["attribute"]
         if attribute not in seqcol.ARRAY_ATTRIBUTES:
-            return problem(404, f"no attribute {attribute!r}; attributes: "
-                                f"{', '.join(seqcol.ARRAY_ATTRIBUTES)}")
+            return problem(
+                404, f"no attribute {attribute!r}; attributes: {', '.join(seqcol.ARRAY_ATTRIBUTES)}"
+            )
         paging = self._paging(request)
         if isinstance(paging, Response):
             return paging
         page, size = paging
         results, total = self.store.attribute_digests(attribute, page, size)
-        return self._json(request, {
-            "results": results,
-            "pagination": {"page": page, "page_size": size, "total": total},
-        })
+        return self._json(
+            request,
+            {
+                "results": results,
+                "pagination": {"page": page, "page_size": size, "total": total},
+            },
+        )
 
     # ---- GET /attribute/collection/{attribute}/{digest} ----------------------------------
 
@@ -232,8 +261,9 @@ class SeqcolAPI:
         if attribute in seqcol.TRANSIENT:
             return problem(404, f"{attribute} is transient: it has a digest but no value")
         if attribute not in seqcol.ARRAY_ATTRIBUTES:
-            return problem(404, f"no attribute {attribute!r}; attributes: "
-                                f"{', '.join(seqcol.ARRAY_ATTRIBUTES)}")
+            return problem(
+                404, f"no attribute {attribute!r}; attributes: {', '.join(seqcol.ARRAY_ATTRIBUTES)}"
+            )
         owner = self.store.attribute_owner(attribute, digest)
         if owner is None:
             return problem(404, f"no {attribute} with digest {digest!r}")
@@ -251,8 +281,10 @@ class SeqcolAPI:
 
     def _stream(self, request: Request, etag: str, body: Iterator[bytes]) -> Response:
         """A streamed JSON body; its ETag names the content (a digest fixes it for good)."""
-        headers = {"etag": etag,
-                   "cache-control": f"public, max-age={self.backend.settings.metadata_max_age}"}
+        headers = {
+            "etag": etag,
+            "cache-control": f"public, max-age={self.backend.settings.metadata_max_age}",
+        }
         if etag_matches(request, etag):
             return not_modified(headers)
         if request.method == "HEAD":

@@ -69,15 +69,17 @@ class SeqrepoAPI:
         """Versions and the served instance, shaped like the reference's ping."""
         import bioutils
 
-        return JSONResponse({
-            "version": __version__,
-            "url": "seqrepofs",
-            "dependencies": {
-                "seqrepo": {
-                    "version": __version__,
-                    "root": self.backend.settings.instance_dir,
-                    "url": "seqrepofs (SeqRepo-compatible store)",
+        return JSONResponse(
+            {
+                "version": __version__,
+                "url": "seqrepofs",
+                "dependencies": {
+                    "seqrepo": {
+                        "version": __version__,
+                        "root": self.backend.settings.instance_dir,
+                        "url": "seqrepofs (SeqRepo-compatible store)",
+                    },
+                    "bioutils": {"version": getattr(bioutils, "__version__", None)},
                 },
-                "bioutils": {"version": getattr(bioutils, "__version__", None)},
-            },
-        })
+            }
+        )
