@@ -59,6 +59,7 @@ PREFIX_ROUND = 1024  # a prefix is inflated to a multiple of this: a nearby read
 # so a cache of blocks alone spends 90% of its bytes on neighbours nobody asked for.
 RECORD_MAX_RESIDUES = 8192
 CACHE_ENTRY_OVERHEAD = 200  # bytes a cache entry costs beyond its data (key, node, header)
+RECORD_BLOCK_HIT_RATE = 16  # see BlockReader._blocks_worth_caching
 
 
 def _cached_size(data: Inflated) -> int:
@@ -312,6 +313,8 @@ class BlockReader:
         self._last_block: LRUCache[str, tuple[int, int]] = LRUCache(maxsize=1024)  # last, streak
         self._ahead: LRUCache[str, int] = LRUCache(maxsize=1024)
         self._last_record_block: dict[str, int] = {}  # see _record
+        self._record_block_reads = 0  # blocks short-record reads needed (decayed), and how
+        self._record_block_hits = 0  # many were cached: is caching theirs worth it?
 
     def file(self, path: str) -> BgzfFastaFile:
         bf = self._files.get(path)
@@ -661,9 +664,14 @@ class BlockReader:
         pieces = []
         for i in range(first, last + 1):
             bstart = uoffsets[i]
-            data = self._blocks.get((bf.path, i)) or (
-                self.block(bf, i) if keep else self.block(bf, i, need=uneed - bstart)
-            )
+            data = self._blocks.get((bf.path, i))
+            self._record_block_reads += 1
+            if data is not None:
+                self._record_block_hits += 1
+            elif keep:
+                data = self.block(bf, i)
+            else:
+                data = self.block(bf, i, self._blocks_worth_caching(), uneed - bstart)
             pieces.append(data[max(ufirst - bstart, 0) : urecord_end - bstart])
         text = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         whole = uoffsets[last] + len(data) >= urecord_end
@@ -678,6 +686,20 @@ class BlockReader:
         record = seq if type(seq) is bytes else bytes(seq)
         self._blocks.put((bf.path, entry.name), record)
         return record
+
+    def _blocks_worth_caching(self) -> bool:
+        """Whether a short-record read should cache the block it inflated: while the cache has
+        room, then while at least 1 in RECORD_BLOCK_HIT_RATE of such reads found their block
+        cached (and 1 miss in that many regardless, to notice a change). Caching a block in a
+        full cache costs ~2 µs (insert, evict), a hit saves ~20 (read, inflate): random reads
+        of the 100 k instance hit 20–30% of the time, of the 1 M one 3%."""
+        blocks = self._blocks
+        if blocks.maxsize is None or blocks.currsize + BLOCK_DATA_SIZE < blocks.maxsize:
+            return True
+        reads, hits = self._record_block_reads, self._record_block_hits
+        if reads >= 4096:  # decay: what the last few thousand reads did
+            self._record_block_reads, self._record_block_hits = reads // 2, hits // 2
+        return hits * RECORD_BLOCK_HIT_RATE >= reads or reads % RECORD_BLOCK_HIT_RATE == 0
 
     def _residues(
         self, bf: BgzfFastaFile, ufirst: int, uend: int, i: int, crlf: bool = False
