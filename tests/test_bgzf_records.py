@@ -13,6 +13,7 @@ import pytest
 
 from seqrepofs.errors import CorruptFileError
 from seqrepofs.store.bgzf import (
+    BLOCK_DATA_SIZE,
     CACHE_ENTRY_OVERHEAD,
     PREFIX_MAX_FRACTION,
     RECORD_MAX_RESIDUES,
@@ -210,3 +211,28 @@ def test_threads_sharing_a_small_cache_read_exact_bytes(tmp_path: Path) -> None:
         t.join()
     assert not errors
     assert reader._blocks.currsize <= 100_000
+
+
+def test_blocks_of_random_short_reads_stop_being_cached_when_they_never_hit(
+    tmp_path: Path,
+) -> None:
+    """Once the cache is full and short-record reads seldom find their block cached, caching
+    the blocks they inflate is only cost; reads that do reuse blocks keep them cached."""
+    rng = random.Random(8)
+    records = {f"q{i}": bytes(rng.choices(ALPHABET, k=rng.randint(200, 2000))) for i in range(6000)}
+    path = tmp_path / "r.fa.bgz"
+    _write(path, records)
+    names = list(records)
+    reader = BlockReader(fd_cache_size=2, block_cache_bytes=200_000)
+    assert reader._blocks_worth_caching()  # room: yes
+    for name in rng.sample(names, 3000):  # far apart, each block about once
+        assert reader.fetch(str(path), name, 0, 20) == records[name][:20]
+    assert not reader._blocks_worth_caching()
+    reuse = BlockReader(fd_cache_size=2, block_cache_bytes=70_000)  # a full cache, too
+    for _ in range(6):
+        for name in names[:400:7]:  # a few blocks, again and again
+            assert reuse.fetch(str(path), name, 0, 20) == records[name][:20]
+            reuse._blocks.pop((str(path), name))  # not the record: its block, next time
+    assert reuse._blocks.currsize + BLOCK_DATA_SIZE >= 70_000
+    assert reuse._record_block_hits * 4 > reuse._record_block_reads  # well over 1 in 16
+    assert reuse._blocks_worth_caching()
