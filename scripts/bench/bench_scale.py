@@ -262,6 +262,9 @@ class Scale:
                 subprocess.run(
                     ["cp", "-a", "--reflink=never", str(master), str(mnt / "master")], check=True
                 )
+                # a loaded master's databases are on disk (SQLite fsyncs each commit); cp's are
+                # still dirty, and FICLONE would first wait for their writeback
+                subprocess.run(["sync", "-f", str(mnt / "master")], check=True)
                 used = fs_used(mnt)
                 secs, _rss, stdout = run([*SEQREPOFS, "-r", str(mnt), "snapshot", "-d", SNAPSHOT])
                 out = {
