@@ -21,6 +21,7 @@ import functools
 import itertools
 import logging
 import os
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -65,6 +66,7 @@ _COLLECTION_SUFFIXES = tuple(kind.suffix.encode() for kind in CollectionKind)
 # /collections positions: by-digest at FIRST_ENTRY, file kind k of collection id c at
 # FIRST_ENTRY + 1 + (c << 3 | k)
 _KIND_BITS = 3
+_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED: a writer holds the database (primary codes)
 
 
 @dataclass
@@ -202,6 +204,29 @@ class Operations(pyfuse3.Operations):
         """Run blocking store work in the worker pool without blocking the trio loop."""
         return await self._wait(self._pool.submit(fn, *args))
 
+    async def _store(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run store work on the trio thread if it can finish without waiting, else in the pool.
+
+        An alias lookup is one indexed row query (cached for a second on a master): tens of
+        microseconds, less than the hop to a worker and back. On a master a loader may hold
+        the database's lock, so the work runs inside `no_waiting()`: the loop's connections
+        answer SQLITE_BUSY at once (busy_timeout 0) and the instance's locks are only tried;
+        either raises, and the work is run again in a worker, where it may wait (it only
+        reads, so running it again is harmless). A snapshot URL's queries may fetch pages:
+        always in the pool. Reads that wait on slow storage (ReadPlacement) send lookups to
+        the pool too.
+        """
+        if not self.placement.remote and self.placement.inline():
+            try:
+                with no_waiting():
+                    return fn(*args)
+            except WouldWait:
+                pass
+            except sqlite3.OperationalError as exc:
+                if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in _BUSY:
+                    raise
+        return await self._io(fn, *args)
+
     async def _wait(self, future: Future[T]) -> T:
         """The result of work submitted to the pool, awaited without blocking the trio loop."""
         task = trio.lowlevel.current_task()
@@ -221,10 +246,14 @@ class Operations(pyfuse3.Operations):
 
     async def _node(self, inode: int) -> Node:
         """The node an inode number names: from the bounded cache, else rebuilt from the
-        number in a worker (it may read the alias row)."""
+        number (it may read the alias row): on the trio thread if that needs no waiting and
+        no more than a query or two (`Tree.quick`), else in a worker."""
         node = self.tree.cached(inode)
         if node is None:
-            node = await self._io(self.tree.node, inode)
+            if self.tree.quick(inode):
+                node = await self._store(self.tree.node, inode)
+            else:
+                node = await self._io(self.tree.node, inode)
         return node
 
     def _describe(self, kind: str, args: Sequence[Any]) -> str:
@@ -273,7 +302,10 @@ class Operations(pyfuse3.Operations):
             text = name.decode("utf-8")
         except UnicodeDecodeError:
             raise FsError(errno.ENOENT) from None
-        node = await self._io(self.tree.lookup, parent, text)
+        if isinstance(parent, NamespaceDir):
+            node = await self._store(self.tree.lookup, parent, text)
+        else:  # instance and root directories may open an instance or build assembly views
+            node = await self._io(self.tree.lookup, parent, text)
         ino = self.tree.ino(node)
         self.tree.remember(ino, node)
         return self.attrs(node, ino)

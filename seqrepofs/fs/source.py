@@ -13,7 +13,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, NamedTuple, TypeVar, cast
@@ -25,6 +26,7 @@ from ..fasta_view import encode_name
 from ..lazy.options import LazyOptions
 from ..seqrepo import SEQ_SCHEMA, SeqRepo, is_snapshot_url
 from ..store.instances import is_frozen, is_instance, list_instances
+from ..store.nowait import WouldWait, waiting_allowed
 from ..store.translate import api_namespaces, api_to_db, db_to_api
 
 if TYPE_CHECKING:
@@ -154,7 +156,9 @@ class Instance:
             value = self._meta.get(key, _MISSING)
             computing = self._computing.setdefault(key, threading.Lock())
         if value is _MISSING:
-            with computing:  # one computation at a time: a second asker waits for the first
+            # one computation at a time: a second asker waits for the first (on the event
+            # loop it does not: the first may be waiting on a loader's lock)
+            with _held(computing):
                 with self._lock:
                     value = self._meta.get(key, _MISSING)
                 if value is _MISSING:
@@ -329,6 +333,20 @@ class Instance:
         self.sr.close()
 
 
+@contextmanager
+def _held(lock: threading.Lock) -> Iterator[None]:
+    """Hold `lock`; inside `no_waiting()` (the FUSE event loop) raise WouldWait rather than
+    wait for a thread that holds it, which may itself be waiting on a loader's lock."""
+    if waiting_allowed():
+        lock.acquire()
+    elif not lock.acquire(blocking=False):
+        raise WouldWait("lock held by a worker")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 @functools.lru_cache(maxsize=1024)
 def _timestamp_ns(text: str) -> int | None:
     """Rows of one load share a few timestamps: parsed once each (bounded cache)."""
@@ -377,10 +395,13 @@ class Root:
         return is_instance(os.path.join(self.path, name))
 
     def instance(self, name: str) -> Instance:
-        """The opened instance (opened once, kept: a root holds few instances)."""
-        with self._lock:
+        """The opened instance (opened once, kept: a root holds few instances). Opening one
+        reads its databases, so it is never done inside `no_waiting()` (WouldWait)."""
+        with _held(self._lock):
             inst = self._instances.get(name)
             if inst is None:
+                if not waiting_allowed():
+                    raise WouldWait(f"instance {name} is not open yet")
                 inst = Instance(os.path.join(self.path, name))
                 self._instances[name] = inst
             return inst

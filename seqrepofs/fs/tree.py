@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -76,6 +77,8 @@ NODE_CACHE_SIZE = 4096  # recently answered immutable nodes, so getattr/open ski
 COLLECTION_PAGE_SIZE = 256  # collections per /collections listing query
 COLLECTIONS = "collections"  # the directory of an instance's sequence collections
 BY_DIGEST = "by-digest"  # its subdirectory naming them by seqcol digest
+DIR_NODE_TTL = SHORT_TIMEOUT / 2  # a mutable directory's node is reused this long (seconds)
+_QUICK = frozenset({"root", "latest", "instance", "namespace", "file"})  # see Tree.quick
 
 
 class FsError(Exception):
@@ -163,6 +166,9 @@ class Tree:
         self.mountpoint = os.path.realpath(mountpoint).rstrip("/")
         self.inodes = Inodes()
         self._recent: LRUCache = LRUCache(NODE_CACHE_SIZE)  # ino -> immutable node
+        # ino -> (expiry, node): directories that may change (a master's), briefly; one entry
+        # per directory asked about, so bounded by the directories, never by the files
+        self._dirs: dict[int, tuple[float, Node]] = {}
         self.collections = CollectionViews(width)
 
     # ---- inode numbers <-> nodes -----------------------------------------------------------
@@ -170,14 +176,24 @@ class Tree:
         return self.inodes.number(node)
 
     def cached(self, ino: int) -> Node | None:
-        """The node of `ino` if it is immutable and was answered lately (no I/O)."""
-        return self._recent.get(ino)  # type: ignore[no-any-return]
+        """The node of `ino` if it is immutable and was answered lately, or a directory
+        answered less than DIR_NODE_TTL ago (no I/O)."""
+        node = self._recent.get(ino)
+        if node is None:
+            hit = self._dirs.get(ino)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
+        return node  # type: ignore[no-any-return]
 
     def remember(self, ino: int, node: Node) -> None:
         """Keep an immutable node in the bounded cache (a lookup is usually followed by a
-        getattr or an open of the same inode)."""
+        getattr or an open of the same inode), and a mutable directory for DIR_NODE_TTL:
+        every lookup of a master's file first asks for its directory, which otherwise is
+        rebuilt each time (a few memoised facts, re-read once a second anyway)."""
         if node.immutable:
             self._recent[ino] = node
+        elif node.is_dir:
+            self._dirs[ino] = (time.monotonic() + DIR_NODE_TTL, node)
 
     def node(self, ino: int) -> Node:
         """The node an inode number names, rebuilt from the number (FsError ESTALE if none)."""
@@ -190,6 +206,13 @@ class Tree:
         node = self._node_of(key)
         self.remember(ino, node)
         return node
+
+    def quick(self, ino: int) -> bool:
+        """Whether rebuilding the node of `ino` costs at most a query or two and opens
+        nothing: directories above the files, `latest` and alias files. Whole-assembly views
+        and collections may be built or sized first (seconds): not these."""
+        key = self.inodes.key(ino)
+        return key is not None and key[0] in _QUICK
 
     def describe(self, ino: int) -> str:
         """A path for the log, without I/O (the key when the node is not at hand)."""
@@ -277,7 +300,7 @@ class Tree:
             stored.length,
             stored.added_ns,
         )
-        return self._alias_files(self._namespace_node(parent, nsdir), inst, nsmap, row)[kind]
+        return self._alias_file(self._namespace_node(parent, nsdir), inst, nsmap, row, kind)
 
     # ---- nodes ------------------------------------------------------------------------------
     def root(self) -> Directory:
@@ -348,10 +371,15 @@ class Tree:
             nsdir=nsdir,
         )
 
-    def _alias_files(
-        self, ns_node: NamespaceDir, inst: Instance, nsmap: NamespaceMap, row: AliasRow
-    ) -> list[AliasFile]:
-        """The four files of an alias row, in FileKind order.
+    def _alias_file(
+        self,
+        ns_node: NamespaceDir,
+        inst: Instance,
+        nsmap: NamespaceMap,
+        row: AliasRow,
+        kind: FileKind,
+    ) -> AliasFile:
+        """One of the four files of an alias row.
 
         A snapshot's files share the instance's one mtime; a master's carry their row's
         `added` time, which never changes, so a re-pointed alias's new file has a new mtime
@@ -361,26 +389,20 @@ class Tree:
         fa, fai, dct = file_sizes(
             row.stem, row.length, self.width, file_uri(self.mountpoint + base + ".fa")
         )
-        sizes = (fa, fai, dct, dct)
-        mtime = inst.mtime_ns if inst.frozen else row.added_ns
-        variant = _variant(nsmap)
-        return [
-            AliasFile(
-                path=base + kind.suffix,
-                mtime_ns=mtime,
-                frozen=inst.frozen,
-                inst=ns_node.inst,
-                nsdir=ns_node.nsdir,
-                variant=variant,
-                rowid=row.rowid,
-                alias=row.alias,
-                seq_id=row.seq_id,
-                length=row.length,
-                file_kind=kind,
-                file_size=sizes[kind],
-            )
-            for kind in FileKind
-        ]
+        return AliasFile(
+            path=base + kind.suffix,
+            mtime_ns=inst.mtime_ns if inst.frozen else row.added_ns,
+            frozen=inst.frozen,
+            inst=ns_node.inst,
+            nsdir=ns_node.nsdir,
+            variant=_variant(nsmap),
+            rowid=row.rowid,
+            alias=row.alias,
+            seq_id=row.seq_id,
+            length=row.length,
+            file_kind=kind,
+            file_size=(fa, fai, dct, dct)[kind],
+        )
 
     def _nsmap(self, ns_node: NamespaceDir) -> tuple[Instance, NamespaceMap]:
         inst = self.instance(ns_node)
@@ -429,7 +451,7 @@ class Tree:
                 continue
             row = inst.lookup(nsmap, alias)
             if row is not None:
-                return self._alias_files(parent, inst, nsmap, row)[kind]
+                return self._alias_file(parent, inst, nsmap, row, kind)
         raise FsError(errno.ENOENT)
 
     # ---- listing ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .. import config
 from ..errors import CorruptFileError, NotASeqRepoError, ReadOnlyError
 from .instances import is_frozen
+from .nowait import waiting_allowed
 from .schema import check_schema_version, connect, create_database, read_only_uri
 
 if TYPE_CHECKING:
@@ -116,6 +117,8 @@ class Database:
                     conn.attach(rf, schema)
             else:
                 conn = connect(self.path, writeable=False, immutable=self.immutable)
+                if not waiting_allowed():  # the FUSE loop: a writer's lock is BUSY at once
+                    conn.execute("pragma busy_timeout = 0")
                 conn.execute("pragma query_only = 1")
                 conn.execute(f"pragma mmap_size = {config.sqlite_mmap_bytes()}")
                 for path, immutable, schema in self._read_attachments:
