@@ -1,13 +1,15 @@
 """The pyfuse3 request handlers: translate kernel requests into `Tree` calls.
 
-Every handler runs on the single trio thread, so lookups, listings and opens, which touch
-sqlite, run in a small pool of long-lived worker threads (`_io`). The pool is a
+Every handler runs on the single trio thread, so listings, opens that query sqlite and other
+work that may wait run in a small pool of long-lived worker threads (`_io`). The pool is a
 ThreadPoolExecutor rather than `trio.to_thread`: trio retires idle threads after 10 s, and the
 store keeps one sqlite connection per thread it has seen, so short-lived threads would leak
 connections in a daemon that runs for months. The pool size is the capacity limit.
 
 File reads are the exception: they run on the trio thread (see `ReadPlacement`), because the
-hop to a worker and back costs more than the read.
+hop to a worker and back costs more than the read. So do lookups of alias files and the
+rebuilding of nodes from their inode numbers, as far as they need no waiting (`_store`): one
+indexed query, where the hop cost more than the query.
 
 No request may take the daemon down: each handler turns `FsError` into its errno and any
 other exception into EIO, logged with the path.
