@@ -2,9 +2,10 @@
 
 Commit policy (crash safety): data becomes durable in whole batches. A batch is committed when
 it reaches `batch_size` new sequences (SeqRepo's 20,000 by default), ALIAS_BATCH alias rows or
-1e9 residues, and at the end. Each commit first finishes the batch's BGZF file
-(written as `*.partial`, fsynced, indexed, renamed), then inserts the seqinfo rows and aliases
-and commits them in one SQLite transaction covering both databases. A kill at any moment leaves
+1e9 residues, and at the end. Each commit finishes the batch's BGZF file (written as
+`*.partial`, fsynced, indexed, renamed) while the batch's alias rows are inserted, then
+commits the seqinfo rows and aliases in one SQLite transaction covering both databases; no
+row is committed before its file is in place. A kill at any moment leaves
 the instance as it was after the last commit, plus at most one finished file that no row
 refers to; the next load removes such files. Re-running the same load skips what is stored.
 
