@@ -53,7 +53,10 @@ def add_assembly_names(
         if missing:
             log.warning(
                 "assembly %s references %d accessions not in %s (e.g. %s)",
-                name, len(missing), sr.root_dir, ", ".join(str(m) for m in missing[:5]),
+                name,
+                len(missing),
+                sr.root_dir,
+                ", ".join(str(m) for m in missing[:5]),
             )
             if not partial_load:
                 log.warning("skipping %s (-p to load it partially)", name)

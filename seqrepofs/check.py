@@ -141,8 +141,15 @@ def check(
                         continue
                     order = sorted(seqs, key=lambda s: good_files[relpath][s[0]].offset)
                     for seq_id, length in order:
-                        _verify_sequence(sr, relpath, seq_id, length,
-                                         digests_by_seq.get(seq_id, {}), report, progress)
+                        _verify_sequence(
+                            sr,
+                            relpath,
+                            seq_id,
+                            length,
+                            digests_by_seq.get(seq_id, {}),
+                            report,
+                            progress,
+                        )
     finally:
         conn.close()
     return report
@@ -157,8 +164,9 @@ def _check_file(
 ) -> FaiIndex | None:
     """Structure of one sequence file; returns its .fai entries if the file is sound."""
     path = os.path.join(seqdir, relpath)
-    names = ", ".join(s for s, _ in seqs[:3]) + (f" and {len(seqs) - 3} more" if len(seqs) > 3
-                                                 else "")
+    names = ", ".join(s for s, _ in seqs[:3]) + (
+        f" and {len(seqs) - 3} more" if len(seqs) > 3 else ""
+    )
     problems: list[str] = []
     for suffix in ("", ".fai", ".gzi"):
         if not os.path.isfile(path + suffix):
@@ -194,10 +202,7 @@ def _check_file(
     return fai if sound else None
 
 
-
-def _check_blocks(
-    path: str, relpath: str, coffsets: Sequence[int], uoffsets: Sequence[int]
-) -> int:
+def _check_blocks(path: str, relpath: str, coffsets: Sequence[int], uoffsets: Sequence[int]) -> int:
     """Check that the .gzi's offsets start BGZF blocks and the file ends with the EOF block.
 
     Returns the uncompressed size of the file.

@@ -29,8 +29,10 @@ def toy(tmp_path: Path) -> Path:
     """The reference's own toy repository (tests/test_seqrepo.py there)."""
     root = tmp_path / "toy"
     with SeqRepo(root, writeable=True) as sr:
-        sr.store("SMELLASSWEET", [{"namespace": "en", "alias": "rose"},
-                                  {"namespace": "fr", "alias": "rose"}])
+        sr.store(
+            "SMELLASSWEET",
+            [{"namespace": "en", "alias": "rose"}, {"namespace": "fr", "alias": "rose"}],
+        )
         sr.store("smellassweet", [{"namespace": "es", "alias": "rosa"}])
         sr.store("ASINCHANGE", [{"namespace": "en", "alias": "coin"}])
         sr.store("ASINACORNER", [{"namespace": "fr", "alias": "coin"}])
@@ -43,9 +45,11 @@ def test_reference_toy_semantics(toy: Path) -> None:
     assert len(list(sr)) == 3
     assert sr["en:rose"] == "SMELLASSWEET"
     assert sr.translate_identifier("en:rose", target_namespaces=["VMC"]) == [
-        "VMC:GS_bsoUMlD3TrEtlh9Dt1iT29mzfkwwFUDr"]
+        "VMC:GS_bsoUMlD3TrEtlh9Dt1iT29mzfkwwFUDr"
+    ]
     assert sr["ga4gh:SQ.bsoUMlD3TrEtlh9Dt1iT29mzfkwwFUDr"].seq_id == (
-        "bsoUMlD3TrEtlh9Dt1iT29mzfkwwFUDr")
+        "bsoUMlD3TrEtlh9Dt1iT29mzfkwwFUDr"
+    )
     assert sr["sha512t24u:bsoUMlD3TrEtlh9Dt1iT29mzfkwwFUDr"] == "SMELLASSWEET"
     assert sr["SQ.bsoUMlD3TrEtlh9Dt1iT29mzfkwwFUDr"] == "SMELLASSWEET"
     assert sr["8b2698fb0b0c93558a6adbb11edb1e4b"] == "SMELLASSWEET"  # raw MD5 alias
@@ -71,14 +75,26 @@ def test_unknown_and_ambiguous_aliases(toy: Path) -> None:
 
 def test_namespace_translation(tmp_path: Path) -> None:
     with SeqRepo(tmp_path / "t", writeable=True) as sr:
-        sr.store("ACGTT", [{"namespace": "refseq", "alias": "NM_1.1"},
-                           {"namespace": "ensembl", "alias": "ENST1.1"},
-                           {"namespace": "lrg", "alias": "LRG_1"}])
+        sr.store(
+            "ACGTT",
+            [
+                {"namespace": "refseq", "alias": "NM_1.1"},
+                {"namespace": "ensembl", "alias": "ENST1.1"},
+                {"namespace": "lrg", "alias": "LRG_1"},
+            ],
+        )
     sr = SeqRepo(tmp_path / "t")
     stored = {(r["namespace"], r["alias"]) for r in sr.aliases.find_aliases(current_only=False)}
     assert {("NCBI", "NM_1.1"), ("Ensembl", "ENST1.1"), ("LRG", "LRG_1")} <= stored
-    for ident in ("refseq:NM_1.1", "RefSeq:NM_1.1", "NCBI:NM_1.1", "ensembl:ENST1.1",
-                  "Ensembl:ENST1.1", "lrg:LRG_1", "LRG:LRG_1"):
+    for ident in (
+        "refseq:NM_1.1",
+        "RefSeq:NM_1.1",
+        "NCBI:NM_1.1",
+        "ensembl:ENST1.1",
+        "Ensembl:ENST1.1",
+        "lrg:LRG_1",
+        "LRG:LRG_1",
+    ):
         assert sr[ident] == "ACGTT", ident
     names = sr.translate_alias("NM_1.1")
     assert names.index("refseq:NM_1.1") == names.index("NCBI:NM_1.1") + 1
@@ -91,8 +107,10 @@ def test_alias_history_is_kept(tmp_path: Path) -> None:
         sr.store("CCCC", [{"namespace": "x", "alias": "a"}])  # re-pointed
         sr.store("CCCC", [{"namespace": "x", "alias": "a"}])  # idempotent
     sr = SeqRepo(tmp_path / "t")
-    rows = [(r["is_current"], sr.sequences.fetch(r["seq_id"]))
-            for r in sr.aliases.find_aliases(namespace="x", alias="a", current_only=False)]
+    rows = [
+        (r["is_current"], sr.sequences.fetch(r["seq_id"]))
+        for r in sr.aliases.find_aliases(namespace="x", alias="a", current_only=False)
+    ]
     assert sorted(rows) == [(0, "AAAA"), (1, "CCCC")]
     assert sr["x:a"] == "CCCC"
 
@@ -218,8 +236,10 @@ def test_threads_share_one_instance(tmp_path: Path) -> None:
     import random
 
     rng = random.Random(3)
-    seqs = {f"s{i}": "".join(rng.choice("ACGT") for _ in range(rng.randrange(1, 200000)))
-            for i in range(12)}
+    seqs = {
+        f"s{i}": "".join(rng.choice("ACGT") for _ in range(rng.randrange(1, 200000)))
+        for i in range(12)
+    }
     with SeqRepo(tmp_path / "t", writeable=True) as w:
         for name, s in seqs.items():
             w.store(s, [{"namespace": "x", "alias": name}])
@@ -273,8 +293,15 @@ def test_reading_a_file_in_load_order_follows_it_and_stays_exact(tmp_path: Path)
     second = {f"NM_{i}.1": seq() for i in range(100, 160)}
     with SeqRepo(tmp_path / "t", writeable=True) as w:  # one file
         for name, s in first.items():
-            w.store(s, [{"namespace": "refseq", "alias": name}, {"namespace": "x", "alias": "dup"}
-                        if name == "NM_7.1" else {"namespace": "x", "alias": name}])
+            w.store(
+                s,
+                [
+                    {"namespace": "refseq", "alias": name},
+                    {"namespace": "x", "alias": "dup"}
+                    if name == "NM_7.1"
+                    else {"namespace": "x", "alias": name},
+                ],
+            )
     with SeqRepo(tmp_path / "t", writeable=True) as w:  # another file
         for name, s in second.items():
             w.store(s, [{"namespace": "refseq", "alias": name}])
@@ -282,8 +309,15 @@ def test_reading_a_file_in_load_order_follows_it_and_stays_exact(tmp_path: Path)
         w.store(seq() + "A", [{"namespace": "y", "alias": "dup"}])  # bare "dup" is ambiguous
     expected = {**first, **second, "NM_30.1": second["NM_120.1"]}
     sr = SeqRepo(tmp_path / "t")
-    assert len({sr.sequences.fetch_seqinfo(sr.resolve(f"refseq:{n}"))["relpath"]
-                for n in ("NM_0.1", "NM_100.1")}) == 2
+    assert (
+        len(
+            {
+                sr.sequences.fetch_seqinfo(sr.resolve(f"refseq:{n}"))["relpath"]
+                for n in ("NM_0.1", "NM_100.1")
+            }
+        )
+        == 2
+    )
     joined = 0
     real_join = sr.aliases.locations_for
 
@@ -321,8 +355,13 @@ def _transcript_set(root: Path, n: int = 300) -> list[tuple[str, str]]:
     seqs = ["".join(rng.choice("ACGT") for _ in range(rng.randrange(30, 300))) for _ in range(n)]
     with SeqRepo(root, writeable=True) as w:
         for i, s in enumerate(seqs):
-            w.store(s, [{"namespace": "refseq", "alias": f"NM_{i}.1"},
-                        {"namespace": "other", "alias": f"NM_{i + 1}.1"}])
+            w.store(
+                s,
+                [
+                    {"namespace": "refseq", "alias": f"NM_{i}.1"},
+                    {"namespace": "other", "alias": f"NM_{i + 1}.1"},
+                ],
+            )
         for i in (40, 41, n - 20):  # the old rows stay in place with is_current = 0
             w.store(seqs[i + 7], [{"namespace": "refseq", "alias": f"NM_{i}.1"}])
     return [(ns, f"NM_{i}.1") for i in range(n) for ns in ("refseq", "other")]

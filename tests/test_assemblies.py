@@ -120,8 +120,13 @@ def make_repo(
 def small(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     """(a) GRCh38 chromosomes + 2 unlocalized, 2 unplaced, 2 alt; Y and 2 scaffolds left out."""
     return make_repo(
-        tmp_path_factory.mktemp("small"), "GRCh38", grch38_subset(), set(GRCH38_LEFT_OUT),
-        GRCH38_LENGTHS, get_assembly_names(), seed=6,
+        tmp_path_factory.mktemp("small"),
+        "GRCh38",
+        grch38_subset(),
+        set(GRCH38_LEFT_OUT),
+        GRCH38_LENGTHS,
+        get_assembly_names(),
+        seed=6,
     )
 
 
@@ -134,8 +139,13 @@ def full(tmp_path_factory: pytest.TempPathFactory) -> Repo:
         s["name"] for s in rng.sample([s for s in entries if not is_primary(s)], 4)
     }
     return make_repo(
-        tmp_path_factory.mktemp("full"), "GRCh38.p14", entries, left_out, {},
-        ["GRCh38.p14"], seed=14,
+        tmp_path_factory.mktemp("full"),
+        "GRCh38.p14",
+        entries,
+        left_out,
+        {},
+        ["GRCh38.p14"],
+        seed=14,
     )
 
 
@@ -295,8 +305,7 @@ def test_missing_list_names_exactly_the_left_out(repo: Repo, style: str, primary
     assert {r[0] for r in rows} == want
     assert all(len(r) == 6 for r in rows)
     # what we left out ourselves is reported as absent, never silently dropped
-    variant_names = {e.name for e in report_entries(repo.assembly)
-                     if e.is_primary or not primary}
+    variant_names = {e.name for e in report_entries(repo.assembly) if e.is_primary or not primary}
     assert repo.left_out & variant_names <= {r[0] for r in rows if r[5] == "not in repository"}
 
 
@@ -344,7 +353,8 @@ def test_grch37_mt_is_what_bioutils_carries(small: Repo) -> None:
     known = known_assemblies(small.sr)
     stored = set(small.seqs)
     assert known == sorted(
-        a for a in get_assembly_names()
+        a
+        for a in get_assembly_names()
         if any(s["refseq_ac"] in stored for s in get_assembly(a)["sequences"])
     )
     assert {"GRCh37", "GRCh37.p13", "GRCh38", "GRCh38.p14"} <= set(known)
@@ -393,9 +403,18 @@ def test_file_names_listing_and_lookup(small: Repo) -> None:
         vf = lookup(small.sr, fn)
         assert vf is not None and vf.filename == fn
         assert view_filename(vf.assembly, vf.style, vf.variant, vf.kind) == fn
-    for fn in ("GRCh38.fa", "GRCh38.fa.fai", "GRCh38.dict", "GRCh38.fa.dict",
-               "GRCh38.chrom.sizes", "GRCh38.seqcol.json", "GRCh38.missing.txt",
-               "GRCh38.ucsc.primary.fa", "GRCh38.p14.refseq.fa", "GRCh37.p13.ucsc.primary.fa"):
+    for fn in (
+        "GRCh38.fa",
+        "GRCh38.fa.fai",
+        "GRCh38.dict",
+        "GRCh38.fa.dict",
+        "GRCh38.chrom.sizes",
+        "GRCh38.seqcol.json",
+        "GRCh38.missing.txt",
+        "GRCh38.ucsc.primary.fa",
+        "GRCh38.p14.refseq.fa",
+        "GRCh37.p13.ucsc.primary.fa",
+    ):
         assert fn in names
     vf = lookup(small.sr, "GRCh38.p14.ucsc.primary.fa.fai")
     assert vf is not None
@@ -474,8 +493,10 @@ def test_conflicts_unstored_and_invalidate(tmp_path: Path) -> None:
     entries = {e.name: e for e in report_entries("GRCh38")}
     with SeqRepo(tmp_path / "i", writeable=True) as sr:
         for n in ("1", "2", "MT"):
-            sr.store("ACGT" * (int(n) if n.isdigit() else 5) * 10,
-                     [{"namespace": "refseq", "alias": entries[n].refseq_ac or ""}])
+            sr.store(
+                "ACGT" * (int(n) if n.isdigit() else 5) * 10,
+                [{"namespace": "refseq", "alias": entries[n].refseq_ac or ""}],
+            )
         sr.commit()
         add_assembly_names(sr, ["GRCh38"])
     sr = SeqRepo(tmp_path / "i")
@@ -502,8 +523,9 @@ def test_conflicts_unstored_and_invalidate(tmp_path: Path) -> None:
 
 
 def _entry(i: int, name: str, ucsc: str | None, refseq: str | None) -> ReportEntry:
-    return ReportEntry(i, name, ucsc, refseq, None, 100, "assembled-molecule",
-                       "Primary Assembly", "=")
+    return ReportEntry(
+        i, name, ucsc, refseq, None, 100, "assembled-molecule", "Primary Assembly", "="
+    )
 
 
 def test_duplicate_names_and_empty_views(small: Repo) -> None:
@@ -517,7 +539,9 @@ def test_duplicate_names_and_empty_views(small: Repo) -> None:
     ucsc = AssemblyView(small.sr, "Toy", "ucsc", False, 60, res)
     assert [r.name for r in ucsc.records] == ["chrA"]
     assert [(m.entry.name, m.reason) for m in ucsc.missing] == [
-        ("b", "duplicate name"), ("c d/e", "no ucsc name in assembly report")]
+        ("b", "duplicate name"),
+        ("c d/e", "no ucsc name in assembly report"),
+    ]
     ncbi = AssemblyView(small.sr, "Toy", "ncbi", False, 60, res)
     # same sequence under three names is three records; unsafe characters are escaped
     assert [r.name for r in ncbi.records] == ["a", "b", "c%20d%2Fe"]
@@ -535,18 +559,29 @@ def test_duplicate_names_and_empty_views(small: Repo) -> None:
 
 @pytest.mark.parametrize("style,primary", [("ucsc", True), ("ncbi", False), ("refseq", False)])
 def test_cli_export_assembly_equals_the_view(small: Repo, style: str, primary: bool) -> None:
-    args = ["-r", small.path.parent, "export", "-i", small.path.name, "--assembly", "GRCh38",
-            "--style", style] + (["--primary"] if primary else [])
+    args = [
+        "-r",
+        small.path.parent,
+        "export",
+        "-i",
+        small.path.name,
+        "--assembly",
+        "GRCh38",
+        "--style",
+        style,
+    ] + (["--primary"] if primary else [])
     res = run_seqrepofs(*args, text=False)
     assert res.returncode == 0, res.stderr
     assert res.stdout == small.export(style, primary).read_bytes()
     if small.missing(style, primary):
         assert b"left out" in res.stderr
-    bad = run_seqrepofs("export", "-i", small.path.name, "--assembly", "GRCh99",
-                        root=small.path.parent, text=False)
+    bad = run_seqrepofs(
+        "export", "-i", small.path.name, "--assembly", "GRCh99", root=small.path.parent, text=False
+    )
     assert bad.returncode == 1 and b"GRCh99" in bad.stderr and b"Traceback" not in bad.stderr
-    usage = run_seqrepofs("export", "-i", small.path.name, "--primary", root=small.path.parent,
-                          text=False)
+    usage = run_seqrepofs(
+        "export", "-i", small.path.name, "--primary", root=small.path.parent, text=False
+    )
     assert usage.returncode == 2 and b"--assembly" in usage.stderr
 
 
@@ -563,8 +598,11 @@ def test_cli_add_assembly_names_matches_the_reference_rule(tmp_path: Path, small
 
     def assembly_rows(sr: SeqRepo) -> set[tuple[str, str, str]]:
         names = set(get_assembly_names())
-        return {(r["seq_id"], r["namespace"], r["alias"])
-                for r in sr.aliases.find_aliases() if r["namespace"] in names}
+        return {
+            (r["seq_id"], r["namespace"], r["alias"])
+            for r in sr.aliases.find_aliases()
+            if r["namespace"] in names
+        }
 
     got = assembly_rows(ours)
     assert got == assembly_rows(small.sr)

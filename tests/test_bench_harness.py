@@ -39,15 +39,30 @@ def _run_bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_harness_on_tiny_data(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     res = _run_bench(
-        "run.py", "--quick", "--total-mb", "0.5", "--n-transcripts", "200", "--n-regions", "100",
-        "--reps", "1", "--work", str(tmp_path / "work"), "--json", str(out),
+        "run.py",
+        "--quick",
+        "--total-mb",
+        "0.5",
+        "--n-transcripts",
+        "200",
+        "--n-regions",
+        "100",
+        "--reps",
+        "1",
+        "--work",
+        str(tmp_path / "work"),
+        "--json",
+        str(out),
     )
     result = json.loads(out.read_text())
     workloads = result["workloads"]
     expected = {
-        "1 API 100-bp slices": 3, "2 API whole transcripts": 2,
-        "3 samtools faidx regions, warm": 3, "4 bedtools getfasta, warm": 2,
-        "3b samtools faidx regions, cold": 2, "6 time to first region": 2,
+        "1 API 100-bp slices": 3,
+        "2 API whole transcripts": 2,
+        "3 samtools faidx regions, warm": 3,
+        "4 bedtools getfasta, warm": 2,
+        "3b samtools faidx regions, cold": 2,
+        "6 time to first region": 2,
         "8 load genome+transcripts": 2,
     }
     for name, n_contenders in expected.items():
@@ -65,8 +80,17 @@ def test_rss_across_sizes_on_tiny_data(tmp_path: Path) -> None:
     """bench_rss.py builds a repository per size, checks the mount's answers against the plain
     genome (or exits non-zero) and reports a peak for each of its three mounts per size."""
     out = tmp_path / "rss.json"
-    _run_bench("bench_rss.py", "--sizes", "0.5,1", "--n-regions", "100",
-               "--work", str(tmp_path / "work"), "--json", str(out))
+    _run_bench(
+        "bench_rss.py",
+        "--sizes",
+        "0.5,1",
+        "--n-regions",
+        "100",
+        "--work",
+        str(tmp_path / "work"),
+        "--json",
+        str(out),
+    )
     peaks = json.loads(out.read_text())["peak_rss_mb"]
     assert sorted(peaks) == ["0.5", "1"]
     for size, mounts in peaks.items():

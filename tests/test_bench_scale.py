@@ -45,8 +45,9 @@ def test_generator_shape(generated: tuple[Path, dict]) -> None:
     rna = {a: s for a, s in refseq.items() if a[:3] in ("NM_", "XM_", "NR_")}
     assert len(proteins) == round(N * 0.55) and len(rna) == N - len(proteins)
     assert all(re.fullmatch(r"[NX][PMR]_\d{6,9}\.\d+", a) for a in refseq)
-    assert all(50 <= len(s) <= 3000 and set(s) <= set("ACDEFGHIKLMNPQRSTVWY")
-               for s in proteins.values())
+    assert all(
+        50 <= len(s) <= 3000 and set(s) <= set("ACDEFGHIKLMNPQRSTVWY") for s in proteins.values()
+    )
     assert all(300 <= len(s) <= 8000 and set(s) <= set("ACGT") for s in rna.values())
     mean = sum(map(len, refseq.values())) / N
     assert 1100 < mean < 1800, mean  # log-uniform lengths: ~1,450 as in RefSeq
@@ -85,8 +86,11 @@ def test_generator_is_deterministic(generated: tuple[Path, dict], tmp_path: Path
     again = make_scale.generate(tmp_path / "again", N, seed=3)
 
     def digest(root: Path) -> dict[str, str]:
-        return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
-                for p in sorted(root.rglob("*")) if p.suffix in (".fa", ".faa", ".fna", ".tsv")}
+        return {
+            str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.suffix in (".fa", ".faa", ".fna", ".tsv")
+        }
 
     assert digest(out) == digest(tmp_path / "again")
     assert again["counts"] == _manifest["counts"]
@@ -97,26 +101,53 @@ def test_generator_is_deterministic(generated: tuple[Path, dict], tmp_path: Path
 def test_bench_scale_small_run(tmp_path: Path) -> None:
     work = tmp_path / "work"
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "bench_scale.py"), "--n", str(N), "--work", str(work),
-         "--only", "load,load2,snapshot,status,walk,master_faidx,api", "--api-lookups", "500",
-         "--master-files", "20"],
-        capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            str(BENCH / "bench_scale.py"),
+            "--n",
+            str(N),
+            "--work",
+            str(work),
+            "--only",
+            "load,load2,snapshot,status,walk,master_faidx,api",
+            "--api-lookups",
+            "500",
+            "--master-files",
+            "20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((work / "results.json").read_text())[str(N)]
-    for key in ("load.ours.s", "load.ref.s", "load2.ours.s", "load2.ref.s", "snapshot.ours.s",
-                "status.ours.s", "status.ref.s", "api.ours.cold_s", "api.ref.warm_s"):
+    for key in (
+        "load.ours.s",
+        "load.ref.s",
+        "load2.ours.s",
+        "load2.ref.s",
+        "snapshot.ours.s",
+        "status.ours.s",
+        "status.ref.s",
+        "api.ours.cold_s",
+        "api.ref.warm_s",
+    ):
         assert results[key] > 0, key
     assert results["load.ours.bytes"] > 0 and results["load.ours.rss_mb"] > 10
     assert results["snapshot.ours.copied"] >= 0
     # the walk lists every stored namespace once: 4 files per current alias, as the database
     conn = sqlite3.connect(work / str(N) / "ours" / "2030-01-01" / "aliases.sqlite3")
-    current = dict(conn.execute("select namespace, sum(is_current) from seqalias"
-                                " group by namespace").fetchall())
+    current = dict(
+        conn.execute(
+            "select namespace, sum(is_current) from seqalias group by namespace"
+        ).fetchall()
+    )
     conn.close()
     for ns, count in current.items():
         assert results[f"walk.{ns}.entries"] == 4 * count, ns
-    assert results["walk.entries"] == 4 * sum(current.values()) + results[
-        "walk.collections.entries"]
+    assert (
+        results["walk.entries"] == 4 * sum(current.values()) + results["walk.collections.entries"]
+    )
     assert 0 < results["walk.anon_mb"] <= results["walk.hwm_mb"]
     # the mounted master gave samtools the bytes the plain copies gave (checked in the part)
     assert results["master_faidx.files"] == 20
@@ -127,8 +158,12 @@ def test_bench_scale_small_run(tmp_path: Path) -> None:
     counts = []
     for tool in ("ours", "ref"):
         conn = sqlite3.connect(work / str(N) / tool / "master" / "aliases.sqlite3")
-        counts.append(conn.execute("select namespace, count(*), sum(is_current) from seqalias"
-                                   " group by namespace order by namespace").fetchall())
+        counts.append(
+            conn.execute(
+                "select namespace, count(*), sum(is_current) from seqalias"
+                " group by namespace order by namespace"
+            ).fetchall()
+        )
         conn.close()
     assert counts[0] == counts[1]
     assert any(ns == "NCBI" and total > current for ns, total, current in counts[0])

@@ -33,8 +33,9 @@ LOADS = [  # (namespace, file): real sequences, plain and gzip, NCBI gi|…|ref|
 ]
 
 
-def run(*args: str, root: Path | None = None, input: bytes | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[bytes]:
+def run(
+    *args: str, root: Path | None = None, input: bytes | None = None, check: bool = True
+) -> subprocess.CompletedProcess[bytes]:
     """`seqrepofs [-r ROOT] ARGS` with bytes output; by default it must succeed."""
     return run_seqrepofs(*args, root=root, input=input, check=check, text=False)
 
@@ -83,10 +84,14 @@ def test_show_status_counts(loaded: Path) -> None:
         ss, sa = sr.sequences.stats(), sr.aliases.stats()
     finally:
         sr.close()
-    assert status[3] == (f"sequences: {ss['n_sequences']} sequences, {ss['tot_length']} residues,"
-                         f" {ss['n_files']} files")
-    assert status[4] == (f"aliases: {sa['n_aliases']} aliases, {sa['n_current']} current,"
-                         f" {sa['n_namespaces']} namespaces, {sa['n_sequences']} sequences")
+    assert status[3] == (
+        f"sequences: {ss['n_sequences']} sequences, {ss['tot_length']} residues,"
+        f" {ss['n_files']} files"
+    )
+    assert status[4] == (
+        f"aliases: {sa['n_aliases']} aliases, {sa['n_current']} current,"
+        f" {sa['n_namespaces']} namespaces, {sa['n_sequences']} sequences"
+    )
 
 
 # ---- load ------------------------------------------------------------------------------------
@@ -97,8 +102,10 @@ def test_load_stores_every_record(loaded: Path) -> None:
     try:
         for (ns, alias), seq in expected_records().items():
             assert sr.fetch(alias, namespace=ns) == seq, (ns, alias)
-        assert sr["refseq:NP_001005405.1"][:10] == expected_records()[
-            ("refseq", "NP_001005405.1")][:10]
+        assert (
+            sr["refseq:NP_001005405.1"][:10]
+            == expected_records()[("refseq", "NP_001005405.1")][:10]
+        )
         assert len(sr.sequences) == len(set(expected_records().values()))
     finally:
         sr.close()
@@ -114,11 +121,13 @@ def test_load_formats(tmp_path: Path, kind: str) -> None:
     elif kind == "gzip":
         path.write_bytes(gzip.compress(data))
     elif kind == "bgzf":
-        path.write_bytes(subprocess.run(["bgzip", "-c", str(src)], capture_output=True,
-                                        check=True).stdout)
+        path.write_bytes(
+            subprocess.run(["bgzip", "-c", str(src)], capture_output=True, check=True).stdout
+        )
     elif kind == "bzip2":
-        path.write_bytes(subprocess.run(["bzip2", "-c", str(src)], capture_output=True,
-                                        check=True).stdout)
+        path.write_bytes(
+            subprocess.run(["bzip2", "-c", str(src)], capture_output=True, check=True).stdout
+        )
     root = tmp_path / "root"
     run("init", root=root)
     if kind == "stdin":
@@ -151,8 +160,10 @@ def test_repointed_alias_warning(tmp_path: Path) -> None:
 # ---- bad input: exit 1, one line, instance unchanged ------------------------------------------
 
 BAD = {
-    "invalid_residue": (b">A.1\nACGT\n>B.1\nAC-GT\n",
-                        r"bad, line 4, record 2 (B.1): invalid residue '-' at column 3"),
+    "invalid_residue": (
+        b">A.1\nACGT\n>B.1\nAC-GT\n",
+        r"bad, line 4, record 2 (B.1): invalid residue '-' at column 3",
+    ),
     "empty_record": (b">A.1\nACGT\n>B.1\n>C.1\nAC\n", r"bad, line 3, record 2 (B.1): empty record"),
     "no_name": (b">A.1\nACGT\n> \nAC\n", r"bad, line 3, record 2: header has no name"),
     "not_fasta": (b"@read1\nACGT\n+\nIIII\n", r"bad, line 1: text before the first '>' header"),
@@ -173,17 +184,25 @@ def bad_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     whole = gzip.compress((REAL / "hgvs-sample" / "f3.refseqgene4.genomic.small.fna").read_bytes())
     gz.write_bytes(whole[: len(whole) // 2])
     line = zlib.decompressobj(31).decompress(gz.read_bytes()).count(b"\n") + 1
-    cases["truncated_gzip"] = (["load", "-n", "refseq", str(gz)],
-                               f"{gz}, line {line}, record 2 (gi|")
-    cases["truncated_gzip_"] = (["load", "-n", "refseq", str(gz)],
-                                "|): truncated or corrupt compressed data")
+    cases["truncated_gzip"] = (
+        ["load", "-n", "refseq", str(gz)],
+        f"{gz}, line {line}, record 2 (gi|",
+    )
+    cases["truncated_gzip_"] = (
+        ["load", "-n", "refseq", str(gz)],
+        "|): truncated or corrupt compressed data",
+    )
     fa = str(REAL / "seqrepo-tests" / "test.fa")
     cases["namespace_dash"] = (["load", "-n", "-", fa], "namespace '-' is not supported")
     cases["namespace_empty"] = (["load", "-n", "", fa], "namespace must not be empty")
-    cases["missing_instance"] = (["load", "-i", "nope", "-n", "test", fa],
-                                 "nope: no such SeqRepo instance")
-    cases["missing_file"] = (["load", "-n", "test", str(tmp_path / "nope.fa")],
-                             f"{tmp_path / 'nope.fa'}: no such file")
+    cases["missing_instance"] = (
+        ["load", "-i", "nope", "-n", "test", fa],
+        "nope: no such SeqRepo instance",
+    )
+    cases["missing_file"] = (
+        ["load", "-n", "test", str(tmp_path / "nope.fa")],
+        f"{tmp_path / 'nope.fa'}: no such file",
+    )
     return cases
 
 
@@ -208,9 +227,20 @@ def test_help_everywhere() -> None:
     from seqrepofs.commands import register_all
 
     register_all()
-    commands = ["init", "load", "snapshot", "update-latest", "list-local-instances",
-                "show-status", "export", "export-aliases", "update-digests",
-                "add-assembly-names", "start-shell", "check"]
+    commands = [
+        "init",
+        "load",
+        "snapshot",
+        "update-latest",
+        "list-local-instances",
+        "show-status",
+        "export",
+        "export-aliases",
+        "update-digests",
+        "add-assembly-names",
+        "start-shell",
+        "check",
+    ]
     runner = CliRunner()
     top = runner.invoke(cli, ["--help"])
     assert top.exit_code == 0
@@ -227,10 +257,22 @@ def test_help_everywhere() -> None:
 
 @pytest.mark.parametrize("width", [1, 60, 61, 100])
 def test_export_equals_naive_wrapping(loaded: Path, width: int) -> None:
-    wanted = [(ns, parse_defline(h, ns)[0]["alias"], seq.upper())
-              for ns, path in LOADS[:5] for h, seq in read_fasta(path)]
-    out = run("export", "-i", "master", "--line-width", str(width), "--header", "name",
-              *[f"{ns}:{acc}" for ns, acc, _ in wanted], root=loaded).stdout.decode()
+    wanted = [
+        (ns, parse_defline(h, ns)[0]["alias"], seq.upper())
+        for ns, path in LOADS[:5]
+        for h, seq in read_fasta(path)
+    ]
+    out = run(
+        "export",
+        "-i",
+        "master",
+        "--line-width",
+        str(width),
+        "--header",
+        "name",
+        *[f"{ns}:{acc}" for ns, acc, _ in wanted],
+        root=loaded,
+    ).stdout.decode()
     assert out == naive_fasta([(acc, seq) for _ns, acc, seq in wanted], width).decode()
 
 
@@ -241,21 +283,49 @@ def test_export_equals_input_file_byte_for_byte(loaded: Path, index: int) -> Non
     lines = path.read_text().splitlines()
     width = len(lines[1])
     accs = [f"{ns}:{parse_defline(h, ns)[0]['alias']}" for h, _ in read_fasta(path)]
-    out = run("export", "-i", "master", "--line-width", str(width), "--header", "name", *accs,
-              root=loaded).stdout.decode().splitlines()
+    out = (
+        run(
+            "export",
+            "-i",
+            "master",
+            "--line-width",
+            str(width),
+            "--header",
+            "name",
+            *accs,
+            root=loaded,
+        )
+        .stdout.decode()
+        .splitlines()
+    )
     assert [ln for ln in out if not ln.startswith(">")] == [
-        ln.upper() for ln in lines if ln and not ln.startswith(">")  # (f3 has a blank line)
+        ln.upper()
+        for ln in lines
+        if ln and not ln.startswith(">")  # (f3 has a blank line)
     ]
 
 
 def test_export_namespace_matches_mount_bytes_and_samtools(loaded: Path, tmp_path: Path) -> None:
-    out = run("export", "-i", "master", "-n", "refseq", "--header", "name", "--line-width", "70",
-              root=loaded).stdout
+    out = run(
+        "export",
+        "-i",
+        "master",
+        "-n",
+        "refseq",
+        "--header",
+        "name",
+        "--line-width",
+        "70",
+        root=loaded,
+    ).stdout
     expected = {a: s for (ns, a), s in expected_records().items() if ns == "refseq"}
     sr = SeqRepo(loaded / "master")
     try:
-        order = [r["alias"] for r in sr.aliases.find_aliases(namespace="refseq")
-                 if r["namespace"] == "refseq"]
+        order = [
+            r["alias"]
+            for r in sr.aliases.find_aliases(namespace="refseq")
+            if r["namespace"] == "refseq"
+        ]
         layout = FastaLayout.build([(encode_name(a), len(expected[a])) for a in order], 70)
         served = layout.render(0, layout.size, lambda rec, s, e: expected[order[rec]][s:e].encode())
     finally:
@@ -266,8 +336,12 @@ def test_export_namespace_matches_mount_bytes_and_samtools(loaded: Path, tmp_pat
     subprocess.run(["samtools", "faidx", str(fa)], check=True)
     assert (tmp_path / "refseq.fa.fai").read_bytes() == layout.fai_text()
     for acc, seq in expected.items():
-        got = subprocess.run(["samtools", "faidx", str(fa), f"{acc}:1-{len(seq)}"],
-                             capture_output=True, text=True, check=True).stdout
+        got = subprocess.run(
+            ["samtools", "faidx", str(fa), f"{acc}:1-{len(seq)}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert "".join(got.splitlines()[1:]) == seq
 
 
@@ -279,9 +353,11 @@ def test_export_default_header_is_the_references(loaded: Path) -> None:
     everything = run("export", "-i", "master", root=loaded).stdout.decode()
     assert everything.count(">") == len(set(expected_records().values()))
     acgt = seq_id_of("ACGT")
-    assert (f">MD5:f1f8f4bf413b16ad135722aa4591043e SEGUID:IQiZThf2zKn/I1KtqStlEdsHYDQ"
-            f" SHA1:2108994e17f6cca9ff2352ada92b6511db076034 VMC:GS_{acgt} ga4gh:SQ.{acgt}"
-            f" sha512t24u:{acgt} test:test1A test:test1B test:test1C\nACGT\n") in everything
+    assert (
+        f">MD5:f1f8f4bf413b16ad135722aa4591043e SEGUID:IQiZThf2zKn/I1KtqStlEdsHYDQ"
+        f" SHA1:2108994e17f6cca9ff2352ada92b6511db076034 VMC:GS_{acgt} ga4gh:SQ.{acgt}"
+        f" sha512t24u:{acgt} test:test1A test:test1B test:test1C\nACGT\n"
+    ) in everything
 
 
 def test_export_errors(loaded: Path) -> None:
@@ -297,9 +373,11 @@ def test_export_errors(loaded: Path) -> None:
 def test_export_aliases(loaded: Path) -> None:
     lines = run("export-aliases", "-i", "master", "-n", "test", root=loaded).stdout.decode()
     acgt = seq_id_of("ACGT")
-    assert (f"GA4GH:SQ.{acgt}\tMD5:f1f8f4bf413b16ad135722aa4591043e\t"
-            "SEGUID:IQiZThf2zKn/I1KtqStlEdsHYDQ\tSHA1:2108994e17f6cca9ff2352ada92b6511db076034\t"
-            f"ga4gh:SQ.{acgt}\tsha512t24u:{acgt}\ttest:test1A\ttest:test1B\ttest:test1C\n") in lines
+    assert (
+        f"GA4GH:SQ.{acgt}\tMD5:f1f8f4bf413b16ad135722aa4591043e\t"
+        "SEGUID:IQiZThf2zKn/I1KtqStlEdsHYDQ\tSHA1:2108994e17f6cca9ff2352ada92b6511db076034\t"
+        f"ga4gh:SQ.{acgt}\tsha512t24u:{acgt}\ttest:test1A\ttest:test1B\ttest:test1C\n"
+    ) in lines
     assert len(lines.splitlines()) == 3  # the three distinct sequences with a test alias
 
 
@@ -330,11 +408,24 @@ def test_snapshot_hardlinks_read_only_latest(loaded: Path, tmp_path: Path) -> No
     again = run("snapshot", "-d", "2024-01-02", root=root, check=False)
     assert again.returncode == 1 and again.stderr.count(b"\n") == 1
     before = tree_state(snap)
-    into_snapshot = run("load", "-i", "2024-01-02", "-n", "test",
-                        str(REAL / "seqrepo-tests" / "test.fa"), root=root, check=False)
+    into_snapshot = run(
+        "load",
+        "-i",
+        "2024-01-02",
+        "-n",
+        "test",
+        str(REAL / "seqrepo-tests" / "test.fa"),
+        root=root,
+        check=False,
+    )
     assert into_snapshot.returncode == 1
-    assert into_snapshot.stderr == (f"seqrepofs: error: {snap}: instance is read-only (a"
-                                    " snapshot?); write to master instead\n").encode()
+    assert (
+        into_snapshot.stderr
+        == (
+            f"seqrepofs: error: {snap}: instance is read-only (a"
+            " snapshot?); write to master instead\n"
+        ).encode()
+    )
     assert tree_state(snap) == before
 
 
@@ -423,16 +514,22 @@ def test_start_shell_without_ipython(loaded: Path, tmp_path: Path) -> None:
     (tmp_path / "IPython.py").write_text("raise ImportError('no IPython here')\n")
     env = checkout_env()
     env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{env['PYTHONPATH']}"
-    proc = run_seqrepofs("start-shell", "-i", "master", root=loaded, env=env, text=False,
-                         timeout=120)
+    proc = run_seqrepofs(
+        "start-shell", "-i", "master", root=loaded, env=env, text=False, timeout=120
+    )
     assert proc.returncode == 1
     assert proc.stderr == b"seqrepofs: error: start-shell needs IPython: pip install ipython\n"
 
 
 def test_start_shell_binds_sr(loaded: Path) -> None:
     pytest.importorskip("IPython")
-    proc = run("start-shell", "-i", "master", root=loaded,
-               input=b"print('LEN', len(sr['insdc:NC_001422.1']))\nexit()\n")
+    proc = run(
+        "start-shell",
+        "-i",
+        "master",
+        root=loaded,
+        input=b"print('LEN', len(sr['insdc:NC_001422.1']))\nexit()\n",
+    )
     assert b"LEN 5386" in proc.stdout
 
 
@@ -449,9 +546,13 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     assert quiet.stderr == b""
     main, sub = pty.openpty()
     fcntl.ioctl(sub, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-    proc = subprocess.Popen(seqrepofs_cmd("-r", root, "load", "-n", "test", fasta,
-                                          REAL / "refget-compliance" / "VI.faa"),
-                            stdout=subprocess.DEVNULL, stderr=sub)
+    proc = subprocess.Popen(
+        seqrepofs_cmd(
+            "-r", root, "load", "-n", "test", fasta, REAL / "refget-compliance" / "VI.faa"
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=sub,
+    )
     os.close(sub)
     out = b""
     while True:
@@ -466,4 +567,3 @@ def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
     final = out.decode().replace("\r", "\n").strip().splitlines()[-1]
     assert final.startswith("loading: ") and "nt/s" in final  # residues per second
     assert "3 seqs (" in final and "/s), 1 new" in final  # and sequences per second
-

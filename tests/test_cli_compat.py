@@ -17,9 +17,14 @@ pytestmark = pytest.mark.skipif(SEQREPO is None, reason="the reference `seqrepo`
 
 LOADS = [
     ("insdc", [REAL / "refget-compliance" / "NC.faa", REAL / "refget-compliance" / "VI.faa"]),
-    ("refseq", [REAL / "hgvs-sample" / "f1.human.protein.small.faa",
-                REAL / "hgvs-sample" / "f2.human.rna.small.fna",
-                REAL / "hgvs-sample" / "f3.refseqgene4.genomic.small.fna"]),
+    (
+        "refseq",
+        [
+            REAL / "hgvs-sample" / "f1.human.protein.small.faa",
+            REAL / "hgvs-sample" / "f2.human.rna.small.fna",
+            REAL / "hgvs-sample" / "f3.refseqgene4.genomic.small.fna",
+        ],
+    ),
     ("test", [REAL / "seqrepo-tests" / "sequences.fa.gz", REAL / "seqrepo-tests" / "test.fa"]),
 ]
 
@@ -34,8 +39,10 @@ def content(instance: Path) -> tuple[set, set]:
     seqs = sqlite3.connect(instance / "sequences" / "db.sqlite3")
     aliases = sqlite3.connect(instance / "aliases.sqlite3")
     try:
-        return (set(seqs.execute("select seq_id, len, alpha from seqinfo")),
-                set(aliases.execute("select seq_id, namespace, alias, is_current from seqalias")))
+        return (
+            set(seqs.execute("select seq_id, len, alpha from seqinfo")),
+            set(aliases.execute("select seq_id, namespace, alias, is_current from seqalias")),
+        )
     finally:
         seqs.close()
         aliases.close()
@@ -68,14 +75,16 @@ def test_exports_identical_both_ways(both: tuple[Path, Path]) -> None:
         assert reference_cli(root, "export", "-i", "master") == expected
         assert ours(root, "export", "-i", "master", "--line-width", "100") == expected
         for ns in ("refseq", "test"):
-            assert (ours(root, "export", "-i", "master", "-n", ns, "--line-width", "100")
-                    == reference_cli(root, "export", "-i", "master", "-n", ns))
+            assert ours(
+                root, "export", "-i", "master", "-n", ns, "--line-width", "100"
+            ) == reference_cli(root, "export", "-i", "master", "-n", ns)
 
 
 def test_export_aliases_identical(both: tuple[Path, Path]) -> None:
     a, b = both
-    assert ours(a, "export-aliases", "-i", "master") == reference_cli(b, "export-aliases", "-i",
-                                                                     "master")
+    assert ours(a, "export-aliases", "-i", "master") == reference_cli(
+        b, "export-aliases", "-i", "master"
+    )
 
 
 def test_each_tool_loads_into_the_others_instance(both: tuple[Path, Path], tmp_path: Path) -> None:
@@ -83,8 +92,10 @@ def test_each_tool_loads_into_the_others_instance(both: tuple[Path, Path], tmp_p
     a2, b2 = tmp_path / "a", tmp_path / "b"
     shutil.copytree(a, a2)
     shutil.copytree(b, b2)
-    extra = [str(REAL / "refget-compliance" / "I.faa"),
-             str(REAL / "seqrepo-instances" / "NM_001304430.2.fasta")]
+    extra = [
+        str(REAL / "refget-compliance" / "I.faa"),
+        str(REAL / "seqrepo-instances" / "NM_001304430.2.fasta"),
+    ]
     reference_cli(a2, "load", "-n", "more", *extra)  # the reference writes into ours
     ours(b2, "load", "-n", "more", *extra)  # and we write into the reference's
     assert content(a2 / "master") == content(b2 / "master")

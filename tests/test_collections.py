@@ -40,21 +40,32 @@ SEQCOL = DATA / "seqcol-compliance"
 KNOWN = json.loads((SEQCOL / "test_fasta_digests.json").read_text())
 
 
-def load_as(inst: Path, paths: list[Path], name: str | None = None, replace: bool = False,
-            namespace: str | None = None):  # type: ignore[no-untyped-def]
+def load_as(
+    inst: Path,
+    paths: list[Path],
+    name: str | None = None,
+    replace: bool = False,
+    namespace: str | None = None,
+):  # type: ignore[no-untyped-def]
     strs = [str(p) for p in paths]
     return load(str(inst), strs, namespace, collections=plan(strs, name, replace))
 
 
 def tree_bytes(inst: Path) -> dict[str, str]:
-    return {str(p.relative_to(inst)): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in sorted(inst.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(inst)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(inst.rglob("*"))
+        if p.is_file()
+    }
 
 
 def expected_level2(path: Path) -> dict[str, list]:
     recs = read_fasta(path)
-    return {"names": [h.split()[0] for h, _ in recs], "lengths": [len(s) for _, s in recs],
-            "sequences": ["SQ." + seq_id_of(s) for _, s in recs]}
+    return {
+        "names": [h.split()[0] for h, _ in recs],
+        "lengths": [len(s) for _, s in recs],
+        "sequences": ["SQ." + seq_id_of(s) for _, s in recs],
+    }
 
 
 # ---- the six compliance files, side by side -----------------------------------------------------
@@ -103,16 +114,25 @@ def test_digest_of_a_multi_record_genome_equals_refgets(tmp_path: Path) -> None:
 # ---- naming and refusals ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("path", "name"), [
-    ("/x/GRCh38.fa", "GRCh38"), ("a/b/genome.fasta.gz", "genome"), ("mm39.fa.bgz", "mm39"),
-    ("t.FNA.bz2", "t"), ("plain", "plain"), ("x.txt", "x.txt"), (".fa", ".fa"),
-])
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/x/GRCh38.fa", "GRCh38"),
+        ("a/b/genome.fasta.gz", "genome"),
+        ("mm39.fa.bgz", "mm39"),
+        ("t.FNA.bz2", "t"),
+        ("plain", "plain"),
+        ("x.txt", "x.txt"),
+        (".fa", ".fa"),
+    ],
+)
 def test_default_name_is_the_stem(path: str, name: str) -> None:
     assert default_name(path) == name
 
 
-@pytest.mark.parametrize("bad", ["", "my genome", "tab\there", "a/b", ".hidden", "nl\nx",
-                                 "x" * 201])
+@pytest.mark.parametrize(
+    "bad", ["", "my genome", "tab\there", "a/b", ".hidden", "nl\nx", "x" * 201]
+)
 def test_bad_collection_names(bad: str) -> None:
     with pytest.raises(ValueError, match="collection name"):
         check_collection_name(bad)
@@ -204,7 +224,10 @@ def test_several_files_as_one_collection_and_no_namespace(tmp_path: Path) -> Non
     with CollectionStore(str(inst)) as store:
         info = store.get("genome")
         assert [(r.ordinal, r.name, r.length) for r in store.iter_records(info, page=2)] == [
-            (0, "chr1", 4), (1, "chr2", 2), (2, "chr3", 4)]
+            (0, "chr1", 4),
+            (1, "chr2", 2),
+            (2, "chr3", 4),
+        ]
     sr = SeqRepo(str(inst))
     namespaces = {r["namespace"] for r in sr.aliases.find_aliases()}
     assert namespaces <= {"MD5", "SHA1", "SEGUID", "VMC", "sha512t24u", "ga4gh"}
@@ -220,7 +243,8 @@ def test_names_any_alias_rule_rejects_are_kept_without_namespace(tmp_path: Path)
     load_as(inst, [path], name="bed12")
     with CollectionStore(str(inst)) as store:
         assert [r.name for r in store.iter_records(store.get("bed12"))] == [
-            h.split()[0] for h, _ in read_fasta(path)]
+            h.split()[0] for h, _ in read_fasta(path)
+        ]
     with pytest.raises(LoadError, match="invalid character"):
         load_as(inst, [path], name="bed12b", namespace="test")
 
@@ -261,8 +285,13 @@ def test_paging_by_name_and_by_digest(tmp_path: Path) -> None:
     rng = random.Random(3)
     with CollectionWriter(str(inst)) as w:
         for i in range(25):
-            w.record(f"c{i:02d}", [(f"n{j}", rng.randint(1, 9), f"{i:02d}{j:030d}")
-                                   for j in range(rng.randint(1, 5))])
+            w.record(
+                f"c{i:02d}",
+                [
+                    (f"n{j}", rng.randint(1, 9), f"{i:02d}{j:030d}")
+                    for j in range(rng.randint(1, 5))
+                ],
+            )
     with CollectionStore(str(inst)) as store:
         names, after = [], None
         while page := store.page(after, limit=7):
@@ -303,8 +332,13 @@ def test_memory_of_recording_does_not_grow_with_records(tmp_path: Path) -> None:
 def test_frozen_instance_is_read_immutably(tmp_path: Path) -> None:
     inst = new_instance(tmp_path)
     load_as(inst, [SEQCOL / "subset.fa"])
-    for p in [inst, inst / "sequences", inst / "aliases.sqlite3",
-              inst / "sequences" / "db.sqlite3", inst / FILENAME]:
+    for p in [
+        inst,
+        inst / "sequences",
+        inst / "aliases.sqlite3",
+        inst / "sequences" / "db.sqlite3",
+        inst / FILENAME,
+    ]:
         p.chmod(p.stat().st_mode & ~0o222)
     try:
         with CollectionStore(str(inst)) as store:
@@ -313,8 +347,13 @@ def test_frozen_instance_is_read_immutably(tmp_path: Path) -> None:
         with pytest.raises(Exception, match="read-only"):
             CollectionWriter(str(inst))
     finally:
-        for p in [inst, inst / "sequences", inst / "aliases.sqlite3",
-                  inst / "sequences" / "db.sqlite3", inst / FILENAME]:
+        for p in [
+            inst,
+            inst / "sequences",
+            inst / "aliases.sqlite3",
+            inst / "sequences" / "db.sqlite3",
+            inst / FILENAME,
+        ]:
             p.chmod(p.stat().st_mode | 0o200)
 
 
@@ -336,8 +375,20 @@ def test_biocommons_seqrepo_reads_loads_into_and_snapshots(tmp_path: Path) -> No
     theirs.store("ACGTACGTAC", [{"namespace": "test", "alias": "extra"}])
     theirs.commit()
     del theirs
-    subprocess.run(["seqrepo", "-r", str(root), "snapshot", "-i", "master",
-                    "--destination-name", "2026-01-01"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "seqrepo",
+            "-r",
+            str(root),
+            "snapshot",
+            "-i",
+            "master",
+            "--destination-name",
+            "2026-01-01",
+        ],
+        check=True,
+        capture_output=True,
+    )
     snap = ref.SeqRepo(str(root / "2026-01-01"))
     assert snap.fetch("extra", namespace="test") == "ACGTACGTAC"
     assert snap.fetch("chr2", namespace="test") == "GCGC"
@@ -373,8 +424,11 @@ def test_store_comparison_equals_in_memory_comparison(tmp_path: Path, seed: int)
         for x in infos.values():
             for y in infos.values():
                 expected = compare_seqcols(store.level2(x), store.level2(y))
-                assert store.compare(x, y) == expected == seqcol.compare(
-                    store.level2(x), store.level2(y))
+                assert (
+                    store.compare(x, y)
+                    == expected
+                    == seqcol.compare(store.level2(x), store.level2(y))
+                )
             posted = {k: list(v) for k, v in store.level2(infos["b"]).items()}
             posted["names"] = list(reversed(posted["names"]))
             posted["accessions"] = ["acc"] * len(posted["names"])
@@ -401,8 +455,11 @@ def test_every_real_fasta_side_by_side_has_gtars_digest(tmp_path: Path) -> None:
     over real headers (gi|…|ref|…| names, tabs before descriptions, gzip input)."""
     from refget.store import digest_fasta
 
-    files = sorted(p for p in DATA.glob("*/*") if p.suffix in (".fa", ".faa", ".fna", ".fasta")
-                   or p.name.endswith(".fa.gz"))
+    files = sorted(
+        p
+        for p in DATA.glob("*/*")
+        if p.suffix in (".fa", ".faa", ".fna", ".fasta") or p.name.endswith(".fa.gz")
+    )
     assert len(files) >= 15
     inst = new_instance(tmp_path)
     load_as(inst, files)

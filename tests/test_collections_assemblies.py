@@ -34,8 +34,11 @@ def instance(tmp_path: Path) -> Path:
 
 def test_each_view_becomes_a_collection_with_the_views_records(instance: Path) -> None:
     got = record_assembly_collections(str(instance), ["GRCh38"])
-    names = {f"GRCh38{'' if s == 'ncbi' else '.' + s}{'.primary' if p else ''}"
-             for s in STYLES for p in (False, True)}
+    names = {
+        f"GRCh38{'' if s == 'ncbi' else '.' + s}{'.primary' if p else ''}"
+        for s in STYLES
+        for p in (False, True)
+    }
     assert {c.name for c in got.recorded} == names
     sr = SeqRepo(instance)
     with CollectionStore(str(instance)) as store:

@@ -29,15 +29,22 @@ def init(tmp_path: Path) -> Path:
 
 def files_of(root: Path) -> dict[str, str]:
     inst = root / "master"
-    return {str(p.relative_to(inst)): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in sorted(inst.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(inst)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(inst.rglob("*"))
+        if p.is_file()
+    }
 
 
 def digest_of(path: Path) -> str:
     recs = read_fasta(path)
-    return seqcol_digest({"names": [h.split()[0] for h, _ in recs],
-                          "sequences": ["SQ." + seq_id_of(s) for _, s in recs],
-                          "lengths": [len(s) for _, s in recs]})
+    return seqcol_digest(
+        {
+            "names": [h.split()[0] for h, _ in recs],
+            "sequences": ["SQ." + seq_id_of(s) for _, s in recs],
+            "lengths": [len(s) for _, s in recs],
+        }
+    )
 
 
 def listing(root: Path) -> list[list[str]]:
@@ -49,36 +56,40 @@ def test_load_list_export_round_trip(tmp_path: Path) -> None:
     root = init(tmp_path)
     rng = random.Random(7)
     genome = tmp_path / "toy.genome.fa"
-    records = [(f"chr{i}", "".join(rng.choices("acgtN", k=rng.randint(1, 500))))
-               for i in range(1, 9)]
+    records = [
+        (f"chr{i}", "".join(rng.choices("acgtN", k=rng.randint(1, 500)))) for i in range(1, 9)
+    ]
     genome.write_text("".join(f">{n} some description\n{s}\n" for n, s in records))
     run_seqrepofs("load", genome, *sorted(SEQCOL.glob("*.fa")), root=root, check=True)
     rows = listing(root)
     assert rows[0] == ["name", "digest", "records", "total_length"]
     by_name = {r[0]: r[1:] for r in rows[1:]}
     assert set(by_name) == {"toy.genome"} | {p.stem for p in SEQCOL.glob("*.fa")}
-    assert by_name["toy.genome"] == [digest_of(genome), "8",
-                                     str(sum(len(s) for _, s in records))]
+    assert by_name["toy.genome"] == [digest_of(genome), "8", str(sum(len(s) for _, s in records))]
     assert by_name["pair_swap"][0] == digest_of(SEQCOL / "pair_swap.fa")
     out = run_seqrepofs("export", "--collection", "toy.genome", root=root, check=True).stdout
     assert out == naive_fasta([(n, s.upper()) for n, s in records]).decode()
-    narrow = run_seqrepofs("export", "--collection", "base", "--line-width", "3", root=root,
-                           check=True).stdout
+    narrow = run_seqrepofs(
+        "export", "--collection", "base", "--line-width", "3", root=root, check=True
+    ).stdout
     assert narrow == naive_fasta([(h, s) for h, s in read_fasta(SEQCOL / "base.fa")], 3).decode()
 
 
 def test_collection_option_namespace_and_replace(tmp_path: Path) -> None:
     root = init(tmp_path)
-    run_seqrepofs("load", "--collection", "g", "-n", "test", SEQCOL / "base.fa", root=root,
-                  check=True)
+    run_seqrepofs(
+        "load", "--collection", "g", "-n", "test", SEQCOL / "base.fa", root=root, check=True
+    )
     assert run_seqrepofs("export", "-n", "test", "chrX", root=root, check=True).stdout
     before = files_of(root)
-    err = one_error_line(run_seqrepofs("load", "--collection", "g", SEQCOL / "pair_swap.fa",
-                                       root=root))
+    err = one_error_line(
+        run_seqrepofs("load", "--collection", "g", SEQCOL / "pair_swap.fa", root=root)
+    )
     assert "collection 'g' exists" in err and "--replace" in err
     assert files_of(root) == before
-    run_seqrepofs("load", "--collection", "g", "--replace", SEQCOL / "pair_swap.fa", root=root,
-                  check=True)
+    run_seqrepofs(
+        "load", "--collection", "g", "--replace", SEQCOL / "pair_swap.fa", root=root, check=True
+    )
     assert [r[:2] for r in listing(root)[1:]] == [["g", digest_of(SEQCOL / "pair_swap.fa")]]
 
 
@@ -112,6 +123,7 @@ def test_snapshot_carries_collections(tmp_path: Path) -> None:
     frozen = run_seqrepofs("collections", "-i", "2026-01-02", root=root, check=True).stdout
     assert frozen == run_seqrepofs("collections", "-i", "master", root=root, check=True).stdout
     assert len(frozen.splitlines()) == 3
-    out = run_seqrepofs("export", "-i", "2026-01-02", "--collection", "subset", root=root,
-                        check=True).stdout
+    out = run_seqrepofs(
+        "export", "-i", "2026-01-02", "--collection", "subset", root=root, check=True
+    ).stdout
     assert out == naive_fasta(read_fasta(SEQCOL / "subset.fa")).decode()

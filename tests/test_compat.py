@@ -24,8 +24,11 @@ ref = pytest.importorskip("biocommons.seqrepo", reason="biocommons.seqrepo is a 
 def real_records() -> list[tuple[str, str, str]]:
     """(namespace, alias, sequence) for every real sequence shipped with the tests."""
     out = []
-    for folder, ns in (("refget-compliance", "insdc"), ("hgvs-sample", "refseq"),
-                       ("seqrepo-tests", "test")):
+    for folder, ns in (
+        ("refget-compliance", "insdc"),
+        ("hgvs-sample", "refseq"),
+        ("seqrepo-tests", "test"),
+    ):
         for path in sorted((REAL / folder).iterdir()):
             if path.suffix in (".fai", ".json"):
                 continue
@@ -52,8 +55,7 @@ def generated_records(n: int, seed: int) -> list[tuple[str, str, str]]:
 
 
 def alias_rows(find_aliases_result) -> set[tuple]:
-    return {(r["seq_id"], r["namespace"], r["alias"], r["is_current"])
-            for r in find_aliases_result}
+    return {(r["seq_id"], r["namespace"], r["alias"], r["is_current"]) for r in find_aliases_result}
 
 
 def write_with(tool: str, root: Path, records: list[tuple[str, str, str]]) -> None:
@@ -83,19 +85,22 @@ def compare(root: Path, records: list[tuple[str, str, str]]) -> None:
         assert theirs.fetch(alias, namespace=ns) == want
         assert ours[f"{ns}:{alias}"].seq_id == theirs[f"{ns}:{alias}"].seq_id
         if len(want) > 10:
-            assert ours.fetch(alias, 3, 9, namespace=ns) == theirs.fetch(alias, 3, 9,
-                                                                         namespace=ns)
+            assert ours.fetch(alias, 3, 9, namespace=ns) == theirs.fetch(alias, 3, 9, namespace=ns)
     assert alias_rows(ours.aliases.find_aliases(current_only=False)) == alias_rows(
-        theirs.aliases.find_aliases(current_only=False))
+        theirs.aliases.find_aliases(current_only=False)
+    )
     ours_info = {r[0]: r[1] for r in ours.sequences.seqinfo_rows()}
-    theirs_info = {r["seq_id"]: r["len"] for r in theirs.sequences._db.execute(
-        "select seq_id, len from seqinfo")}
+    theirs_info = {
+        r["seq_id"]: r["len"]
+        for r in theirs.sequences._db.execute("select seq_id, len from seqinfo")
+    }
     assert ours_info == theirs_info
     assert ours.sequences.schema_version() == theirs.sequences.schema_version() == 1
     assert ours.aliases.schema_version() == theirs.aliases.schema_version() == 1
     sample = next(iter(last))
     assert ours.translate_identifier(f"{sample[0]}:{sample[1]}") == theirs.translate_identifier(
-        f"{sample[0]}:{sample[1]}")
+        f"{sample[0]}:{sample[1]}"
+    )
     ours.close()
 
 
@@ -126,16 +131,25 @@ def test_reference_writes_into_our_instance(tmp_path: Path) -> None:
     ours.close()
     again = ref.SeqRepo(str(root))
     assert [again.fetch(a, namespace="a") for a in ("one", "two", "three")] == [
-        "ACGTACGT", "TTTTGGGG", "CCCC"]
+        "ACGTACGT",
+        "TTTTGGGG",
+        "CCCC",
+    ]
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     seqs=st.lists(
-        st.tuples(st.text("ACGTNacgtn", min_size=1, max_size=700),
-                  st.from_regex(r"[A-Za-z][A-Za-z0-9_.\-]{0,15}", fullmatch=True)),
-        min_size=1, max_size=8, unique_by=lambda t: t[1]),
+        st.tuples(
+            st.text("ACGTNacgtn", min_size=1, max_size=700),
+            st.from_regex(r"[A-Za-z][A-Za-z0-9_.\-]{0,15}", fullmatch=True),
+        ),
+        min_size=1,
+        max_size=8,
+        unique_by=lambda t: t[1],
+    ),
 )
 def test_hypothesis_round_trip(tmp_path_factory: pytest.TempPathFactory, seqs) -> None:
     root = tmp_path_factory.mktemp("h") / "inst"

@@ -13,14 +13,34 @@ from seqrepofs import digests as dg
 
 # From ../shared/docs/seqrepo-format.md §4 (checked there with hashlib against the reference).
 VECTORS = [
-    ("", "z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXc", "d41d8cd98f00b204e9800998ecf8427e",
-     "da39a3ee5e6b4b0d3255bfef95601890afd80709", "2jmj7l5rSw0yVb/vlWAYkK/YBwk"),
-    ("ACGT", "aKF498dAxcJAqme6QYQ7EZ07-fiw8Kw2", "f1f8f4bf413b16ad135722aa4591043e",
-     "2108994e17f6cca9ff2352ada92b6511db076034", "IQiZThf2zKn/I1KtqStlEdsHYDQ"),
-    ("SMELLASSWEET", "bsoUMlD3TrEtlh9Dt1iT29mzfkwwFUDr", "8b2698fb0b0c93558a6adbb11edb1e4b",
-     "6d0574c5cd37ea611283d101a52558b1365a441b", "bQV0xc036mESg9EBpSVYsTZaRBs"),
-    ("ASINACORNER", "LDz34B6fA_fLxFoc2agLrXQRYuupOGGM", "ea81b52627e387fc6edd8b9412cd3a99",
-     "68c405fdc7479006b22e4558b3c5d5daef87cb7e", "aMQF/cdHkAayLkVYs8XV2u+Hy34"),
+    (
+        "",
+        "z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXc",
+        "d41d8cd98f00b204e9800998ecf8427e",
+        "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "2jmj7l5rSw0yVb/vlWAYkK/YBwk",
+    ),
+    (
+        "ACGT",
+        "aKF498dAxcJAqme6QYQ7EZ07-fiw8Kw2",
+        "f1f8f4bf413b16ad135722aa4591043e",
+        "2108994e17f6cca9ff2352ada92b6511db076034",
+        "IQiZThf2zKn/I1KtqStlEdsHYDQ",
+    ),
+    (
+        "SMELLASSWEET",
+        "bsoUMlD3TrEtlh9Dt1iT29mzfkwwFUDr",
+        "8b2698fb0b0c93558a6adbb11edb1e4b",
+        "6d0574c5cd37ea611283d101a52558b1365a441b",
+        "bQV0xc036mESg9EBpSVYsTZaRBs",
+    ),
+    (
+        "ASINACORNER",
+        "LDz34B6fA_fLxFoc2agLrXQRYuupOGGM",
+        "ea81b52627e387fc6edd8b9412cd3a99",
+        "68c405fdc7479006b22e4558b3c5d5daef87cb7e",
+        "aMQF/cdHkAayLkVYs8XV2u+Hy34",
+    ),
 ]
 
 

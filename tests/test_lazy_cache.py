@@ -153,6 +153,7 @@ def test_remote_file_over_file_url(tmp_path: Path) -> None:
 def test_file_specs_from_a_manifest_verify_chunks(tmp_path: Path) -> None:
     """FileSpecs built from a manifest's fields: a fetch that covers a manifest chunk is
     checked against its digest, so a file whose bytes differ is refused."""
+
     @dataclass(frozen=True)
     class Entry:
         path: str
@@ -169,8 +170,9 @@ def test_file_specs_from_a_manifest_verify_chunks(tmp_path: Path) -> None:
     (tmp_path / "snap" / "sub dir").mkdir(parents=True)
     (tmp_path / "snap" / "sub dir" / "a.sqlite3").write_bytes(data)
     chunks = tuple(hashlib.sha256(data[i : i + 16384]).hexdigest() for i in range(0, 50_000, 16384))
-    manifest = Manifest((Entry("sub dir/a.sqlite3", 50_000, hashlib.sha256(data).hexdigest(),
-                               chunks),), 16384)
+    manifest = Manifest(
+        (Entry("sub dir/a.sqlite3", 50_000, hashlib.sha256(data).hexdigest(), chunks),), 16384
+    )
     specs = file_specs((tmp_path / "snap").as_uri() + "/", manifest, manifest_digest(b"{}"))
     spec = specs["sub dir/a.sqlite3"]
     assert spec.url.endswith("/snap/sub%20dir/a.sqlite3")
@@ -178,8 +180,9 @@ def test_file_specs_from_a_manifest_verify_chunks(tmp_path: Path) -> None:
     assert rf.pread(0, 20_000) == data[:20_000]  # covers chunk 0 (checked), part of chunk 1
     bad = Manifest((Entry("sub dir/a.sqlite3", 50_000, "0" * 64, ("0" * 64,) * 4),), 16384)
     bad_spec = file_specs((tmp_path / "snap").as_uri(), bad, "x")["sub dir/a.sqlite3"]
-    bad_rf = RemoteFile(bad_spec, RangeCache(str(tmp_path / "c2")), chunk_size=4096,
-                        whole_file_below=0)
+    bad_rf = RemoteFile(
+        bad_spec, RangeCache(str(tmp_path / "c2")), chunk_size=4096, whole_file_below=0
+    )
     assert bad_rf.pread(100, 1000) == data[100:1100]  # covers no whole manifest chunk
     with pytest.raises(RemoteChangedError, match="bytes 16384-32767 differ"):
         bad_rf.pread(16384, 16384)
@@ -206,8 +209,13 @@ def test_nothing_grows_with_reads(tmp_path: Path) -> None:
     data = os.urandom(2_000_000)
     (tmp_path / "f.bin").write_bytes(data)
     cache = RangeCache(str(tmp_path / "c"), 300_000)  # far smaller than the file: evicting
-    rf = RemoteFile(FileSpec((tmp_path / "f.bin").as_uri(), len(data)), cache,
-                    chunk_size=4096, whole_file_below=0, read_ahead=0)
+    rf = RemoteFile(
+        FileSpec((tmp_path / "f.bin").as_uri(), len(data)),
+        cache,
+        chunk_size=4096,
+        whole_file_below=0,
+        read_ahead=0,
+    )
     rng = random.Random(2)
     for _ in range(3000):  # bounded
         off = rng.randrange(len(data))

@@ -20,7 +20,10 @@ def _key(i: int, n: int) -> ChunkKey:
 def _cli(*args: str, cache_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "seqrepofs", "cache", *args, "--cache-dir", str(cache_dir)],
-        env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -204,9 +204,7 @@ def test_warm_cache_serves_with_the_server_stopped_and_uncached_reads_get_eio(
     assert url.split("/")[2] in failures[0]
 
 
-def test_a_stalled_server_holds_up_only_the_reads_that_need_it(
-    pair: Pair, tmp_path: Path
-) -> None:
+def test_a_stalled_server_holds_up_only_the_reads_that_need_it(pair: Pair, tmp_path: Path) -> None:
     """While one reader waits on a server that has stopped answering, a read of another file
     the cache holds answers at once: reads of a URL instance that are not in memory run on
     the worker threads, not on the FUSE event loop every request goes through."""

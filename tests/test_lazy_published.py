@@ -29,9 +29,13 @@ def published(tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("lazy-pub")
     (base / "root").mkdir()
     shutil.copytree(REAL, base / "root" / "2019-05-20")
-    subprocess.run([sys.executable, "-m", "seqrepofs", "publish", str(base / "root"),
-                    str(base / "www")], check=True, capture_output=True, timeout=120,
-                   env=dict(os.environ, PYTHONPATH=str(REPO)))
+    subprocess.run(
+        [sys.executable, "-m", "seqrepofs", "publish", str(base / "root"), str(base / "www")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     with Nginx(base / "www", base / "nginx") as server:
         yield server
 
@@ -56,14 +60,23 @@ def test_sql_through_the_vfs_with_every_page_checked(published: Nginx, tmp_path:
     assert spec.chunk_size == 4096 and spec.chunk_digests
     cache = RangeCache(str(tmp_path / "c"))
     conn = open_database(spec, cache)
-    conn.attach(RemoteFile(specs["sequences/db.sqlite3"], cache, chunk_size=4096,
-                           read_ahead=0, whole_file_below=0), "fd")
-    sql = ("select a.namespace, a.alias, s.len from seqalias a join fd.seqinfo s"
-           " on s.seq_id = a.seq_id order by 1, 2")
-    local = sqlite3.connect(f"file:{published.root / '2019-05-20' / 'aliases.sqlite3'}?mode=ro",
-                            uri=True)
-    local.execute("attach database ? as fd",
-                  (f"file:{published.root / '2019-05-20/sequences/db.sqlite3'}?mode=ro",))
+    conn.attach(
+        RemoteFile(
+            specs["sequences/db.sqlite3"], cache, chunk_size=4096, read_ahead=0, whole_file_below=0
+        ),
+        "fd",
+    )
+    sql = (
+        "select a.namespace, a.alias, s.len from seqalias a join fd.seqinfo s"
+        " on s.seq_id = a.seq_id order by 1, 2"
+    )
+    local = sqlite3.connect(
+        f"file:{published.root / '2019-05-20' / 'aliases.sqlite3'}?mode=ro", uri=True
+    )
+    local.execute(
+        "attach database ? as fd",
+        (f"file:{published.root / '2019-05-20/sequences/db.sqlite3'}?mode=ro",),
+    )
     assert conn.execute(sql).fetchall() == local.execute(sql).fetchall()
 
 
@@ -84,8 +97,13 @@ def test_a_page_altered_on_the_server_is_refused_by_its_digest(
         os.chmod(target, 0o644)
         target.write_bytes(bytes(altered))
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # nginx's ETag stays the same
-        rf = RemoteFile(specs["aliases.sqlite3"], RangeCache(str(tmp_path / "c")),
-                        chunk_size=4096, read_ahead=0, whole_file_below=0)
+        rf = RemoteFile(
+            specs["aliases.sqlite3"],
+            RangeCache(str(tmp_path / "c")),
+            chunk_size=4096,
+            read_ahead=0,
+            whole_file_below=0,
+        )
         assert rf.pread(0, 4096) == original[:4096]  # an untouched page is served
         with pytest.raises(RemoteChangedError, match=f"bytes {at}-{at + 4095} differ"):
             rf.pread(at, 10)

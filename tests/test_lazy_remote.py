@@ -56,8 +56,13 @@ def _build_aliases_root(dest: Path, n_seqs: int) -> Path:
     root = dest / "root"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     for args in (["init"], ["load", "-n", "GEN", str(fasta)]):
-        subprocess.run([sys.executable, "-m", "seqrepofs", "-r", str(root), *args],
-                       check=True, env=env, timeout=300, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "seqrepofs", "-r", str(root), *args],
+            check=True,
+            env=env,
+            timeout=300,
+            capture_output=True,
+        )
     return root / "master"
 
 
@@ -80,8 +85,12 @@ def served(tmp_path_factory: pytest.TempPathFactory):
 def _spec(server: Nginx, rel: str, with_digest: bool = True) -> FileSpec:
     path = server.root / rel
     data = path.read_bytes()
-    return FileSpec(_url(server, rel), len(data),
-                    hashlib.sha256(data).hexdigest() if with_digest else None, path=rel)
+    return FileSpec(
+        _url(server, rel),
+        len(data),
+        hashlib.sha256(data).hexdigest() if with_digest else None,
+        path=rel,
+    )
 
 
 def _bgz(root: Path) -> str:
@@ -122,8 +131,13 @@ def test_small_file_fetched_whole_and_checked(served: Nginx, tmp_path: Path) -> 
 def test_adjacent_chunks_coalesce_into_one_request(served: Nginx, tmp_path: Path) -> None:
     rel = "gen/aliases.sqlite3"
     local = (served.root / rel).read_bytes()
-    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=8192,
-                    read_ahead=0, whole_file_below=0)
+    rf = RemoteFile(
+        _spec(served, rel),
+        RangeCache(str(tmp_path / "c")),
+        chunk_size=8192,
+        read_ahead=0,
+        whole_file_below=0,
+    )
     n0 = _count(served, rel)[0]
     assert rf.pread(100_000, 200_000) == local[100_000:300_000]  # 26 chunks
     assert _count(served, rel)[0] - n0 == 1
@@ -135,8 +149,13 @@ def test_threads_share_fetches(served: Nginx, tmp_path: Path) -> None:
     twice (a chunk in flight is waited for, not fetched again)."""
     rel = "gen/aliases.sqlite3"
     local = (served.root / rel).read_bytes()
-    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=8192,
-                    read_ahead=0, whole_file_below=0)
+    rf = RemoteFile(
+        _spec(served, rel),
+        RangeCache(str(tmp_path / "c")),
+        chunk_size=8192,
+        read_ahead=0,
+        whole_file_below=0,
+    )
     errors: list[str] = []
 
     def reader(seed: int) -> None:
@@ -159,8 +178,13 @@ def test_threads_share_fetches(served: Nginx, tmp_path: Path) -> None:
 def test_sequential_reader_is_read_ahead(served: Nginx, tmp_path: Path) -> None:
     rel = "gen/aliases.sqlite3"
     local = (served.root / rel).read_bytes()
-    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=16384,
-                    read_ahead=1 << 20, whole_file_below=0)
+    rf = RemoteFile(
+        _spec(served, rel),
+        RangeCache(str(tmp_path / "c")),
+        chunk_size=16384,
+        read_ahead=1 << 20,
+        whole_file_below=0,
+    )
     got = bytearray()
     for off in range(0, len(local), 32768):  # bounded by the file's size
         got += rf.pread(off, 32768)
@@ -174,8 +198,13 @@ def test_reads_finishing_out_of_order_are_still_read_ahead(served: Nginx, tmp_pa
     any order; a read a little behind the furthest end still counts as sequential."""
     rel = "gen/aliases.sqlite3"
     local = (served.root / rel).read_bytes()
-    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=16384,
-                    read_ahead=1 << 20, whole_file_below=0)
+    rf = RemoteFile(
+        _spec(served, rel),
+        RangeCache(str(tmp_path / "c")),
+        chunk_size=16384,
+        read_ahead=1 << 20,
+        whole_file_below=0,
+    )
     k = 32768
     for off in (k, 0, 2 * k):  # the second stream piece finished before the first
         assert rf.pread(off, k) == local[off : off + k]
@@ -184,8 +213,13 @@ def test_reads_finishing_out_of_order_are_still_read_ahead(served: Nginx, tmp_pa
     assert rf.pread(3 * k, 512 * 1024) == local[3 * k : 3 * k + 512 * 1024]
     assert rf.stats.requests == before  # read ahead already
     # a reader jumping back further is no stream: nothing more is read ahead for it
-    rf2 = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c2")), chunk_size=16384,
-                     read_ahead=1 << 20, whole_file_below=0)
+    rf2 = RemoteFile(
+        _spec(served, rel),
+        RangeCache(str(tmp_path / "c2")),
+        chunk_size=16384,
+        read_ahead=1 << 20,
+        whole_file_below=0,
+    )
     for off in (1_000_000, 0, 1_000_000 + k):
         rf2.pread(off, k)
     assert rf2.wait_idle(30)
@@ -199,8 +233,13 @@ def test_no_waiting_reads_only_what_is_cached(served: Nginx, tmp_path: Path) -> 
 
     rel = "gen/aliases.sqlite3"
     local = (served.root / rel).read_bytes()
-    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=16384,
-                    read_ahead=0, whole_file_below=0)
+    rf = RemoteFile(
+        _spec(served, rel),
+        RangeCache(str(tmp_path / "c")),
+        chunk_size=16384,
+        read_ahead=0,
+        whole_file_below=0,
+    )
     assert rf.pread(0, 50_000) == local[:50_000]
     assert rf.wait_idle(30)  # the fetched chunks are in the cache, not only handed over
     before = rf.stats.requests
@@ -217,8 +256,13 @@ def test_read_ahead_stops_where_the_reader_says(served: Nginx, tmp_path: Path) -
     read ahead past it: nothing beyond `ahead_end` is fetched, however large the window."""
     rel = "gen/aliases.sqlite3"
     local = (served.root / rel).read_bytes()
-    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=16384,
-                    read_ahead=1 << 20, whole_file_below=0)
+    rf = RemoteFile(
+        _spec(served, rel),
+        RangeCache(str(tmp_path / "c")),
+        chunk_size=16384,
+        read_ahead=1 << 20,
+        whole_file_below=0,
+    )
     limit = 300_000
     got = bytearray()
     for off in range(0, limit, 32768):
@@ -230,9 +274,7 @@ def test_read_ahead_stops_where_the_reader_says(served: Nginx, tmp_path: Path) -
     assert rf.stats.requests < limit // 32768
 
 
-def test_namespaces_walked_in_stretches_match_the_local_walk(
-    served: Nginx, tmp_path: Path
-) -> None:
+def test_namespaces_walked_in_stretches_match_the_local_walk(served: Nginx, tmp_path: Path) -> None:
     """The namespace listing over a URL walks stretches of the name space in parallel: names
     on every side of the stretch bounds, at them, and outside ASCII are all found, in order,
     and a namespace whose aliases are all superseded is not."""
@@ -253,8 +295,13 @@ def test_namespaces_walked_in_stretches_match_the_local_walk(
     local = AliasDB(str(path))
     want = local.namespaces()
     assert "old" not in want and {"", "0", "A", "a", "z", "名前", "GEN"} <= set(want)
-    rf = RemoteFile(_spec(served, rel), RangeCache(str(tmp_path / "c")), chunk_size=4096,
-                    read_ahead=0, whole_file_below=0)
+    rf = RemoteFile(
+        _spec(served, rel),
+        RangeCache(str(tmp_path / "c")),
+        chunk_size=4096,
+        read_ahead=0,
+        whole_file_below=0,
+    )
     remote = AliasDB(str(path), database=Database(str(path), "aliasdb", False, remote=rf))
     assert remote.namespaces() == want
 
@@ -285,14 +332,22 @@ def test_vfs_attach_joins_two_remote_databases(served: Nginx, tmp_path: Path) ->
     store's AliasDB joins them), give what sqlite3 gives on the local files."""
     cache = RangeCache(str(tmp_path / "c"))
     conn = open_database(_spec(served, "real/aliases.sqlite3"), cache)
-    seq_db = RemoteFile(_spec(served, "real/sequences/db.sqlite3"), cache, chunk_size=4096,
-                        read_ahead=0, whole_file_below=0)
+    seq_db = RemoteFile(
+        _spec(served, "real/sequences/db.sqlite3"),
+        cache,
+        chunk_size=4096,
+        read_ahead=0,
+        whole_file_below=0,
+    )
     conn.attach(seq_db, "fd")
-    sql = ("select a.namespace, a.alias, s.len, s.relpath from seqalias a"
-           " join fd.seqinfo s on s.seq_id = a.seq_id where a.is_current = 1 order by 1, 2")
+    sql = (
+        "select a.namespace, a.alias, s.len, s.relpath from seqalias a"
+        " join fd.seqinfo s on s.seq_id = a.seq_id where a.is_current = 1 order by 1, 2"
+    )
     local = sqlite3.connect(f"file:{served.root / 'real/aliases.sqlite3'}?mode=ro", uri=True)
-    local.execute("attach database ? as fd",
-                  (f"file:{served.root / 'real/sequences/db.sqlite3'}?mode=ro",))
+    local.execute(
+        "attach database ? as fd", (f"file:{served.root / 'real/sequences/db.sqlite3'}?mode=ro",)
+    )
     rows = conn.execute(sql).fetchall()
     assert rows and rows == local.execute(sql).fetchall()
     assert _count(served, "real/sequences/db.sqlite3")[0] > 0
@@ -325,9 +380,13 @@ def test_two_processes_fill_one_cache(served: Nginx, tmp_path: Path) -> None:
             off = rng.randrange({spec.size}); n = rng.choice([100, 8192, 50000])
             out.write(f"{{off}} {{n}} {{rf.pread(off, n).hex()}}\\n")
         """)
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(i), str(tmp_path / f"o{i}")],
-                              env=dict(os.environ, PYTHONPATH=str(REPO)))
-             for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(i), str(tmp_path / f"o{i}")],
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+        )
+        for i in range(2)
+    ]
     for p in procs:
         assert p.wait(timeout=240) == 0
     for i in range(2):
@@ -459,9 +518,7 @@ def _schedule(path_part: str) -> tuple[dict[str, Any], Any]:
 
 
 @pytest.mark.parametrize("fault", ["503", "500", "reset", "truncate"])
-def test_transient_faults_are_retried_then_named(
-    fault: str, served: Nginx, tmp_path: Path
-) -> None:
+def test_transient_faults_are_retried_then_named(fault: str, served: Nginx, tmp_path: Path) -> None:
     """Through the fault-injecting proxy: two faulty answers are retried past; a fault that
     lasts ends the read within its timeout, naming the URL and the reason, attempts bounded."""
     rel = "gen/aliases.sqlite3"
@@ -469,8 +526,14 @@ def test_transient_faults_are_retried_then_named(
     state, pick = _schedule(rel)
     with FaultProxy(served.port, pick) as proxy:
         spec = FileSpec(f"{proxy.url}/{rel}", len(local))
-        rf = RemoteFile(spec, RangeCache(str(tmp_path / "c")), chunk_size=8192,
-                        whole_file_below=0, read_ahead=0, http_timeout=10)
+        rf = RemoteFile(
+            spec,
+            RangeCache(str(tmp_path / "c")),
+            chunk_size=8192,
+            whole_file_below=0,
+            read_ahead=0,
+            http_timeout=10,
+        )
         state.update(fault=fault, left=2)
         assert rf.pread(1000, 20_000) == local[1000:21_000]
         assert state["seen"] == 3
@@ -480,8 +543,12 @@ def test_transient_faults_are_retried_then_named(
             rf.pread(500_000, 100)
         assert time.monotonic() - started < 10
         assert spec.url in str(info.value)
-        assert {"503": "HTTP 503", "500": "HTTP 500", "reset": "connection broken",
-                "truncate": "connection broken"}[fault] in str(info.value)
+        assert {
+            "503": "HTTP 503",
+            "500": "HTTP 500",
+            "reset": "connection broken",
+            "truncate": "connection broken",
+        }[fault] in str(info.value)
         assert state["seen"] == 4  # attempts bounded
 
 
@@ -490,8 +557,14 @@ def test_a_stalled_body_times_out(served: Nginx, tmp_path: Path) -> None:
     size = (served.root / rel).stat().st_size
     state, pick = _schedule(rel)
     with FaultProxy(served.port, pick, stall=8.0) as proxy:
-        rf = RemoteFile(FileSpec(f"{proxy.url}/{rel}", size), RangeCache(str(tmp_path / "c")),
-                        chunk_size=8192, whole_file_below=0, read_ahead=0, http_timeout=2)
+        rf = RemoteFile(
+            FileSpec(f"{proxy.url}/{rel}", size),
+            RangeCache(str(tmp_path / "c")),
+            chunk_size=8192,
+            whole_file_below=0,
+            read_ahead=0,
+            http_timeout=2,
+        )
         state.update(fault="stall", left=100)
         started = time.monotonic()
         with pytest.raises(RemoteReadError, match="timed out"):

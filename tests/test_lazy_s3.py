@@ -20,8 +20,14 @@ from support.http_servers import S3_ENV, MotoS3
 from seqrepofs.lazy import FileSpec, RangeCache, RemoteChangedError, RemoteFile, RemoteReadError
 from seqrepofs.lazy.sqlite_vfs import open_database
 
-REAL_DB = (Path(__file__).resolve().parent / "data" / "real" / "seqrepo-instances"
-           / "rest-service-2019" / "aliases.sqlite3")
+REAL_DB = (
+    Path(__file__).resolve().parent
+    / "data"
+    / "real"
+    / "seqrepo-instances"
+    / "rest-service-2019"
+    / "aliases.sqlite3"
+)
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("moto") is None or importlib.util.find_spec("boto3") is None,
     reason="moto (S3-compatible test server) or boto3 not installed",
@@ -52,8 +58,14 @@ def test_s3_ranges_equal_local_bytes_and_overwrite_is_refused(s3: Any, tmp_path:
     data = os.urandom(500_000)
     s3.put_object(Bucket="snapshots", Key="root/2026-01-01/big.bin", Body=data)
     spec = FileSpec("s3://snapshots/root/2026-01-01/big.bin", len(data))
-    rf = RemoteFile(spec, RangeCache(str(tmp_path / "c")), chunk_size=8192, whole_file_below=0,
-                    read_ahead=0, http_timeout=20)
+    rf = RemoteFile(
+        spec,
+        RangeCache(str(tmp_path / "c")),
+        chunk_size=8192,
+        whole_file_below=0,
+        read_ahead=0,
+        http_timeout=20,
+    )
     rng = random.Random(3)
     for _ in range(40):  # bounded
         off, n = rng.randrange(len(data)), rng.choice([1, 5000, 40_000])
@@ -68,8 +80,9 @@ def test_s3_ranges_equal_local_bytes_and_overwrite_is_refused(s3: Any, tmp_path:
     assert rf.stats.requests - before == runs  # one request per run of adjacent chunks
     assert rf.wait_idle(10)
     s3.put_object(Bucket="snapshots", Key="root/2026-01-01/big.bin", Body=os.urandom(len(data)))
-    uncached = next(o for o in range(0, len(data), 8192)
-                    if not rf.cache.contains(rf._key(o // 8192)))
+    uncached = next(
+        o for o in range(0, len(data), 8192) if not rf.cache.contains(rf._key(o // 8192))
+    )
     with pytest.raises(RemoteChangedError, match="big.bin: remote file changed"):
         rf.pread(uncached, 10)
     with pytest.raises(RemoteReadError, match="NoSuchKey"):

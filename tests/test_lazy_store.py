@@ -139,9 +139,7 @@ def test_a_cold_lookup_fetches_pages_not_databases(
     dbs = sum(p.stat().st_size for p in site.local.rglob("*.sqlite3"))
     assert len(log) <= 20, [(line.path, line.range) for line in log]
     # opening reads each database's first DATABASE_HEAD_BYTES in one request: a fixed cost
-    heads = sum(
-        min(DATABASE_HEAD_BYTES, (site.local / path).stat().st_size) for path in DATABASES
-    )
+    heads = sum(min(DATABASE_HEAD_BYTES, (site.local / path).stat().st_size) for path in DATABASES)
     assert sum(line.bytes_sent for line in log) - heads < dbs / 4
 
 

@@ -151,8 +151,10 @@ def test_parse_record_fields() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b">a.1\nACGT\nAC1T\n",
-         r"f\.fa, line 3, record 1 \(a\.1\): invalid residue '1' at column 3"),
+        (
+            b">a.1\nACGT\nAC1T\n",
+            r"f\.fa, line 3, record 1 \(a\.1\): invalid residue '1' at column 3",
+        ),
         (b">a.1\nACGT\n>b.1\n\n>c.1\nA\n", r"line 3, record 2 \(b\.1\): empty record"),
         (b">a.1\nAC\n>\nACGT\n", r"line 3, record 2: header has no name"),
         (b">a.1\nAC\n>   \nACGT\n", r"line 3, record 2: header has no name"),
@@ -204,8 +206,13 @@ def test_formats_detected_by_magic(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("magic", "kind"),
-    [(b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"), (b"\x28\xb5\x2f\xfd", "zstd"),
-     (b">NM_1\n", "plain"), (b"BZh91AY", "bzip2")],
+    [
+        (b"\xfd7zXZ\x00", "xz"),
+        (b"PK\x03\x04", "zip"),
+        (b"\x28\xb5\x2f\xfd", "zstd"),
+        (b">NM_1\n", "plain"),
+        (b"BZh91AY", "bzip2"),
+    ],
 )
 def test_detect(magic: bytes, kind: str) -> None:
     assert detect(magic) == kind
@@ -274,8 +281,10 @@ def test_repointed_alias_is_warned_and_kept_as_history(
     assert stats.repointed == [("test", "X.1", old, new)]
     assert f"alias test:X.1 re-pointed from {old} to {new}" in caplog.text
     sr = SeqRepo(inst)
-    rows = {(r["seq_id"], r["is_current"])
-            for r in sr.aliases.find_aliases(namespace="test", alias="X.1", current_only=False)}
+    rows = {
+        (r["seq_id"], r["is_current"])
+        for r in sr.aliases.find_aliases(namespace="test", alias="X.1", current_only=False)
+    }
     assert rows == {(old, 0), (new, 1)}
 
 
@@ -288,8 +297,16 @@ def test_repointing_across_batches_and_loads_keeps_order_and_history(
     the older rows non-current, row ids in load order."""
     inst = new_instance(tmp_path)
     seqs = ["ACGT", "CCCC", "GGGG", "TTTT", "ACGA", "ACGC"]
-    order = [("X.1", 0), ("Y.1", 1), ("X.1", 2), ("Z.1", 3), ("Y.1", 4), ("X.1", 5),
-             ("X.1", 1), ("Z.1", 3)]
+    order = [
+        ("X.1", 0),
+        ("Y.1", 1),
+        ("X.1", 2),
+        ("Z.1", 3),
+        ("Y.1", 4),
+        ("X.1", 5),
+        ("X.1", 1),
+        ("Z.1", 3),
+    ]
     (tmp_path / "a.fa").write_text("".join(f">{n}\n{seqs[i]}\n" for n, i in order))
     (tmp_path / "b.fa").write_text(">Y.1\nACGT\n>W.1\nGGGG\n>X.1\nCCCC\n")
     load(str(inst), [str(tmp_path / "a.fa")], "test", batch_size=batch_size)
@@ -304,8 +321,10 @@ def test_repointing_across_batches_and_loads_keeps_order_and_history(
             expected[k] = (name, expected[k][1], 0)
         expected.append((name, ids[i], 1))
     conn = sqlite3.connect(inst / "aliases.sqlite3")
-    rows = conn.execute("select alias, seq_id, is_current from seqalias where namespace = 'test'"
-                        " order by seqalias_id").fetchall()
+    rows = conn.execute(
+        "select alias, seq_id, is_current from seqalias where namespace = 'test'"
+        " order by seqalias_id"
+    ).fetchall()
     conn.close()
     assert rows == expected
 
@@ -316,22 +335,23 @@ def test_bad_record_rolls_back_the_batch(tmp_path: Path) -> None:
     before = snapshot_files(inst)
     (tmp_path / "bad.fa").write_text(">A.1\nACGT\n>B.1\nAC GT\n>C.1\nAC1\n")
     with pytest.raises(LoadError, match="record 3"):
-        load(str(inst), [str(REAL / "seqrepo-tests" / "test.fa"), str(tmp_path / "bad.fa")],
-             "test")
+        load(str(inst), [str(REAL / "seqrepo-tests" / "test.fa"), str(tmp_path / "bad.fa")], "test")
     assert snapshot_files(inst) == before
 
 
 def snapshot_files(inst: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(inst)): p.read_bytes() for p in sorted(inst.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(inst)): p.read_bytes() for p in sorted(inst.rglob("*")) if p.is_file()
+    }
 
 
 def test_batches_commit_separately(tmp_path: Path) -> None:
     inst = new_instance(tmp_path)
     fa = tmp_path / "many.fa"
     rng = random.Random(3)
-    fa.write_text("".join(f">R{i}.1\n{''.join(rng.choice('ACGT') for _ in range(50))}\n"
-                          for i in range(25)))
+    fa.write_text(
+        "".join(f">R{i}.1\n{''.join(rng.choice('ACGT') for _ in range(50))}\n" for i in range(25))
+    )
     stats = load(str(inst), [str(fa)], "test", batch_size=10)
     assert stats.commits == 3
     conn = sqlite3.connect(inst / "sequences" / "db.sqlite3")
@@ -344,15 +364,24 @@ def test_aliases_are_stored_in_load_order(tmp_path: Path) -> None:
     inst = new_instance(tmp_path)
     names = ["NM_9.1", "NM_2.1", "NM_7.1", "NM_1.1", "NM_5.1"]
     rng = random.Random(5)
-    (tmp_path / "t.fa").write_text("".join(
-        f">{n}\n{''.join(rng.choice('ACGT') for _ in range(40))}\n" for n in names))
+    (tmp_path / "t.fa").write_text(
+        "".join(f">{n}\n{''.join(rng.choice('ACGT') for _ in range(40))}\n" for n in names)
+    )
     load(str(inst), [str(tmp_path / "t.fa")], "refseq")
     conn = sqlite3.connect(inst / "aliases.sqlite3")
-    stored = [r[0] for r in conn.execute(
-        "select alias from seqalias where namespace = 'NCBI' order by seqalias_id")]
+    stored = [
+        r[0]
+        for r in conn.execute(
+            "select alias from seqalias where namespace = 'NCBI' order by seqalias_id"
+        )
+    ]
     assert stored == names
-    md5 = [r[0] for r in conn.execute(
-        "select seq_id from seqalias where namespace = 'MD5' order by seqalias_id")]
+    md5 = [
+        r[0]
+        for r in conn.execute(
+            "select seq_id from seqalias where namespace = 'MD5' order by seqalias_id"
+        )
+    ]
     sr = SeqRepo(inst)
     assert md5 == [sr.resolve(f"refseq:{n}") for n in names]
 
@@ -371,7 +400,6 @@ def test_refuses_a_read_only_instance(tmp_path: Path) -> None:
             load(str(inst), [str(REAL_FASTA[0])], "test")
     finally:
         os.chmod(inst, 0o755)
-
 
 
 def test_input_files_are_checked_before_the_writer_lock(tmp_path: Path) -> None:

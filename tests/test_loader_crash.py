@@ -67,8 +67,9 @@ def assert_consistent(instance: Path) -> tuple[int, int]:
     finally:
         sr.close()
     conn = sqlite3.connect(f"file:{instance / 'aliases.sqlite3'}?mode=ro", uri=True)
-    conn.execute("attach database ? as fd",
-                 (f"file:{instance / 'sequences' / 'db.sqlite3'}?mode=ro",))
+    conn.execute(
+        "attach database ? as fd", (f"file:{instance / 'sequences' / 'db.sqlite3'}?mode=ro",)
+    )
     dangling = conn.execute(
         "select count(*) from seqalias where seq_id not in (select seq_id from fd.seqinfo)"
     ).fetchone()[0]

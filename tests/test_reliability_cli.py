@@ -26,8 +26,12 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     good = tmp / "good"
     fa = tmp / "ok.fa"
     fa.write_text(">x.1 a record\nACGT\n>y.1\nGGCC\n")
-    for args in (("init",), ("load", "-n", "t", str(fa)), ("snapshot", "-d", "2020-01-01"),
-                 ("update-latest",)):
+    for args in (
+        ("init",),
+        ("load", "-n", "t", str(fa)),
+        ("snapshot", "-d", "2020-01-01"),
+        ("update-latest",),
+    ):
         proc = run_seqrepofs("-r", str(good), *args)
         assert proc.returncode == 0, proc.stderr
     (tmp / "notrepo").mkdir()
@@ -99,18 +103,24 @@ def _cases(p: dict[str, Path]) -> list[tuple[str, list[str], int, str]]:
         ("mount-notrepo", ["mount", notrepo, str(tmp / "mnt")], 1, "not a SeqRepo"),
         ("mount-missing-point", ["mount", good, missing], 1, "does not exist"),
         ("mount-file-point", ["mount", good, afile], 1, "not a directory"),
-        ("mount-bad-o", ["mount", good, str(tmp / "mnt"), "-o", "line_width=x"], 1,
-         "line_width"),
-        ("mount-allow-both", ["mount", good, str(tmp / "mnt"), "-o", "allow_other,allow_root"],
-         1, "exclude"),
+        ("mount-bad-o", ["mount", good, str(tmp / "mnt"), "-o", "line_width=x"], 1, "line_width"),
+        (
+            "mount-allow-both",
+            ["mount", good, str(tmp / "mnt"), "-o", "allow_other,allow_root"],
+            1,
+            "exclude",
+        ),
         ("umount-not-mounted", ["umount", str(tmp / "mnt")], 1, "not mounted"),
         ("umount-missing", ["umount", missing], 1, "not mounted"),
         ("serve-missing", ["serve", missing], 1, "missing"),
         ("serve-notrepo", ["serve", notrepo], 1, "notrepo"),
-        ("list-remote-refused", [*r, "--remote-host", "rsync://127.0.0.1:1/x",
-                                 "list-remote-instances"], 1, "127.0.0.1"),
-        ("pull-refused", [*r, "--remote-host", "rsync://127.0.0.1:1/x", "pull"], 1,
-         "127.0.0.1"),
+        (
+            "list-remote-refused",
+            [*r, "--remote-host", "rsync://127.0.0.1:1/x", "list-remote-instances"],
+            1,
+            "127.0.0.1",
+        ),
+        ("pull-refused", [*r, "--remote-host", "rsync://127.0.0.1:1/x", "pull"], 1, "127.0.0.1"),
         ("pull-no-rsync", [*r, "--rsync-exe", missing, "pull"], 1, "missing"),
         # usage errors: exit 2
         ("unknown-command", ["frobnicate"], 2, "frobnicate"),
@@ -123,8 +133,7 @@ def _cases(p: dict[str, Path]) -> list[tuple[str, list[str], int, str]]:
         ("load-batch-text", [*r, "load", "-n", "t", "--batch-size", "x", fa], 2, "batch-size"),
         ("export-width-zero", [*r, "export", "--line-width", "0"], 2, "line-width"),
         ("export-bad-header", [*r, "export", "--header", "x"], 2, "header"),
-        ("mount-threads-zero", ["mount", good, str(tmp / "mnt"), "--threads", "0"], 2,
-         "threads"),
+        ("mount-threads-zero", ["mount", good, str(tmp / "mnt"), "--threads", "0"], 2, "threads"),
         ("mount-no-point", ["mount", good], 2, "MOUNTPOINT"),
         ("umount-no-point", ["umount"], 2, "MOUNTPOINT"),
         ("serve-bad-port", ["serve", good, "--port", "99999"], 2, "port"),
@@ -137,8 +146,9 @@ def _cases(p: dict[str, Path]) -> list[tuple[str, list[str], int, str]]:
     ]
 
 
-def _run_case(case: tuple[str, list[str], int, str]
-              ) -> tuple[str, subprocess.CompletedProcess[str]]:
+def _run_case(
+    case: tuple[str, list[str], int, str],
+) -> tuple[str, subprocess.CompletedProcess[str]]:
     return case[0], run_seqrepofs(*case[1], timeout=60, stdin=subprocess.DEVNULL)
 
 

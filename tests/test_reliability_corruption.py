@@ -35,8 +35,10 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     """An instance whose VICTIM (150 kb) is alone in one .fa.bgz and OTHER and NEIGHBOUR in
     another; returns it and the sequences."""
     rng = random.Random(8)
-    seqs = {name: "".join(rng.choices("ACGT", k=n))
-            for name, n in ((VICTIM, 150_000), (OTHER, 70_000), (NEIGHBOUR, 999))}
+    seqs = {
+        name: "".join(rng.choices("ACGT", k=n))
+        for name, n in ((VICTIM, 150_000), (OTHER, 70_000), (NEIGHBOUR, 999))
+    }
     path = tmp_path_factory.mktemp("corrupt") / "template"
     sr = SeqRepo(path, writeable=True)
     sr.store(seqs[VICTIM], [{"namespace": NS, "alias": VICTIM}])

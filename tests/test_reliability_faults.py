@@ -87,8 +87,13 @@ def load_input(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     return fasta, expected, duration
 
 
-def _kill_loads(root: Path, fasta: Path, expected: dict[str, bytes], moments: list[float],
-                full_disk: bool = False) -> list[int]:
+def _kill_loads(
+    root: Path,
+    fasta: Path,
+    expected: dict[str, bytes],
+    moments: list[float],
+    full_disk: bool = False,
+) -> list[int]:
     instance = root / "master"
     found = []
     for delay in moments:
@@ -117,8 +122,10 @@ def _moments(rng: random.Random, n: int, duration: float) -> list[float]:
     return sorted([rng.uniform(0.05, 0.3)] + [rng.uniform(0.3, hi) for _ in range(n - 1)])
 
 
-@pytest.mark.parametrize("kills", [pytest.param(6, id="6-kills"),
-                                   pytest.param(20, id="20-kills", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "kills",
+    [pytest.param(6, id="6-kills"), pytest.param(20, id="20-kills", marks=pytest.mark.slow)],
+)
 def test_sigkill_load_at_random_moments(tmp_path: Path, load_input, kills: int) -> None:
     fasta, expected, duration = load_input
     root = tmp_path / "root"
@@ -143,8 +150,9 @@ def _spill_then_die(instance: Path, n_aliases: int = 20000) -> None:
             sr.store(b"ACGT" * 50_000, [{"namespace": NS, "alias": "DOOMED.1"}])
             sr.sequences.flush_file()
             rows = [("SQ.x", "spill", f"alias-{i:08d}-" + "x" * 60) for i in range(n_aliases)]
-            conn.executemany("insert into seqalias (seq_id, namespace, alias) values (?, ?, ?)",
-                             rows)
+            conn.executemany(
+                "insert into seqalias (seq_id, namespace, alias) values (?, ?, ?)", rows
+            )
         finally:
             os.kill(os.getpid(), signal.SIGKILL)
     os.waitpid(pid, 0)
@@ -155,8 +163,10 @@ JOURNAL_MAGIC = bytes.fromhex("d9d505f920a163d7")  # a rollback journal that is 
 
 def _hot_journals(instance: Path) -> list[str]:
     out = []
-    for path in (instance / "aliases.sqlite3-journal",
-                 instance / "sequences" / "db.sqlite3-journal"):
+    for path in (
+        instance / "aliases.sqlite3-journal",
+        instance / "sequences" / "db.sqlite3-journal",
+    ):
         if path.exists():
             with open(path, "rb") as fh:
                 if fh.read(8) == JOURNAL_MAGIC:
@@ -166,8 +176,9 @@ def _hot_journals(instance: Path) -> list[str]:
 
 def _small_repo(instance: Path, n: int = 40, seed: int = 3) -> dict[str, bytes]:
     rng = random.Random(seed)
-    expected = {f"S{i}.1": "".join(rng.choices("ACGT", k=rng.randint(50, 5000))).encode()
-                for i in range(n)}
+    expected = {
+        f"S{i}.1": "".join(rng.choices("ACGT", k=rng.randint(50, 5000))).encode() for i in range(n)
+    }
     sr = SeqRepo(instance, writeable=True)
     for name, seq in expected.items():
         sr.store(seq.decode(), [{"namespace": NS, "alias": name}])
@@ -229,13 +240,16 @@ def big_input(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     """17 Mb of residues: about 5 MB of BGZF, more than the 3 MB tmpfs holds."""
     tmp = tmp_path_factory.mktemp("full-input")
     fasta = tmp / "big.fa"
-    expected = write_random_fasta(fasta, 400, SEED + 1, big_every=40, big_len=1_000_000,
-                           lengths=(1000, 30000))
+    expected = write_random_fasta(
+        fasta, 400, SEED + 1, big_every=40, big_len=1_000_000, lengths=(1000, 30000)
+    )
     return fasta, expected
 
 
-@pytest.mark.parametrize("kills", [pytest.param(2, id="2-kills"),
-                                   pytest.param(20, id="20-kills", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "kills",
+    [pytest.param(2, id="2-kills"), pytest.param(20, id="20-kills", marks=pytest.mark.slow)],
+)
 def test_disk_full_load_and_kills_then_rerun_after_freeing_space(big_input, kills: int) -> None:
     reason = tmpfs_skip_reason()
     if reason:
@@ -278,8 +292,10 @@ def snapshot_root(tmp_path_factory: pytest.TempPathFactory, load_input) -> tuple
     # pad the alias database so copying it takes a while too
     conn = sqlite3.connect(root / "master" / "aliases.sqlite3")
     seq_id = conn.execute("select seq_id from seqalias limit 1").fetchone()[0]
-    conn.executemany("insert into seqalias (seq_id, namespace, alias) values (?, 'pad', ?)",
-                     [(seq_id, f"PAD{i:07d}" + "p" * 80) for i in range(100_000)])
+    conn.executemany(
+        "insert into seqalias (seq_id, namespace, alias) values (?, 'pad', ?)",
+        [(seq_id, f"PAD{i:07d}" + "p" * 80) for i in range(100_000)],
+    )
     conn.commit()
     conn.close()
     timings = [_snapshot_until_exit(root, f"2001-01-0{i}") for i in (1, 2)]
@@ -307,8 +323,9 @@ def _db_rows(instance: Path) -> tuple[list[tuple], list[tuple]]:
     seqs = instance / "sequences" / "db.sqlite3"
     conn.execute("attach database ? as fd", (f"file:{seqs}?mode=ro",))
     try:
-        aliases = conn.execute("select seq_id, namespace, alias, is_current from seqalias"
-                               " order by seqalias_id").fetchall()
+        aliases = conn.execute(
+            "select seq_id, namespace, alias, is_current from seqalias order by seqalias_id"
+        ).fetchall()
         seqinfo = conn.execute("select seq_id, len, relpath from fd.seqinfo order by seq_id")
         return aliases, seqinfo.fetchall()
     finally:
@@ -336,8 +353,10 @@ def _visible(root: Path, name: str) -> bool:
     return name in listed or name in list_instances(str(root)) or (root / name).exists()
 
 
-@pytest.mark.parametrize("kills", [pytest.param(5, id="5-kills"),
-                                   pytest.param(20, id="20-kills", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "kills",
+    [pytest.param(5, id="5-kills"), pytest.param(20, id="20-kills", marks=pytest.mark.slow)],
+)
 def test_snapshot_killed_midway_is_never_visible_and_a_retry_succeeds(
     snapshot_root, load_input, kills: int
 ) -> None:

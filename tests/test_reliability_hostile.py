@@ -36,10 +36,16 @@ pytestmark = [
     needs_fuse,
 ]
 
-CI = settings(max_examples=200, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
-SLOW = settings(max_examples=2000, deadline=None, database=None,
-                suppress_health_check=list(HealthCheck))
+CI = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+SLOW = settings(
+    max_examples=2000, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 
 
 class Env:
@@ -84,23 +90,62 @@ def _daemon_alive_after_each_test(request: pytest.FixtureRequest):
 
 # ---- names ------------------------------------------------------------------------------------
 KNOWN = [
-    ".", "..", "...", "latest", "master", SNAPSHOT, "refseq", "NCBI", "ga4gh", "odd%20ns",
-    "odd ns", "NC_000002.1.fa", "NC_000002.1.fa.fai", "NC_000002.1.dict", "NC_000002.1.fa.dict",
-    "NC_000002.1", "%2E", "%2E%2E", "%2E.fa", "%2E%2E.fa", "%2F", "%00", "%", "%%", "%2e",
-    "%41", "100%25.fa", "100%.fa", "a%2Fb.fa", "a/b", "with%20space.fa", "with space.fa",
-    "%C3%BCn%C3%AFcode.fa", "ünïcode.fa", "tab%09here.fa", "foo.fa.fa.dict", "foo.fa.dict",
-    "x,y.fa", "chr1:1-5.fa", "SQ..fa", "GS_x.fa", ".fa", ".fa.fai",
+    ".",
+    "..",
+    "...",
+    "latest",
+    "master",
+    SNAPSHOT,
+    "refseq",
+    "NCBI",
+    "ga4gh",
+    "odd%20ns",
+    "odd ns",
+    "NC_000002.1.fa",
+    "NC_000002.1.fa.fai",
+    "NC_000002.1.dict",
+    "NC_000002.1.fa.dict",
+    "NC_000002.1",
+    "%2E",
+    "%2E%2E",
+    "%2E.fa",
+    "%2E%2E.fa",
+    "%2F",
+    "%00",
+    "%",
+    "%%",
+    "%2e",
+    "%41",
+    "100%25.fa",
+    "100%.fa",
+    "a%2Fb.fa",
+    "a/b",
+    "with%20space.fa",
+    "with space.fa",
+    "%C3%BCn%C3%AFcode.fa",
+    "ünïcode.fa",
+    "tab%09here.fa",
+    "foo.fa.fa.dict",
+    "foo.fa.dict",
+    "x,y.fa",
+    "chr1:1-5.fa",
+    "SQ..fa",
+    "GS_x.fa",
+    ".fa",
+    ".fa.fai",
 ]
 binary_name = st.binary(min_size=1, max_size=300).filter(
     lambda b: b"\0" not in b and b"/" not in b and b not in (b".", b"..")
 )
 percent_name = st.lists(
     st.sampled_from(["%", "2", "E", "e", "F", "0", "4", "1", "C3", "BC", ".", "fa", "x", "%2E"]),
-    min_size=1, max_size=12,
+    min_size=1,
+    max_size=12,
 ).map("".join)
 long_name = st.integers(200, 1200).map(lambda n: "N" * n)
-text_name = st.text(st.characters(blacklist_characters="\0/", blacklist_categories=("Cs",)),
-                    min_size=1, max_size=40)
+text_name = st.text(
+    st.characters(blacklist_characters="\0/", blacklist_categories=("Cs",)), min_size=1, max_size=40
+)
 component = st.one_of(
     st.sampled_from(KNOWN).map(os.fsencode),
     binary_name,
@@ -141,8 +186,10 @@ def _check_path(env: Env, parts: list[bytes]) -> None:
     if want == "outside":
         # `..` at the mount root leaves the mount for the mount point's parent (the kernel's
         # doing, as on any mount), which holds nothing of the store: never a way into it
-        assert os.stat(os.path.join(os.fsencode(env.mnt), b"..")).st_ino == os.stat(
-            env.mnt.parent).st_ino
+        assert (
+            os.stat(os.path.join(os.fsencode(env.mnt), b"..")).st_ino
+            == os.stat(env.mnt.parent).st_ino
+        )
         return
     if want == "ENAMETOOLONG":
         assert got in ("ENAMETOOLONG", "ENOENT"), (parts, got)
@@ -196,9 +243,19 @@ def _targets(env: Env) -> dict[str, Path]:
     }
 
 
-KINDS = {"file": "f", "index": "f", "master-file": "f", "dir": "d", "instance": "d",
-         "latest": "d", "root": "r", "missing": "m", "long": "m", "missing-parent": "n",
-         "through-file": "t"}
+KINDS = {
+    "file": "f",
+    "index": "f",
+    "master-file": "f",
+    "dir": "d",
+    "instance": "d",
+    "latest": "d",
+    "root": "r",
+    "missing": "m",
+    "long": "m",
+    "missing-parent": "n",
+    "through-file": "t",
+}
 
 # op -> errno by target kind: f existing file, d existing directory (or `latest`, followed),
 # r the mount root, m missing name in an existing directory, n missing parent, t through a file.
@@ -410,8 +467,11 @@ def oracle(env: Env) -> dict[str, bytes]:
     return out
 
 
-offsets = st.one_of(st.integers(0, 4_000_000), st.integers(0, 1 << 62),
-                    st.sampled_from([0, 1, 59, 60, 61, (1 << 63) - 2, (1 << 63) - 1]))
+offsets = st.one_of(
+    st.integers(0, 4_000_000),
+    st.integers(0, 1 << 62),
+    st.sampled_from([0, 1, 59, 60, 61, (1 << 63) - 2, (1 << 63) - 1]),
+)
 sizes = st.one_of(st.just(0), st.integers(1, 200), st.integers(0, 1 << 21))
 
 

@@ -45,15 +45,18 @@ def _small_master(path: Path, n: int = 20) -> None:
 def _db_consistency(instance: Path) -> tuple[int, int, int]:
     """(seqinfo rows, sequences lacking digest aliases, aliases pointing at nothing)."""
     conn = sqlite3.connect(f"file:{instance / 'aliases.sqlite3'}?mode=ro", uri=True)
-    conn.execute("attach database ? as fd",
-                 (f"file:{instance / 'sequences' / 'db.sqlite3'}?mode=ro",))
+    conn.execute(
+        "attach database ? as fd", (f"file:{instance / 'sequences' / 'db.sqlite3'}?mode=ro",)
+    )
     try:
         n = conn.execute("select count(*) from fd.seqinfo").fetchone()[0]
-        bare = conn.execute("select count(*) from fd.seqinfo s where not exists (select 1 from"
-                            " seqalias a where a.seq_id = s.seq_id and a.namespace = 'MD5')"
-                            ).fetchone()[0]
-        dangling = conn.execute("select count(*) from seqalias where seq_id not in"
-                                " (select seq_id from fd.seqinfo)").fetchone()[0]
+        bare = conn.execute(
+            "select count(*) from fd.seqinfo s where not exists (select 1 from"
+            " seqalias a where a.seq_id = s.seq_id and a.namespace = 'MD5')"
+        ).fetchone()[0]
+        dangling = conn.execute(
+            "select count(*) from seqalias where seq_id not in (select seq_id from fd.seqinfo)"
+        ).fetchone()[0]
         return n, bare, dangling
     finally:
         conn.close()
@@ -97,8 +100,9 @@ def test_snapshot_racing_a_commit_copies_one_consistent_state(
         conn = real_connect(database, *args, **kwargs)
         return Source(conn) if "mode=ro" in str(database) else conn
 
-    shim = types.SimpleNamespace(**{k: getattr(sqlite3, k) for k in dir(sqlite3)
-                                    if not k.startswith("__")})
+    shim = types.SimpleNamespace(
+        **{k: getattr(sqlite3, k) for k in dir(sqlite3) if not k.startswith("__")}
+    )
     shim.connect = connect
     monkeypatch.setattr(instances, "sqlite3", shim)
     snap = Path(instances.snapshot(str(root), "master", "2021-01-01"))
@@ -108,7 +112,8 @@ def test_snapshot_racing_a_commit_copies_one_consistent_state(
     n, bare, dangling = _db_consistency(snap)
     assert (bare, dangling) == (0, 0), (
         f"snapshot holds {n} sequences, {bare} without their digest aliases and {dangling}"
-        " aliases of missing sequences: half of a commit")
+        " aliases of missing sequences: half of a commit"
+    )
     proc = run_seqrepofs("-r", str(root), "check", "-i", "2021-01-01")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -125,8 +130,9 @@ def load_env(tmp_path_factory: pytest.TempPathFactory):
     later = []
     for k in range(1, 4):
         path = tmp / f"b{k}.fa"
-        expected_b = write_random_fasta(path, 2500, 30 + k, prefix=f"B{k}_", big_every=500,
-                                 big_len=300_000)
+        expected_b = write_random_fasta(
+            path, 2500, 30 + k, prefix=f"B{k}_", big_every=500, big_len=300_000
+        )
         expected.update(expected_b)
         later.append(path)
     assert run_seqrepofs("-r", str(root), "init").returncode == 0
@@ -139,9 +145,7 @@ def load_env(tmp_path_factory: pytest.TempPathFactory):
     return root, expected, expected_path, later
 
 
-def _run_load_scenario(
-    tmp_path: Path, load_env, seconds: float, loads: int, month: int
-) -> None:
+def _run_load_scenario(tmp_path: Path, load_env, seconds: float, loads: int, month: int) -> None:
     root, expected, expected_path, later = load_env
     mnt = tmp_path / "mnt"
     deadline = time.time() + seconds
@@ -160,10 +164,25 @@ def _run_load_scenario(
         sampler.start()
         procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "support.load_reader", json.dumps({
-                    "mode": "mount" if i % 2 else "api", "mnt": str(mnt), "root": str(root),
-                    "expected": str(expected_path), "seed": 100 + i, "deadline": deadline})],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=checkout_env(),
+                [
+                    sys.executable,
+                    "-m",
+                    "support.load_reader",
+                    json.dumps(
+                        {
+                            "mode": "mount" if i % 2 else "api",
+                            "mnt": str(mnt),
+                            "root": str(root),
+                            "expected": str(expected_path),
+                            "seed": 100 + i,
+                            "deadline": deadline,
+                        }
+                    ),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=checkout_env(),
             )
             for i in range(8)
         ]
@@ -172,7 +191,8 @@ def _run_load_scenario(
 
         def thread_reader(i: int) -> None:
             res = load_reader.read_loop(  # the loop the reader processes run
-                "mount" if i % 2 else "api", mnt, root, expected, 200 + i, deadline)
+                "mount" if i % 2 else "api", mnt, root, expected, 200 + i, deadline
+            )
             with lock:
                 results.append(res)
 
@@ -184,9 +204,21 @@ def _run_load_scenario(
         time.sleep(min(2.0, seconds / 10))
         snapshots = []
         for k in range(loads):
-            load = subprocess.Popen(seqrepofs_cmd("-r", str(root), "load", "-n", NS,
-                                            "--batch-size", "200", str(later[k % len(later)])),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            load = subprocess.Popen(
+                seqrepofs_cmd(
+                    "-r",
+                    str(root),
+                    "load",
+                    "-n",
+                    NS,
+                    "--batch-size",
+                    "200",
+                    str(later[k % len(later)]),
+                ),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             time.sleep(0.8)
             name = f"2020-{month:02d}-{k + 1:02d}"
             snap = run_seqrepofs("-r", str(root), "snapshot", "-d", name)
@@ -207,9 +239,11 @@ def _run_load_scenario(
     reads = sum(r["reads"] for r in results)
     wrong = [w for r in results for w in r["wrong"]]
     errors = [e for r in results for e in r["errors"]]
-    print(f"{len(results)} readers, {reads} reads, {sum(r['bytes'] for r in results)} bytes,"
-          f" {sum(r['absent'] for r in results)} not-yet-loaded; daemon RSS max"
-          f" {max(rss) / 1024:.0f} MiB over {len(rss)} samples; snapshots {snapshots}")
+    print(
+        f"{len(results)} readers, {reads} reads, {sum(r['bytes'] for r in results)} bytes,"
+        f" {sum(r['absent'] for r in results)} not-yet-loaded; daemon RSS max"
+        f" {max(rss) / 1024:.0f} MiB over {len(rss)} samples; snapshots {snapshots}"
+    )
     assert len(results) == 16
     assert wrong == [], wrong[:5]
     assert errors == [], errors[:5]

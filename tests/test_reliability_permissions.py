@@ -44,8 +44,10 @@ pytestmark = [
     needs_fuse,
     pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root"),
     pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is missing"),
-    pytest.mark.skipif(not os.access(SYSTEM_PYTHON, os.X_OK),
-                       reason=f"{SYSTEM_PYTHON} is missing (the other user's requests use it)"),
+    pytest.mark.skipif(
+        not os.access(SYSTEM_PYTHON, os.X_OK),
+        reason=f"{SYSTEM_PYTHON} is missing (the other user's requests use it)",
+    ),
 ]
 
 # What the other user tries; prints one JSON object: request -> "ok"/errno name/result.
@@ -84,8 +86,20 @@ t("uid", os.getuid)
 print(json.dumps(out))
 """
 
-WRITES = ("open-w", "open-rw", "open-trunc", "create", "mkdir", "unlink", "rename", "symlink",
-          "chmod", "utime", "truncate", "setxattr")
+WRITES = (
+    "open-w",
+    "open-rw",
+    "open-trunc",
+    "create",
+    "mkdir",
+    "unlink",
+    "rename",
+    "symlink",
+    "chmod",
+    "utime",
+    "truncate",
+    "setxattr",
+)
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +108,12 @@ def other_user() -> Iterator[pwd.struct_passwd]:
     try:
         entry = pwd.getpwnam(USER)
     except KeyError:
-        proc = subprocess.run(["useradd", "-M", "-r", "-s", "/usr/sbin/nologin", USER],
-                              capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            ["useradd", "-M", "-r", "-s", "/usr/sbin/nologin", USER],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if proc.returncode != 0:
             pytest.skip(f"cannot create user {USER}: {proc.stderr.strip()}")
         created = True
@@ -108,7 +126,11 @@ def other_user() -> Iterator[pwd.struct_passwd]:
 def as_user(user: str, *cmd: str, **kw) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--reset-env", *cmd],
-        capture_output=True, text=True, check=False, timeout=60, **kw,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        **kw,
     )
 
 
@@ -182,8 +204,18 @@ def test_without_allow_other_others_are_refused(shared_root: Path, other_user) -
     with Mounted(shared_root, _mnt(shared_root, "mnt-private")) as m:
         mnt = Path(m.mnt)
         got = probe(USER, mnt, FA)
-        for req in ("stat-root", "listdir-root", "listdir-ns", "read", "readlink-latest",
-                    "open-w", "create", "mkdir", "unlink", "chmod"):
+        for req in (
+            "stat-root",
+            "listdir-root",
+            "listdir-ns",
+            "read",
+            "readlink-latest",
+            "open-w",
+            "create",
+            "mkdir",
+            "unlink",
+            "chmod",
+        ):
             assert got[req] == "EACCES", (req, got[req])
         assert (mnt / FA).read_bytes().startswith(b">NC_000005.1\n")  # the owner reads
 
@@ -230,8 +262,12 @@ def _python_for(user: str) -> Iterator[tuple[str, dict[str, str]]]:
     os.chmod(top, 0o755)
     bound = top / "prefix"
     bound.mkdir()
-    proc = subprocess.run(["mount", "--bind", "-o", "ro", str(prefix), str(bound)],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["mount", "--bind", "-o", "ro", str(prefix), str(bound)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         os.rmdir(bound)
         os.rmdir(top)
@@ -240,8 +276,9 @@ def _python_for(user: str) -> Iterator[tuple[str, dict[str, str]]]:
         rel = exe.relative_to(prefix)
         env = {
             "PYTHONPATH": str(REPO),
-            "LD_LIBRARY_PATH": str(bound / Path(sysconfig.get_config_var("LIBDIR")).relative_to(
-                prefix)),
+            "LD_LIBRARY_PATH": str(
+                bound / Path(sysconfig.get_config_var("LIBDIR")).relative_to(prefix)
+            ),
         }
         yield str(bound / rel), env
     finally:
@@ -256,23 +293,44 @@ def _in_mountinfo(mnt: Path) -> bool:
 
 
 def test_daemon_runs_as_a_non_root_user(shared_root: Path, other_user, expected_md5) -> None:
-    if shutil.which("fusermount3") is None or not os.stat(
-            shutil.which("fusermount3")).st_mode & stat.S_ISUID:
+    if (
+        shutil.which("fusermount3") is None
+        or not os.stat(shutil.which("fusermount3")).st_mode & stat.S_ISUID
+    ):
         pytest.skip("a non-root mount needs fusermount3 installed setuid root")
     before = tree_state(shared_root)
     mnt = _mnt(shared_root, "mnt-user")
     os.chown(mnt, other_user.pw_uid, other_user.pw_gid)
     log = shared_root.parent / "mnt-user.log"
     with _dev_fuse_mode(0o666), _python_for(USER) as (python, env):
-        check = as_user(USER, "/usr/bin/env", *(f"{k}={v}" for k, v in env.items()), python,
-                        "-c", "import seqrepofs, pyfuse3; print(seqrepofs.__file__)")
+        check = as_user(
+            USER,
+            "/usr/bin/env",
+            *(f"{k}={v}" for k, v in env.items()),
+            python,
+            "-c",
+            "import seqrepofs, pyfuse3; print(seqrepofs.__file__)",
+        )
         if check.returncode != 0:
             pytest.skip(f"{USER} cannot run this Python: {check.stderr.strip()[-300:]}")
         with open(log, "wb") as fh:
             daemon = subprocess.Popen(
-                ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
-                 "--reset-env", "/usr/bin/env", *(f"{k}={v}" for k, v in env.items()), python,
-                 "-m", "seqrepofs", "mount", str(shared_root), str(mnt), "-f"],
+                [
+                    "setpriv",
+                    f"--reuid={USER}",
+                    f"--regid={USER}",
+                    "--init-groups",
+                    "--reset-env",
+                    "/usr/bin/env",
+                    *(f"{k}={v}" for k, v in env.items()),
+                    python,
+                    "-m",
+                    "seqrepofs",
+                    "mount",
+                    str(shared_root),
+                    str(mnt),
+                    "-f",
+                ],
                 stderr=fh,
             )
         try:

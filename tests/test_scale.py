@@ -97,8 +97,9 @@ def _history(sr: Any, identifier: str) -> list[tuple[str, str, str, bool]]:
 
 
 @pytest.mark.parametrize("instance", ["master", "2026-05-05"])
-def test_release_two_resolves_as_the_reference(scale_root: tuple[Path, dict],
-                                               instance: str) -> None:
+def test_release_two_resolves_as_the_reference(
+    scale_root: tuple[Path, dict], instance: str
+) -> None:
     root, manifest = scale_root
     ids = _identifiers(manifest)
     ours = SeqRepo(root / instance)
@@ -112,18 +113,21 @@ def test_release_two_resolves_as_the_reference(scale_root: tuple[Path, dict],
             want = _outcome(ref.fetch, alias, 0, 50, ns)
             assert got == want, identifier
             kinds["fetched" if got is not KeyError else "missing"] += 1
-            assert (_outcome(ours.translate_identifier, identifier)
-                    == _outcome(ref.translate_identifier, identifier)), identifier
+            assert _outcome(ours.translate_identifier, identifier) == _outcome(
+                ref.translate_identifier, identifier
+            ), identifier
             targets = ["NCBI", "Ensembl", "ga4gh"]
-            assert (_outcome(ours.translate_alias, alias, ns, targets)
-                    == _outcome(ref.translate_alias, alias, ns, targets)), identifier
+            assert _outcome(ours.translate_alias, alias, ns, targets) == _outcome(
+                ref.translate_alias, alias, ns, targets
+            ), identifier
             history = _history(ours, identifier)
             assert history == _history(ref, identifier), identifier
             kinds["non-current rows"] += sum(not current for *_x, current in history)
             for seq_id in {h[0] for h in history}:  # the old sequence too, by its digest
                 by_digest = f"sha512t24u:{seq_id}"
-                assert (ours.translate_identifier(by_digest)
-                        == ref.translate_identifier(by_digest)), by_digest
+                assert ours.translate_identifier(by_digest) == ref.translate_identifier(
+                    by_digest
+                ), by_digest
                 assert ours.fetch_uri(by_digest, 0, 20) == ref.fetch_uri(by_digest, 0, 20)
     finally:
         ours.close()
@@ -138,7 +142,10 @@ def test_counts_match_the_reference(scale_root: tuple[Path, dict]) -> None:
     ref = RefSeqRepo(str(root / "2026-05-05"))
     want = ref.aliases.stats()
     assert (stats["n_aliases"], stats["n_current"], stats["n_sequences"]) == (
-        want["n_aliases"], want["n_current"], want["n_sequences"])
+        want["n_aliases"],
+        want["n_current"],
+        want["n_sequences"],
+    )
     # one non-current row per re-pointed accession (RefSeq and Ensembl), none otherwise
     repointed = _changes(manifest)["repointed"]
     assert stats["n_aliases"] - stats["n_current"] == len(repointed)
@@ -174,5 +181,6 @@ def test_batches_committed_while_parsing_store_what_the_reference_stores(tmp_pat
     reference_cli(ref, "load", "-n", "refseq", str(fa))
     assert _alias_table(ours / "master") == _alias_table(ref / "master")
     with SeqRepo(ours / "master") as sr:
-        assert sr.sequences.stats()["n_sequences"] == len(set(seqs) & {
-            r.split("\n")[1] for r in records})
+        assert sr.sequences.stats()["n_sequences"] == len(
+            set(seqs) & {r.split("\n")[1] for r in records}
+        )

@@ -44,9 +44,9 @@ def test_known_answers_of_the_compliance_files() -> None:
         core = {k: bundle["level2"][k] for k in ("names", "lengths", "sequences")}
         assert seqcol.seqcol_digest(core) == bundle["top_level_digest"], name
         assert seqcol.level1(core) == bundle["level1"], name
-        assert seqcol.level2(**core) == {
-            k: bundle["level2"][k] for k in seqcol.ARRAY_ATTRIBUTES
-        }, name
+        assert seqcol.level2(**core) == {k: bundle["level2"][k] for k in seqcol.ARRAY_ATTRIBUTES}, (
+            name
+        )
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -88,7 +88,10 @@ def test_digests_equal_gtars_digest_of_a_fasta_file(tmp_path: Path, seed: int) -
     mine = seqcol.level1(core)
     assert got.digest == seqcol.seqcol_digest(core)
     assert (got.lvl1.names_digest, got.lvl1.lengths_digest, got.lvl1.sequences_digest) == (
-        mine["names"], mine["lengths"], mine["sequences"])
+        mine["names"],
+        mine["lengths"],
+        mine["sequences"],
+    )
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -100,8 +103,9 @@ def test_streaming_digests_equal_whole_array_digests(seed: int) -> None:
         cd.add(n, ln, s[3:])
     got = cd.finish(
         sorted(s[3:] for s in core["sequences"]),
-        sorted(seqcol.pair_digest(n, ln)
-               for n, ln in zip(core["names"], core["lengths"], strict=True)),
+        sorted(
+            seqcol.pair_digest(n, ln) for n, ln in zip(core["names"], core["lengths"], strict=True)
+        ),
     )
     assert got == seqcol.level1(core)
     assert cd.count == len(core["names"]) and cd.total_length == sum(core["lengths"])
@@ -133,8 +137,9 @@ def test_comparison_fixture_of_the_compliance_suite() -> None:
     known = _known()
     got = seqcol.compare(
         seqcol.level2(*(known["base.fa"]["level2"][k] for k in ("names", "lengths", "sequences"))),
-        seqcol.level2(*(known["pair_swap.fa"]["level2"][k]
-                        for k in ("names", "lengths", "sequences"))),
+        seqcol.level2(
+            *(known["pair_swap.fa"]["level2"][k] for k in ("names", "lengths", "sequences"))
+        ),
     )
     assert got == {k: fixture[k] for k in ("attributes", "array_elements")}
     assert got["array_elements"]["a_and_b_same_order"]["names"] is False

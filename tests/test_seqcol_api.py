@@ -39,17 +39,25 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert sorted(c.name for c in stats.collections) == sorted(f.stem for f in FILES)
     big = inst.parent / "big.fa"  # more records than one streamed page (10,000)
     rng = random.Random(5)
-    big.write_text("".join(f">t{i}.{rng.randint(1, 9)}\n"
-                           f"{''.join(rng.choices('ACGT', k=rng.randint(1, 30)))}\n"
-                           for i in range(BIG_RECORDS)))
+    big.write_text(
+        "".join(
+            f">t{i}.{rng.randint(1, 9)}\n{''.join(rng.choices('ACGT', k=rng.randint(1, 30)))}\n"
+            for i in range(BIG_RECORDS)
+        )
+    )
     load(str(inst), [str(big)], None, collections=plan([str(big)]))
     return inst
 
 
 @pytest.fixture(scope="module")
 def server(instance: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_rest_server(instance, tmp_path_factory.mktemp("srv"), "--no-access-log",
-                            access_log=False, ready="/service-info")
+    srv = start_rest_server(
+        instance,
+        tmp_path_factory.mktemp("srv"),
+        "--no-access-log",
+        access_log=False,
+        ready="/service-info",
+    )
     try:
         yield srv
     finally:
@@ -83,8 +91,10 @@ def test_comparison_of_every_pair_equals_refgets(server: Server) -> None:
             got = server.get(f"/comparison/{ba['top_level_digest']}/{bb['top_level_digest']}")
             assert got.status_code == 200
             expected = compare_seqcols(level2[a], level2[b])
-            assert got.json() == {"digests": {"a": ba["top_level_digest"],
-                                              "b": bb["top_level_digest"]}, **expected}
+            assert got.json() == {
+                "digests": {"a": ba["top_level_digest"], "b": bb["top_level_digest"]},
+                **expected,
+            }
 
 
 def test_post_comparison_takes_a_local_collection(server: Server) -> None:
@@ -92,19 +102,27 @@ def test_post_comparison_takes_a_local_collection(server: Server) -> None:
     mine = {"names": ["chr1", "chrZ"], "lengths": [4, 10], "sequences": ["SQ.a", "SQ.b"]}
     r = server.client.post(f"{server.url}/comparison/{base['top_level_digest']}", json=mine)
     assert r.status_code == 200
-    assert r.json() == {"digests": {"a": base["top_level_digest"], "b": "POSTed seqcol"},
-                        **compare_seqcols(base["level2"], mine)}
-    bad = server.client.post(f"{server.url}/comparison/{base['top_level_digest']}",
-                             content=b"[1, 2]", headers={"content-type": "application/json"})
+    assert r.json() == {
+        "digests": {"a": base["top_level_digest"], "b": "POSTed seqcol"},
+        **compare_seqcols(base["level2"], mine),
+    }
+    bad = server.client.post(
+        f"{server.url}/comparison/{base['top_level_digest']}",
+        content=b"[1, 2]",
+        headers={"content-type": "application/json"},
+    )
     assert bad.status_code == 400
     assert server.client.post(f"{server.url}/comparison/nope", json=mine).status_code == 404
     odd = {"names": [[1, {"a": None}], 2**80, True, 1.5], "lengths": [4, "4", 4.0, None]}
     r = server.client.post(f"{server.url}/comparison/{base['top_level_digest']}", json=odd)
     assert r.status_code == 200
     assert r.json()["array_elements"] == compare_seqcols(base["level2"], odd)["array_elements"]
-    for body in (b'{"names": [NaN]}', b'{"names": [1', "{\"names\": [\"\u00e9\"]}".encode()[:-3]):
-        r = server.client.post(f"{server.url}/comparison/{base['top_level_digest']}",
-                               content=body, headers={"content-type": "application/json"})
+    for body in (b'{"names": [NaN]}', b'{"names": [1', '{"names": ["\u00e9"]}'.encode()[:-3]):
+        r = server.client.post(
+            f"{server.url}/comparison/{base['top_level_digest']}",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
         assert r.status_code == 400, body
 
 
@@ -113,18 +131,23 @@ def test_list_filters_and_pages(server: Server) -> None:
     known = sorted(b["top_level_digest"] for b in KNOWN.values())
     assert set(known) < set(everything["results"]) and len(everything["results"]) == 7
     assert everything["pagination"] == {"page": 0, "page_size": 1000, "total": len(KNOWN) + 1}
-    pages = [server.get(f"/list/collection?page={p}&page_size=4").json()["results"]
-             for p in range(3)]
+    pages = [
+        server.get(f"/list/collection?page={p}&page_size=4").json()["results"] for p in range(3)
+    ]
     assert [len(p) for p in pages] == [4, 3, 0]
     assert pages[0] + pages[1] == everything["results"]
     # lengths [8, 4, 4] is shared by several files; AND with names narrows to one
     base = KNOWN["base.fa"]
-    same_lengths = {b["top_level_digest"] for b in KNOWN.values()
-                    if b["level1"]["lengths"] == base["level1"]["lengths"]}
+    same_lengths = {
+        b["top_level_digest"]
+        for b in KNOWN.values()
+        if b["level1"]["lengths"] == base["level1"]["lengths"]
+    }
     got = server.get(f"/list/collection?lengths={base['level1']['lengths']}").json()
     assert set(got["results"]) == same_lengths and len(same_lengths) > 1
-    both = server.get(f"/list/collection?lengths={base['level1']['lengths']}"
-                      f"&names={base['level1']['names']}").json()
+    both = server.get(
+        f"/list/collection?lengths={base['level1']['lengths']}&names={base['level1']['names']}"
+    ).json()
     assert both["results"] == [base["top_level_digest"]]
     attrs = server.get("/list/attributes/names").json()
     assert set(attrs["results"]) > {b["level1"]["names"] for b in KNOWN.values()}
@@ -162,23 +185,27 @@ def test_service_info_advertises_both_apis(server: Server) -> None:
 
 def test_a_large_collection_streams_whole_and_caches(server: Server, instance: Path) -> None:
     recs = read_fasta(instance.parent / "big.fa")
-    core = {"names": [h for h, _ in recs], "lengths": [len(s) for _, s in recs],
-            "sequences": ["SQ." + seq_id_of(s) for _, s in recs]}
+    core = {
+        "names": [h for h, _ in recs],
+        "lengths": [len(s) for _, s in recs],
+        "sequences": ["SQ." + seq_id_of(s) for _, s in recs],
+    }
     digest = seqcol_digest(core)
     r = server.get(f"/collection/{digest}")
     assert r.status_code == 200
     got = r.json()
     assert {k: got[k] for k in core} == core
     assert got["sorted_sequences"] == sorted(core["sequences"])
-    assert got["name_length_pairs"] == [{"length": n, "name": s}
-                                        for s, n in zip(core["names"], core["lengths"],
-                                                        strict=True)]
+    assert got["name_length_pairs"] == [
+        {"length": n, "name": s} for s, n in zip(core["names"], core["lengths"], strict=True)
+    ]
     level1 = server.get(f"/collection/{digest}?level=1").json()
     for attr in ("sorted_sequences", "names"):
         r2 = server.get(f"/attribute/collection/{attr}/{level1[attr]}")
         assert r2.json() == got[attr]
-    again = server.client.get(f"{server.url}/collection/{digest}",
-                              headers={"if-none-match": r.headers["etag"]})
+    again = server.client.get(
+        f"{server.url}/collection/{digest}", headers={"if-none-match": r.headers["etag"]}
+    )
     assert again.status_code == 304
     head = server.client.head(f"{server.url}/collection/{digest}")
     assert head.status_code == 200 and head.content == b""

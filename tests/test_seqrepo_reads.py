@@ -69,8 +69,10 @@ def test_iter_sequence_pieces_join_to_the_sequence(root: Path, window: int) -> N
             assert len(pieces) == -(-len(text) // window)
 
 
-@pytest.mark.parametrize(("start", "end"), [(0, 1), (5, 9000), (9999, None), (10003, None),
-                                            (10000, 10500), (7, 7), (20000, None)])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [(0, 1), (5, 9000), (9999, None), (10003, None), (10000, 10500), (7, 7), (20000, None)],
+)
 def test_iter_sequence_ranges_are_clipped_like_slices(
     root: Path, start: int, end: int | None
 ) -> None:

@@ -40,9 +40,7 @@ def test_rest_service_instance_matches_refget_sources(real_instances: dict[str, 
                 b = rng.randrange(a, min(len(seq), a + 5000) + 1)
                 assert sr.fetch(d.md5, a, b) == seq[a:b].upper()
             # the alias in namespace `test` is the whole defline, with spaces and commas
-            test_aliases = [
-                a for a in sr.translate_alias(d.md5) if a.startswith("test:")
-            ]
+            test_aliases = [a for a in sr.translate_alias(d.md5) if a.startswith("test:")]
             assert len(test_aliases) == 1 and test_aliases[0].startswith(f"test:{name}")
             assert sr[test_aliases[0]].seq_id == d.sha512t24u
     assert tree_state(root) == before, "a read-only open modified the instance"
@@ -58,8 +56,16 @@ def test_seqrepo_rs_instance() -> None:
     info = sr.sequences.fetch_seqinfo("5q5HZTCRudL17NTiv5Bn6th__0FrZH04")
     assert info["len"] == 1873 and info["alpha"] == "ACGT"
     assert info["added"].isoformat() == "2023-02-16T09:46:06"
-    assert sr.namespaces() == ["MD5", "NCBI", "SEGUID", "SHA1", "VMC", "ga4gh", "refseq",
-                               "sha512t24u"]
+    assert sr.namespaces() == [
+        "MD5",
+        "NCBI",
+        "SEGUID",
+        "SHA1",
+        "VMC",
+        "ga4gh",
+        "refseq",
+        "sha512t24u",
+    ]
     assert "refseq:NM_001304430.2" in sr and "refseq:NM_000000.0" not in sr
     sr.close()
 

@@ -53,12 +53,14 @@ def xfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     mnt.mkdir()
     with open(image, "wb") as fh:
         fh.truncate(IMAGE_BYTES)
-    mkfs = subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)],
-                          capture_output=True, text=True)
+    mkfs = subprocess.run(
+        ["mkfs.xfs", "-q", "-m", "reflink=1", str(image)], capture_output=True, text=True
+    )
     if mkfs.returncode != 0:
         pytest.skip(f"mkfs.xfs -m reflink=1 failed: {mkfs.stderr.strip()}")
-    mount = subprocess.run(["mount", "-o", "loop", str(image), str(mnt)],
-                           capture_output=True, text=True)
+    mount = subprocess.run(
+        ["mount", "-o", "loop", str(image), str(mnt)], capture_output=True, text=True
+    )
     if mount.returncode != 0:
         pytest.skip(f"cannot loop-mount the XFS image: {mount.stderr.strip()}")
     try:
@@ -87,14 +89,17 @@ def _consistency(instance: Path) -> tuple[int, int, int, str]:
     """(sequences, sequences lacking digest aliases, aliases of missing sequences, integrity)."""
     conn = sqlite3.connect(f"file:{instance / 'aliases.sqlite3'}?mode=ro", uri=True)
     try:
-        conn.execute("attach database ? as fd",
-                     (f"file:{instance / 'sequences' / 'db.sqlite3'}?mode=ro",))
+        conn.execute(
+            "attach database ? as fd", (f"file:{instance / 'sequences' / 'db.sqlite3'}?mode=ro",)
+        )
         n = conn.execute("select count(*) from fd.seqinfo").fetchone()[0]
         bare = conn.execute(
             "select count(*) from fd.seqinfo where seq_id not in"
-            " (select seq_id from seqalias where namespace = 'MD5')").fetchone()[0]
-        dangling = conn.execute("select count(*) from seqalias where seq_id not in"
-                                " (select seq_id from fd.seqinfo)").fetchone()[0]
+            " (select seq_id from seqalias where namespace = 'MD5')"
+        ).fetchone()[0]
+        dangling = conn.execute(
+            "select count(*) from seqalias where seq_id not in (select seq_id from fd.seqinfo)"
+        ).fetchone()[0]
         ok = conn.execute("pragma integrity_check").fetchone()[0]
         ok_fd = conn.execute("pragma fd.integrity_check").fetchone()[0]
         return n, bare, dangling, f"{ok}/{ok_fd}"
@@ -186,8 +191,9 @@ def test_snapshot_carries_collections_database(xfs: Path, tmp_path: Path) -> Non
         conn.close()
         result = instances.make_snapshot(str(top), "master", "2026-03-03")
         assert "collections.sqlite3" in result.databases
-        conn = sqlite3.connect(f"file:{Path(result.path) / 'collections.sqlite3'}?mode=ro",
-                               uri=True)
+        conn = sqlite3.connect(
+            f"file:{Path(result.path) / 'collections.sqlite3'}?mode=ro", uri=True
+        )
         assert conn.execute("select x from t").fetchall() == [(42,)]
         conn.close()
 
@@ -206,8 +212,9 @@ def test_snapshot_elsewhere_copies_consistently(tmp_path: Path, fasta: dict) -> 
     assert proc.returncode == 0, proc.stderr
     assert "copied (this file system cannot share blocks)" in proc.stdout, proc.stdout
     snap = root / "2026-04-04"
-    copied = sum(os.stat(snap / rel).st_blocks * 512
-                 for rel in instances.instance_databases(str(snap)))
+    copied = sum(
+        os.stat(snap / rel).st_blocks * 512 for rel in instances.instance_databases(str(snap))
+    )
     assert f"; {copied:,} bytes copied" in proc.stdout
     n, bare, dangling, ok = _consistency(snap)
     assert n > 0 and (bare, dangling, ok) == (0, 0, "ok/ok")

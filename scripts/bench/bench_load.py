@@ -84,8 +84,10 @@ def run_benchmark(
         data, total_mb=total_mb, n_transcripts=n_transcripts, seed=seed
     )
     files = [data / "genome.fa", data / "transcripts.fa"]
-    env = {**os.environ, "SEQREPO_FD_CACHE_MAXSIZE": os.environ.get("SEQREPO_FD_CACHE_MAXSIZE",
-                                                                      "0")}
+    env = {
+        **os.environ,
+        "SEQREPO_FD_CACHE_MAXSIZE": os.environ.get("SEQREPO_FD_CACHE_MAXSIZE", "0"),
+    }
     runs: dict[str, list[dict[str, float]]] = {t: [] for t in tools}
     counts: dict[str, tuple[int, int]] = {}
     for rep in range(reps):
@@ -106,8 +108,13 @@ def run_benchmark(
     residues = manifest["genome"]["total_len"] + manifest["transcripts"]["total_len"]
     results: dict[str, Any] = {
         "benchmark": "load genome.fa + transcripts.fa into a fresh instance",
-        "params": {"total_mb": total_mb, "n_transcripts": n_transcripts, "seed": seed,
-                   "reps": reps, "cpus": os.cpu_count()},
+        "params": {
+            "total_mb": total_mb,
+            "n_transcripts": n_transcripts,
+            "seed": seed,
+            "reps": reps,
+            "cpus": os.cpu_count(),
+        },
         "input_bytes": sum(f.stat().st_size for f in files),
         "input_residues": residues,
         "input_records": manifest["genome"]["n_seqs"] + manifest["transcripts"]["n_seqs"],
@@ -125,8 +132,10 @@ def run_benchmark(
             "peak_rss_mib": max(r["peak_rss_mib"] for r in runs[tool]),
         }
     if "seqrepo" in tools and "seqrepofs" in tools:
-        results["ratio"] = (results["tools"]["seqrepo"]["median_seconds"]
-                            / results["tools"]["seqrepofs"]["median_seconds"])
+        results["ratio"] = (
+            results["tools"]["seqrepo"]["median_seconds"]
+            / results["tools"]["seqrepofs"]["median_seconds"]
+        )
     if not workdir:
         shutil.rmtree(work, ignore_errors=True)
     return results
@@ -141,8 +150,9 @@ def table(results: dict[str, Any]) -> str:
         f"{'tool':10s} {'median s':>9s} {'Mnt/s':>8s} {'peak RSS MiB':>13s}",
     ]
     for tool, r in results["tools"].items():
-        lines.append(f"{tool:10s} {r['median_seconds']:9.2f} {r['mnt_per_s']:8.1f}"
-                     f" {r['peak_rss_mib']:13.0f}")
+        lines.append(
+            f"{tool:10s} {r['median_seconds']:9.2f} {r['mnt_per_s']:8.1f} {r['peak_rss_mib']:13.0f}"
+        )
     if "ratio" in results:
         lines.append(f"ratio (seqrepo time / seqrepofs time): {results['ratio']:.1f}x")
     return "\n".join(lines)
@@ -160,11 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=["seqrepofs", "seqrepo"], help="measure one tool only")
     args = ap.parse_args(argv)
     if args.quick:
-        args.total_mb, args.n_transcripts, args.reps = (QUICK["total_mb"], QUICK["n_transcripts"],
-                                                        QUICK["reps"])
+        args.total_mb, args.n_transcripts, args.reps = (
+            QUICK["total_mb"],
+            QUICK["n_transcripts"],
+            QUICK["reps"],
+        )
     tools = (args.only,) if args.only else ("seqrepofs", "seqrepo")
-    results = run_benchmark(args.total_mb, args.reps, args.n_transcripts, args.seed,
-                            args.workdir, tools)
+    results = run_benchmark(
+        args.total_mb, args.reps, args.n_transcripts, args.seed, args.workdir, tools
+    )
     print(table(results))
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(results, indent=2) + "\n")

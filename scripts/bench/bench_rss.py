@@ -40,8 +40,9 @@ MOUNTS = ("faidx + getfasta, warm", "faidx, cold", "cat largest, cold")
 def build(work: Path, total_mb: float, n_regions: int | None) -> tuple[Path, Path]:
     """Data and a seqrepofs snapshot of it under `work` (reused when already there)."""
     data, root = work / "data", work / "ours"
-    _manifest, fresh = make_data(data, False, total_mb=total_mb, n_transcripts=5000,
-                                 n_regions=n_regions)
+    _manifest, fresh = make_data(
+        data, False, total_mb=total_mb, n_transcripts=5000, n_regions=n_regions
+    )
     snapshot = root / "2020-01-01"
     if fresh:  # new data: the repository and index built from the old are stale
         shutil.rmtree(root, ignore_errors=True)
@@ -49,8 +50,18 @@ def build(work: Path, total_mb: float, n_regions: int | None) -> tuple[Path, Pat
     if not snapshot.exists():
         shutil.rmtree(root, ignore_errors=True)
         run(["seqrepofs", "-r", str(root), "init"])
-        run(["seqrepofs", "-r", str(root), "load", "-n", "refseq",
-             str(data / "genome.fa"), str(data / "transcripts.fa")])
+        run(
+            [
+                "seqrepofs",
+                "-r",
+                str(root),
+                "load",
+                "-n",
+                "refseq",
+                str(data / "genome.fa"),
+                str(data / "transcripts.fa"),
+            ]
+        )
         run(["seqrepofs", "-r", str(root), "snapshot", "-d", snapshot.name])
     return data, snapshot
 
@@ -65,8 +76,11 @@ def measure(data: Path, snapshot: Path, mnt: Path) -> dict[str, float]:
         return mnt / "refseq" / f"{chrom}.fa"
 
     def faidx(chrom: str, fasta: Path) -> bytes:
-        return subprocess.run(["samtools", "faidx", str(fasta), "-r", str(regions[chrom][0])],
-                              check=True, capture_output=True).stdout
+        return subprocess.run(
+            ["samtools", "faidx", str(fasta), "-r", str(regions[chrom][0])],
+            check=True,
+            capture_output=True,
+        ).stdout
 
     genome = data / "genome.fa"
     if not Path(str(genome) + ".fai").exists():
@@ -107,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes.split(","):
         data, snapshot = build(work / f"{size}mb", float(size), args.n_regions)
         results[size] = measure(data, snapshot, work / "mnt")
-        print(f"{size:>6s} Mb  " + "  ".join(f"{k}: {v:.0f} MB" for k, v in
-                                               results[size].items()), flush=True)
+        print(
+            f"{size:>6s} Mb  " + "  ".join(f"{k}: {v:.0f} MB" for k, v in results[size].items()),
+            flush=True,
+        )
     out = Path(args.json) if args.json else work / "results.json"
     out.write_text(json.dumps({"peak_rss_mb": results}, indent=2) + "\n")
     print(f"results written to {out}")

@@ -58,11 +58,28 @@ class Kind:
     description: str
 
 
-PROTEIN = Kind(1, 50, 3000, AMINO, (("NP_", 0.4, 6), ("XP_", 0.6, 9)), "ENSP",
-               "refseq_protein.faa", "ensembl_pep.fa", "hypothetical protein")
-TRANSCRIPT = Kind(2, 300, 8000, NUCLEOTIDE,
-                  (("NM_", 0.35, 6), ("XM_", 0.5, 9), ("NR_", 0.15, 6)), "ENST",
-                  "refseq_rna.fna", "ensembl_cdna.fa", "transcript variant")
+PROTEIN = Kind(
+    1,
+    50,
+    3000,
+    AMINO,
+    (("NP_", 0.4, 6), ("XP_", 0.6, 9)),
+    "ENSP",
+    "refseq_protein.faa",
+    "ensembl_pep.fa",
+    "hypothetical protein",
+)
+TRANSCRIPT = Kind(
+    2,
+    300,
+    8000,
+    NUCLEOTIDE,
+    (("NM_", 0.35, 6), ("XM_", 0.5, 9), ("NR_", 0.15, 6)),
+    "ENST",
+    "refseq_rna.fna",
+    "ensembl_cdna.fa",
+    "transcript variant",
+)
 
 
 class Outputs:
@@ -125,8 +142,7 @@ def accession_plan(kind: Kind, n: int, seed: int) -> tuple[np.ndarray, list[str]
     """Which prefix each record of a kind gets (index into kind.prefixes), and the prefixes."""
     rng = np.random.default_rng([seed, kind.code, 0xACC])
     shares = np.array([p[1] for p in kind.prefixes])
-    return rng.choice(len(shares), size=n, p=shares / shares.sum()), [p[0] for p in
-                                                                     kind.prefixes]
+    return rng.choice(len(shares), size=n, p=shares / shares.sum()), [p[0] for p in kind.prefixes]
 
 
 def generate_kind(kind: Kind, n: int, seed: int, out: Outputs, counts: dict[str, int]) -> None:
@@ -136,8 +152,7 @@ def generate_kind(kind: Kind, n: int, seed: int, out: Outputs, counts: dict[str,
     for chunk_no, start in enumerate(range(0, n, CHUNK)):
         m = min(CHUNK, n - start)
         rng = np.random.default_rng([seed, kind.code, chunk_no])
-        lengths = np.exp(rng.uniform(np.log(kind.lo), np.log(kind.hi + 1), size=m)).astype(
-            np.int64)
+        lengths = np.exp(rng.uniform(np.log(kind.lo), np.log(kind.hi + 1), size=m)).astype(np.int64)
         lengths = np.clip(lengths, kind.lo, kind.hi)
         codes = rng.integers(0, len(kind.letters), size=int(lengths.sum()), dtype=np.uint8)
         text, offsets = wrap(kind.letters[codes], lengths)
@@ -203,8 +218,19 @@ def generate(outdir: Path, n: int, seed: int = 1) -> dict:
     started = time.monotonic()
     outdir.mkdir(parents=True, exist_ok=True)
     out = Outputs(outdir)
-    counts = dict.fromkeys(("r1_refseq", "r1_ensembl", "r2_refseq", "r2_ensembl", "gone",
-                            "repointed", "new_version", "residues"), 0)
+    counts = dict.fromkeys(
+        (
+            "r1_refseq",
+            "r1_ensembl",
+            "r2_refseq",
+            "r2_ensembl",
+            "gone",
+            "repointed",
+            "new_version",
+            "residues",
+        ),
+        0,
+    )
     try:
         n_protein = round(n * PROTEIN_FRACTION)
         generate_kind(PROTEIN, n_protein, seed, out, counts)
@@ -217,15 +243,24 @@ def generate(outdir: Path, n: int, seed: int = 1) -> dict:
         return [str(outdir / release / name) for name in names]
 
     manifest = {
-        "version": 1, "n": n, "seed": seed, "counts": counts,
+        "version": 1,
+        "n": n,
+        "seed": seed,
+        "counts": counts,
         "releases": {
-            r: [{"namespace": "refseq", "files": files(r, "refseq_file")},
-                {"namespace": "Ensembl", "files": files(r, "ensembl_file")}]
+            r: [
+                {"namespace": "refseq", "files": files(r, "refseq_file")},
+                {"namespace": "Ensembl", "files": files(r, "ensembl_file")},
+            ]
             for r in ("r1", "r2")
         },
         "changes": str(outdir / "r2" / "changes.tsv"),
-        "bytes": sum(os.path.getsize(outdir / r / f) for r in ("r1", "r2")
-                     for f in os.listdir(outdir / r) if not f.endswith(".tsv")),
+        "bytes": sum(
+            os.path.getsize(outdir / r / f)
+            for r in ("r1", "r2")
+            for f in os.listdir(outdir / r)
+            if not f.endswith(".tsv")
+        ),
         "seconds": round(time.monotonic() - started, 2),
     }
     manifest_path.write_text(json.dumps(manifest, indent=1))
@@ -242,9 +277,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--n must be at least 1")
     m = generate(args.outdir, args.n, args.seed)
     c = m["counts"]
-    print(f"{args.n} sequences, {c['residues']:,} residues, {c['r1_ensembl']} Ensembl records;"
-          f" release 2: {c['new_version']} new versions, {c['repointed']} re-pointed,"
-          f" {c['gone']} gone; {m['bytes'] / 1e6:.0f} MB in {m['seconds']} s", file=sys.stderr)
+    print(
+        f"{args.n} sequences, {c['residues']:,} residues, {c['r1_ensembl']} Ensembl records;"
+        f" release 2: {c['new_version']} new versions, {c['repointed']} re-pointed,"
+        f" {c['gone']} gone; {m['bytes'] / 1e6:.0f} MB in {m['seconds']} s",
+        file=sys.stderr,
+    )
     return 0
 
 

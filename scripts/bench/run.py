@@ -132,8 +132,7 @@ class Bench:
             for name in order:
                 self.record(workload, name, contenders[name]())
         medians = {k: statistics.median(v) for k, v in self.results[workload].items()}
-        print(f"{workload}: " + ", ".join(f"{k} {v:.4f} s" for k, v in medians.items()),
-              flush=True)
+        print(f"{workload}: " + ", ".join(f"{k} {v:.4f} s" for k, v in medians.items()), flush=True)
         self.save_partial()
 
     def save_partial(self) -> None:
@@ -229,8 +228,11 @@ class Mount:
         return self
 
     def pid(self) -> int | None:
-        out = subprocess.run(["pgrep", "-f", f"seqrepofs mount {self.src} {self.mnt}"],
-                             text=True, capture_output=True).stdout.split()
+        out = subprocess.run(
+            ["pgrep", "-f", f"seqrepofs mount {self.src} {self.mnt}"],
+            text=True,
+            capture_output=True,
+        ).stdout.split()
         return int(out[0]) if out else None
 
     def __exit__(self, *exc: object) -> None:
@@ -259,24 +261,47 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=None, help="repetitions per workload")
     ap.add_argument("--json", default=None, help="results file (default WORK/results.json)")
     ap.add_argument("--skip-load", action="store_true", help="reuse repositories built earlier")
-    ap.add_argument("--total-mb", type=float, default=None,
-                    help="genome size in Mb (overrides the mode's: 300, --quick 20)")
-    ap.add_argument("--n-transcripts", type=int, default=None,
-                    help="transcripts (overrides the mode's: 50,000, --quick 5,000)")
-    ap.add_argument("--n-regions", type=int, default=None,
-                    help="regions (overrides the mode's: 20,000, --quick 2,000)")
-    ap.add_argument("--skip-reference-default", action="store_true",
-                    help="workload 1: skip the reference without fd cache (175 slices/s)")
-    ap.add_argument("--skip-reference-export", action="store_true",
-                    help="time to first region: skip the reference's export (minutes at 300 Mb)")
+    ap.add_argument(
+        "--total-mb",
+        type=float,
+        default=None,
+        help="genome size in Mb (overrides the mode's: 300, --quick 20)",
+    )
+    ap.add_argument(
+        "--n-transcripts",
+        type=int,
+        default=None,
+        help="transcripts (overrides the mode's: 50,000, --quick 5,000)",
+    )
+    ap.add_argument(
+        "--n-regions",
+        type=int,
+        default=None,
+        help="regions (overrides the mode's: 20,000, --quick 2,000)",
+    )
+    ap.add_argument(
+        "--skip-reference-default",
+        action="store_true",
+        help="workload 1: skip the reference without fd cache (175 slices/s)",
+    )
+    ap.add_argument(
+        "--skip-reference-export",
+        action="store_true",
+        help="time to first region: skip the reference's export (minutes at 300 Mb)",
+    )
     args = ap.parse_args(argv)
     reps = args.reps or 3
     work = Path(args.work) / ("quick" if args.quick else "full")
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(work, reps)
     data = work / "data"
-    manifest, fresh = make_data(data, args.quick, total_mb=args.total_mb,
-                                n_transcripts=args.n_transcripts, n_regions=args.n_regions)
+    manifest, fresh = make_data(
+        data,
+        args.quick,
+        total_mb=args.total_mb,
+        n_transcripts=args.n_transcripts,
+        n_regions=args.n_regions,
+    )
     genome_mb = manifest["genome"]["total_len"] / 1e6
     if fresh:  # new data: what was built from the old is stale
         for stale in ("ours", "ref", "chroms", "regions"):
@@ -290,8 +315,10 @@ def main(argv: list[str] | None = None) -> int:
 
         files = [data / "genome.fa", data / "transcripts.fa"]
         rss_note = []
-        for tool, root, label in (("seqrepofs", ours_root, "seqrepofs"),
-                                  ("seqrepo", ref_root, "biocommons.seqrepo load")):
+        for tool, root, label in (
+            ("seqrepofs", ours_root, "seqrepofs"),
+            ("seqrepo", ref_root, "biocommons.seqrepo load"),
+        ):
             shutil.rmtree(root, ignore_errors=True)
             init, load = tool_commands(tool, root, files)
             run(init)
@@ -299,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.record("8 load genome+transcripts", label, wall)
             rss_note.append(f"{label} peak RSS {rss_mib:.0f} MiB")
         bench.notes["8 load genome+transcripts"] = "; ".join(rss_note) + (
-            "; one run each (scripts/bench/bench_load.py repeats and alternates)")
+            "; one run each (scripts/bench/bench_load.py repeats and alternates)"
+        )
     # Readers use snapshots (what `latest` points at), as users do; each tool snapshots its own.
     snap = "2020-01-01"
     if not (ours_root / snap).exists():
@@ -313,15 +341,20 @@ def main(argv: list[str] | None = None) -> int:
     lines = [ln.split("\t")[:3] for ln in (data / "regions.bed").read_text().splitlines()]
     regions_tsv.write_text("".join(f"{c}\t{a}\t{b}\n" for c, a, b in lines))
     fai = {}
-    chrom_files = split_genome(data, work / "chroms") if not (work / "chroms").exists() else {
-        p.stem: p for p in (work / "chroms").glob("*.fa")}
+    chrom_files = (
+        split_genome(data, work / "chroms")
+        if not (work / "chroms").exists()
+        else {p.stem: p for p in (work / "chroms").glob("*.fa")}
+    )
     for p in chrom_files.values():
-        name, length = (p.with_suffix(".fa.fai").read_text().split("\t")[:2])
+        name, length = p.with_suffix(".fa.fai").read_text().split("\t")[:2]
         fai[name] = int(length)
     largest = max(fai, key=fai.get)
     tx_names = work / "transcripts.txt"
-    tx_names.write_text("\n".join(ln[1:].split()[0] for ln in open(data / "transcripts.fa")
-                                  if ln.startswith(">")) + "\n")
+    tx_names.write_text(
+        "\n".join(ln[1:].split()[0] for ln in open(data / "transcripts.fa") if ln.startswith(">"))
+        + "\n"
+    )
     per_chrom_regions = regions_by_chrom(data, work / "regions")
 
     # ---- 1. Python API slices ------------------------------------------------------------
@@ -331,8 +364,9 @@ def main(argv: list[str] | None = None) -> int:
     slices = {
         "seqrepofs": api("seqrepofs", ours_inst),
         "biocommons.seqrepo default": api("ref", ref_inst),
-        "biocommons.seqrepo fd cache 100": api("ref", ref_inst,
-                                               {"SEQREPO_FD_CACHE_MAXSIZE": "100"}),
+        "biocommons.seqrepo fd cache 100": api(
+            "ref", ref_inst, {"SEQREPO_FD_CACHE_MAXSIZE": "100"}
+        ),
     }
     if args.skip_reference_default:
         del slices["biocommons.seqrepo default"]
@@ -341,20 +375,29 @@ def main(argv: list[str] | None = None) -> int:
     def whole(mod: str, root: Path, env: dict[str, str] | None = None) -> Callable[[], float]:
         return lambda: py_json(API_WHOLE, [mod, str(root), largest], env)["seconds"]
 
-    bench.alternate(f"1b API whole {largest} ({fai[largest] / 1e6:.0f} Mb)", {
-        "seqrepofs": whole("seqrepofs", ours_inst),
-        "biocommons.seqrepo fd cache 100": whole("ref", ref_inst,
-                                                 {"SEQREPO_FD_CACHE_MAXSIZE": "100"}),
-    })
+    bench.alternate(
+        f"1b API whole {largest} ({fai[largest] / 1e6:.0f} Mb)",
+        {
+            "seqrepofs": whole("seqrepofs", ours_inst),
+            "biocommons.seqrepo fd cache 100": whole(
+                "ref", ref_inst, {"SEQREPO_FD_CACHE_MAXSIZE": "100"}
+            ),
+        },
+    )
 
     # ---- 2. whole transcripts ------------------------------------------------------------
     def tx(mod: str, root: Path, env: dict[str, str] | None = None) -> Callable[[], float]:
         return lambda: py_json(API_TRANSCRIPTS, [mod, str(root), str(tx_names)], env)["seconds"]
 
-    bench.alternate("2 API whole transcripts", {
-        "seqrepofs": tx("seqrepofs", ours_inst),
-        "biocommons.seqrepo fd cache 100": tx("ref", ref_inst, {"SEQREPO_FD_CACHE_MAXSIZE": "100"}),
-    })
+    bench.alternate(
+        "2 API whole transcripts",
+        {
+            "seqrepofs": tx("seqrepofs", ours_inst),
+            "biocommons.seqrepo fd cache 100": tx(
+                "ref", ref_inst, {"SEQREPO_FD_CACHE_MAXSIZE": "100"}
+            ),
+        },
+    )
 
     # ---- 3-7 through the mount -------------------------------------------------------------
     mnt = work / "mnt"
@@ -369,28 +412,42 @@ def main(argv: list[str] | None = None) -> int:
     def faidx_all(files: Callable[[str], Path]) -> float:
         t = time.perf_counter()
         for chrom, (txt, _bed) in per_chrom_regions.items():
-            subprocess.run(["samtools", "faidx", str(files(chrom)), "-r", str(txt)], check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                ["samtools", "faidx", str(files(chrom)), "-r", str(txt)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         return time.perf_counter() - t
 
     def getfasta_all(files: Callable[[str], Path]) -> float:
         t = time.perf_counter()
         for chrom, (_txt, bed) in per_chrom_regions.items():
-            subprocess.run(["bedtools", "getfasta", "-fi", str(files(chrom)), "-bed", str(bed)],
-                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                ["bedtools", "getfasta", "-fi", str(files(chrom)), "-bed", str(bed)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         return time.perf_counter() - t
 
     def faidx_output(files: Callable[[str], Path]) -> bytes:
         return b"".join(
-            subprocess.run(["samtools", "faidx", str(files(c)), "-r", str(txt)], check=True,
-                           capture_output=True).stdout
-            for c, (txt, _bed) in sorted(per_chrom_regions.items()))
+            subprocess.run(
+                ["samtools", "faidx", str(files(c)), "-r", str(txt)],
+                check=True,
+                capture_output=True,
+            ).stdout
+            for c, (txt, _bed) in sorted(per_chrom_regions.items())
+        )
 
     def getfasta_output(files: Callable[[str], Path]) -> bytes:
         return b"".join(
-            subprocess.run(["bedtools", "getfasta", "-fi", str(files(c)), "-bed", str(bed)],
-                           check=True, capture_output=True).stdout
-            for c, (_txt, bed) in sorted(per_chrom_regions.items()))
+            subprocess.run(
+                ["bedtools", "getfasta", "-fi", str(files(c)), "-bed", str(bed)],
+                check=True,
+                capture_output=True,
+            ).stdout
+            for c, (_txt, bed) in sorted(per_chrom_regions.items())
+        )
 
     def mounted(chrom: str) -> Path:
         return mnt / "refseq" / f"{chrom}.fa"
@@ -406,16 +463,22 @@ def main(argv: list[str] | None = None) -> int:
         faidx_all(mounted)  # fill the page cache
         check_same_output(faidx_output(mounted), faidx_output(plain), "samtools faidx")
         check_same_output(getfasta_output(mounted), getfasta_output(plain), "bedtools getfasta")
-        bench.alternate("3 samtools faidx regions, warm", {
-            "seqrepofs": lambda: faidx_all(mounted),
-            "samtools plain FASTA": lambda: faidx_all(plain),
-            "samtools bgzip FASTA": lambda: faidx_all(bgz),
-        })
+        bench.alternate(
+            "3 samtools faidx regions, warm",
+            {
+                "seqrepofs": lambda: faidx_all(mounted),
+                "samtools plain FASTA": lambda: faidx_all(plain),
+                "samtools bgzip FASTA": lambda: faidx_all(bgz),
+            },
+        )
         getfasta_all(mounted)
-        bench.alternate("4 bedtools getfasta, warm", {
-            "seqrepofs": lambda: getfasta_all(mounted),
-            "bedtools plain FASTA": lambda: getfasta_all(plain),
-        })
+        bench.alternate(
+            "4 bedtools getfasta, warm",
+            {
+                "seqrepofs": lambda: getfasta_all(mounted),
+                "bedtools plain FASTA": lambda: getfasta_all(plain),
+            },
+        )
         record_rss(m.pid())
 
     def cold_mount_faidx() -> float:
@@ -429,10 +492,13 @@ def main(argv: list[str] | None = None) -> int:
         drop_caches()
         return faidx_all(bgz)
 
-    bench.alternate("3b samtools faidx regions, cold", {
-        "seqrepofs": cold_mount_faidx,
-        "samtools bgzip FASTA": cold_bgz_faidx,
-    })
+    bench.alternate(
+        "3b samtools faidx regions, cold",
+        {
+            "seqrepofs": cold_mount_faidx,
+            "samtools bgzip FASTA": cold_bgz_faidx,
+        },
+    )
     if not can_drop:
         bench.notes["3b samtools faidx regions, cold"] = "page cache could not be dropped"
 
@@ -447,10 +513,13 @@ def main(argv: list[str] | None = None) -> int:
         drop_caches()
         return timed(["bgzip", "-dc", str(bgz(largest))])
 
-    bench.alternate(f"5 sequential read {largest}, cold", {
-        "seqrepofs": cold_cat,
-        "bgzip -dc": cold_bgzip_dc,
-    })
+    bench.alternate(
+        f"5 sequential read {largest}, cold",
+        {
+            "seqrepofs": cold_cat,
+            "bgzip -dc": cold_bgzip_dc,
+        },
+    )
 
     # ---- 6. time to first byte ----------------------------------------------------------
     first = per_chrom_regions[largest][0].read_text().splitlines()[0]
@@ -472,8 +541,9 @@ def main(argv: list[str] | None = None) -> int:
         out = work / "exported.fa"
         t = time.perf_counter()
         with open(out, "w") as fh:
-            subprocess.run(["seqrepo", "-r", str(ref_root), "export", "-i", "master"], check=True,
-                           stdout=fh)
+            subprocess.run(
+                ["seqrepo", "-r", str(ref_root), "export", "-i", "master"], check=True, stdout=fh
+            )
         run(["samtools", "faidx", str(out)])
         run(["samtools", "faidx", str(out), ref_first])
         dt = time.perf_counter() - t
@@ -490,19 +560,26 @@ def main(argv: list[str] | None = None) -> int:
     bench.reps = reps_before
     bench.notes["6 time to first region"] = (
         "reference: export then index; its headers list every alias, so the region query names"
-        " the first token")
+        " the first token"
+    )
 
     text, data_json = bench.table()
     print(text)
     peak = max(rss) if rss else None
-    print(f"\n7 daemon peak RSS during workloads 3-5: {peak / 1024 if peak else '?':.1f} MB"
-          f" (each mount: {', '.join(f'{kb / 1024:.0f}' for kb in rss)} MB; at unmount,"
-          f" anonymous + file-backed: "
-          f"{', '.join(f'{a / 1024:.0f}+{f / 1024:.0f}' for a, f in rss_parts)} MB)"
-          if peak else "\n7 daemon peak RSS: not measured")
+    print(
+        f"\n7 daemon peak RSS during workloads 3-5: {peak / 1024 if peak else '?':.1f} MB"
+        f" (each mount: {', '.join(f'{kb / 1024:.0f}' for kb in rss)} MB; at unmount,"
+        f" anonymous + file-backed: "
+        f"{', '.join(f'{a / 1024:.0f}+{f / 1024:.0f}' for a, f in rss_parts)} MB)"
+        if peak
+        else "\n7 daemon peak RSS: not measured"
+    )
     result = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
         "quick": args.quick,
         "genome_mb": genome_mb,
         "reps": reps,

@@ -31,26 +31,34 @@ class SizeType(click.ParamType):
 
 def cache_dir_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--cache-dir", type=click.Path(file_okay=False), default=None,
-        envvar="SEQREPOFS_CACHE_DIR", show_envvar=True,
+        "--cache-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        envvar="SEQREPOFS_CACHE_DIR",
+        show_envvar=True,
         help="Where ranges read from snapshot URLs are kept"
-             " (default: $XDG_CACHE_HOME/seqrepofs or ~/.cache/seqrepofs).",
+        " (default: $XDG_CACHE_HOME/seqrepofs or ~/.cache/seqrepofs).",
     )(f)
 
 
 def cache_size_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--cache-size", type=SizeType(), default=DEFAULT_CACHE_BYTES,
+        "--cache-size",
+        type=SizeType(),
+        default=DEFAULT_CACHE_BYTES,
         show_default=f"{DEFAULT_CACHE_BYTES >> 30}G",
         help="Most disk space the cache may take (e.g. 500M, 20G); least recently used ranges"
-             " are evicted first.",
+        " are evicted first.",
     )(f)
 
 
 def http_timeout_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
-        "--http-timeout", type=click.FloatRange(min=0.1), default=DEFAULT_HTTP_TIMEOUT,
-        show_default=True, help="Seconds a read may wait for the server before it fails.",
+        "--http-timeout",
+        type=click.FloatRange(min=0.1),
+        default=DEFAULT_HTTP_TIMEOUT,
+        show_default=True,
+        help="Seconds a read may wait for the server before it fails.",
     )(f)
 
 

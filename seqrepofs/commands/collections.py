@@ -49,8 +49,9 @@ def collection_of(instance_dir: str, name: str) -> CollectionInfo:
         except UnknownCollectionError:
             names = [i.name for i in store.page(limit=11)]
             shown = ", ".join(names[:10]) + (", …" if len(names) > 10 else "")
-            raise UserError(f"{instance_dir}: no collection named {name!r}"
-                            f" (collections: {shown or 'none'})") from None
+            raise UserError(
+                f"{instance_dir}: no collection named {name!r} (collections: {shown or 'none'})"
+            ) from None
 
 
 def write_collection_fasta(
@@ -66,7 +67,10 @@ def write_collection_fasta(
 
 
 def collection_plan(
-    paths: tuple[str, ...], namespace: str | None, name: str | None, replace: bool,
+    paths: tuple[str, ...],
+    namespace: str | None,
+    name: str | None,
+    replace: bool,
     no_collection: bool,
 ) -> CollectionPlan | None:
     """What `load` records, from its options (usage errors for combinations that make no
@@ -75,7 +79,6 @@ def collection_plan(
         if name is not None or replace:
             raise click.UsageError("--no-collection excludes --collection and --replace")
         if namespace is None:
-            raise click.UsageError("give -n NAMESPACE: without a collection it names the"
-                                   " sequences")
+            raise click.UsageError("give -n NAMESPACE: without a collection it names the sequences")
         return None
     return plan(paths, name, replace, unnamed_stdin=namespace is not None)

@@ -112,21 +112,39 @@ def init_cmd(ctx: click.Context, instance: str) -> None:
 
 @cli.command("load")
 @_instance_option(RW_DEFAULT)
-@click.option("-n", "--namespace", default=None,
-              help="namespace of the aliases (e.g. NCBI, refseq, Ensembl, LRG); optional when"
-              " a collection is recorded")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, show_default=False,
-              help="commit after this many new sequences (default 20000, as the reference)")
-@click.option("--collection", default=None,
-              help="record the files as ONE sequence collection NAME (default: one per file,"
-              " named by its stem)")
+@click.option(
+    "-n",
+    "--namespace",
+    default=None,
+    help="namespace of the aliases (e.g. NCBI, refseq, Ensembl, LRG); optional when"
+    " a collection is recorded",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    show_default=False,
+    help="commit after this many new sequences (default 20000, as the reference)",
+)
+@click.option(
+    "--collection",
+    default=None,
+    help="record the files as ONE sequence collection NAME (default: one per file,"
+    " named by its stem)",
+)
 @click.option("--replace", is_flag=True, help="replace an existing collection of that name")
 @click.option("--no-collection", is_flag=True, help="record no collection (then -n is needed)")
 @click.argument("fasta_files", nargs=-1, required=True)
 @click.pass_context
 def load_cmd(
-    ctx: click.Context, instance: str, namespace: str | None, batch_size: int | None,
-    collection: str | None, replace: bool, no_collection: bool, fasta_files: tuple[str, ...],
+    ctx: click.Context,
+    instance: str,
+    namespace: str | None,
+    batch_size: int | None,
+    collection: str | None,
+    replace: bool,
+    no_collection: bool,
+    fasta_files: tuple[str, ...],
 ) -> None:
     """Load FASTA files (plain, gzip, BGZF or bzip2; - for stdin) into an instance.
 
@@ -147,12 +165,22 @@ def load_cmd(
         raise UserError(str(exc)) from None
     path = _rw_instance(ctx, instance)
     with _LoadProgress(enabled=_show_progress(ctx)) as progress:
-        stats = load(path, fasta_files, namespace, progress=progress.update,
-                     batch_size=batch_size or ct_n_seqs, collections=plan)
+        stats = load(
+            path,
+            fasta_files,
+            namespace,
+            progress=progress.update,
+            batch_size=batch_size or ct_n_seqs,
+            collections=plan,
+        )
     log.info(
         "loaded %d files: %d sequences seen, %d added, %d aliases added, %d residues in %.1f s",
-        stats.files, stats.seqs_seen, stats.seqs_added, stats.aliases_added,
-        stats.residues_seen, stats.seconds,
+        stats.files,
+        stats.seqs_seen,
+        stats.seqs_added,
+        stats.aliases_added,
+        stats.residues_seen,
+        stats.seconds,
     )
 
 
@@ -171,8 +199,14 @@ class _LoadProgress:
             from tqdm import tqdm
             from tqdm.contrib.logging import logging_redirect_tqdm
 
-            self._bar = tqdm(unit="nt", unit_scale=True, desc="loading", file=sys.stderr,
-                             mininterval=0.5, dynamic_ncols=True)
+            self._bar = tqdm(
+                unit="nt",
+                unit_scale=True,
+                desc="loading",
+                file=sys.stderr,
+                mininterval=0.5,
+                dynamic_ncols=True,
+            )
             self._redirect = logging_redirect_tqdm()
             self._redirect.__enter__()
         return self
@@ -191,7 +225,8 @@ class _LoadProgress:
         elapsed = self._bar.format_dict.get("elapsed") or 1e-9
         self._bar.set_postfix_str(
             f"{stats.seqs_seen} seqs ({stats.seqs_seen / elapsed:,.0f}/s),"
-            f" {stats.seqs_added} new, {stats.aliases_added} aliases", refresh=False,
+            f" {stats.seqs_added} new, {stats.aliases_added} aliases",
+            refresh=False,
         )
 
     def __exit__(self, *exc: object) -> None:
@@ -207,8 +242,13 @@ class _LoadProgress:
 
 @cli.command("snapshot")
 @_instance_option(RW_DEFAULT)
-@click.option("-d", "--destination-name", "destination", default=None,
-              help="snapshot name (default: today's UTC date, YYYY-MM-DD); relative to the root")
+@click.option(
+    "-d",
+    "--destination-name",
+    "destination",
+    default=None,
+    help="snapshot name (default: today's UTC date, YYYY-MM-DD); relative to the root",
+)
 @click.pass_context
 def snapshot_cmd(ctx: click.Context, instance: str, destination: str | None) -> None:
     """Freeze an instance into a read-only snapshot that hardlinks its sequence files."""
@@ -272,32 +312,70 @@ def show_status_cmd(ctx: click.Context, instance: str | None) -> None:
 
 @cli.command("export")
 @_instance_option(None)
-@click.option("-n", "--namespace", default=None,
-              help="only sequences with an alias in this namespace (e.g. refseq, NCBI)")
-@click.option("--line-width", type=click.IntRange(min=1), default=60, show_default=True,
-              help="residues per line")
-@click.option("--header", "header", type=click.Choice(["aliases", "name"]), default="aliases",
-              show_default=True,
-              help="aliases: all ns:alias of the sequence (as the reference); name: the alias"
-              " in NAMESPACE, as a mount names /NAMESPACE/<alias>.fa")
-@click.option("--assembly", default=None,
-              help="write a whole assembly as one FASTA (e.g. GRCh38), the bytes a mount serves"
-              " as <assembly>[.<style>][.primary].fa")
-@click.option("--style", type=click.Choice(["ncbi", "ucsc", "refseq"]), default="ncbi",
-              show_default=True, help="with --assembly: record names (1 / chr1 / NC_000001.11)")
-@click.option("--primary", is_flag=True,
-              help="with --assembly: only the chromosomes 1-22, X, Y, MT, in assembly order")
-@click.option("--collection", default=None,
-              help="write a sequence collection (a loaded FASTA) back: its names, its order")
+@click.option(
+    "-n",
+    "--namespace",
+    default=None,
+    help="only sequences with an alias in this namespace (e.g. refseq, NCBI)",
+)
+@click.option(
+    "--line-width",
+    type=click.IntRange(min=1),
+    default=60,
+    show_default=True,
+    help="residues per line",
+)
+@click.option(
+    "--header",
+    "header",
+    type=click.Choice(["aliases", "name"]),
+    default="aliases",
+    show_default=True,
+    help="aliases: all ns:alias of the sequence (as the reference); name: the alias"
+    " in NAMESPACE, as a mount names /NAMESPACE/<alias>.fa",
+)
+@click.option(
+    "--assembly",
+    default=None,
+    help="write a whole assembly as one FASTA (e.g. GRCh38), the bytes a mount serves"
+    " as <assembly>[.<style>][.primary].fa",
+)
+@click.option(
+    "--style",
+    type=click.Choice(["ncbi", "ucsc", "refseq"]),
+    default="ncbi",
+    show_default=True,
+    help="with --assembly: record names (1 / chr1 / NC_000001.11)",
+)
+@click.option(
+    "--primary",
+    is_flag=True,
+    help="with --assembly: only the chromosomes 1-22, X, Y, MT, in assembly order",
+)
+@click.option(
+    "--collection",
+    default=None,
+    help="write a sequence collection (a loaded FASTA) back: its names, its order",
+)
 @cache_dir_option
 @cache_size_option
 @http_timeout_option
 @click.argument("aliases", nargs=-1)
 @click.pass_context
 def export_cmd(
-    ctx: click.Context, instance: str | None, namespace: str | None, line_width: int,
-    header: str, assembly: str | None, style: str, primary: bool, collection: str | None,
-    cache_dir: str | None, cache_size: int, http_timeout: float, aliases: tuple[str, ...],
+    ctx: click.Context,
+    instance: str | None,
+    namespace: str | None,
+    line_width: int,
+    header: str,
+    assembly: str | None,
+    style: str,
+    primary: bool,
+    collection: str | None,
+    cache_dir: str | None,
+    cache_size: int,
+    http_timeout: float,
+    aliases: tuple[str, ...],
 ) -> None:
     """Write sequences as FASTA to stdout (all, a namespace's, the ALIASES given, or a whole
     assembly with --assembly).
@@ -342,15 +420,20 @@ def export_cmd(
 
 @cli.command("export-aliases")
 @_instance_option(None)
-@click.option("-n", "--namespace", default=None,
-              help="only sequences with an alias in this namespace")
+@click.option(
+    "-n", "--namespace", default=None, help="only sequences with an alias in this namespace"
+)
 @cache_dir_option
 @cache_size_option
 @http_timeout_option
 @click.pass_context
 def export_aliases_cmd(
-    ctx: click.Context, instance: str | None, namespace: str | None, cache_dir: str | None,
-    cache_size: int, http_timeout: float,
+    ctx: click.Context,
+    instance: str | None,
+    namespace: str | None,
+    cache_dir: str | None,
+    cache_size: int,
+    http_timeout: float,
 ) -> None:
     """Write one tab-separated line of ns:alias per sequence (GA4GH identifier first); the
     instance may be a published snapshot's URL (-i URL)."""
@@ -378,10 +461,15 @@ def update_digests_cmd(ctx: click.Context, instance: str) -> None:
 
 @cli.command("add-assembly-names")
 @_instance_option(RW_DEFAULT)
-@click.option("-p", "--partial-load", is_flag=True,
-              help="add an assembly's names even if some of its sequences are missing")
-@click.option("-r", "--reload-all", is_flag=True,
-              help="reload all assemblies, not just those not yet loaded")
+@click.option(
+    "-p",
+    "--partial-load",
+    is_flag=True,
+    help="add an assembly's names even if some of its sequences are missing",
+)
+@click.option(
+    "-r", "--reload-all", is_flag=True, help="reload all assemblies, not just those not yet loaded"
+)
 @click.pass_context
 def add_assembly_names_cmd(
     ctx: click.Context, instance: str, partial_load: bool, reload_all: bool
@@ -395,8 +483,12 @@ def add_assembly_names_cmd(
     from ..assembly_collections import record_assembly_collections  # views as collections
 
     done = record_assembly_collections(path)
-    log.info("assembly collections: %d recorded, %d unchanged, %d names taken by others",
-             len(done.recorded), len(done.unchanged), len(done.skipped))
+    log.info(
+        "assembly collections: %d recorded, %d unchanged, %d names taken by others",
+        len(done.recorded),
+        len(done.unchanged),
+        len(done.skipped),
+    )
 
 
 @cli.command("start-shell")
@@ -418,8 +510,11 @@ def start_shell_cmd(ctx: click.Context, instance: str | None) -> None:
 
 @cli.command("check")
 @_instance_option(None)
-@click.option("--quick", is_flag=True,
-              help="structure only: do not read the sequences back and verify their digests")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="structure only: do not read the sequences back and verify their digests",
+)
 @click.pass_context
 def check_cmd(ctx: click.Context, instance: str | None, quick: bool) -> None:
     """Check an instance and report exactly what is damaged (exit 1 if anything is)."""

@@ -123,7 +123,8 @@ class BgzfFastaWriter:
         while len(self._pending) > keep:
             for comp in self._pending.pop(0).result():
                 self._block_starts[self._written] = (
-                    self._coffset, self._block_starts[self._written][1]
+                    self._coffset,
+                    self._block_starts[self._written][1],
                 )
                 self._written += 1
                 self._fh.write(comp)

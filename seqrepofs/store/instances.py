@@ -118,8 +118,10 @@ class SnapshotResult:
             "copy": "copied (this file system cannot share blocks)",
             "mixed": "partly cloned, partly copied",
         }[self.method]
-        return (f"snapshot {self.path}: {len(self.databases)} databases {how};"
-                f" {self.bytes_copied:,} bytes copied")
+        return (
+            f"snapshot {self.path}: {len(self.databases)} databases {how};"
+            f" {self.bytes_copied:,} bytes copied"
+        )
 
 
 def snapshot(root: str, instance: str = "master", destination: str | None = None) -> str:

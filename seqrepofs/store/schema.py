@@ -85,9 +85,7 @@ def create_database(conn: sqlite3.Connection, kind: str) -> None:
             'insert into "_yoyo_version" (version, installed_at_utc) values (2, ?)', (str(now),)
         )
         for mhash, mid in MIGRATIONS:
-            conn.execute(
-                'insert into "_yoyo_migration" values (?, ?, ?)', (mhash, mid, str(now))
-            )
+            conn.execute('insert into "_yoyo_migration" values (?, ?, ?)', (mhash, mid, str(now)))
             conn.execute(
                 'insert into "_yoyo_log" values (?, ?, ?, ?, ?, ?, ?, ?)',
                 (str(uuid.uuid1()), mhash, mid, "apply", user, host, None, str(now)),
@@ -114,7 +112,6 @@ def check_schema_version(conn: sqlite3.Connection, path: str) -> int:
             " (Upgrade required)"
         )
     return version
-
 
 
 class _ReadConnection(sqlite3.Connection):

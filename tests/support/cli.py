@@ -21,8 +21,9 @@ TESTS = REPO / "tests"
 def checkout_env(**extra: str) -> dict[str, str]:
     """os.environ with this checkout and tests/ first on PYTHONPATH, plus `extra`."""
     env = dict(os.environ, **extra)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), str(TESTS),
-                                                      env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), str(TESTS), env.get("PYTHONPATH")])
+    )
     return env
 
 

@@ -125,8 +125,15 @@ def _random_residues(rng: np.random.Generator, n: int, alphabet: bytes = b"ACGT"
 
 
 def write_random_fasta(
-    path: Path, n: int, seed: int, *, prefix: str = "T", big_every: int = 0,
-    big_len: int = 300_000, lengths: tuple[int, int] = (100, 3000), dup_rate: float = 0.03,
+    path: Path,
+    n: int,
+    seed: int,
+    *,
+    prefix: str = "T",
+    big_every: int = 0,
+    big_len: int = 300_000,
+    lengths: tuple[int, int] = (100, 3000),
+    dup_rate: float = 0.03,
 ) -> dict[str, bytes]:
     """A FASTA of `n` records named `<prefix><i>.1` (70-column lines, a few records repeat an
     earlier sequence under a new name, some lower-case); returns name -> stored sequence
@@ -139,8 +146,11 @@ def write_random_fasta(
             if seqs and rng.random() < dup_rate:
                 seq = seqs[int(rng.integers(0, len(seqs)))]
             else:
-                length = big_len if big_every and i % big_every == 5 else int(
-                    rng.integers(lengths[0], lengths[1] + 1))
+                length = (
+                    big_len
+                    if big_every and i % big_every == 5
+                    else int(rng.integers(lengths[0], lengths[1] + 1))
+                )
                 seq = _random_residues(rng, length, b"ACGT" if i % 5 else b"ACGTNRY")
                 seqs.append(seq)
             name = f"{prefix}{i}.1"
@@ -178,8 +188,14 @@ def verify_instance(instance: Path, expected: dict[str, bytes], ns: str = NS) ->
 # ---- repositories holding an assembly's sequences (the whole-assembly views) --------------------
 RESIDUES = "ACGTACGTACGTNRY"
 # two unlocalized, two unplaced and two alt scaffolds
-GRCH38_EXTRA = ("HSCHR1_CTG1_UNLOCALIZED", "HSCHR1_CTG2_UNLOCALIZED", "HSCHRUN_RANDOM_CTG1",
-                "HSCHRUN_RANDOM_CTG2", "HSCHR1_1_CTG31", "HSCHR1_2_CTG31")
+GRCH38_EXTRA = (
+    "HSCHR1_CTG1_UNLOCALIZED",
+    "HSCHR1_CTG2_UNLOCALIZED",
+    "HSCHRUN_RANDOM_CTG1",
+    "HSCHRUN_RANDOM_CTG2",
+    "HSCHR1_1_CTG31",
+    "HSCHR1_2_CTG31",
+)
 GRCH38_LEFT_OUT = frozenset({"Y", "HSCHR1_CTG2_UNLOCALIZED", "HSCHR1_2_CTG31"})
 # edge lengths: one residue, exactly one line, one short of / one past a line, the rCRS size
 GRCH38_LENGTHS = {"20": 1, "21": 60, "22": 59, "X": 61, "19": 120, "MT": 16569}
@@ -191,13 +207,17 @@ def grch38_subset() -> list[dict[str, Any]]:
 
     from support.oracles import is_primary
 
-    return [s for s in get_assembly("GRCh38")["sequences"]
-            if is_primary(s) or s["name"] in GRCH38_EXTRA]
+    return [
+        s for s in get_assembly("GRCh38")["sequences"] if is_primary(s) or s["name"] in GRCH38_EXTRA
+    ]
 
 
 def store_report_entries(
-    sr: SeqRepo, entries: list[dict[str, Any]], left_out: Collection[str],
-    lengths: dict[str, int], seed: int,
+    sr: SeqRepo,
+    entries: list[dict[str, Any]],
+    left_out: Collection[str],
+    lengths: dict[str, int],
+    seed: int,
 ) -> dict[str, str]:
     """Generated residues stored as refseq:<refseq_ac> for each report entry with an accession
     and not `left_out` (`lengths` fixes some lengths, the rest are 1000-3000); returns

@@ -112,7 +112,8 @@ class Mounted:
         os.makedirs(self.mnt, exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                seqrepofs_cmd("mount", self.src, self.mnt, "-f", *self.args), stderr=log,
+                seqrepofs_cmd("mount", self.src, self.mnt, "-f", *self.args),
+                stderr=log,
                 env=checkout_env(),
             )
         try:

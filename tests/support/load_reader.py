@@ -34,8 +34,9 @@ def _instances(listing: list[str]) -> list[str]:
     return [n for n in listing if n in BASE_INSTANCES or SNAPSHOT_RE.match(n)]
 
 
-def read_loop(mode: str, mnt: Path, root: Path, expected: dict[str, bytes], seed: int,
-              deadline: float) -> dict:
+def read_loop(
+    mode: str, mnt: Path, root: Path, expected: dict[str, bytes], seed: int, deadline: float
+) -> dict:
     from seqrepofs.errors import AliasNotFoundError
     from seqrepofs.seqrepo import SeqRepo
 
@@ -44,8 +45,14 @@ def read_loop(mode: str, mnt: Path, root: Path, expected: dict[str, bytes], seed
     base = [n for n in names if n.startswith("A")]
     files: dict[str, bytes] = {}
     repos: dict[str, SeqRepo] = {}
-    out: dict[str, Any] = {"mode": mode, "reads": 0, "bytes": 0, "absent": 0, "wrong": [],
-                           "errors": []}
+    out: dict[str, Any] = {
+        "mode": mode,
+        "reads": 0,
+        "bytes": 0,
+        "absent": 0,
+        "wrong": [],
+        "errors": [],
+    }
     try:
         while time.time() < deadline and len(out["errors"]) < 20:
             where = mnt if mode == "mount" else root
@@ -108,8 +115,14 @@ def main() -> None:
     spec = json.loads(sys.argv[1])
     with open(spec["expected"], "rb") as fh:
         expected = pickle.load(fh)
-    res = read_loop(spec["mode"], Path(spec["mnt"]), Path(spec["root"]), expected, spec["seed"],
-                    spec["deadline"])
+    res = read_loop(
+        spec["mode"],
+        Path(spec["mnt"]),
+        Path(spec["root"]),
+        expected,
+        spec["seed"],
+        spec["deadline"],
+    )
     print(json.dumps(res))
 
 

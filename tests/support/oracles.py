@@ -117,8 +117,7 @@ SEQREPO = shutil.which("seqrepo")  # biocommons.seqrepo's command, a test extra
 def reference_cli(root: str | os.PathLike[str], *args: str) -> bytes:
     """The standard output of biocommons.seqrepo's `seqrepo -r ROOT ARGS`, which must succeed."""
     assert SEQREPO is not None
-    proc = subprocess.run([SEQREPO, "-r", os.fspath(root), *args], capture_output=True,
-                          timeout=300)
+    proc = subprocess.run([SEQREPO, "-r", os.fspath(root), *args], capture_output=True, timeout=300)
     assert proc.returncode == 0, proc.stderr.decode()
     return proc.stdout
 

@@ -36,8 +36,13 @@ class RestServer:
             stop_process(self.proc, 15)
 
 
-def start_rest_server(src: str | Path, tmp: Path, *args: str, access_log: bool = True,
-                      ready: str = "/sequence/service-info") -> RestServer:
+def start_rest_server(
+    src: str | Path,
+    tmp: Path,
+    *args: str,
+    access_log: bool = True,
+    ready: str = "/sequence/service-info",
+) -> RestServer:
     """Serve `src` with `args`; return once GET `ready` answers 200 (retried on another port if
     the one picked was taken meanwhile). With `access_log`, the log goes to a file in `tmp`."""
     for attempt in range(3):
@@ -48,7 +53,9 @@ def start_rest_server(src: str | Path, tmp: Path, *args: str, access_log: bool =
         with open(err, "wb") as fh:
             proc = subprocess.Popen(
                 seqrepofs_cmd("serve", src, "--port", str(port), *log_args, *args),
-                stdout=fh, stderr=subprocess.STDOUT, env=checkout_env(),
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env=checkout_env(),
             )
         client = httpx.Client(timeout=60)
         server = RestServer(f"http://127.0.0.1:{port}", proc, log_file, err, client)

@@ -31,8 +31,11 @@ def vm_rss_kib(pid: int) -> int:
 def small_tmpfs(size: str = "3m") -> Iterator[Path]:
     """A tmpfs of `size` mounted on a new directory, unmounted and removed afterwards."""
     mnt = Path(tempfile.mkdtemp(prefix="seqrepofs-full-"))
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(mnt)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(mnt)],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield mnt
     finally:
@@ -42,8 +45,9 @@ def small_tmpfs(size: str = "3m") -> Iterator[Path]:
 
 
 def resize_tmpfs(mnt: Path, size: str) -> None:
-    subprocess.run(["mount", "-o", f"remount,size={size}", str(mnt)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["mount", "-o", f"remount,size={size}", str(mnt)], check=True, capture_output=True
+    )
 
 
 def tmpfs_skip_reason() -> str | None:
@@ -51,8 +55,9 @@ def tmpfs_skip_reason() -> str | None:
     if os.geteuid() != 0:
         return "mounting a tmpfs needs root"
     mnt = tempfile.mkdtemp(prefix="seqrepofs-probe-")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt],
-                          capture_output=True, check=False)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt], capture_output=True, check=False
+    )
     if proc.returncode == 0:
         subprocess.run(["umount", mnt], capture_output=True, check=False)
     os.rmdir(mnt)
