@@ -416,23 +416,53 @@ class Scale:
             out["walk.rss_start_mb"] = bl.rss(mount.proc.pid)["VmRSS"]
             entries = 0
             walk_s = 0.0
+            pid = mount.proc.pid
+            totals = {"ls_daemon": 0.0, "ls_client": 0.0, "find_daemon": 0.0}
+            totals |= {"find_user": 0.0, "find_sys": 0.0}
+
+            def timed_cpu(shell: str) -> tuple[float, str, float, float, float]:
+                """Wall s, output, daemon CPU s, the command's user and system CPU s."""
+                d0, c0 = _process_cpu(pid), os.times()
+                secs, text = bl.timed(shell)
+                d1, c1 = _process_cpu(pid), os.times()
+                user = c1.children_user - c0.children_user
+                return secs, text, d1 - d0, user, c1.children_system - c0.children_system
+
+            slabs0 = _vmstat("slabs_scanned")
             for ns in shown:
-                ls_s, count = bl.timed(f"ls -f '{mnt / ns}' | wc -l")
-                find_s, _ = bl.timed(f"find '{mnt / ns}' -size -1G | wc -l")
-                mem = bl.rss(mount.proc.pid)
-                out[f"walk.{ns}.entries"] = int(count) - 2
+                ls_s, count, ls_d, ls_u, ls_k = timed_cpu(f"ls -f '{mnt / ns}' | wc -l")
+                find_s, _, find_d, find_u, find_k = timed_cpu(
+                    f"find '{mnt / ns}' -size -1G | wc -l"
+                )
+                mem = bl.rss(pid)
+                n_ns = int(count) - 2
+                out[f"walk.{ns}.entries"] = n_ns
                 out[f"walk.{ns}.ls_f_s"], out[f"walk.{ns}.find_s"] = ls_s, find_s
+                out[f"walk.{ns}.find_daemon_cpu_s"] = find_d
+                out[f"walk.{ns}.find_user_s"], out[f"walk.{ns}.find_sys_s"] = find_u, find_k
                 out[f"walk.{ns}.rss_mb"], out[f"walk.{ns}.anon_mb"] = mem["VmRSS"], mem["RssAnon"]
-                entries += int(count) - 2
+                entries += n_ns
                 walk_s += ls_s + find_s
+                totals["ls_daemon"] += ls_d
+                totals["ls_client"] += ls_u + ls_k
+                totals["find_daemon"] += find_d
+                totals["find_user"] += find_u
+                totals["find_sys"] += find_k
+                us = 1e6 / max(n_ns, 1)
                 print(
-                    f"  walk {ns}: {int(count) - 2} entries, ls -f {ls_s:.1f} s,"
-                    f" find {find_s:.1f} s, {mem}",
+                    f"  walk {ns}: {n_ns} entries, ls -f {ls_s:.1f} s ({ls_s * us:.1f} us/entry;"
+                    f" daemon {ls_d * us:.1f}, ls {(ls_u + ls_k) * us:.1f} us CPU),"
+                    f" find {find_s:.1f} s ({find_s * us:.1f} us/entry; daemon {find_d * us:.1f},"
+                    f" find user {find_u * us:.1f} sys {find_k * us:.1f} us CPU), {mem},"
+                    f" slab objects scanned for reclaim {_vmstat('slabs_scanned') - slabs0}",
                     file=sys.stderr,
                     flush=True,
                 )
-            mem = bl.rss(mount.proc.pid)
+            mem = bl.rss(pid)
             out["walk.entries"], out["walk.s"] = entries, walk_s
+            for key, value in totals.items():
+                out[f"walk.{key}_cpu_s"] = value
+            out["walk.slabs_scanned"] = _vmstat("slabs_scanned") - slabs0
             out["walk.hwm_mb"], out["walk.anon_mb"] = mem["VmHWM"], mem["RssAnon"]
             out["walk.namespaces"] = f"{len(shown)} dirs, {len(stored)} stored namespaces"
         finally:
@@ -597,6 +627,15 @@ request = function()
   return wrk.format("GET", paths[(offset + n * 7919) %% #paths + 1])
 end
 """
+
+
+def _vmstat(key: str) -> int:
+    """A counter of /proc/vmstat (0 if the kernel has no such counter)."""
+    for line in Path("/proc/vmstat").read_text().splitlines():
+        name, _, value = line.partition(" ")
+        if name == key:
+            return int(value)
+    return 0
 
 
 def _process_cpu(pid: int) -> float:
