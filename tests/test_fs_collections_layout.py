@@ -71,6 +71,7 @@ def test_every_file_against_a_naive_rendering(width: int) -> None:
     want = _naive(recs, res, width)
     lay = GenomeLayout(ListRecords(recs, key="t", label="t"), width)
     assert lay.blocks == 3
+
     def md5(seq_ids: list[str]) -> list[str]:  # a page at a time, as SeqRepo.sam_m5_many
         return [want["md5"][s] for s in seq_ids]
 

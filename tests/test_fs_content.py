@@ -340,9 +340,21 @@ def test_fasta_files_equal_seqrepofs_export(source: Source) -> None:
     per_ns = source.by_namespace()
     namespaces = [source.main_namespace()] + [ns for ns in per_ns if " " in ns]
     for ns in namespaces:
-        proc = run_seqrepofs("export", "-i", source.src.name, "-n", ns, "--header", "name",
-                             "--line-width", "60", root=source.src.parent, check=True,
-                             text=False, timeout=120)
+        proc = run_seqrepofs(
+            "export",
+            "-i",
+            source.src.name,
+            "-n",
+            ns,
+            "--header",
+            "name",
+            "--line-width",
+            "60",
+            root=source.src.parent,
+            check=True,
+            text=False,
+            timeout=120,
+        )
         parts: dict[str, list[bytes]] = {}
         name = ""
         for line in proc.stdout.splitlines(keepends=True):

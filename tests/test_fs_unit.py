@@ -52,10 +52,7 @@ def _file(tree: Tree, ns: str, name: str) -> Node:
 def _listed_names(page: list) -> list[str]:
     """The file names a listing page shows (a negative size: not listed)."""
     return [
-        row.stem.decode() + kind.suffix
-        for row in page
-        for kind in FileKind
-        if row.sizes[kind] >= 0
+        row.stem.decode() + kind.suffix for row in page for kind in FileKind if row.sizes[kind] >= 0
     ]
 
 
