@@ -146,6 +146,7 @@ class Instance:
         self._meta: dict[str, object] | TTLCache = {} if self.frozen else TTLCache(8, MUTABLE_TTL)
         self._views_signature: object = None
         self._computing: dict[str, threading.Lock] = {}
+        self._nsmaps: dict[str, tuple[float, NamespaceMap]] = {}  # namespace(): dirs found
         self._has_ns: LRUCache | TTLCache = (
             LRUCache(1024) if self.frozen else TTLCache(1024, MUTABLE_TTL)
         )
@@ -199,8 +200,21 @@ class Instance:
 
     def namespace(self, dirname: str) -> NamespaceMap | None:
         """How directory `dirname` maps onto a stored namespace, None if it is no namespace
-        directory. Resolved by probing the one stored name it can mean (memoised), not by
-        listing every namespace: over a snapshot URL the listing is a round trip per
+        directory. Every lookup of a file asks this of its directory, so a directory found is
+        remembered (for good in a snapshot, MUTABLE_TTL in master: as the facts it comes
+        from); one per namespace directory, names that are none are not kept."""
+        hit = self._nsmaps.get(dirname)
+        now = time.monotonic()
+        if hit is not None and (self.frozen or hit[0] > now):
+            return hit[1]
+        nsmap = self._namespace(dirname)
+        if nsmap is not None:
+            self._nsmaps[dirname] = (now + MUTABLE_TTL, nsmap)
+        return nsmap
+
+    def _namespace(self, dirname: str) -> NamespaceMap | None:
+        """`namespace`, resolved by probing the one stored name it can mean (memoised), not
+        by listing every namespace: over a snapshot URL the listing is a round trip per
         namespace, the probe one or two."""
         with self._lock:
             listed = self._meta.get("stored", _MISSING)
