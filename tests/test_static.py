@@ -1,4 +1,5 @@
-"""The code stays ruff-clean and type-checks: the style guide's static promises, kept by CI."""
+"""The code stays ruff-clean, ruff-formatted and type-checks: the style guide's static
+promises, kept by CI."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ def _python_m(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_finds_nothing() -> None:
     result = _python_m("ruff", "check", "--no-cache", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_would_change_nothing() -> None:
+    result = _python_m("ruff", "format", "--check", "--no-cache", "seqrepofs", "tests", "scripts")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
