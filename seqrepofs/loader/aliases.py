@@ -144,7 +144,9 @@ class AliasWriter:
         pending = (self._repoints, self._rows)
         self._rows, self._repoints, self._row_of = [], [], {}
         self._inflight, self._batch = self._batch, {}
-        self._looked_up.clear()
+        # the group's prefetched mappings stay valid: add() asks the batch in flight first,
+        # and inflight_done() folds it in (clearing them here sent the rest of the group to
+        # one query each on the writer's connection, each waiting for the committer)
         return pending
 
     def inflight_done(self) -> None:
