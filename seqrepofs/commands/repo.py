@@ -124,7 +124,7 @@ def init_cmd(ctx: click.Context, instance: str) -> None:
     type=click.IntRange(min=1),
     default=None,
     show_default=False,
-    help="commit after this many new sequences (default 20000, as the reference)",
+    help="commit after this many new sequences (default 30000; the reference commits every 20000)",
 )
 @click.option(
     "--collection",
@@ -154,7 +154,7 @@ def load_cmd(
     (names, order, sequences; see `seqrepofs collections`).
     """
     from ..loader import check_namespace, load
-    from ..seqrepo import ct_n_seqs
+    from ..loader.load import DEFAULT_BATCH
     from .collections import collection_plan
 
     plan = collection_plan(fasta_files, namespace, collection, replace, no_collection)
@@ -170,7 +170,7 @@ def load_cmd(
             fasta_files,
             namespace,
             progress=progress.update,
-            batch_size=batch_size or ct_n_seqs,
+            batch_size=batch_size or DEFAULT_BATCH,
             collections=plan,
         )
     log.info(

@@ -1,8 +1,8 @@
 """Load FASTA files into a writable SeqRepo instance: fast, non-redundant, crash-safe.
 
 Commit policy (crash safety): data becomes durable in whole batches. A batch is committed when
-it reaches `batch_size` new sequences (SeqRepo's 20,000 by default), ALIAS_BATCH alias rows or
-1e9 residues, and at the end. Each commit finishes the batch's BGZF file (written as
+it reaches `batch_size` new sequences (DEFAULT_BATCH), ALIAS_BATCH alias rows or 1e9 residues,
+and at the end. Each commit finishes the batch's BGZF file (written as
 `*.partial`, fsynced, indexed, renamed) while the batch's alias rows are inserted, then
 commits the seqinfo rows and aliases in one SQLite transaction covering both databases; no
 row is committed before its file is in place. A kill at any moment leaves
@@ -52,6 +52,12 @@ LOOKAHEAD_BYTES = 32 << 20
 # number of commits times the database's size is the part of a load that grows faster than
 # the data. 300 k sequences: 58 s -> 50 s CPU (system time 11.3 -> 7.4 s), RSS +30 MB.
 ALIAS_BATCH = 150_000
+# New sequences per commit by default: the five alias rows of each fill ALIAS_BATCH. The
+# reference commits every 20,000 (seqrepo.ct_n_seqs); 30,000 small sequences a commit cut a
+# 300 k load by 15% (fewer commits, each rewriting most leaves of the random-key indexes),
+# and larger batches gained nothing more while the loader's memory grew (see
+# docs/performance.md, "Loader, session 13").
+DEFAULT_BATCH = ALIAS_BATCH // 5
 
 
 @dataclass
@@ -80,7 +86,7 @@ def load(
     namespace: str | None,
     *,
     progress: Progress | None = None,
-    batch_size: int = seqrepo_mod.ct_n_seqs,
+    batch_size: int = DEFAULT_BATCH,
     budget_bytes: int = DEFAULT_BUDGET,
     collections: CollectionPlan | None = None,
 ) -> LoadStats:
