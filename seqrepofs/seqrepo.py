@@ -29,6 +29,7 @@ from .store.aliasdb import AliasDB
 from .store.fastadir import FastaDir
 from .store.instances import is_frozen
 from .store.lru import LRU
+from .store.schema import restore_indexes
 from .store.translate import api_namespaces, db_to_api
 
 if TYPE_CHECKING:
@@ -118,6 +119,8 @@ class SeqRepo:
             except BaseException:
                 self.aliases.close()
                 raise
+            if writeable:
+                self.restore_indexes()
         maxsize = config.lru_cache_maxsize()
         self._seqid_cache = LRU(maxsize)
         # Read-only: one query finds an alias's sequence and its file (the sequence database is
@@ -136,6 +139,15 @@ class SeqRepo:
         self._pending_aliases = 0
         self._closed = False
         self.frozen = self.remote or (not writeable and is_frozen(self._root_dir))
+
+    def restore_indexes(self) -> None:
+        """Build the indexes a first load dropped and did not build again (killed, or failed;
+        loader.load). Run at every writable open, under the writer lock."""
+        conn = self.aliases.database.writer
+        for db in (self.aliases.database, self.sequences.database):
+            for name in restore_indexes(conn, db.kind, db.schema):
+                log.info("%s: rebuilt index %s (a first load was interrupted)", db.path, name)
+        conn.commit()
 
     def _open_remote(
         self,

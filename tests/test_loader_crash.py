@@ -194,3 +194,55 @@ def test_a_long_record_is_held_once(tmp_path: Path) -> None:
     finally:
         sr.close()
     os.remove(big)
+
+
+def _indexes(db: Path) -> set[tuple[str, str]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return set(conn.execute("select name, sql from sqlite_master where type = 'index'"))
+    finally:
+        conn.close()
+
+
+def test_a_first_load_builds_its_indexes_at_the_end_and_a_kill_gets_them_back(
+    tmp_path: Path, crash_data
+) -> None:
+    """A load into an empty instance drops the random-key indexes with its first commit and
+    builds them with its last; killed in between, the next writable open builds them, with the
+    reference's SQL, and the re-run completes."""
+    fasta, unique, names = crash_data
+    root = tmp_path / "root"
+    run_seqrepofs("init", root=root, check=True)
+    instance = root / "master"
+    dbs = (instance / "aliases.sqlite3", instance / "sequences" / "db.sqlite3")
+    fresh = [_indexes(db) for db in dbs]
+    assert {"seqalias_seq_id_idx", "seqalias_alias_idx"} <= {n for n, _ in fresh[0]}
+    kill_after(load_cmd(root, fasta), 1, 0.0)
+    assert_consistent(instance)  # readable, every row backed, without those indexes
+    missing = [
+        {n for n, _ in f} - {n for n, _ in _indexes(db)} for f, db in zip(fresh, dbs, strict=True)
+    ]
+    assert missing == [{"seqalias_seq_id_idx", "seqalias_alias_idx"}, {"seqinfo_seq_id_idx"}]
+    SeqRepo(instance, writeable=True).close()
+    assert [_indexes(db) for db in dbs] == fresh
+    done = subprocess.run(load_cmd(root, fasta), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert assert_consistent(instance) == (unique, 4 * unique + names)
+    assert [_indexes(db) for db in dbs] == fresh
+
+
+def test_a_completed_first_load_has_the_reference_indexes(tmp_path: Path, crash_data) -> None:
+    fasta, unique, _names = crash_data
+    root = tmp_path / "root"
+    run_seqrepofs("init", root=root, check=True)
+    instance = root / "master"
+    dbs = (instance / "aliases.sqlite3", instance / "sequences" / "db.sqlite3")
+    fresh = [_indexes(db) for db in dbs]
+    done = subprocess.run(load_cmd(root, fasta), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [_indexes(db) for db in dbs] == fresh
+    conn = sqlite3.connect(f"file:{dbs[0]}?mode=ro", uri=True)
+    plan = conn.execute("explain query plan select * from seqalias where seq_id = 'x'").fetchall()
+    conn.close()
+    assert "seqalias_seq_id_idx" in str(plan)  # built, and used
+    assert check(str(instance), full=True).verified == unique

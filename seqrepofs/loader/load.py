@@ -33,6 +33,7 @@ from ..errors import NotASeqRepoError
 from ..seqrepo import SeqRepo
 from ..store.collections import CollectionInfo
 from ..store.instances import check_writable, is_instance
+from ..store.schema import drop_deferred_indexes, restore_indexes
 from .aliases import AliasWriter, SeqIdLookup
 from .collection import CollectionPlan, Recorder
 from .deflines import check_namespace
@@ -148,6 +149,9 @@ class _Loader:
         self._inflight_why = ""
         self.collections: CollectionPlan | None = None
         self._recorder: Recorder | None = None
+        # a first load (both databases empty) builds its random-key indexes at its end
+        self._defer_indexes = False
+        self._indexes_dropped = False
 
     def run(self, paths: Sequence[str], budget_bytes: int) -> LoadStats:
         started = time.monotonic()
@@ -167,6 +171,7 @@ class _Loader:
             self._finisher = ThreadPoolExecutor(1, thread_name_prefix="finish")
             self._writer = AliasWriter(sr, instance_dir=self.instance_dir)
             self._lookup = SeqIdLookup(self.instance_dir)
+            self._defer_indexes = _is_first_load(sr)
             self.stats.orphans_removed = remove_orphan_files(self.instance_dir)
             if self.collections is not None:
                 self._recorder = Recorder(self.instance_dir, self.collections)
@@ -190,7 +195,7 @@ class _Loader:
             self._store_pending()
             if self._recorder is not None:
                 self._recorder.finish()  # may refuse: before the last commit
-            self._commit("end of input")
+            self._commit("end of input", last=True)
             self._wait_inflight()
             if self._recorder is not None:
                 self._recorder.commit()
@@ -210,6 +215,11 @@ class _Loader:
                 if self._writer is not None:
                     self._writer.rolled_back()
                 sr.rollback()
+                if self._indexes_dropped:  # committed batches stay: index them
+                    try:
+                        sr.restore_indexes()
+                    except (sqlite3.Error, OSError) as exc:  # e.g. the same full disk
+                        log.warning("indexes not rebuilt now (%s); the next load does it", exc)
                 _remove_new_empty_dirs(os.path.join(self.instance_dir, "sequences"), dirs_before)
             sr.close()
             if gc_was_enabled:
@@ -288,7 +298,7 @@ class _Loader:
         elif seqs.pending_residues > seqrepo_mod.ct_n_residues:
             self._commit("residue threshold")
 
-    def _commit(self, why: str) -> None:
+    def _commit(self, why: str, last: bool = False) -> None:
         """Hand the batch to the committer thread and go on parsing the next one.
 
         The committer finishes the batch's file (compress, fsync, index, rename), inserts its
@@ -307,8 +317,17 @@ class _Loader:
 
         finisher = self._finisher
         assert finisher is not None
+        drop_indexes = self._defer_indexes and not self._indexes_dropped
+        self._indexes_dropped |= drop_indexes
+        restore = last and self._indexes_dropped
 
         def commit() -> None:
+            conn = sr.aliases.database.writer
+            if drop_indexes:  # in the first batch's transaction
+                if not conn.in_transaction:
+                    conn.execute("begin")
+                for db in (sr.aliases.database, sr.sequences.database):
+                    drop_deferred_indexes(conn, db.kind, db.schema)
             # the file is finished (compressed, fsynced, indexed, renamed) on a thread of its
             # own while the alias rows are inserted; its seqinfo rows go in after them, on this
             # thread (one connection, one thread: see DetachedFile); then both are committed
@@ -322,6 +341,11 @@ class _Loader:
                 assert finishing is not None
                 finishing.result()
                 detached.insert_rows()
+            if restore:  # sorted once: far cheaper than kept up row by row
+                if not conn.in_transaction:
+                    conn.execute("begin")
+                for db in (sr.aliases.database, sr.sequences.database):
+                    restore_indexes(conn, db.kind, db.schema)
             sr.aliases.commit()  # one connection: seqinfo rows and aliases together
 
         self._inflight_why = why
@@ -383,6 +407,22 @@ def _remove_new_empty_dirs(top: str, before: set[str]) -> None:
                 os.rmdir(dirpath)
             except OSError:
                 pass
+
+
+def _is_first_load(sr: SeqRepo) -> bool:
+    """Both databases empty: the load may build its random-key indexes at its end.
+
+    Why: kept up row by row, the alias table's seq_id and alias indexes and seqinfo's second
+    seq_id index cost most of a large load, and more per row as they grow (1 M sequences:
+    alias rows 134 s with them, 33 s inserted bare and indexed after; docs/performance.md).
+    A kill between commits leaves them missing until the next writer opens the instance
+    (SeqRepo rebuilds them); the loader's own look-ups need only the indexes kept.
+    """
+    conn = sr.aliases.database.writer
+    aliases, seqinfo = sr.aliases.database.table("seqalias"), sr.sequences.database.table("seqinfo")
+    return not any(
+        conn.execute(f"select 1 from {table} limit 1").fetchone() for table in (aliases, seqinfo)
+    )
 
 
 def _tune_writer(sr: SeqRepo) -> None:

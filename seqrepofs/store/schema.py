@@ -64,6 +64,46 @@ ALIASDB_DDL = [
 ]
 
 
+# Random-key indexes a first load builds after its rows (loader.load): no look-up of the loader
+# needs them, and kept up row by row they cost most of a large load (see docs/design.md).
+DEFERRED_INDEXES = {
+    "aliasdb": ("seqalias_seq_id_idx", "seqalias_alias_idx"),
+    "fastadir": ("seqinfo_seq_id_idx",),
+}
+
+
+def _index_ddl(kind: str) -> dict[str, str]:
+    """Index name -> the CREATE statement the reference's schema has for it."""
+    out = {}
+    for stmt in FASTADIR_DDL if kind == "fastadir" else ALIASDB_DDL:
+        words = stmt.split()
+        if "INDEX" in words[:3]:
+            out[words[words.index("INDEX") + 1]] = stmt
+    return out
+
+
+def drop_deferred_indexes(conn: sqlite3.Connection, kind: str, schema: str = "main") -> None:
+    """Drop the random-key indexes a first load builds at its end (in the caller's
+    transaction); `restore_indexes` builds them again."""
+    for name in DEFERRED_INDEXES[kind]:
+        conn.execute(f"drop index if exists {schema}.{name}")
+
+
+def restore_indexes(conn: sqlite3.Connection, kind: str, schema: str = "main") -> list[str]:
+    """Create the schema's indexes that are missing (dropped by a first load that was killed
+    before its end); returns their names. The stored SQL is the reference's, byte for byte:
+    SQLite keeps the statement's text from the index name on."""
+    have = {
+        r[0] for r in conn.execute(f"select name from {schema}.sqlite_master where type = 'index'")
+    }
+    made = []
+    for name, stmt in _index_ddl(kind).items():
+        if name not in have:
+            conn.execute(stmt.replace(f" INDEX {name} ", f" INDEX {schema}.{name} ", 1))
+            made.append(name)
+    return made
+
+
 def create_database(conn: sqlite3.Connection, kind: str) -> None:
     """Create a fresh FastaDir ('fastadir') or alias ('aliasdb') database in one transaction."""
     tables = FASTADIR_DDL if kind == "fastadir" else ALIASDB_DDL
