@@ -44,6 +44,7 @@ from .sources import check_openable, open_source, prefetch
 log = logging.getLogger(__name__)
 
 WRITER_CACHE_KIB = 256 * 1024
+INDEX_BUILD_CACHE_KIB = 64 * 1024
 DEFAULT_BUDGET = 256 << 20  # at most this many bytes of parsed records held ahead of storing
 LOOKAHEAD_RECORDS = 256  # records stored together: their aliases are looked up in bulk
 LOOKAHEAD_BYTES = 32 << 20
@@ -344,6 +345,10 @@ class _Loader:
             if restore:  # sorted once: far cheaper than kept up row by row
                 if not conn.in_transaction:
                     conn.execute("begin")
+                # SQLite sorts in memory up to the page cache's size: with the cache full of
+                # the batch's pages, the index build took the 1 M load from 840 to 1,001 MiB
+                for schema in ("main", "fd"):
+                    conn.execute(f"pragma {schema}.cache_size = -{INDEX_BUILD_CACHE_KIB}")
                 for db in (sr.aliases.database, sr.sequences.database):
                     restore_indexes(conn, db.kind, db.schema)
             sr.aliases.commit()  # one connection: seqinfo rows and aliases together
