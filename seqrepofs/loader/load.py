@@ -8,6 +8,8 @@ commits the seqinfo rows and aliases in one SQLite transaction covering both dat
 row is committed before its file is in place. A kill at any moment leaves
 the instance as it was after the last commit, plus at most one finished file that no row
 refers to; the next load removes such files. Re-running the same load skips what is stored.
+A first load builds three random-key indexes at its end (`_is_first_load`); killed before, it
+leaves them to the next writable open, which builds them.
 
 Bad input: every record is validated completely before it is stored. A bad record aborts the
 load (as the reference does) and rolls back the batch in progress, so nothing of it is stored;
