@@ -196,6 +196,15 @@ def test_a_long_record_is_held_once(tmp_path: Path) -> None:
     os.remove(big)
 
 
+def _fresh_instance(tmp_path: Path) -> tuple[Path, Path, tuple[Path, Path], list]:
+    """(root, instance, its two databases, their fresh index sets) of a new instance."""
+    root = tmp_path / "root"
+    run_seqrepofs("init", root=root, check=True)
+    instance = root / "master"
+    dbs = (instance / "aliases.sqlite3", instance / "sequences" / "db.sqlite3")
+    return root, instance, dbs, [_indexes(db) for db in dbs]
+
+
 def _indexes(db: Path) -> set[tuple[str, str]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
@@ -211,11 +220,7 @@ def test_a_first_load_builds_its_indexes_at_the_end_and_a_kill_gets_them_back(
     builds them with its last; killed in between, the next writable open builds them, with the
     reference's SQL, and the re-run completes."""
     fasta, unique, names = crash_data
-    root = tmp_path / "root"
-    run_seqrepofs("init", root=root, check=True)
-    instance = root / "master"
-    dbs = (instance / "aliases.sqlite3", instance / "sequences" / "db.sqlite3")
-    fresh = [_indexes(db) for db in dbs]
+    root, instance, dbs, fresh = _fresh_instance(tmp_path)
     assert {"seqalias_seq_id_idx", "seqalias_alias_idx"} <= {n for n, _ in fresh[0]}
     kill_after(load_cmd(root, fasta), 1, 0.0)
     assert_consistent(instance)  # readable, every row backed, without those indexes
@@ -233,11 +238,7 @@ def test_a_first_load_builds_its_indexes_at_the_end_and_a_kill_gets_them_back(
 
 def test_a_completed_first_load_has_the_reference_indexes(tmp_path: Path, crash_data) -> None:
     fasta, unique, _names = crash_data
-    root = tmp_path / "root"
-    run_seqrepofs("init", root=root, check=True)
-    instance = root / "master"
-    dbs = (instance / "aliases.sqlite3", instance / "sequences" / "db.sqlite3")
-    fresh = [_indexes(db) for db in dbs]
+    root, instance, dbs, fresh = _fresh_instance(tmp_path)
     done = subprocess.run(load_cmd(root, fasta), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert [_indexes(db) for db in dbs] == fresh
