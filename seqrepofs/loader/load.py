@@ -60,7 +60,7 @@ ALIAS_BATCH = 150_000
 # reference commits every 20,000 (seqrepo.ct_n_seqs); 30,000 small sequences a commit cut a
 # 300 k load by 15% (fewer commits, each rewriting most leaves of the random-key indexes),
 # and larger batches gained nothing more while the loader's memory grew (see
-# docs/performance.md, "Loader, session 13").
+# docs/performance.md, "Loader and the final targets (session 13)").
 DEFAULT_BATCH = ALIAS_BATCH // 5
 
 
