@@ -120,7 +120,9 @@ class SeqRepo:
                 self.aliases.close()
                 raise
             if writeable:
-                self.restore_indexes()
+                for name in self.restore_indexes():
+                    log.info("%s: rebuilt index %s (a first load was interrupted)", self, name)
+                self.aliases.database.commit()
         maxsize = config.lru_cache_maxsize()
         self._seqid_cache = LRU(maxsize)
         # Read-only: one query finds an alias's sequence and its file (the sequence database is
@@ -140,14 +142,16 @@ class SeqRepo:
         self._closed = False
         self.frozen = self.remote or (not writeable and is_frozen(self._root_dir))
 
-    def restore_indexes(self) -> None:
-        """Build the indexes a first load dropped and did not build again (killed, or failed;
-        loader.load). Run at every writable open, under the writer lock."""
+    def restore_indexes(self) -> list[str]:
+        """Build the indexes a first load dropped (loader.load builds them in its last commit;
+        killed or failed before it, the next writable open does); returns their names. Not
+        committed: the caller commits."""
         conn = self.aliases.database.writer
-        for db in (self.aliases.database, self.sequences.database):
-            for name in restore_indexes(conn, db.kind, db.schema):
-                log.info("%s: rebuilt index %s (a first load was interrupted)", db.path, name)
-        conn.commit()
+        return [
+            name
+            for db in (self.aliases.database, self.sequences.database)
+            for name in restore_indexes(conn, db.kind, db.schema)
+        ]
 
     def _open_remote(
         self,

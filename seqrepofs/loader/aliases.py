@@ -75,6 +75,11 @@ class AliasWriter:
         self._added = AddedKeys() if _is_empty(self._reader, self._table) else None
 
     @property
+    def started_empty(self) -> bool:
+        """The alias table had no row when this writer was made."""
+        return self._added is not None
+
+    @property
     def pending(self) -> int:
         """Alias rows added since the last commit (the loader's ALIAS_BATCH counts these)."""
         return len(self._batch)
@@ -266,6 +271,11 @@ class SeqIdLookup:
         self._conn = _read_only(os.path.join(instance_dir, "sequences", "db.sqlite3"))
         # an empty database at the start: only what this load adds can be committed
         self._added = AddedKeys() if _is_empty(self._conn, "seqinfo") else None
+
+    @property
+    def started_empty(self) -> bool:
+        """seqinfo had no row when this look-up was made."""
+        return self._added is not None
 
     def added(self, seq_id: str) -> None:
         """This load stores `seq_id` (it may be committed from now on)."""

@@ -8,8 +8,8 @@ commits the seqinfo rows and aliases in one SQLite transaction covering both dat
 row is committed before its file is in place. A kill at any moment leaves
 the instance as it was after the last commit, plus at most one finished file that no row
 refers to; the next load removes such files. Re-running the same load skips what is stored.
-A first load builds three random-key indexes at its end (`_is_first_load`); killed before, it
-leaves them to the next writable open, which builds them.
+A first load (both databases empty) builds three random-key indexes at its end; killed
+before, it leaves them to the next writable open, which builds them.
 
 Bad input: every record is validated completely before it is stored. A bad record aborts the
 load (as the reference does) and rolls back the batch in progress, so nothing of it is stored;
@@ -35,7 +35,7 @@ from ..errors import NotASeqRepoError
 from ..seqrepo import SeqRepo
 from ..store.collections import CollectionInfo
 from ..store.instances import check_writable, is_instance
-from ..store.schema import drop_deferred_indexes, restore_indexes
+from ..store.schema import drop_deferred_indexes
 from .aliases import AliasWriter, SeqIdLookup
 from .collection import CollectionPlan, Recorder
 from .deflines import check_namespace
@@ -152,7 +152,11 @@ class _Loader:
         self._inflight_why = ""
         self.collections: CollectionPlan | None = None
         self._recorder: Recorder | None = None
-        # a first load (both databases empty) builds its random-key indexes at its end
+        # a first load (both databases empty) builds its random-key indexes at its end. Why:
+        # kept up row by row, the alias table's seq_id and alias indexes and seqinfo's second
+        # seq_id index cost most of a large load, more per row as they grow (1 M sequences:
+        # alias rows 134 s with them, 33 s inserted bare and indexed after). The loader's own
+        # look-ups need only the indexes kept (schema.DEFERRED_INDEXES).
         self._defer_indexes = False
         self._indexes_dropped = False
 
@@ -174,7 +178,7 @@ class _Loader:
             self._finisher = ThreadPoolExecutor(1, thread_name_prefix="finish")
             self._writer = AliasWriter(sr, instance_dir=self.instance_dir)
             self._lookup = SeqIdLookup(self.instance_dir)
-            self._defer_indexes = _is_first_load(sr)
+            self._defer_indexes = self._writer.started_empty and self._lookup.started_empty
             self.stats.orphans_removed = remove_orphan_files(self.instance_dir)
             if self.collections is not None:
                 self._recorder = Recorder(self.instance_dir, self.collections)
@@ -221,6 +225,7 @@ class _Loader:
                 if self._indexes_dropped:  # committed batches stay: index them
                     try:
                         sr.restore_indexes()
+                        sr.aliases.commit()
                     except (sqlite3.Error, OSError) as exc:  # e.g. the same full disk
                         log.warning("indexes not rebuilt now (%s); the next load does it", exc)
                 _remove_new_empty_dirs(os.path.join(self.instance_dir, "sequences"), dirs_before)
@@ -326,9 +331,9 @@ class _Loader:
 
         def commit() -> None:
             conn = sr.aliases.database.writer
-            if drop_indexes:  # in the first batch's transaction
-                if not conn.in_transaction:
-                    conn.execute("begin")
+            if not conn.in_transaction:  # index changes too belong to the batch's transaction
+                conn.execute("begin")
+            if drop_indexes:
                 for db in (sr.aliases.database, sr.sequences.database):
                     drop_deferred_indexes(conn, db.kind, db.schema)
             # the file is finished (compressed, fsynced, indexed, renamed) on a thread of its
@@ -345,14 +350,10 @@ class _Loader:
                 finishing.result()
                 detached.insert_rows()
             if restore:  # sorted once: far cheaper than kept up row by row
-                if not conn.in_transaction:
-                    conn.execute("begin")
                 # SQLite sorts in memory up to the page cache's size: with the cache full of
                 # the batch's pages, the index build took the 1 M load from 840 to 1,001 MiB
-                for schema in ("main", "fd"):
-                    conn.execute(f"pragma {schema}.cache_size = -{INDEX_BUILD_CACHE_KIB}")
-                for db in (sr.aliases.database, sr.sequences.database):
-                    restore_indexes(conn, db.kind, db.schema)
+                _tune_writer(sr, INDEX_BUILD_CACHE_KIB)
+                sr.restore_indexes()
             sr.aliases.commit()  # one connection: seqinfo rows and aliases together
 
         self._inflight_why = why
@@ -416,27 +417,11 @@ def _remove_new_empty_dirs(top: str, before: set[str]) -> None:
                 pass
 
 
-def _is_first_load(sr: SeqRepo) -> bool:
-    """Both databases empty: the load may build its random-key indexes at its end.
-
-    Why: kept up row by row, the alias table's seq_id and alias indexes and seqinfo's second
-    seq_id index cost most of a large load, and more per row as they grow (1 M sequences:
-    alias rows 134 s with them, 33 s inserted bare and indexed after; docs/performance.md).
-    A kill between commits leaves them missing until the next writer opens the instance
-    (SeqRepo rebuilds them); the loader's own look-ups need only the indexes kept.
-    """
-    conn = sr.aliases.database.writer
-    aliases, seqinfo = sr.aliases.database.table("seqalias"), sr.sequences.database.table("seqinfo")
-    return not any(
-        conn.execute(f"select 1 from {table} limit 1").fetchone() for table in (aliases, seqinfo)
-    )
-
-
-def _tune_writer(sr: SeqRepo) -> None:
+def _tune_writer(sr: SeqRepo, cache_kib: int = WRITER_CACHE_KIB) -> None:
     """A page cache big enough that a batch never spills (a spill fsyncs the journal)."""
     conn = sr.aliases.database.writer
-    for schema in ("main", "fd"):
-        conn.execute(f"pragma {schema}.cache_size = -{WRITER_CACHE_KIB}")
+    for db in (sr.aliases.database, sr.sequences.database):
+        conn.execute(f"pragma {db.schema}.cache_size = -{cache_kib}")
 
 
 def remove_orphan_files(instance_dir: str) -> int:
